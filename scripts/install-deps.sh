@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything dalle-vk needs from Debian (bookworm) packages, as root.
+#   scripts/install-deps.sh          build + run deps (Vulkan headers, volk, glslang, lavapipe, stb)
+#   scripts/install-deps.sh --dev    also test, benchmark and Python tooling deps
+# lavapipe comes from bookworm-backports (Mesa 25.x, about 4x faster than bookworm's 22.3). The backports
+# source is derived from this machine's own Debian source entry, so no mirror host is written here.
+set -euo pipefail
+dev=0; [ "${1:-}" = "--dev" ] && dev=1
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+add_backports() {
+  local f=/etc/apt/sources.list.d/dalle-vk-backports.sources
+  [ -f "$f" ] && return 0
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    # Take the first stanza whose Suites name bookworm (not -security) and retarget it at backports.
+    awk 'BEGIN{RS="";ORS="\n\n"} /Suites:[^\n]*bookworm( |$|\n)/ && !/security/ {print; exit}' \
+      /etc/apt/sources.list.d/debian.sources |
+      sed -E 's/^Suites:.*/Suites: bookworm-backports/' | $SUDO tee "$f" >/dev/null
+  elif [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb .* bookworm main' /etc/apt/sources.list | head -1 |
+      sed -E 's/ bookworm main.*/ bookworm-backports main/' | $SUDO tee /etc/apt/sources.list.d/dalle-vk-backports.list >/dev/null
+  fi
+}
+
+add_backports
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+pkgs=(build-essential cmake pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libstb-dev
+      libvulkan1)
+$SUDO apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+$SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports mesa-vulkan-drivers
+if [ "$dev" = 1 ]; then
+  $SUDO apt-get install -y -q --no-install-recommends vulkan-validationlayers vulkan-tools libopenblas-dev \
+    python3 python3-torch python3-numpy python3-pil
+fi

@@ -1,0 +1,63 @@
+/* Compute pipelines (from the embedded SPIR-V, by name) and command recording.
+ *
+ * Recording is implicit: dvk_dispatch appends to the context's command buffer (begun on demand) and
+ * adds a compute->compute memory barrier after each dispatch, so consecutive ops see each other's
+ * results. dvk_flush submits what was recorded and waits; upload/download flush first. A recording
+ * is also flushed automatically when it reaches DVK_MAX_DISPATCHES_PER_SUBMIT dispatches, which keeps
+ * single submissions short (desktop drivers kill submissions that run for seconds).
+ *
+ * With env DVK_PROFILE=1 every dispatch is timed with timestamp queries and the per-label totals are
+ * printed to stderr when the context is destroyed (or by dvk_profile_report). */
+#ifndef DVK_VK_DISPATCH_H
+#define DVK_VK_DISPATCH_H
+
+#include "vk/context.h"
+#include "vk/memory.h"
+
+#define DVK_MAX_BINDINGS 8
+#define DVK_MAX_SPEC 8
+#define DVK_MAX_DISPATCHES_PER_SUBMIT 1024
+
+/* One shader binding: a storage buffer (format == VK_FORMAT_UNDEFINED) or, with a format, a uniform
+ * texel buffer (GLSL samplerBuffer / usamplerBuffer) viewing the range with that format. */
+typedef struct dvk_binding {
+  dvk_tensor t;
+  VkFormat format;
+} dvk_binding;
+
+typedef struct dvk_dispatch_desc {
+  const char *shader;       /* embedded module name, e.g. "matmul_f16" */
+  const char *label;        /* profile label; NULL: the shader name */
+  uint32_t n_bindings;      /* bindings 0..n-1 of descriptor set 0 */
+  dvk_binding bindings[DVK_MAX_BINDINGS];
+  const void *push;         /* push constants (may be NULL when push_size is 0) */
+  uint32_t push_size;       /* bytes; must equal the size the pipeline was first created with */
+  uint32_t n_spec;          /* specialization constants, constant_id 0..n_spec-1, 32-bit each */
+  uint32_t spec[DVK_MAX_SPEC];
+  uint32_t groups[3];       /* workgroup counts; each must be <= maxComputeWorkGroupCount */
+} dvk_dispatch_desc;
+
+/* Records one dispatch (pipeline created and cached on first use). Errors: DVK_ERR_INVALID_ARGUMENT
+ * (unknown shader, too many groups, binding range over maxStorageBufferRange, misaligned offset,
+ * push size mismatch), DVK_ERR_* from Vulkan. */
+dvk_status dvk_dispatch(dvk_ctx *ctx, const dvk_dispatch_desc *d);
+
+/* Splits n workgroups into x*y <= limits so that x*y >= n; shaders rebuild the linear index as
+ * gl_WorkGroupID.x + gl_NumWorkGroups.x * gl_WorkGroupID.y and return when it is >= n. */
+void dvk_groups_1d(const dvk_ctx *ctx, uint64_t n, uint32_t groups[3]);
+
+/* Submits the recorded work and waits for it. No-op when nothing is recorded. */
+dvk_status dvk_flush(dvk_ctx *ctx);
+
+/* Prints the per-label GPU times collected so far (DVK_PROFILE=1) and clears them. */
+void dvk_profile_report(dvk_ctx *ctx);
+
+/* Internal (memory.c): blocking buffer copy and fill through the context's command buffer. */
+dvk_status dvk_transfer_copy(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region);
+dvk_status dvk_transfer_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
+
+/* Internal (context.c): recorder lifetime. */
+dvk_status dvk_recorder_init(dvk_ctx *ctx);
+void dvk_recorder_destroy(dvk_ctx *ctx);
+
+#endif
