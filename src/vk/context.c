@@ -392,7 +392,7 @@ void dvk_ctx_destroy(dvk_ctx *ctx) {
   free(ctx);
 }
 
-char *dvk_list_devices(char *err, size_t errlen) {
+char *dvk_vk_list_devices(char *err, size_t errlen) {
   if (load_loader(err, errlen) != DVK_OK) return NULL;
   dvk_ctx tmp = {0};
   if (create_instance(&tmp, 0) != DVK_OK) {

@@ -74,7 +74,7 @@ void dvk_ctx_destroy(dvk_ctx *ctx);
 
 /* Lists the Vulkan devices ("0: NVIDIA H200 (discrete, NVIDIA 550.1, Vulkan 1.3)") into a
  * malloc'ed string the caller frees; NULL with a message in err when there is no loader. */
-char *dvk_list_devices(char *err, size_t errlen);
+char *dvk_vk_list_devices(char *err, size_t errlen);
 
 /* Records a failure message on ctx (printf-style) and returns status, for `return dvk_fail(...)`. */
 dvk_status dvk_fail(dvk_ctx *ctx, dvk_status status, const char *fmt, ...)

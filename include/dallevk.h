@@ -1,0 +1,113 @@
+/* dalle-vk public C API: text -> images with a DALL-E-style model on Vulkan.
+ *
+ *   dvk_context *ctx;  dvk_model *model;  dvk_images *out;
+ *   dvk_context_options co = dvk_context_defaults();
+ *   if (dvk_context_create(&co, &ctx) != DVK_OK) { puts(dvk_last_error(NULL)); ... }
+ *   if (dvk_model_load(ctx, "assets/dalle-emoji.gguf", &model) != DVK_OK) { puts(dvk_last_error(ctx)); ... }
+ *   dvk_generate_params p = dvk_generate_defaults();
+ *   p.prompt = "red heart"; p.n_images = 4; p.seed = 42;
+ *   if (dvk_generate(model, &p, &out) == DVK_OK) { ... out->pixels[i] ... dvk_images_free(out); }
+ *   dvk_model_free(model); dvk_context_destroy(ctx);
+ *
+ * Pipeline: prompt -> BPE ids (truncated/padded to text_len) -> transformer prefill (text + start-of-image)
+ * -> G*G decode steps with a KV cache, all n_images candidates as one batch, sampling with temperature /
+ * top-k / top-p from a seeded generator -> image codes [n, G, G] -> dVAE decoder -> RGB8 pixels.
+ * Same prompt + seed + device + model -> identical pixels.
+ *
+ * Errors: every call returns a dvk_status; the message of the last failure on a context is
+ * dvk_last_error(ctx) (dvk_last_error(NULL) for dvk_context_create failures). Ownership: every object
+ * is freed by its matching destroy/free call; nothing else needs freeing. Not thread-safe: use one
+ * context per thread. */
+#ifndef DALLEVK_H
+#define DALLEVK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dallevk_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DVK_VERSION "0.1.0"
+
+typedef struct dvk_context dvk_context; /* a Vulkan device and its queue */
+typedef struct dvk_model dvk_model;     /* a loaded model: weights on the device, tokenizer, config */
+
+typedef struct dvk_context_options {
+  const char *device; /* device index ("0") or case-insensitive name substring; NULL: env DVK_DEVICE,
+                         else the best device (discrete > integrated > virtual > CPU) */
+  int verbose;        /* 1: print the device choice and timings to stderr */
+  int validation;     /* 1: require the Khronos validation layer (debugging) */
+} dvk_context_options;
+
+dvk_context_options dvk_context_defaults(void);
+
+/* Creates a context on a Vulkan device. Errors: DVK_ERR_NO_VULKAN_LOADER, DVK_ERR_NO_DEVICE,
+ * DVK_ERR_UNSUPPORTED, DVK_ERR_OUT_OF_*; message via dvk_last_error(NULL). */
+dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out);
+void dvk_context_destroy(dvk_context *ctx); /* NULL allowed; destroy models first */
+
+/* Human-readable description of the context's device: "llvmpipe (LLVM 15.0.6, 256 bits), Mesa 25.0.7". */
+const char *dvk_context_device_name(const dvk_context *ctx);
+
+/* The message of the last failure on ctx (or of the last dvk_context_create when ctx is NULL). */
+const char *dvk_last_error(const dvk_context *ctx);
+
+/* Lists Vulkan devices, one per line ("0: llvmpipe (cpu, Vulkan 1.4.305)"); malloc'ed, caller frees;
+ * NULL when there is no loader (message via dvk_last_error(NULL)). */
+char *dvk_list_devices(void);
+
+/* Loads a model file (GGUF, docs/model-format.md) and uploads its weights. Errors: DVK_ERR_IO (cannot
+ * open/read), DVK_ERR_MODEL_FORMAT (malformed: the message names the file and the problem),
+ * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_UNSUPPORTED. */
+dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out);
+void dvk_model_free(dvk_model *model); /* NULL allowed */
+
+typedef struct dvk_model_info {
+  const char *name, *license;
+  uint32_t text_len, text_vocab, grid, image_vocab, d_model, n_heads, n_layers;
+  uint32_t image_width, image_height; /* pixels of one generated image */
+} dvk_model_info;
+
+void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
+
+/* Called after the prefill and after every decode step; return non-zero to cancel (generate then
+ * returns DVK_ERR_CANCELLED). done/total count image tokens of one candidate (total = G*G). */
+typedef int (*dvk_progress_fn)(void *user, uint32_t done, uint32_t total);
+
+typedef struct dvk_generate_params {
+  const char *prompt;       /* UTF-8 text; "" generates unconditionally */
+  uint32_t n_images;        /* candidates generated together as one batch; >= 1 */
+  uint64_t seed;            /* seeds the sampler */
+  float temperature;        /* > 0; logits are divided by it (default 1) */
+  uint32_t top_k;           /* keep the k most likely image tokens; 0 = all (default 0) */
+  float top_p;              /* nucleus sampling: keep the smallest set with probability >= top_p; (0, 1] */
+  dvk_progress_fn progress; /* may be NULL */
+  void *progress_user;
+  const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
+} dvk_generate_params;
+
+dvk_generate_params dvk_generate_defaults(void);
+
+typedef struct dvk_images {
+  uint32_t count;          /* number of images (= n_images) */
+  uint32_t width, height;  /* pixels */
+  uint32_t stride;         /* bytes between rows (= 3 * width) */
+  uint8_t **pixels;        /* count pointers to height * stride bytes, RGB8, top row first */
+  uint32_t prompt_tokens;  /* BPE tokens used from the prompt */
+  uint32_t dropped_tokens; /* BPE tokens dropped because the prompt exceeded text_len */
+  double seconds;          /* wall time of the whole generation */
+} dvk_images;
+
+/* Generates p->n_images images. Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature
+ * <= 0, top_p outside (0, 1]: the message names the parameter), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
+ * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */
+dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);
+void dvk_images_free(dvk_images *images); /* NULL allowed */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+/* Public API: contexts and device listing (include/dallevk.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+static char g_error[1024]; /* message of the last dvk_context_create / dvk_list_devices failure */
+
+dvk_context_options dvk_context_defaults(void) {
+  dvk_context_options o = {0};
+  return o;
+}
+
+dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out) {
+  *out = NULL;
+  dvk_context_options defaults = dvk_context_defaults();
+  if (!opts) opts = &defaults;
+  dvk_context *c = calloc(1, sizeof *c);
+  if (!c) {
+    snprintf(g_error, sizeof g_error, "out of host memory");
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
+  }
+  dvk_ctx_options o = {.device = opts->device, .validation = opts->validation, .verbose = opts->verbose};
+  dvk_status s = dvk_ctx_create(&o, &c->vk, g_error, sizeof g_error);
+  if (s != DVK_OK) {
+    free(c);
+    return s;
+  }
+  c->verbose = opts->verbose;
+  snprintf(c->device_name, sizeof c->device_name, "%s, %s", c->vk->props.deviceName, c->vk->driver_info);
+  *out = c;
+  return DVK_OK;
+}
+
+void dvk_context_destroy(dvk_context *ctx) {
+  if (!ctx) return;
+  dvk_ctx_destroy(ctx->vk);
+  free(ctx);
+}
+
+const char *dvk_context_device_name(const dvk_context *ctx) { return ctx->device_name; }
+
+const char *dvk_last_error(const dvk_context *ctx) { return ctx ? ctx->vk->error : g_error; }
+
+char *dvk_list_devices(void) { return dvk_vk_list_devices(g_error, sizeof g_error); }

@@ -1,0 +1,93 @@
+/* Token sampling. See sample.h. */
+#include "model/sample.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void dvk_rng_seed(dvk_rng *r, uint64_t seed) {
+  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t dvk_rng_next(dvk_rng *r) {
+  uint64_t *s = r->s;
+  uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+double dvk_rng_uniform(dvk_rng *r) { return (double)(dvk_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+int dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top_k, float top_p) {
+  s->temperature = temperature;
+  s->top_k = top_k;
+  s->top_p = top_p;
+  s->n = n;
+  s->order = malloc((size_t)n * sizeof *s->order);
+  s->prob = malloc((size_t)n * sizeof *s->prob);
+  if (!s->order || !s->prob) {
+    dvk_sampler_free(s);
+    return -1;
+  }
+  return 0;
+}
+
+void dvk_sampler_free(dvk_sampler *s) {
+  free(s->order);
+  free(s->prob);
+  s->order = NULL;
+  s->prob = NULL;
+}
+
+static const float *g_logits; /* qsort has no context argument; sampling is single-threaded */
+
+static int by_logit_desc(const void *pa, const void *pb) {
+  uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+  if (g_logits[a] != g_logits[b]) return g_logits[a] > g_logits[b] ? -1 : 1;
+  return a < b ? -1 : (a > b);
+}
+
+uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng) {
+  const uint32_t n = s->n;
+  for (uint32_t i = 0; i < n; i++) s->order[i] = i;
+  g_logits = logits;
+  qsort(s->order, n, sizeof *s->order, by_logit_desc);
+  uint32_t keep = (s->top_k > 0 && s->top_k < n) ? s->top_k : n;
+  /* probabilities of the kept tokens, most likely first */
+  const double inv_t = 1.0 / (double)s->temperature, top = (double)logits[s->order[0]] * inv_t;
+  double total = 0;
+  for (uint32_t i = 0; i < keep; i++) {
+    s->prob[i] = exp((double)logits[s->order[i]] * inv_t - top);
+    total += s->prob[i];
+  }
+  if (s->top_p < 1.0f) { /* smallest prefix whose probability reaches top_p */
+    double cum = 0;
+    for (uint32_t i = 0; i < keep; i++) {
+      cum += s->prob[i];
+      if (cum >= (double)s->top_p * total) {
+        keep = i + 1;
+        total = cum;
+        break;
+      }
+    }
+  }
+  double u = dvk_rng_uniform(rng) * total, cum = 0;
+  for (uint32_t i = 0; i < keep; i++) {
+    cum += s->prob[i];
+    if (u < cum) return s->order[i];
+  }
+  return s->order[keep - 1];
+}

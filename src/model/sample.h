@@ -1,0 +1,37 @@
+/* Host-side sampling of one token from logits: temperature, top-k, top-p (nucleus), with a seeded
+ * generator so that the same seed gives the same tokens on every machine (no libm randomness). */
+#ifndef DVK_MODEL_SAMPLE_H
+#define DVK_MODEL_SAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* xoshiro256** (Blackman & Vigna), seeded through splitmix64. */
+typedef struct dvk_rng {
+  uint64_t s[4];
+} dvk_rng;
+
+void dvk_rng_seed(dvk_rng *r, uint64_t seed);
+uint64_t dvk_rng_next(dvk_rng *r);
+double dvk_rng_uniform(dvk_rng *r); /* [0, 1), 53 random bits */
+
+typedef struct dvk_sampler {
+  float temperature; /* > 0 */
+  uint32_t top_k;    /* 0 = no limit */
+  float top_p;       /* (0, 1]; 1 = no limit */
+  uint32_t n;        /* vocabulary size the scratch below was made for */
+  uint32_t *order;   /* scratch [n] */
+  double *prob;      /* scratch [n] */
+} dvk_sampler;
+
+/* Prepares a sampler for vocabularies of n tokens. Returns 0 on success, -1 when out of memory. */
+int dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top_k, float top_p);
+void dvk_sampler_free(dvk_sampler *s);
+
+/* Samples an index in [0, n) from logits[n] (f32, any scale): p_i ∝ exp(logit_i / temperature), keeping
+ * only the top_k most likely tokens, then the smallest most-likely set whose probability reaches top_p
+ * (Holtzman et al. 2019, "The Curious Case of Neural Text Degeneration"). Ties are broken by the lower
+ * index. Deterministic for a given generator state. */
+uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng);
+
+#endif
