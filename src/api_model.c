@@ -1,0 +1,233 @@
+/* Public API: model loading and generation (include/dallevk.h).
+ * text -> BPE ids -> transformer prefill + decode with KV cache (all candidates as one batch) -> codes ->
+ * dVAE decoder -> RGB8 images. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_internal.h"
+#include "model/config.h"
+#include "model/dvae.h"
+#include "model/gguf.h"
+#include "model/sample.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+
+struct dvk_model {
+  dvk_context *ctx;
+  dvk_model_config cfg;
+  dvk_bpe *bpe;
+  dvk_transformer tf;
+  dvk_dvae dvae;
+  dvk_arena *weights;
+  uint64_t weight_bytes;
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static dvk_status load_tokenizer(const gguf_file *f, const dvk_model_config *cfg, dvk_bpe **out, char *err,
+                                 size_t errlen) {
+  const gguf_string *model;
+  DVK_TRY(gguf_get_string(f, "tokenizer.model", &model, err, errlen));
+  if (strcmp(model->s, "dalle-vk-bpe-1") != 0) {
+    snprintf(err, errlen, "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1)", gguf_name(f), model->s);
+    return DVK_ERR_MODEL_FORMAT;
+  }
+  const gguf_array *merges;
+  uint32_t vocab;
+  DVK_TRY(gguf_get_array(f, "tokenizer.bpe.merges", GGUF_TYPE_UINT32, &merges, err, errlen));
+  DVK_TRY(gguf_get_u32(f, "tokenizer.bpe.vocab_size", &vocab, err, errlen));
+  if (merges->count % 2 || vocab != 256 + merges->count / 2 || vocab > cfg->dalle.text_vocab) {
+    snprintf(err, errlen, "%s: tokenizer.bpe.vocab_size (%u) must be 256 + merges and at most dalle.text_vocab (%u)",
+             gguf_name(f), vocab, cfg->dalle.text_vocab);
+    return DVK_ERR_MODEL_FORMAT;
+  }
+  uint32_t *pairs = malloc((merges->count ? merges->count : 1) * sizeof *pairs);
+  if (!pairs) return DVK_ERR_OUT_OF_HOST_MEMORY;
+  for (uint64_t i = 0; i < merges->count; i++) pairs[i] = gguf_arr_u32(merges, i);
+  char msg[256];
+  dvk_status s = dvk_bpe_create(pairs, merges->count / 2, out, msg, sizeof msg);
+  free(pairs);
+  if (s != DVK_OK) snprintf(err, errlen, "%s: %s", gguf_name(f), msg);
+  return s;
+}
+
+dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
+  *out = NULL;
+  dvk_ctx *vk = ctx->vk;
+  char err[sizeof vk->error];
+  err[0] = 0;
+  gguf_file *f = NULL;
+  dvk_status s = gguf_open(path, &f, err, sizeof err);
+  if (s != DVK_OK) {
+    snprintf(vk->error, sizeof vk->error, "cannot load model: %s", err);
+    return s;
+  }
+  dvk_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    gguf_close(f);
+    return dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  }
+  m->ctx = ctx;
+  s = dvk_config_read(f, &m->cfg, err, sizeof err);
+  if (s == DVK_OK) s = load_tokenizer(f, &m->cfg, &m->bpe, err, sizeof err);
+  if (s == DVK_OK) s = dvk_arena_create(vk, 0, &m->weights);
+  if (s == DVK_OK) {
+    dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = err, .errlen = sizeof err};
+    s = dvk_transformer_load(&L, &m->cfg.dalle, &m->tf);
+    if (s == DVK_OK) s = dvk_dvae_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->dvae);
+    m->weight_bytes = L.bytes;
+  }
+  gguf_close(f); /* the weights are on the device now */
+  if (s != DVK_OK) {
+    if (!err[0]) snprintf(err, sizeof err, "%.300s: %.600s", path, vk->error);
+    snprintf(vk->error, sizeof vk->error, "cannot load model: %.900s", err);
+    dvk_model_free(m);
+    return s;
+  }
+  if (ctx->verbose)
+    fprintf(stderr, "dalle-vk: model weights: %.1f MiB on the device\n", (double)m->weight_bytes / (1 << 20));
+  *out = m;
+  return DVK_OK;
+}
+
+void dvk_model_free(dvk_model *m) {
+  if (!m) return;
+  dvk_transformer_free(&m->tf);
+  dvk_dvae_free(&m->dvae);
+  dvk_arena_destroy(m->weights);
+  dvk_bpe_destroy(m->bpe);
+  free(m);
+}
+
+void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
+  const dvk_dalle_config *d = &m->cfg.dalle;
+  *info = (dvk_model_info){.name = m->cfg.name, .license = m->cfg.license, .text_len = d->text_len,
+                           .text_vocab = d->text_vocab, .grid = d->grid, .image_vocab = d->image_vocab,
+                           .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
+                           .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size};
+}
+
+dvk_generate_params dvk_generate_defaults(void) {
+  dvk_generate_params p = {.prompt = "", .n_images = 1, .seed = 0, .temperature = 1.0f, .top_k = 0, .top_p = 1.0f};
+  return p;
+}
+
+void dvk_images_free(dvk_images *im) {
+  if (!im) return;
+  if (im->pixels) free(im->pixels[0]); /* one allocation holds every image */
+  free(im->pixels);
+  free(im);
+}
+
+/* Prompt -> text ids [T]: BPE, truncated to T, positions past the caption hold pad token Vt + j. */
+static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uint32_t *used, uint32_t *dropped) {
+  const dvk_dalle_config *d = &m->cfg.dalle;
+  int32_t *tok;
+  size_t n;
+  char err[256];
+  dvk_status s = dvk_bpe_encode(m->bpe, prompt, strlen(prompt), &tok, &n, err, sizeof err);
+  if (s != DVK_OK) return dvk_fail(m->ctx->vk, s, "prompt: %s", err);
+  *used = n < d->text_len ? (uint32_t)n : d->text_len;
+  *dropped = (uint32_t)(n - *used);
+  for (uint32_t j = 0; j < d->text_len; j++) ids[j] = j < *used ? tok[j] : (int32_t)(d->text_vocab + j);
+  free(tok);
+  return DVK_OK;
+}
+
+static dvk_status check_params(dvk_ctx *vk, const dvk_generate_params *p) {
+  if (!p->prompt) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
+  if (p->n_images == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
+  if (!(p->temperature > 0)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0");
+  if (!(p->top_p > 0 && p->top_p <= 1)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1]");
+  return DVK_OK;
+}
+
+/* Rewrites an out-of-memory failure as advice on the batch size. */
+static dvk_status oom_advice(dvk_model *m, uint32_t n, dvk_status s) {
+  if (s != DVK_ERR_OUT_OF_DEVICE_MEMORY) return s;
+  uint64_t per = dvk_tf_state_bytes(&m->tf, 1);
+  return dvk_fail(m->ctx->vk, s,
+                  "out of device memory generating %u images at once (about %.0f MiB of KV cache and activations "
+                  "per image); try -n %u", n, (double)per / (1 << 20), n > 1 ? n / 2 : 1);
+}
+
+/* Runs the transformer for all candidates; codes [n, G*G]. */
+static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
+                               int32_t *codes) {
+  dvk_ctx *vk = m->ctx->vk;
+  const dvk_dalle_config *d = &m->cfg.dalle;
+  const uint32_t n = p->n_images, steps = d->grid * d->grid, vi = d->image_vocab;
+  float *logits = malloc((size_t)n * vi * sizeof *logits);
+  dvk_rng *rng = malloc(n * sizeof *rng);
+  int32_t *step_codes = malloc(n * sizeof *step_codes);
+  dvk_sampler sampler = {0};
+  dvk_status s = DVK_OK;
+  if (!logits || !rng || !step_codes || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
+    s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
+    dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
+  if (s == DVK_OK) s = dvk_transformer_prefill(vk, &m->tf, st, text, logits);
+  for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
+    for (uint32_t b = 0; b < n; b++) {
+      step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
+      codes[(size_t)b * steps + i] = step_codes[b];
+    }
+    if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))
+      s = dvk_fail(vk, DVK_ERR_CANCELLED, "cancelled");
+    else if (i + 1 < steps)
+      s = dvk_transformer_decode(vk, &m->tf, st, step_codes, logits);
+  }
+  dvk_sampler_free(&sampler);
+  free(logits);
+  free(rng);
+  free(step_codes);
+  return s;
+}
+
+dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images **out) {
+  *out = NULL;
+  dvk_ctx *vk = m->ctx->vk;
+  DVK_TRY(check_params(vk, p));
+  const double t0 = now_s();
+  const dvk_dalle_config *d = &m->cfg.dalle;
+  const uint32_t n = p->n_images, G = d->grid, R = m->cfg.dvae.image_size;
+  int32_t *text = malloc(d->text_len * sizeof *text);
+  int32_t *codes = malloc((size_t)n * G * G * sizeof *codes);
+  dvk_images *im = calloc(1, sizeof *im);
+  uint8_t *rgb = malloc((size_t)n * R * R * 3);
+  uint8_t **pixels = malloc(n * sizeof *pixels);
+  dvk_arena *arena = NULL;
+  dvk_tf_state st = {0};
+  dvk_status s = DVK_OK;
+  if (!text || !codes || !im || !rgb || !pixels) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
+  if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
+  if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, n, &st));
+  if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes);
+  if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, n, rgb));
+  dvk_tf_state_free(&st);
+  dvk_arena_destroy(arena);
+  free(text);
+  free(codes);
+  if (s != DVK_OK) {
+    free(rgb);
+    free(pixels);
+    free(im);
+    return s;
+  }
+  for (uint32_t i = 0; i < n; i++) pixels[i] = rgb + (size_t)i * R * R * 3;
+  im->count = n;
+  im->width = im->height = R;
+  im->stride = 3 * R;
+  im->pixels = pixels;
+  im->seconds = now_s() - t0;
+  *out = im;
+  return DVK_OK;
+}

@@ -1,0 +1,270 @@
+/* dalle-vk: text in, PNG out.
+ *   dalle-vk "a red heart" -o heart.png [-n 4] [--seed 1] [--temperature 1] [--top-k 0] [--top-p 1]
+ * Exit codes: 0 success, 1 runtime error (model, device, I/O), 2 usage error. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/png_out.h"
+#include "cli/progress.h"
+#include "dallevk.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define DEFAULT_MODEL "dalle-emoji.gguf"
+
+typedef struct cli_options {
+  const char *prompt, *output, *model, *device;
+  uint32_t count;
+  uint64_t seed;
+  int seed_given, separate, verbose, quiet;
+  float temperature, top_p;
+  uint32_t top_k;
+} cli_options;
+
+static volatile int g_cancel;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  if (g_cancel) _exit(130); /* second Ctrl-C: stop now (nothing has been written yet) */
+  g_cancel = 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: dalle-vk [options] \"PROMPT\"\n"
+          "Generate images from text with a DALL-E-style model on Vulkan (GPU, or CPU through lavapipe).\n\n"
+          "  -o, --output PATH      PNG to write (default: dalle-vk.png)\n"
+          "  -n, --count N          candidates generated together as one batch (default 1)\n"
+          "      --separate         write PATH-0.png, PATH-1.png, ... instead of one grid\n"
+          "      --seed N           sampler seed (default: random, printed); same seed -> same PNG\n"
+          "      --temperature T    > 0 (default 1.0); lower is more conservative\n"
+          "      --top-k K          sample among the K most likely image tokens (default 0 = all)\n"
+          "      --top-p P          nucleus sampling, 0 < P <= 1 (default 1.0)\n"
+          "      --model PATH       model file (default: %s next to the program, in assets/ or the install prefix)\n"
+          "      --device X         Vulkan device index or name substring (also env DVK_DEVICE)\n"
+          "      --list-devices     list Vulkan devices and exit\n"
+          "  -v, --verbose          print device, model and timings\n"
+          "  -q, --quiet            print nothing but errors\n"
+          "      --version          print the version and exit\n"
+          "  -h, --help             this help\n",
+          DEFAULT_MODEL);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "dalle-vk: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\nTry 'dalle-vk --help'.\n");
+  return EXIT_USAGE;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (!*s || *s == '-') return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_float(const char *s, float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || !*s || *end || !isfinite(v)) return -1;
+  *out = (float)v;
+  return 0;
+}
+
+/* Returns -1 to continue, else an exit code. */
+static int parse_args(int argc, char **argv, cli_options *o) {
+  enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE };
+  static const struct option longs[] = {
+    {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
+    {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
+    {"temperature", required_argument, 0, OPT_TEMP}, {"top-k", required_argument, 0, OPT_TOPK},
+    {"top-p", required_argument, 0, OPT_TOPP},    {"model", required_argument, 0, OPT_MODEL},
+    {"device", required_argument, 0, OPT_DEVICE}, {"list-devices", no_argument, 0, OPT_LIST},
+    {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
+    {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+  *o = (cli_options){.output = "dalle-vk.png", .count = 1, .temperature = 1.0f, .top_p = 1.0f};
+  opterr = 0;
+  int c;
+  uint64_t v;
+  while ((c = getopt_long(argc, argv, ":o:n:vqh", longs, NULL)) != -1) {
+    switch (c) {
+    case 'o': o->output = optarg; break;
+    case 'n':
+      if (parse_u64(optarg, 4096, &v) || v == 0) return usage_error("--count must be an integer from 1 to 4096, got '%s'", optarg);
+      o->count = (uint32_t)v;
+      break;
+    case OPT_SEPARATE: o->separate = 1; break;
+    case OPT_SEED:
+      if (parse_u64(optarg, UINT64_MAX, &o->seed)) return usage_error("--seed must be a non-negative integer, got '%s'", optarg);
+      o->seed_given = 1;
+      break;
+    case OPT_TEMP:
+      if (parse_float(optarg, &o->temperature) || !(o->temperature > 0))
+        return usage_error("--temperature must be a number > 0, got '%s'", optarg);
+      break;
+    case OPT_TOPK:
+      if (parse_u64(optarg, UINT32_MAX, &v)) return usage_error("--top-k must be a non-negative integer, got '%s'", optarg);
+      o->top_k = (uint32_t)v;
+      break;
+    case OPT_TOPP:
+      if (parse_float(optarg, &o->top_p) || !(o->top_p > 0 && o->top_p <= 1))
+        return usage_error("--top-p must be in (0, 1], got '%s'", optarg);
+      break;
+    case OPT_MODEL: o->model = optarg; break;
+    case OPT_DEVICE: o->device = optarg; break;
+    case OPT_LIST: {
+      char *list = dvk_list_devices();
+      if (!list) {
+        fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(NULL));
+        return EXIT_RUNTIME;
+      }
+      fputs(list, stdout);
+      free(list);
+      return 0;
+    }
+    case 'v': o->verbose = 1; break;
+    case 'q': o->quiet = 1; break;
+    case OPT_VERSION: printf("dalle-vk %s\n", DVK_VERSION); return 0;
+    case 'h': usage(stdout); return 0;
+    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+    default: return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind == argc) return usage_error("%s", "missing PROMPT (use \"\" for an unconditional image)");
+  if (optind + 1 < argc) return usage_error("one PROMPT expected; quote it: dalle-vk \"%s ...\"", argv[optind]);
+  o->prompt = argv[optind];
+  if (o->verbose && o->quiet) o->verbose = 0;
+  return -1;
+}
+
+static int file_exists(const char *p) { return access(p, R_OK) == 0; }
+
+/* Finds the default model: env DVK_MODEL, then next to the executable (../assets, assets/,
+ * ../share/dalle-vk), then the install data dir, then ./assets. */
+static const char *default_model(char *buf, size_t len) {
+  const char *env = getenv("DVK_MODEL");
+  if (env && *env) return env;
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    const char *rel[] = {"../assets", "assets", "../share/dalle-vk"};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+      snprintf(buf, len, "%s/%s/%s", exe, rel[i], DEFAULT_MODEL);
+      if (file_exists(buf)) return buf;
+    }
+  }
+#ifdef DVK_INSTALL_DATADIR
+  snprintf(buf, len, "%s/%s", DVK_INSTALL_DATADIR, DEFAULT_MODEL);
+  if (file_exists(buf)) return buf;
+#endif
+  snprintf(buf, len, "assets/%s", DEFAULT_MODEL);
+  return buf;
+}
+
+static int run(const cli_options *o) {
+  char err[512];
+  if (png_check_writable(o->output, err, sizeof err) != 0) {
+    fprintf(stderr, "dalle-vk: %s\n", err);
+    return EXIT_RUNTIME;
+  }
+  char model_buf[PATH_MAX + 64];
+  const char *model_path = o->model ? o->model : default_model(model_buf, sizeof model_buf);
+  dvk_context_options co = dvk_context_defaults();
+  co.device = o->device;
+  co.verbose = o->verbose;
+  dvk_context *ctx = NULL;
+  dvk_model *model = NULL;
+  dvk_images *im = NULL;
+  int rc = EXIT_RUNTIME;
+  if (dvk_context_create(&co, &ctx) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(NULL));
+    return EXIT_RUNTIME;
+  }
+  double t0 = progress_now();
+  if (dvk_model_load(ctx, model_path, &model) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(ctx));
+    goto done;
+  }
+  dvk_model_info info;
+  dvk_model_get_info(model, &info);
+  if (o->verbose)
+    fprintf(stderr, "dalle-vk: model %s (%s): d_model %u, %u layers, %u heads, text_len %u, %ux%u codes, %ux%u px; loaded in %.2fs\n",
+            model_path, info.name, info.d_model, info.n_layers, info.n_heads, info.text_len, info.grid, info.grid,
+            info.image_width, info.image_height, progress_now() - t0);
+  if (!*o->prompt && !o->quiet) fprintf(stderr, "dalle-vk: empty prompt: generating unconditionally\n");
+  uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
+  progress prog;
+  progress_init(&prog, !o->quiet, o->count, &g_cancel);
+  dvk_generate_params p = dvk_generate_defaults();
+  p.prompt = o->prompt;
+  p.n_images = o->count;
+  p.seed = seed;
+  p.temperature = o->temperature;
+  p.top_k = o->top_k;
+  p.top_p = o->top_p;
+  p.progress = progress_update;
+  p.progress_user = &prog;
+  p.cancel = &g_cancel;
+  dvk_status s = dvk_generate(model, &p, &im);
+  progress_finish(&prog);
+  if (s == DVK_ERR_CANCELLED) {
+    fprintf(stderr, "dalle-vk: interrupted; nothing written\n");
+    rc = 130;
+    goto done;
+  }
+  if (s != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(ctx));
+    goto done;
+  }
+  if (im->dropped_tokens && !o->quiet)
+    fprintf(stderr, "dalle-vk: warning: the prompt is longer than the model's %u text tokens; %u tokens were dropped\n",
+            info.text_len, im->dropped_tokens);
+  char names[8192];
+  int wrc = o->separate ? png_write_separate(o->output, im, names, sizeof names, err, sizeof err)
+                        : png_write_grid(o->output, im, err, sizeof err);
+  if (wrc != 0) {
+    fprintf(stderr, "dalle-vk: %s\n", err);
+    goto done;
+  }
+  if (!o->quiet) {
+    if (o->separate) fputs(names, stdout);
+    else printf("%s\n", o->output);
+    fprintf(stderr, "dalle-vk: %u image%s of %ux%u in %.1fs (seed %llu)\n", im->count, im->count > 1 ? "s" : "",
+            im->width, im->height, im->seconds, (unsigned long long)seed);
+  }
+  rc = 0;
+done:
+  dvk_images_free(im);
+  dvk_model_free(model);
+  dvk_context_destroy(ctx);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  cli_options o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc >= 0) return rc;
+  struct sigaction sa = {0};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  return run(&o);
+}

@@ -1,0 +1,91 @@
+/* Hyperparameters from GGUF metadata. See config.h. */
+#include "model/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define GET_U32(key, dst) DVK_TRY(gguf_get_u32(f, key, dst, err, errlen))
+
+static dvk_status bad(const gguf_file *f, char *err, size_t errlen, const char *what) {
+  if (err) snprintf(err, errlen, "%s: %s", gguf_name(f), what);
+  return DVK_ERR_MODEL_FORMAT;
+}
+
+static dvk_status read_attn_types(const gguf_file *f, dvk_dalle_config *d, char *err, size_t errlen) {
+  const gguf_array *a;
+  DVK_TRY(gguf_get_array(f, "dalle.attn_types", GGUF_TYPE_STRING, &a, err, errlen));
+  if (a->count != d->n_layers) return bad(f, err, errlen, "dalle.attn_types must have one entry per layer");
+  for (uint32_t l = 0; l < d->n_layers; l++) {
+    const char *s = gguf_arr_str(a, l)->s;
+    if (strcmp(s, "full") == 0) d->attn_types[l] = DVK_MASK_FULL;
+    else if (strcmp(s, "row") == 0) d->attn_types[l] = DVK_MASK_ROW;
+    else if (strcmp(s, "col") == 0) d->attn_types[l] = DVK_MASK_COL;
+    else if (strcmp(s, "conv") == 0) d->attn_types[l] = DVK_MASK_CONV;
+    else {
+      char msg[160];
+      snprintf(msg, sizeof msg, "dalle.attn_types[%u] is '%.40s', expected full, row, col or conv", l, s);
+      return bad(f, err, errlen, msg);
+    }
+  }
+  return DVK_OK;
+}
+
+static void copy_string(const gguf_file *f, const char *key, char *dst, size_t len, const char *fallback) {
+  const gguf_kv *kv = gguf_find_key(f, key);
+  snprintf(dst, len, "%s", kv && kv->type == GGUF_TYPE_STRING ? kv->v.str.s : fallback);
+}
+
+dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err, size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  const gguf_string *arch;
+  DVK_TRY(gguf_get_string(f, "general.architecture", &arch, err, errlen));
+  if (strcmp(arch->s, "dalle") != 0) return bad(f, err, errlen, "general.architecture is not \"dalle\"");
+  copy_string(f, "general.name", cfg->name, sizeof cfg->name, "unnamed");
+  copy_string(f, "general.license", cfg->license, sizeof cfg->license, "unknown");
+
+  dvk_dalle_config *d = &cfg->dalle;
+  GET_U32("dalle.text_len", &d->text_len);
+  GET_U32("dalle.text_vocab", &d->text_vocab);
+  GET_U32("dalle.grid", &d->grid);
+  GET_U32("dalle.image_vocab", &d->image_vocab);
+  GET_U32("dalle.d_model", &d->d_model);
+  GET_U32("dalle.n_heads", &d->n_heads);
+  GET_U32("dalle.n_layers", &d->n_layers);
+  GET_U32("dalle.d_ff", &d->d_ff);
+  GET_U32("dalle.conv_kernel", &d->conv_kernel);
+  DVK_TRY(gguf_get_f32(f, "dalle.ln_eps", &d->ln_eps, err, errlen));
+  bool wrap;
+  DVK_TRY(gguf_get_bool(f, "dalle.conv_wrap", &wrap, err, errlen));
+  d->conv_wrap = wrap;
+  if (!d->text_len || !d->text_vocab || !d->grid || !d->image_vocab || !d->d_model || !d->n_heads || !d->d_ff)
+    return bad(f, err, errlen, "a dalle.* size is zero");
+  if (d->n_layers == 0 || d->n_layers > DVK_MAX_LAYERS) return bad(f, err, errlen, "dalle.n_layers must be 1..256");
+  if (d->text_len > 4096 || d->grid > 256 || d->d_model > 65536 || d->d_ff > 262144 || d->image_vocab > (1u << 24) ||
+      d->text_vocab > (1u << 24))
+    return bad(f, err, errlen, "a dalle.* size is implausibly large");
+  if (d->d_model % d->n_heads) return bad(f, err, errlen, "dalle.d_model is not a multiple of dalle.n_heads");
+  uint32_t dh = d->d_model / d->n_heads;
+  if (dh % 4 || dh > 256) return bad(f, err, errlen, "d_head (d_model / n_heads) must be a multiple of 4 and <= 256");
+  if (d->conv_kernel % 2 == 0) return bad(f, err, errlen, "dalle.conv_kernel must be odd");
+  if (!(d->ln_eps > 0 && d->ln_eps < 1)) return bad(f, err, errlen, "dalle.ln_eps must be in (0, 1)");
+  DVK_TRY(read_attn_types(f, d, err, errlen));
+
+  dvk_dvae_config *v = &cfg->dvae;
+  GET_U32("dvae.group_count", &v->group_count);
+  GET_U32("dvae.n_hid", &v->n_hid);
+  GET_U32("dvae.n_blk_per_group", &v->n_blk_per_group);
+  GET_U32("dvae.vocab_size", &v->vocab_size);
+  GET_U32("dvae.n_init", &v->n_init);
+  GET_U32("dvae.output_channels", &v->output_channels);
+  GET_U32("dvae.image_size", &v->image_size);
+  if (v->group_count < 1 || v->group_count > 8 || !v->n_hid || v->n_hid > 4096 || !v->n_blk_per_group ||
+      v->n_blk_per_group > 16 || !v->n_init || v->n_init > 65536)
+    return bad(f, err, errlen, "a dvae.* size is zero or implausibly large");
+  if (v->output_channels != 3) return bad(f, err, errlen, "dvae.output_channels must be 3 (RGB)");
+  if (v->vocab_size != d->image_vocab) return bad(f, err, errlen, "dvae.vocab_size differs from dalle.image_vocab");
+  if (v->image_size != d->grid << (v->group_count - 1))
+    return bad(f, err, errlen, "dvae.image_size is not dalle.grid * 2^(dvae.group_count - 1)");
+  if ((v->n_hid << (v->group_count - 1)) % 4 || v->n_hid % 4)
+    return bad(f, err, errlen, "dvae.n_hid must be a multiple of 4");
+  return DVK_OK;
+}

@@ -1,0 +1,42 @@
+/* Model hyperparameters as read from a GGUF file (docs/model-format.md §2, §4). */
+#ifndef DVK_MODEL_CONFIG_H
+#define DVK_MODEL_CONFIG_H
+
+#include <stdint.h>
+
+#include "model/gguf.h"
+#include "ops/attention.h"
+
+#define DVK_MAX_LAYERS 256
+
+/* The transformer (DESIGN.md §3). */
+typedef struct dvk_dalle_config {
+  uint32_t text_len;    /* T */
+  uint32_t text_vocab;  /* Vt; pad token of text position j is Vt + j */
+  uint32_t grid;        /* G; G*G image tokens */
+  uint32_t image_vocab; /* Vi */
+  uint32_t d_model, n_heads, n_layers, d_ff;
+  float ln_eps;
+  uint32_t conv_kernel; /* odd */
+  int conv_wrap;
+  dvk_attn_mask_type attn_types[DVK_MAX_LAYERS];
+} dvk_dalle_config;
+
+/* The dVAE decoder (OpenAI architecture, sizes as parameters). */
+typedef struct dvk_dvae_config {
+  uint32_t group_count, n_hid, n_blk_per_group, vocab_size, n_init, output_channels, image_size;
+} dvk_dvae_config;
+
+typedef struct dvk_model_config {
+  dvk_dalle_config dalle;
+  dvk_dvae_config dvae;
+  char name[128], license[128];
+} dvk_model_config;
+
+/* Reads and checks every dalle.*, dvae.* and general.* key the engine needs, including the cross-checks
+ * of docs/model-format.md §4 (vocabularies, grid vs image size, layer count, odd conv kernel, d_model
+ * divisible by n_heads, d_head a multiple of 4 and <= 256). Errors: DVK_ERR_MODEL_FORMAT with a message
+ * naming the file and the key. */
+dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err, size_t errlen);
+
+#endif

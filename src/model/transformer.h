@@ -1,0 +1,79 @@
+/* The DALL-E transformer on the device (DESIGN.md §3): weights, KV cache, prefill and decode.
+ *
+ * Sequence: positions 0..T-1 text (token + text position embedding; past the caption, position j holds
+ * its pad token Vt + j), position T the start-of-image embedding, position T+1+i image token i (token +
+ * row + column embedding). Pre-LN blocks: x += attn(LN1(x)); x += fc2(GELU(fc1(LN2(x)))); final LN; image
+ * logits. The output at position T+i gives the logits of image token i.
+ *
+ * Generation: dvk_transformer_prefill runs the text + start-of-image once (batch 1), copies its KV cache
+ * to the B candidates and leaves the logits of image token 0; each dvk_transformer_decode feeds image
+ * token i of every candidate and leaves the logits of token i+1. Only the keys a layer's mask allows are
+ * read (the attention op enumerates them). */
+#ifndef DVK_MODEL_TRANSFORMER_H
+#define DVK_MODEL_TRANSFORMER_H
+
+#include "model/config.h"
+#include "model/weights.h"
+#include "ops/attention.h"
+#include "ops/embed.h"
+#include "ops/matmul.h"
+
+typedef struct dvk_layer {
+  dvk_tensor ln1_w, ln1_b, ln2_w, ln2_b; /* f32 [d] */
+  dvk_matmul_weight qkv, out, fc1, fc2;  /* [3d, d], [d, d], [d_ff, d], [d, d_ff] */
+  dvk_tensor qkv_b, out_b, fc1_b, fc2_b; /* f32 [3d], [d], [d_ff], [d] */
+  dvk_attn_mask mask;
+} dvk_layer;
+
+typedef struct dvk_transformer {
+  dvk_dalle_config cfg;
+  dvk_embed_table text_emb;    /* [Vt + T, d] */
+  dvk_embed_table text_pos;    /* [T, d] */
+  dvk_embed_table image_start; /* [1, d] f32 */
+  dvk_embed_table image_emb;   /* [Vi, d] */
+  dvk_embed_table row_emb, col_emb; /* [G, d] */
+  dvk_layer *layers;           /* [n_layers] */
+  dvk_tensor lnf_w, lnf_b;     /* f32 [d] */
+  dvk_matmul_weight logits_w;  /* [Vi, d] */
+  dvk_tensor logits_b;         /* f32 [Vi] */
+} dvk_transformer;
+
+/* Loads every transformer tensor of docs/model-format.md §3 with its exact shape. The weights live in
+ * L->arena. Errors: DVK_ERR_MODEL_FORMAT (missing tensor, wrong shape/type: message in L->err),
+ * DVK_ERR_OUT_OF_*, DVK_ERR_*. dvk_transformer_free releases host memory only (the arena owns the rest). */
+dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_transformer *tf);
+void dvk_transformer_free(dvk_transformer *tf);
+
+/* Activations and KV cache for generating `batch` candidates. */
+typedef struct dvk_tf_state {
+  uint32_t batch, rows;     /* candidates; activation rows = max(T + 1, batch) */
+  dvk_kv_cache *kv;         /* [n_layers], each [batch, n_heads, T + G*G, d_head] */
+  dvk_tensor x, h, attn;    /* f32 [rows, d] */
+  dvk_tensor qkv;           /* f32 [rows, 3d] */
+  dvk_tensor ff;            /* f32 [rows, d_ff] */
+  dvk_tensor logits;        /* f32 [batch, Vi] */
+  dvk_tensor ids;           /* int32 [max(T, batch)] */
+  uint32_t next_image;      /* image index the next decode step feeds */
+} dvk_tf_state;
+
+/* Allocates the state from arena. Errors: DVK_ERR_OUT_OF_DEVICE_MEMORY (message says how much),
+ * DVK_ERR_*. */
+dvk_status dvk_tf_state_create(dvk_ctx *ctx, dvk_arena *arena, const dvk_transformer *tf, uint32_t batch,
+                               dvk_tf_state *st);
+void dvk_tf_state_free(dvk_tf_state *st);
+
+/* Device bytes dvk_tf_state_create would allocate for `batch` candidates (for memory estimates). */
+uint64_t dvk_tf_state_bytes(const dvk_transformer *tf, uint32_t batch);
+
+/* Prefill: text_ids int32 [T] (already padded with Vt + j), then the start-of-image token; fills the KV
+ * cache of all st->batch candidates (positions 0..T) and writes the logits of image token 0 to
+ * host_logits [st->batch, Vi] (identical rows). Blocking. */
+dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
+                                   float *host_logits);
+
+/* Decode step: codes int32 [st->batch] = image token st->next_image of each candidate; writes the logits
+ * of the following token to host_logits [st->batch, Vi]. Blocking. Valid while next_image < G*G - 1. */
+dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,
+                                  float *host_logits);
+
+#endif

@@ -1,0 +1,38 @@
+/* Uploading GGUF tensors to the device in the layouts the ops want. */
+#ifndef DVK_MODEL_WEIGHTS_H
+#define DVK_MODEL_WEIGHTS_H
+
+#include "model/gguf.h"
+#include "ops/embed.h"
+#include "ops/matmul.h"
+#include "vk/memory.h"
+
+/* Loader state shared by the transformer and dVAE loaders: the open file, the device arena the
+ * weights go to, and the error buffer. */
+typedef struct dvk_loader {
+  dvk_ctx *ctx;
+  dvk_arena *arena;
+  const gguf_file *file;
+  char *err;
+  size_t errlen;
+  uint64_t bytes; /* device bytes uploaded so far */
+} dvk_loader;
+
+/* A 1-D f32 tensor [n] (biases, LayerNorm parameters). */
+dvk_status dvk_load_vector(dvk_loader *L, const char *name, uint64_t n, dvk_tensor *out);
+
+/* A linear weight W [n, k] (PyTorch order), f32 or f16 as stored, into the matmul device layout. */
+dvk_status dvk_load_linear(dvk_loader *L, const char *name, uint32_t n, uint32_t k, dvk_matmul_weight *out);
+
+/* An embedding table [rows, d], f32 or f16 as stored (f16 padded to whole 32-bit words). */
+dvk_status dvk_load_table(dvk_loader *L, const char *name, uint32_t rows, uint32_t d, dvk_embed_table *out);
+
+/* A tensor of the given PyTorch-order shape, any allowed float type, uploaded byte for byte (rounded up to
+ * 4 bytes). *is_f16 receives whether it is f16. */
+dvk_status dvk_load_raw(dvk_loader *L, const char *name, uint32_t n_dims, const uint64_t *shape, dvk_tensor *out,
+                        int *is_f16);
+
+/* Records a failure on the loader's error buffer with the context's message appended. */
+dvk_status dvk_loader_device_error(dvk_loader *L, const char *name, dvk_status s);
+
+#endif
