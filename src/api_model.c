@@ -211,7 +211,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
   if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, n, &st));
   if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes);
-  if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, n, rgb));
+  if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, n, rgb, NULL));
   dvk_tf_state_free(&st);
   dvk_arena_destroy(arena);
   free(text);

@@ -84,8 +84,9 @@ static dvk_status conv(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, int r
   return dvk_op_conv2d(ctx, &p, y, x, c->w, c->b, residual ? *residual : y);
 }
 
-/* One image: codes [G, G] -> rgb bytes [R, R, 3] in `out` (device). */
-static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, dvk_tensor bufs[4], dvk_tensor out) {
+/* One image: codes [G, G] -> `out` (device): RGB8 [R, R, 3] bytes, or f32 [3, R, R] when planar. */
+static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, dvk_tensor bufs[4], dvk_tensor out,
+                             int planar) {
   const dvk_dvae_config *c = &v->cfg;
   const float gain = 1.0f / (float)((c->group_count * c->n_blk_per_group) * (c->group_count * c->n_blk_per_group));
   dvk_tensor x = bufs[0], y = bufs[1], h1 = bufs[2], h2 = bufs[3];
@@ -115,21 +116,23 @@ static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, 
     }
   }
   DVK_TRY(conv(ctx, &v->output, res, 1, 0, h1, x, NULL));
-  return dvk_op_dvae_map_rgb8(ctx, out, h1, 1, res, res);
+  return planar ? dvk_op_dvae_map_planar(ctx, out, h1, 1, res, res) : dvk_op_dvae_map_rgb8(ctx, out, h1, 1, res, res);
 }
 
 dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
-                           uint8_t *rgb) {
+                           uint8_t *rgb, float *planar) {
   const uint32_t G = v->grid, R = v->cfg.image_size;
-  const VkDeviceSize img_bytes = (VkDeviceSize)R * R * 3, out_bytes = (img_bytes + 3) & ~(VkDeviceSize)3;
+  const VkDeviceSize img_bytes = (VkDeviceSize)R * R * 3 * (planar ? 4 : 1);
+  const VkDeviceSize out_bytes = (img_bytes + 3) & ~(VkDeviceSize)3;
   dvk_tensor bufs[4], dcodes, out;
   for (int i = 0; i < 4; i++) DVK_TRY(dvk_arena_alloc(arena, v->act_floats * 4, &bufs[i]));
   DVK_TRY(dvk_arena_alloc(arena, (VkDeviceSize)G * G * 4, &dcodes));
   DVK_TRY(dvk_arena_alloc(arena, out_bytes, &out));
   for (uint32_t i = 0; i < n; i++) {
     DVK_TRY(dvk_upload(ctx, dcodes, codes + (size_t)i * G * G, (VkDeviceSize)G * G * 4));
-    DVK_TRY(decode_one(ctx, v, dcodes, bufs, out));
-    DVK_TRY(dvk_download(ctx, rgb + (size_t)i * img_bytes, out, img_bytes));
+    DVK_TRY(decode_one(ctx, v, dcodes, bufs, out, planar != NULL));
+    void *dst = planar ? (void *)((char *)planar + (size_t)i * img_bytes) : (void *)(rgb + (size_t)i * img_bytes);
+    DVK_TRY(dvk_download(ctx, dst, out, img_bytes));
   }
   return DVK_OK;
 }

@@ -38,9 +38,10 @@ typedef struct dvk_dvae {
 dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t grid, dvk_dvae *v);
 void dvk_dvae_free(dvk_dvae *v);
 
-/* Decodes n images: codes int32 [n, G, G] (host) -> rgb [n, R, R, 3] bytes (host, R = image_size).
+/* Decodes n images: codes int32 [n, G, G] (host) -> pixels (host, R = image_size), either rgb: RGB8
+ * [n, R, R, 3] bytes, or planar: f32 [n, 3, R, R] in [0, 1] (pass exactly one, the other NULL).
  * Scratch buffers come from arena (about 4 * act_floats * 4 bytes). Blocking. */
 dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
-                           uint8_t *rgb);
+                           uint8_t *rgb, float *planar);
 
 #endif

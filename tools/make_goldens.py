@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""Writes the model-parity goldens that tests/test_parity.c checks the engine against.
+
+For each case: a small DALL-E transformer + dVAE decoder with random weights (tools/dallevk), exported
+as GGUF with f32 and with f16 weights (tests/data/parity/<case>-f32.gguf, -f16.gguf), and a golden file
+<case>-golden.gguf computed by the PyTorch reference in float64 from exactly the weights in the file
+(the f16 golden uses the f16-rounded weights). Golden tensors (GGUF, f32):
+  text_ids   [T]          caption ids + per-position pad ids (exact small integers)
+  codes      [steps]      the image tokens fed to the decode steps (random, fixed)
+  logits     [steps+1, Vi]  row 0: prefill (image token 0); row s: after feeding codes[s-1]
+  dvae_codes [n_img, G, G]  codes decoded by the dVAE check
+  pixels     [n_img, 3, R, R]  the dVAE decoder output in [0, 1]
+Cases cover every attention type, both conv modes, and grids that are not powers of two.
+Deterministic (fixed seeds); rerun after changing the reference or the format:
+  /usr/bin/python3 tools/make_goldens.py
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk.dvae import Decoder, DvaeConfig, decode_pixels  # noqa: E402
+from dallevk.gguf import GGUFWriter  # noqa: E402
+from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
+import export_gguf  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "parity")
+
+# name: (DalleConfig kwargs, dVAE kwargs beyond vocab/image size, decode steps)
+CASES = {
+    "g5-row-col-convwrap": (dict(text_len=7, text_vocab=300, grid=5, image_vocab=50, d_model=48, n_heads=4,
+                                 n_layers=3, d_ff=80, attn_types=["row", "col", "conv"], conv_kernel=3,
+                                 conv_wrap=True), dict(group_count=2, n_hid=8, n_blk_per_group=1, n_init=16), 20),
+    "g6-full-convclamp": (dict(text_len=5, text_vocab=270, grid=6, image_vocab=33, d_model=32, n_heads=2,
+                               n_layers=2, d_ff=64, attn_types=["full", "conv"], conv_kernel=5,
+                               conv_wrap=False), dict(group_count=3, n_hid=8, n_blk_per_group=2, n_init=12), 20),
+    "g7-paper-schedule": (dict(text_len=9, text_vocab=320, grid=7, image_vocab=64, d_model=64, n_heads=4,
+                               n_layers=5, d_ff=128, conv_kernel=5, conv_wrap=False),
+                          dict(group_count=2, n_hid=12, n_blk_per_group=1, n_init=16), 20),
+}
+
+
+def randomize(module, gen):
+    """Weights of a scale that keeps activations O(1), so the comparison is not dominated by zeros."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.dim() >= 2 and ("emb" not in name) and name != "blocks.input.w":
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) / fan_in ** 0.5)
+            elif p.dim() >= 2 or name == "image_start":
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            elif name.endswith("ln1.w") or name.endswith("ln2.w") or name == "ln_f.w":
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            else:
+                p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+
+
+def round_f16(module):
+    """Rounds every tensor of 2+ dims to f16 precision (what the --f16 file holds)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() >= 2:
+                p.copy_(p.half().double())
+
+
+def write_golden(path, text_ids, codes, logits, dvae_codes, pixels):
+    w = GGUFWriter()
+    w.add_string("general.architecture", "dalle-golden")
+    for name, arr in (("text_ids", text_ids), ("codes", codes), ("logits", logits),
+                      ("dvae_codes", dvae_codes), ("pixels", pixels)):
+        w.add_tensor(name, np.asarray(arr, dtype=np.float32), "f32")
+    w.write(path)
+
+
+def make_case(name, dalle_kw, dvae_kw, steps, seed):
+    gen = torch.Generator().manual_seed(seed)
+    cfg = DalleConfig(**dalle_kw)
+    vcfg = DvaeConfig(vocab_size=cfg.image_vocab, image_size=cfg.grid * 2 ** (dvae_kw["group_count"] - 1),
+                      **dvae_kw)
+    model = Dalle(cfg).double()
+    dec = Decoder(vcfg).double()
+    randomize(model, gen)
+    randomize(dec, gen)
+    merges = [(97 + i % 26, 97 + (i * 7) % 26) for i in range(cfg.text_vocab - 256 - 5)]  # any valid merges
+    caption = torch.randint(0, 256 + len(merges), (cfg.text_len - 2,), generator=gen).tolist()
+    text_ids = pad_text(caption, cfg.text_len, cfg.text_vocab)
+    codes = torch.randint(0, cfg.image_vocab, (steps,), generator=gen)
+    dvae_codes = torch.randint(0, cfg.image_vocab, (2, cfg.grid, cfg.grid), generator=gen)
+    for dtype in ("f32", "f16"):
+        m, d = model, dec
+        if dtype == "f16":
+            m = Dalle(cfg).double()
+            m.load_state_dict(model.state_dict())
+            d = Decoder(vcfg).double()
+            d.load_state_dict(dec.state_dict())
+            round_f16(m)
+            round_f16(d)
+        with torch.no_grad():
+            lg, cache = m.prefill(text_ids.view(1, -1))
+            rows = [lg[0]]
+            for s in range(steps):
+                rows.append(m.decode_step(cache, codes[s].view(1))[0])
+            logits = torch.stack(rows).numpy()
+            pixels = decode_pixels(d.decode_codes(dvae_codes)).numpy()
+        model_path = os.path.join(OUT, "%s-%s.gguf" % (name, dtype))
+        export_gguf.export(model_path, dalle=(cfg.to_dict(), {k: v.float() for k, v in model.state_dict().items()}),
+                           dvae=(vcfg.to_dict(), {k: v.float() for k, v in dec.state_dict().items()}, None),
+                           merges=merges, f16=dtype == "f16", encoder=False, name="parity-" + name,
+                           license="test data")
+        write_golden(os.path.join(OUT, "%s-%s-golden.gguf" % (name, dtype)), text_ids.numpy(), codes.numpy(),
+                     logits, dvae_codes.numpy(), pixels)
+        print("%s %s: logits %s, pixels %s" % (name, dtype, logits.shape, pixels.shape))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
+    for i, (name, (dk, vk, steps)) in enumerate(sorted(CASES.items())):
+        make_case(name, dk, vk, steps, seed=1000 + i)
+
+
+if __name__ == "__main__":
+    main()
