@@ -149,13 +149,49 @@ static dvk_status check_params(dvk_ctx *vk, const dvk_generate_params *p) {
   return DVK_OK;
 }
 
+/* Device memory the generation may use: 80% of the largest device-local heap, minus the weights; env
+ * DVK_DEVICE_MEMORY_MB overrides the heap size (to emulate a smaller device). */
+static uint64_t device_budget(const dvk_model *m) {
+  const dvk_ctx *vk = m->ctx->vk;
+  uint64_t heap = 0;
+  for (uint32_t i = 0; i < vk->mem_props.memoryHeapCount; i++)
+    if ((vk->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && vk->mem_props.memoryHeaps[i].size > heap)
+      heap = vk->mem_props.memoryHeaps[i].size;
+  const char *env = getenv("DVK_DEVICE_MEMORY_MB");
+  if (env && *env) heap = strtoull(env, NULL, 10) << 20;
+  uint64_t usable = heap / 5 * 4;
+  return usable > m->weight_bytes ? usable - m->weight_bytes : 0;
+}
+
+/* Device bytes one generation of n images needs: KV cache + activations + dVAE scratch. */
+static uint64_t generate_bytes(const dvk_model *m, uint32_t n) {
+  return dvk_tf_state_bytes(&m->tf, n) + 4 * m->dvae.act_floats * 4 + (uint64_t)m->cfg.dvae.image_size * m->cfg.dvae.image_size * 16;
+}
+
+/* Fails early, with advice, when n images cannot fit the device. */
+static dvk_status check_memory(const dvk_model *m, uint32_t n) {
+  const uint64_t budget = device_budget(m), need = generate_bytes(m, n);
+  if (need <= budget) return DVK_OK;
+  uint32_t fit = 0;
+  while (fit < n && generate_bytes(m, fit + 1) <= budget) fit++;
+  if (fit == 0)
+    return dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_DEVICE_MEMORY,
+                    "out of device memory: even one image needs %.0f MiB and %.0f MiB are available",
+                    (double)generate_bytes(m, 1) / (1 << 20), (double)budget / (1 << 20));
+  return dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_DEVICE_MEMORY,
+                  "out of device memory: %u images need %.0f MiB, %.0f MiB are available; try -n %u", n,
+                  (double)need / (1 << 20), (double)budget / (1 << 20), fit);
+}
+
 /* Rewrites an out-of-memory failure as advice on the batch size. */
 static dvk_status oom_advice(dvk_model *m, uint32_t n, dvk_status s) {
   if (s != DVK_ERR_OUT_OF_DEVICE_MEMORY) return s;
+  char driver[sizeof m->ctx->vk->error];
+  snprintf(driver, sizeof driver, "%s", m->ctx->vk->error);
   uint64_t per = dvk_tf_state_bytes(&m->tf, 1);
   return dvk_fail(m->ctx->vk, s,
                   "out of device memory generating %u images at once (about %.0f MiB of KV cache and activations "
-                  "per image); try -n %u", n, (double)per / (1 << 20), n > 1 ? n / 2 : 1);
+                  "per image); try -n %u (driver: %s)", n, (double)per / (1 << 20), n > 1 ? n / 2 : 1, driver);
 }
 
 /* Runs the transformer for all candidates; codes [n, G*G]. */
@@ -208,6 +244,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   dvk_status s = DVK_OK;
   if (!text || !codes || !im || !rgb || !pixels) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
+  if (s == DVK_OK) s = check_memory(m, n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
   if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, n, &st));
   if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes);

@@ -181,7 +181,12 @@ static dvk_status create_instance(dvk_ctx *ctx, int validation) {
                              .ppEnabledLayerNames = layers,
                              .enabledExtensionCount = n_exts,
                              .ppEnabledExtensionNames = exts};
-  DVK_VK(ctx, vkCreateInstance(&ci, NULL, &ctx->instance));
+  VkResult r = vkCreateInstance(&ci, NULL, &ctx->instance);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+    return dvk_fail(ctx, DVK_ERR_NO_DEVICE,
+                    "no Vulkan device: the loader found no driver (install one; CPU fallback: apt-get install "
+                    "mesa-vulkan-drivers)");
+  if (r != VK_SUCCESS) return dvk_vk_fail(ctx, r, "vkCreateInstance", __FILE__, __LINE__);
   volkLoadInstanceOnly(ctx->instance);
   if (debug_utils) DVK_VK(ctx, vkCreateDebugUtilsMessengerEXT(ctx->instance, &dbg, NULL, &ctx->messenger));
   return DVK_OK;

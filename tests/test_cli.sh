@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The dalle-vk command end to end on a small test model: a PNG of the right size, the same PNG bytes for
+# the same seed, and every bad input with its message, exit code and no file left behind.
+# Usage: tests/test_cli.sh BUILD_DIR (ctest passes it).
+set -u
+BIN="$1/dalle-vk"
+DATA="${DVK_TEST_DATA:-tests/data}"
+MODEL="$DATA/parity/g5-row-col-convwrap-f32.gguf"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0
+
+# expect NAME EXIT_CODE MESSAGE_SUBSTRING -- ARGS... : runs the command, checks code + stderr, and that
+# no PNG (nor temporary file) is left in $TMP/out.
+expect() {
+  local name=$1 code=$2 msg=$3; shift 4
+  rm -rf "$TMP/out"; mkdir -p "$TMP/out"
+  "$BIN" "$@" >"$TMP/stdout" 2>"$TMP/stderr"; local rc=$?
+  local left; left=$(ls -A "$TMP/out")
+  if [ "$rc" = "$code" ] && grep -qF -- "$msg" "$TMP/stderr" && [ -z "$left" ]; then
+    pass=$((pass + 1)); echo "PASS $name (exit $rc)"
+  else
+    fail=$((fail + 1)); echo "FAIL $name: exit $rc (want $code), files left: '$left', stderr:"; sed 's/^/     /' "$TMP/stderr"
+  fi
+}
+
+# --- success: PNG of the expected size, deterministic bytes for a fixed seed ---
+"$BIN" --model "$MODEL" "red heart" -n 3 --seed 7 -q -o "$TMP/a.png" && "$BIN" --model "$MODEL" "red heart" -n 3 --seed 7 -q -o "$TMP/b.png"
+if cmp -s "$TMP/a.png" "$TMP/b.png" && [ "$(head -c 8 "$TMP/a.png" | od -An -tx1 | tr -d ' ')" = "89504e470d0a1a0a" ]; then
+  pass=$((pass + 1)); echo "PASS same seed -> identical PNG bytes"
+else fail=$((fail + 1)); echo "FAIL same seed -> identical PNG bytes"; fi
+# grid of 3 images of 10x10 with 2-pixel gutters: 2 columns x 2 rows -> 22 x 22
+wh=$(od -An -tu1 -j16 -N8 "$TMP/a.png" | awk '{print $3*256+$4 "x" $7*256+$8}')
+if [ "$wh" = "22x22" ]; then pass=$((pass + 1)); echo "PASS grid PNG is 22x22"; else fail=$((fail + 1)); echo "FAIL grid PNG is $wh, want 22x22"; fi
+"$BIN" --model "$MODEL" "red heart" -n 2 --separate --seed 1 -q -o "$TMP/s.png"
+if [ -f "$TMP/s-0.png" ] && [ -f "$TMP/s-1.png" ]; then pass=$((pass + 1)); echo "PASS --separate writes s-0.png, s-1.png"; else fail=$((fail + 1)); echo "FAIL --separate"; fi
+"$BIN" --model "$MODEL" "" --seed 1 -o "$TMP/u.png" 2>"$TMP/stderr" >/dev/null
+if grep -q "unconditionally" "$TMP/stderr" && [ -f "$TMP/u.png" ]; then pass=$((pass + 1)); echo "PASS empty prompt is unconditional and says so"; else fail=$((fail + 1)); echo "FAIL empty prompt"; fi
+"$BIN" --model "$MODEL" "a very long prompt with many more words than seven tokens" --seed 1 -o "$TMP/l.png" 2>"$TMP/stderr" >/dev/null
+if grep -q "tokens were dropped" "$TMP/stderr"; then pass=$((pass + 1)); echo "PASS long prompt warns about dropped tokens"; else fail=$((fail + 1)); echo "FAIL long prompt warning"; fi
+
+# --- bad input ---
+O="$TMP/out/x.png"
+printf '' > "$TMP/empty.gguf"
+head -c 1000 "$MODEL" > "$TMP/trunc.gguf"
+printf 'this is not a model file at all' > "$TMP/text.gguf"
+expect "missing model" 1 "cannot open" -- --model "$TMP/none.gguf" "x" -o "$O"
+expect "empty model" 1 "cannot load model" -- --model "$TMP/empty.gguf" "x" -o "$O"
+expect "truncated model" 1 "cannot load model" -- --model "$TMP/trunc.gguf" "x" -o "$O"
+expect "non-GGUF model" 1 "magic" -- --model "$TMP/text.gguf" "x" -o "$O"
+expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
+expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
+mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"
+if [ "$(id -u)" != 0 ]; then expect "unwritable output" 1 "not writable" -- --model "$MODEL" "x" -o "$TMP/ro/x.png"
+else  # root may write anywhere; emulate with a path under a file
+  expect "unwritable output" 1 "does not exist" -- --model "$MODEL" "x" -o "$MODEL/x.png"; fi
+expect "invalid UTF-8 prompt" 1 "not valid UTF-8" -- --model "$MODEL" $'bad \xff' -o "$O"
+expect "N = 0" 2 "--count must be" -- --model "$MODEL" "x" -n 0 -o "$O"
+DVK_DEVICE_MEMORY_MB=1 expect "N too large for the device" 1 "out of device memory" -- --model "$MODEL" "x" -n 4000 -o "$O"
+expect "unknown option" 2 "unknown option" -- --frobnicate "x" -o "$O"
+expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 1.5 -o "$O"
+expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"
+expect "negative temperature" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature -1 -o "$O"
+expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
+expect "no such device" 1 "no usable Vulkan device matches" -- --model "$MODEL" --device no-such-gpu "x" -o "$O"
+VK_ICD_FILENAMES="$TMP/none.json" VK_DRIVER_FILES="$TMP/none.json" expect "no Vulkan device" 1 "Vulkan device" -- --model "$MODEL" "x" -o "$O"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
