@@ -46,7 +46,7 @@ static void run_case(th_ctx *t, const char *dir, const char *name, const char *d
     goto out;
   }
   const uint32_t T = cfg.dalle.text_len, vi = cfg.dalle.image_vocab, B = 2;
-  uint64_t n_ids, n_codes, n_logits, n_dc, n_px;
+  uint64_t n_ids = 0, n_codes = 0, n_logits = 0, n_dc = 0, n_px = 0;
   const float *g_ids = golden(g, "text_ids", &n_ids), *g_codes = golden(g, "codes", &n_codes);
   const float *g_logits = golden(g, "logits", &n_logits), *g_dc = golden(g, "dvae_codes", &n_dc);
   const float *g_px = golden(g, "pixels", &n_px);
