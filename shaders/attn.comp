@@ -1,0 +1,160 @@
+#version 450
+// Masked multi-head attention of new queries against a KV cache, for DALL-E's text + image sequence.
+// One workgroup per (sequence b, head hh, query qi); the query sits at position pos = p0 + qi:
+//   out[b, qi, hh*D + x] = sum_k softmax_k(scale * q . K[b, hh, k]) V[b, hh, k, x]
+// over the keys k the mask allows, enumerated arithmetically (no mask tensor, masked keys never read):
+//   pos <= T (text query, or the start-of-image query at T): keys 0..pos (causal);
+//   image query i = pos - T - 1: keys 0..T (text + start-of-image), then image keys j <= i at T+1+j:
+//     full: all j <= i;  row: i - j <= G;  col: (i - j) % G == 0;
+//     conv (k = 2h+1): j == i, or j < i with (r_j, c_j) in the k x k window around (r_i, c_i),
+//       r = idx / G, c = idx % G; distance per axis |d| (clamp) or min(|d|, G - |d|) (wrap).
+// One softmax over all allowed keys: every invocation runs an online softmax (running max m, sum l,
+// accumulator acc; Milakov & Gimelshein 2018) over its share of the keys, and the workgroup merges
+// the partial results through shared memory (2 barriers; no subgroup ops, any subgroup size).
+// qkv: f32 [batch, nq, 3d] (q | k | v, head hh at columns hh*D.. of each third); out: f32 [batch, nq, d];
+// cache_k, cache_v: f32 [batch, n_heads, s_max, D]. D = d_head (spec constant 1), a multiple of 4.
+// fp32 throughout.
+// Two builds: ssbo reads the cache as storage buffers (GPUs), texel through RGBA32F texel buffers (CPUs).
+// variants: ssbo texel=KV_TEXEL
+#extension GL_GOOGLE_include_directive : require
+#ifdef KV_TEXEL
+#extension GL_EXT_samplerless_texture_functions : require
+#endif
+#include "transformer_shared.h"
+
+layout(local_size_x_id = 0) in;               // WG, a power of two; WG * D <= 4096
+layout(constant_id = 1) const uint D = 64;    // d_head
+const uint D4 = D / 4;
+
+layout(std430, binding = 0) readonly buffer QKV { vec4 qkv[]; };
+#ifdef KV_TEXEL // the cache through RGBA32F texel buffers (faster loads on llvmpipe)
+layout(binding = 1) uniform textureBuffer ck_tex;
+layout(binding = 2) uniform textureBuffer cv_tex;
+#define CK(i) texelFetch(ck_tex, int(i))
+#define CV(i) texelFetch(cv_tex, int(i))
+#else
+layout(std430, binding = 1) readonly buffer CK { vec4 ck[]; };
+layout(std430, binding = 2) readonly buffer CV { vec4 cv[]; };
+#define CK(i) ck[i]
+#define CV(i) cv[i]
+#endif
+layout(std430, binding = 3) writeonly buffer Out { vec4 o[]; };
+layout(push_constant) uniform PC { dvk_pc_attn p; };
+
+shared float part_m[gl_WorkGroupSize.x];
+shared float part_l[gl_WorkGroupSize.x];
+shared vec4 part_acc[gl_WorkGroupSize.x * D4];
+
+const float NEG_BIG = -3.402823466e38 * 0.5; // -FLT_MAX/2: never -inf, so exp() never makes NaN
+
+// A set of indices: the union of two disjoint runs [a0, a0 + n0) and [a1, a1 + n1).
+struct Runs { uint a0, n0, a1, n1; };
+uint runs_count(Runs s) { return s.n0 + s.n1; }
+uint runs_at(Runs s, uint k) { return k < s.n0 ? s.a0 + k : s.a1 + (k - s.n0); }
+Runs run1(uint a, uint n) { return Runs(a, n, 0u, 0u); }
+
+// conv window sets for image query (r, c): rows before r, columns of those rows, columns <= c of row r.
+struct Conv { Runs rows, cols, last; };
+Conv conv_sets(uint r, uint c) {
+  uint G = p.grid, h = p.conv_half;
+  uint lo_r = r > h ? r - h : 0u, lo_c = c > h ? c - h : 0u, hi_c = min(G - 1u, c + h);
+  Conv s;
+  s.rows = run1(lo_r, r - lo_r);
+  s.cols = run1(lo_c, hi_c - lo_c + 1u);
+  s.last = run1(lo_c, c - lo_c + 1u);
+  if (p.conv_wrap != 0u) {
+    if (2u * h + 1u >= G) { // the window covers the whole grid
+      s.rows = run1(0u, r);
+      s.cols = run1(0u, G);
+      s.last = run1(0u, c + 1u);
+    } else { // 2h < G: the wrapped runs below never overlap the plain ones
+      if (r + h >= G) s.rows = Runs(lo_r, r - lo_r, 0u, r + h - G + 1u);           // rows 0 .. r+h-G
+      if (c < h) s.cols = Runs(lo_c, hi_c - lo_c + 1u, c + G - h, h - c);         // cols c-h+G .. G-1
+      else if (c + h >= G) s.cols = Runs(lo_c, hi_c - lo_c + 1u, 0u, c + h - G + 1u); // cols 0 .. c+h-G
+      if (c + h >= G) s.last = Runs(lo_c, c - lo_c + 1u, 0u, c + h - G + 1u);
+    }
+  }
+  return s;
+}
+
+// Number of image keys of image query i under the mask (conv: sets in cs).
+uint image_key_count(uint i, Conv cs) {
+  uint G = p.grid;
+  if (p.mask == DVK_ATTN_ROW) return min(i, G) + 1u;
+  if (p.mask == DVK_ATTN_COL) return i / G + 1u;
+  if (p.mask == DVK_ATTN_CONV) return runs_count(cs.rows) * runs_count(cs.cols) + runs_count(cs.last);
+  return i + 1u; // full
+}
+
+// Image index of the m-th allowed image key of image query i (m < image_key_count).
+uint image_key_at(uint i, Conv cs, uint m) {
+  uint G = p.grid;
+  if (p.mask == DVK_ATTN_ROW) return i - min(i, G) + m;
+  if (p.mask == DVK_ATTN_COL) return i % G + G * m;
+  if (p.mask == DVK_ATTN_CONV) {
+    uint nc = runs_count(cs.cols), full = runs_count(cs.rows) * nc;
+    if (m < full) return runs_at(cs.rows, m / nc) * G + runs_at(cs.cols, m % nc);
+    return (i / G) * G + runs_at(cs.last, m - full);
+  }
+  return m; // full
+}
+
+void main() {
+  uint g = DVK_GROUP_INDEX;
+  if (g >= p.batch * p.n_heads * p.nq) return; // uniform per workgroup
+  uint t = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
+  uint qi = g % p.nq, hh = (g / p.nq) % p.n_heads, b = g / (p.nq * p.n_heads);
+  uint d4 = p.n_heads * D4;      // d / 4
+  uint pos = p.p0 + qi, T = p.text_len;
+
+  // The query's key list: n_text positions 0.., then n_img image keys.
+  bool is_img = pos > T;
+  uint i = is_img ? pos - T - 1u : 0u;
+  Conv cs = conv_sets(i / p.grid, i % p.grid);
+  uint n_text = is_img ? T + 1u : pos + 1u;
+  uint n_keys = n_text + (is_img ? image_key_count(i, cs) : 0u);
+
+  vec4 q[D4], acc[D4];
+  uint qbase = (b * p.nq + qi) * 3u * d4 + hh * D4;
+  for (uint x = 0; x < D4; x++) {
+    q[x] = qkv[qbase + x] * p.scale;
+    acc[x] = vec4(0.0);
+  }
+  float m = NEG_BIG, l = 0.0;
+  uint head = (b * p.n_heads + hh) * p.s_max;
+  for (uint k = t; k < n_keys; k += WG) {
+    uint kpos = k < n_text ? k : T + 1u + image_key_at(i, cs, k - n_text);
+    uint kb = (head + kpos) * D4;
+    vec4 s4 = vec4(0.0);
+    for (uint x = 0; x < D4; x++) s4 += q[x] * CK(kb + x);
+    float s = s4.x + s4.y + s4.z + s4.w;
+    if (s > m) { // new running max: rescale what was accumulated so far
+      float f = exp(m - s);
+      l *= f;
+      for (uint x = 0; x < D4; x++) acc[x] *= f;
+      m = s;
+    }
+    float w = exp(s - m);
+    l += w;
+    for (uint x = 0; x < D4; x++) acc[x] += w * CV(kb + x);
+  }
+
+  // Merge the WG partial softmaxes: global max, rescale, sum.
+  part_m[t] = m;
+  barrier();
+  float mg = NEG_BIG;
+  for (uint w = 0; w < WG; w++) mg = max(mg, part_m[w]);
+  float f = exp(m - mg);
+  part_l[t] = l * f;
+  for (uint x = 0; x < D4; x++) part_acc[t * D4 + x] = acc[x] * f;
+  barrier();
+  float lsum = 0.0;
+  for (uint w = 0; w < WG; w++) lsum += part_l[w];
+  float inv = 1.0 / lsum;
+  uint obase = (b * p.nq + qi) * d4 + hh * D4;
+  for (uint x = t; x < D4; x += WG) {
+    vec4 s = vec4(0.0);
+    for (uint w = 0; w < WG; w++) s += part_acc[w * D4 + x];
+    o[obase + x] = s * inv;
+  }
+}

@@ -1,0 +1,46 @@
+#version 450
+// LayerNorm over the last dim: y[r, c] = (x[r, c] - mean_r) / sqrt(var_r + eps) * w[c] + b[c].
+// x, y: f32 [rows, d] row-major (y may alias x); w, b: f32 [d]. One workgroup per row.
+// Variance in two passes (mean first, then the mean of squared deviations), fp32 accumulation.
+#extension GL_GOOGLE_include_directive : require
+#include "transformer_shared.h"
+
+#define WG 128
+layout(local_size_x = WG) in;
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer W { float w[]; };
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) buffer Y { float y[]; };
+layout(push_constant) uniform PC { dvk_pc_layernorm p; };
+
+shared float red[WG];
+
+// Sum of v over the workgroup (every invocation gets the result).
+float wg_sum(float v) {
+  uint t = gl_LocalInvocationID.x;
+  red[t] = v;
+  barrier();
+  for (uint s = WG / 2; s > 0; s >>= 1) {
+    if (t < s) red[t] += red[t + s];
+    barrier();
+  }
+  float r = red[0];
+  barrier();
+  return r;
+}
+
+void main() {
+  uint row = DVK_GROUP_INDEX;
+  if (row >= p.rows) return; // uniform per workgroup
+  uint t = gl_LocalInvocationID.x, base = row * p.d;
+  float s = 0.0;
+  for (uint c = t; c < p.d; c += WG) s += x[base + c];
+  float mean = wg_sum(s) / float(p.d);
+  float q = 0.0;
+  for (uint c = t; c < p.d; c += WG) {
+    float dv = x[base + c] - mean;
+    q += dv * dv;
+  }
+  float rstd = inversesqrt(wg_sum(q) / float(p.d) + p.eps);
+  for (uint c = t; c < p.d; c += WG) y[base + c] = (x[base + c] - mean) * rstd * w[c] + bias[c];
+}

@@ -1,0 +1,159 @@
+/* KV cache and masked attention. See attention.h. */
+#include "ops/attention.h"
+
+#include <math.h>
+
+#include "ops/norm.h"
+#include "ops/util.h"
+
+#define MAX_D_HEAD 256
+#define ACC_FLOATS 4096 /* shared floats for merging the invocations' accumulators (16 KiB) */
+
+static dvk_status check_cache(dvk_ctx *ctx, const char *op, const dvk_kv_cache *c, uint32_t batch) {
+  if (c->n_heads == 0 || c->d_head == 0 || c->d_head % 4 || c->d_head > MAX_D_HEAD || c->s_max == 0 ||
+      batch == 0 || batch > c->batch)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
+                    "%s: cache [%u, %u, %u, %u] (d_head must be a multiple of 4, <= %u) with batch %u", op, c->batch,
+                    c->n_heads, c->s_max, c->d_head, MAX_D_HEAD, batch);
+  VkDeviceSize bytes = (VkDeviceSize)c->batch * c->n_heads * c->s_max * c->d_head * 4;
+  DVK_TRY(dvk_need_bytes(ctx, op, "cache.k", c->k, bytes));
+  DVK_TRY(dvk_need_bytes(ctx, op, "cache.v", c->v, bytes));
+  return DVK_OK;
+}
+
+static VkDeviceSize seq_bytes(const dvk_kv_cache *c) { return (VkDeviceSize)c->n_heads * c->s_max * c->d_head * 4; }
+
+/* Sequences per dispatch so that every per-sequence operand (row_bytes[i] bytes per sequence) fits one
+ * binding at an aligned offset; 0 when one sequence does not fit. */
+static uint32_t batch_chunk(dvk_ctx *ctx, const VkDeviceSize *row_bytes, int n, uint32_t batch) {
+  uint32_t chunk = batch, step = 1;
+  for (int i = 0; i < n; i++) {
+    uint32_t c = dvk_rows_per_bind(ctx, row_bytes[i], batch), s = dvk_rows_align(ctx, row_bytes[i]);
+    if (c < chunk) chunk = c;
+    if (s > step) step = s;
+  }
+  if (chunk < batch) chunk = chunk / step * step;
+  return chunk;
+}
+
+static dvk_tensor seqs(dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n) {
+  return dvk_tensor_slice(t, per_seq * b0, per_seq * n);
+}
+
+dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
+                            uint32_t p0) {
+  DVK_TRY(check_cache(ctx, "kv_append", cache, batch));
+  if (n == 0 || (uint64_t)p0 + n > cache->s_max)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_append: positions %u + %u past s_max %u", p0, n,
+                    cache->s_max);
+  uint32_t d = cache->n_heads * cache->d_head;
+  VkDeviceSize qkv_seq = (VkDeviceSize)n * 3 * d * 4, kv_seq = seq_bytes(cache);
+  DVK_TRY(dvk_need_bytes(ctx, "kv_append", "qkv", qkv, qkv_seq * batch));
+  VkDeviceSize per[2] = {qkv_seq, kv_seq};
+  uint32_t chunk = batch_chunk(ctx, per, 2, batch);
+  if (chunk == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_append: one sequence exceeds the binding range");
+  for (uint32_t b0 = 0; b0 < batch; b0 += chunk) {
+    uint32_t nb = batch - b0 < chunk ? batch - b0 : chunk;
+    dvk_pc_kv_append pc = {.batch = nb, .n = n, .p0 = p0, .n_heads = cache->n_heads, .d_head = cache->d_head,
+                           .s_max = cache->s_max};
+    dvk_dispatch_desc desc = {.shader = "kv_append", .n_bindings = 3, .push = &pc, .push_size = sizeof pc};
+    desc.bindings[0].t = seqs(qkv, qkv_seq, b0, nb);
+    desc.bindings[1].t = seqs(cache->k, kv_seq, b0, nb);
+    desc.bindings[2].t = seqs(cache->v, kv_seq, b0, nb);
+    dvk_groups_1d(ctx, dvk_div_up(nb * n * d, 256), desc.groups);
+    DVK_TRY(dvk_dispatch(ctx, &desc));
+  }
+  return DVK_OK;
+}
+
+dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n) {
+  DVK_TRY(check_cache(ctx, "kv_broadcast", cache, batch));
+  if (n > cache->s_max)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_broadcast: %u positions past s_max %u", n, cache->s_max);
+  if (batch < 2 || n == 0) return DVK_OK;
+  VkDeviceSize kv_seq = seq_bytes(cache);
+  uint32_t chunk = batch_chunk(ctx, &kv_seq, 1, batch);
+  if (chunk == 0)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_broadcast: one sequence exceeds the binding range");
+  for (uint32_t b0 = 0; b0 < batch; b0 += chunk) {
+    uint32_t nb = batch - b0 < chunk ? batch - b0 : chunk;
+    dvk_pc_kv_broadcast pc = {.batch = nb, .first = b0 == 0, .n = n, .n_heads = cache->n_heads,
+                              .d_head = cache->d_head, .s_max = cache->s_max};
+    if (pc.first >= nb) continue;
+    dvk_dispatch_desc desc = {.shader = "kv_broadcast", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
+    desc.bindings[0].t = seqs(cache->k, kv_seq, 0, 1);
+    desc.bindings[1].t = seqs(cache->k, kv_seq, b0, nb);
+    desc.bindings[2].t = seqs(cache->v, kv_seq, 0, 1);
+    desc.bindings[3].t = seqs(cache->v, kv_seq, b0, nb);
+    dvk_groups_1d(ctx, dvk_div_up((nb - pc.first) * cache->n_heads * n * cache->d_head, 256), desc.groups);
+    DVK_TRY(dvk_dispatch(ctx, &desc));
+  }
+  return DVK_OK;
+}
+
+static dvk_status check_mask(dvk_ctx *ctx, const dvk_attn_mask *m, uint32_t end) {
+  if (m->grid == 0 || (unsigned)m->type > DVK_MASK_CONV || (m->type == DVK_MASK_CONV && m->conv_k % 2 == 0))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: mask type %d, grid %u, conv k %u", (int)m->type,
+                    m->grid, m->conv_k);
+  if ((uint64_t)end > (uint64_t)m->text_len + (uint64_t)m->grid * m->grid)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: position %u past the sequence (T %u + G*G %u)",
+                    end - 1, m->text_len, m->grid * m->grid);
+  return DVK_OK;
+}
+
+/* Invocations per workgroup: a power of two, at most 64 (32 on CPUs, where fewer invocations per key
+ * list measured as fast or faster), with WG * d_head <= ACC_FLOATS. */
+static uint32_t attn_workgroup(const dvk_ctx *ctx, uint32_t d_head) {
+  uint32_t wg = ctx->device_class == DVK_CLASS_CPU ? 32 : 64;
+  while (wg * d_head > ACC_FLOATS) wg /= 2;
+  return wg;
+}
+
+/* Whether to read the cache through RGBA32F texel buffers (variant attn_texel): on CPUs, where llvmpipe's
+ * texel fetches measured about 1.3-2x faster than storage-buffer loads for decode (paper shape, lavapipe,
+ * noisy shared machine); and only when every chunk offset meets the texel alignment and size limits. */
+static int use_texel(const dvk_ctx *ctx, VkDeviceSize kv_seq, uint32_t chunk) {
+  return ctx->device_class == DVK_CLASS_CPU && kv_seq % ctx->limits.texel_align == 0 &&
+         kv_seq * chunk / 16 <= ctx->limits.max_texel_elements;
+}
+
+dvk_status dvk_op_attention(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+                            const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0) {
+  DVK_TRY(check_cache(ctx, "attention", cache, batch));
+  if (nq == 0 || (uint64_t)p0 + nq > cache->s_max)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: queries %u + %u past s_max %u", p0, nq,
+                    cache->s_max);
+  DVK_TRY(check_mask(ctx, mask, p0 + nq));
+  uint32_t d = cache->n_heads * cache->d_head;
+  VkDeviceSize qkv_seq = (VkDeviceSize)nq * 3 * d * 4, out_seq = (VkDeviceSize)nq * d * 4, kv_seq = seq_bytes(cache);
+  DVK_TRY(dvk_need_bytes(ctx, "attention", "qkv", qkv, qkv_seq * batch));
+  DVK_TRY(dvk_need_bytes(ctx, "attention", "out", out, out_seq * batch));
+  VkDeviceSize per[3] = {qkv_seq, out_seq, kv_seq};
+  uint32_t chunk = batch_chunk(ctx, per, 3, batch);
+  if (chunk == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: one sequence exceeds the binding range");
+  int texel = use_texel(ctx, kv_seq, chunk);
+  for (uint32_t b0 = 0; b0 < batch; b0 += chunk) {
+    uint32_t nb = batch - b0 < chunk ? batch - b0 : chunk;
+    dvk_pc_attn pc = {.batch = nb, .nq = nq, .p0 = p0, .n_heads = cache->n_heads, .s_max = cache->s_max,
+                      .text_len = mask->text_len, .grid = mask->grid, .mask = (uint32_t)mask->type,
+                      .conv_half = mask->conv_k / 2, .conv_wrap = mask->conv_wrap != 0,
+                      .scale = 1.0f / sqrtf((float)cache->d_head)};
+    dvk_dispatch_desc desc = {.shader = texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4, .push = &pc,
+                              .push_size = sizeof pc, .n_spec = 2,
+                              .spec = {attn_workgroup(ctx, cache->d_head), cache->d_head}};
+    desc.bindings[0].t = seqs(qkv, qkv_seq, b0, nb);
+    desc.bindings[1].t = seqs(cache->k, kv_seq, b0, nb);
+    desc.bindings[2].t = seqs(cache->v, kv_seq, b0, nb);
+    desc.bindings[3].t = seqs(out, out_seq, b0, nb);
+    if (texel) desc.bindings[1].format = desc.bindings[2].format = VK_FORMAT_R32G32B32A32_SFLOAT;
+    dvk_groups_1d(ctx, (uint64_t)nb * cache->n_heads * nq, desc.groups);
+    DVK_TRY(dvk_dispatch(ctx, &desc));
+  }
+  return DVK_OK;
+}
+
+dvk_status dvk_op_attention_cached(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+                                   const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0) {
+  DVK_TRY(dvk_op_kv_append(ctx, cache, qkv, batch, nq, p0));
+  return dvk_op_attention(ctx, out, qkv, cache, mask, batch, nq, p0);
+}

@@ -1,0 +1,70 @@
+/* Masked multi-head attention of the DALL-E transformer, with a KV cache on the device.
+ *
+ * Sequence positions: 0..T-1 text, T the start-of-image token, T+1+i image token i (i < G*G - 1), so a
+ * full sequence has S = T + G*G positions. Masks (DESIGN.md section 3): text queries are causal over
+ * text; the start-of-image query sees all text and itself; an image query i sees all T text keys, the
+ * start-of-image key and the image keys j <= i its layer's mask allows (full / row / col / conv k with
+ * wrap or clamp). One softmax over all allowed keys, scale 1 / sqrt(d_head).
+ *
+ * Use: prefill = dvk_op_kv_append(all S rows, p0 = 0) + dvk_op_attention(nq = S, p0 = 0), or
+ * dvk_op_attention_cached, which does both; decode step at position p = the same with nq = 1, p0 = p.
+ * Generation prefills one sequence, then dvk_op_kv_broadcast copies its cache to the B candidates. */
+#ifndef DVK_OPS_ATTENTION_H
+#define DVK_OPS_ATTENTION_H
+
+#include "transformer_shared.h"
+#include "vk/dispatch.h"
+
+/* One layer's KV cache: k and v are f32 [batch, n_heads, s_max, d_head] row-major (d_head fastest, so
+ * each head's keys are contiguous rows). d_head must be a multiple of 4 and at most 256. A cache larger
+ * than maxStorageBufferRange is fine: ops bind it in chunks of whole sequences. */
+typedef struct dvk_kv_cache {
+  dvk_tensor k, v;
+  uint32_t batch, n_heads, s_max, d_head;
+} dvk_kv_cache;
+
+typedef enum dvk_attn_mask_type {
+  DVK_MASK_FULL = DVK_ATTN_FULL, /* all earlier image keys */
+  DVK_MASK_ROW = DVK_ATTN_ROW,   /* i - j <= G */
+  DVK_MASK_COL = DVK_ATTN_COL,   /* (i - j) % G == 0 */
+  DVK_MASK_CONV = DVK_ATTN_CONV, /* j == i or j < i inside the k x k window around i */
+} dvk_attn_mask_type;
+
+/* A layer's mask. conv: k odd; wrap 1 measures row and column distances modulo G (min(|d|, G - |d|)),
+ * 0 clamps at the grid edges (plain |d|). */
+typedef struct dvk_attn_mask {
+  dvk_attn_mask_type type;
+  uint32_t text_len; /* T */
+  uint32_t grid;     /* G */
+  uint32_t conv_k;   /* conv only: odd kernel size */
+  int conv_wrap;     /* conv only */
+} dvk_attn_mask;
+
+/* Writes the k and v parts of qkv rows into the cache at positions p0 .. p0+n-1 of sequences
+ * 0..batch-1: cache.k[b, hh, p0 + t, x] = qkv[b, t, d + hh*d_head + x], cache.v likewise from 2d + ...
+ * qkv: f32 [batch, n, 3 d] (q | k | v; d = n_heads * d_head). Records one dispatch per chunk.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (batch > cache.batch, p0 + n > s_max, tensors too small). */
+dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
+                            uint32_t p0);
+
+/* Copies positions 0..n-1 of sequence 0 of the cache (k and v) to sequences 1..batch-1.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (batch > cache.batch, n > s_max, tensors too small). */
+dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n);
+
+/* Attention of nq queries per sequence, at positions p0 .. p0+nq-1, against the cached keys/values:
+ *   out[b, t, hh*d_head + x] = sum_k softmax_k(q . K[b, hh, k] / sqrt(d_head)) V[b, hh, k, x]
+ * over the keys k the mask allows for position p0 + t (enumerated in the shader; only those are read).
+ * q from qkv: f32 [batch, nq, 3 d], q = the first d columns; out: f32 [batch, nq, d]. Every key the
+ * queries may see (positions < p0 + nq) must already be in the cache (dvk_op_kv_append).
+ * One workgroup per (sequence, head, query). fp32 throughout.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (p0 + nq > s_max or > T + G*G, conv k even, G == 0,
+ * d_head not a multiple of 4 or over 256, batch > cache.batch, tensors too small). */
+dvk_status dvk_op_attention(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+                            const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);
+
+/* dvk_op_kv_append(cache, qkv, batch, nq, p0) followed by dvk_op_attention(...): the attention of one
+ * layer for new rows (prefill: p0 = 0, nq = S; decode: nq = 1, p0 = position). */
+dvk_status dvk_op_attention_cached(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+                                   const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);
+
+#endif

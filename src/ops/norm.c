@@ -1,0 +1,46 @@
+/* LayerNorm and the row-chunking helper. See norm.h. */
+#include "ops/norm.h"
+
+#include "ops/util.h"
+#include "transformer_shared.h"
+
+uint32_t dvk_rows_align(const dvk_ctx *ctx, uint64_t row_bytes) {
+  uint64_t align = ctx->limits.storage_align ? ctx->limits.storage_align : 1;
+  uint32_t step = 1;
+  while ((row_bytes * step) % align) step *= 2;
+  return step;
+}
+
+uint32_t dvk_rows_per_bind(const dvk_ctx *ctx, uint64_t row_bytes, uint32_t total) {
+  if (row_bytes == 0) return total;
+  uint64_t cap = ctx->limits.max_storage_range / row_bytes;
+  if (cap >= total) return total;
+  uint32_t step = dvk_rows_align(ctx, row_bytes);
+  return (uint32_t)(cap / step * step);
+}
+
+dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
+                            uint32_t d, float eps) {
+  if (d == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: d must be > 0");
+  VkDeviceSize row_bytes = (VkDeviceSize)d * 4;
+  DVK_TRY(dvk_need_bytes(ctx, "layernorm", "x", x, row_bytes * rows));
+  DVK_TRY(dvk_need_bytes(ctx, "layernorm", "y", y, row_bytes * rows));
+  DVK_TRY(dvk_need_bytes(ctx, "layernorm", "w", w, row_bytes));
+  DVK_TRY(dvk_need_bytes(ctx, "layernorm", "b", b, row_bytes));
+  uint32_t chunk = dvk_rows_per_bind(ctx, row_bytes, rows);
+  if (rows && chunk == 0)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: a row of %u floats exceeds the binding range", d);
+  for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
+    uint32_t n = rows - r0 < chunk ? rows - r0 : chunk;
+    VkDeviceSize off = row_bytes * r0, bytes = row_bytes * n;
+    dvk_pc_layernorm pc = {.rows = n, .d = d, .eps = eps};
+    dvk_dispatch_desc desc = {.shader = "layernorm", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
+    desc.bindings[0].t = dvk_tensor_slice(x, off, bytes);
+    desc.bindings[1].t = dvk_bind_range(w, row_bytes);
+    desc.bindings[2].t = dvk_bind_range(b, row_bytes);
+    desc.bindings[3].t = dvk_tensor_slice(y, off, bytes);
+    dvk_groups_1d(ctx, n, desc.groups);
+    DVK_TRY(dvk_dispatch(ctx, &desc));
+  }
+  return DVK_OK;
+}

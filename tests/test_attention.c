@@ -1,0 +1,311 @@
+/* KV cache and masked attention against a plain C reference: every mask (full, row, col, conv k with
+ * wrap and clamp, k < G and k > G) on a grid that is not a power of two, prefill (whole, partial and
+ * chunked), decode steps through every position, the cache broadcast used by generation, and the
+ * DALL-E paper's decode shape (d = 3968, 62 heads of 64, T = 256, G = 32). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/attention.h"
+
+/* The device class the attention op believes it runs on picks its shader variant (texel-buffer cache
+ * reads and 32 invocations on CPUs; storage buffers and 64 on GPUs): the small cases run under both. */
+static const char *variant = "";
+
+typedef struct shape {
+  uint32_t B, h, dh, s_max; /* sequences, heads, d_head, cache positions per sequence */
+} shape;
+
+static const char *mask_name(const dvk_attn_mask *m, char *buf, size_t n) {
+  static const char *names[] = {"full", "row", "col", "conv"};
+  if (m->type == DVK_MASK_CONV) snprintf(buf, n, "conv%u-%s", m->conv_k, m->conv_wrap ? "wrap" : "clamp");
+  else snprintf(buf, n, "%s", names[m->type]);
+  return buf;
+}
+
+/* The mask as written in the model description, one (query, key) pair at a time. */
+static int ref_allowed(const dvk_attn_mask *m, uint32_t qp, uint32_t kp) {
+  uint32_t T = m->text_len, G = m->grid;
+  if (kp > qp) return 0;
+  if (qp <= T || kp <= T) return 1; /* causal text, start-of-image, and every image query sees them */
+  uint32_t i = qp - T - 1, j = kp - T - 1;
+  switch (m->type) {
+  case DVK_MASK_FULL: return 1;
+  case DVK_MASK_ROW: return i - j <= G;
+  case DVK_MASK_COL: return (i - j) % G == 0;
+  case DVK_MASK_CONV: {
+    if (i == j) return 1;
+    int dr = abs((int)(i / G) - (int)(j / G)), dc = abs((int)(i % G) - (int)(j % G)), h = (int)m->conv_k / 2;
+    if (m->conv_wrap) {
+      if ((int)G - dr < dr) dr = (int)G - dr;
+      if ((int)G - dc < dc) dc = (int)G - dc;
+    }
+    return dr <= h && dc <= h;
+  }
+  }
+  return 0;
+}
+
+/* out[d] for the query q[d] at position qp of sequence b, keys/values from caches [B, h, s_max, dh]. */
+static void ref_attention(float *out, const float *q, const float *kc, const float *vc, uint32_t b, uint32_t qp,
+                          const dvk_attn_mask *m, const shape *sh) {
+  double *sc = malloc((qp + 1) * sizeof *sc), scale = 1.0 / sqrt((double)sh->dh);
+  for (uint32_t hh = 0; hh < sh->h; hh++) {
+    const float *qh = q + hh * sh->dh;
+    size_t head = ((size_t)b * sh->h + hh) * sh->s_max;
+    double mx = -INFINITY, sum = 0;
+    for (uint32_t k = 0; k <= qp; k++) {
+      if (!ref_allowed(m, qp, k)) continue;
+      double s = 0;
+      for (uint32_t x = 0; x < sh->dh; x++) s += (double)qh[x] * kc[(head + k) * sh->dh + x];
+      sc[k] = s * scale;
+      if (sc[k] > mx) mx = sc[k];
+    }
+    for (uint32_t k = 0; k <= qp; k++)
+      if (ref_allowed(m, qp, k)) sum += exp(sc[k] - mx);
+    for (uint32_t x = 0; x < sh->dh; x++) {
+      double acc = 0;
+      for (uint32_t k = 0; k <= qp; k++)
+        if (ref_allowed(m, qp, k)) acc += exp(sc[k] - mx) * vc[(head + k) * sh->dh + x];
+      out[hh * sh->dh + x] = (float)(acc / sum);
+    }
+  }
+  free(sc);
+}
+
+/* Host copy of what kv_append writes: rows [p0, p0+n) of caches from qkv [B, n, 3d]. */
+static void host_append(float *kc, float *vc, const float *qkv, uint32_t B, uint32_t n, uint32_t p0,
+                        const shape *sh) {
+  uint32_t d = sh->h * sh->dh;
+  for (uint32_t b = 0; b < B; b++)
+    for (uint32_t t = 0; t < n; t++)
+      for (uint32_t c = 0; c < d; c++) {
+        size_t dst = (((size_t)b * sh->h + c / sh->dh) * sh->s_max + p0 + t) * sh->dh + c % sh->dh;
+        const float *row = qkv + ((size_t)b * n + t) * 3 * d;
+        kc[dst] = row[d + c];
+        vc[dst] = row[2 * d + c];
+      }
+}
+
+/* Rows [r0, r0+n) of each sequence of x [B, S, w] as a new [B, n, w] array. */
+static float *rows_of(const float *x, uint32_t B, uint32_t S, uint32_t w, uint32_t r0, uint32_t n) {
+  float *y = malloc((size_t)B * n * w * 4);
+  for (uint32_t b = 0; b < B; b++) memcpy(y + (size_t)b * n * w, x + ((size_t)b * S + r0) * w, (size_t)n * w * 4);
+  return y;
+}
+
+typedef struct fixture {
+  shape sh;
+  uint32_t d;
+  float *kc, *vc;     /* host mirror of the cache (NaN = never written) */
+  th_buf dk, dv;      /* device cache */
+  dvk_kv_cache cache;
+} fixture;
+
+static dvk_status fixture_init(th_ctx *t, fixture *f, shape sh) {
+  memset(f, 0, sizeof *f);
+  f->sh = sh;
+  f->d = sh.h * sh.dh;
+  size_t n = (size_t)sh.B * sh.h * sh.s_max * sh.dh;
+  f->kc = malloc(n * 4);
+  f->vc = malloc(n * 4);
+  for (size_t i = 0; i < n; i++) f->kc[i] = f->vc[i] = NAN;
+  DVK_TRY(th_alloc(t, n * 4, NULL, &f->dk));
+  DVK_TRY(th_alloc(t, n * 4, NULL, &f->dv));
+  f->cache = (dvk_kv_cache){.k = f->dk.t, .v = f->dv.t, .batch = sh.B, .n_heads = sh.h, .s_max = sh.s_max,
+                            .d_head = sh.dh};
+  return DVK_OK;
+}
+
+static void fixture_free(fixture *f) { free(f->kc), free(f->vc); }
+
+/* Runs attention_cached for positions [p0, p0+nq), whose rows are rows [p0 - r0, p0 - r0 + nq) of qkv_all
+ * [B, S, 3d] (row 0 of qkv_all is position r0; sequences 0..B-1), and returns the
+ * max relative error against the reference over those rows (INFINITY on NaN); -1 on a failed call. */
+static double run_rows(th_ctx *t, fixture *f, const float *qkv_all, uint32_t S, uint32_t r0, uint32_t B,
+                       uint32_t p0, uint32_t nq, const dvk_attn_mask *m) {
+  uint32_t d = f->d;
+  float *rows = rows_of(qkv_all, B, S, 3 * d, p0 - r0, nq), *out = malloc((size_t)B * nq * d * 4),
+        *ref = malloc((size_t)B * nq * d * 4);
+  host_append(f->kc, f->vc, rows, B, nq, p0, &f->sh);
+  th_buf dq, dout;
+  dvk_status s = th_alloc(t, (size_t)B * nq * 3 * d * 4, rows, &dq);
+  if (s == DVK_OK) s = th_alloc(t, (size_t)B * nq * d * 4, NULL, &dout);
+  if (s == DVK_OK) s = dvk_op_attention_cached(t->ctx, dout.t, dq.t, &f->cache, m, B, nq, p0);
+  if (s == DVK_OK) s = th_read(t, &dout, out);
+  double err = -1;
+  if (s != DVK_OK) {
+    th_case_error(t, "attention", s);
+  } else {
+    for (uint32_t b = 0; b < B; b++)
+      for (uint32_t r = 0; r < nq; r++)
+        ref_attention(ref + ((size_t)b * nq + r) * d, rows + ((size_t)b * nq + r) * 3 * d, f->kc, f->vc, b, p0 + r,
+                      m, &f->sh);
+    err = th_rel_err(out, ref, (size_t)B * nq * d);
+    if (!th_guard_ok(t, &dout)) err = INFINITY;
+  }
+  free(rows), free(out), free(ref);
+  return err;
+}
+
+/* The device cache must equal the host mirror wherever the mirror was written, and keep the sentinel
+ * elsewhere; and both guard regions must be intact. */
+static int cache_ok(th_ctx *t, fixture *f) {
+  size_t n = (size_t)f->sh.B * f->sh.h * f->sh.s_max * f->sh.dh;
+  uint32_t *k = malloc(n * 4), *v = malloc(n * 4);
+  int ok = th_read(t, &f->dk, k) == DVK_OK && th_read(t, &f->dv, v) == DVK_OK && th_guard_ok(t, &f->dk) &&
+           th_guard_ok(t, &f->dv);
+  for (size_t i = 0; ok && i < n; i++) {
+    uint32_t ek = TH_SENTINEL, ev = TH_SENTINEL;
+    if (!isnan(f->kc[i])) memcpy(&ek, &f->kc[i], 4), memcpy(&ev, &f->vc[i], 4);
+    if (k[i] != ek || v[i] != ev) {
+      printf("     cache element %zu differs\n", i);
+      ok = 0;
+    }
+  }
+  free(k), free(v);
+  return ok;
+}
+
+static float *random_qkv(th_ctx *t, uint32_t B, uint32_t S, uint32_t d) {
+  float *x = malloc((size_t)B * S * 3 * d * 4);
+  th_fill_uniform(&t->rng, x, (size_t)B * S * 3 * d, -2, 2);
+  return x;
+}
+
+#define TOL 1e-5
+
+/* Prefill of S rows (in chunks of `chunk` rows) with s_max = S + 2 (unwritten positions hold NaN). */
+static void test_prefill(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t S,
+                         uint32_t chunk) {
+  char mn[32];
+  if (!th_case(t, "prefill%s %s T=%u G=%u B=%u h=%u dh=%u S=%u chunk=%u", variant, mask_name(&m, mn, sizeof mn), m.text_len,
+               m.grid, B, h, dh, S, chunk))
+    return;
+  fixture f;
+  float *qkv = random_qkv(t, B, S, h * dh);
+  dvk_status s = fixture_init(t, &f, (shape){B, h, dh, S + 2});
+  double err = 0;
+  if (s != DVK_OK) {
+    th_case_error(t, "alloc", s);
+  } else {
+    for (uint32_t p0 = 0; p0 < S && err >= 0; p0 += chunk) {
+      double e = run_rows(t, &f, qkv, S, 0, B, p0, S - p0 < chunk ? S - p0 : chunk, &m);
+      err = e < 0 ? -1 : fmax(err, e);
+    }
+    if (err >= 0) th_case_done(t, err <= TOL && cache_ok(t, &f), err, TOL);
+  }
+  fixture_free(&f);
+  free(qkv);
+}
+
+/* Prefill P rows, then decode one position at a time up to the end of the sequence. bcast: prefill
+ * sequence 0 only and broadcast its cache to all B (the sequences share rows < P). */
+static void test_decode(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t P, int bcast) {
+  char mn[32];
+  uint32_t S = m.text_len + m.grid * m.grid;
+  if (!th_case(t, "decode%s%s %s T=%u G=%u B=%u h=%u dh=%u P=%u..%u", variant, bcast ? "+broadcast" : "",
+               mask_name(&m, mn, sizeof mn), m.text_len, m.grid, B, h, dh, P, S - 1))
+    return;
+  fixture f;
+  uint32_t d = h * dh;
+  float *qkv = random_qkv(t, B, S, d);
+  if (bcast) /* shared prompt */
+    for (uint32_t b = 1; b < B; b++) memcpy(qkv + (size_t)b * S * 3 * d, qkv, (size_t)P * 3 * d * 4);
+  dvk_status s = fixture_init(t, &f, (shape){B, h, dh, S});
+  double err = s == DVK_OK ? 0 : -1;
+  if (s != DVK_OK) th_case_error(t, "alloc", s);
+  if (err >= 0) err = run_rows(t, &f, qkv, S, 0, bcast ? 1 : B, 0, P, &m);
+  if (err >= 0 && bcast) {
+    s = dvk_op_kv_broadcast(t->ctx, &f.cache, B, P);
+    if (s != DVK_OK) th_case_error(t, "kv_broadcast", s), err = -1;
+    for (uint32_t b = 1; b < B; b++) { /* the mirror: sequence 0's cache copied to b */
+      memcpy(f.kc + (size_t)b * h * S * dh, f.kc, (size_t)h * S * dh * 4);
+      memcpy(f.vc + (size_t)b * h * S * dh, f.vc, (size_t)h * S * dh * 4);
+    }
+  }
+  for (uint32_t p = P; p < S && err >= 0; p++) {
+    double e = run_rows(t, &f, qkv, S, 0, B, p, 1, &m);
+    err = e < 0 ? -1 : fmax(err, e);
+  }
+  if (err >= 0) th_case_done(t, err <= TOL && cache_ok(t, &f), err, TOL);
+  fixture_free(&f);
+  free(qkv);
+}
+
+/* One decode step at position p with a random cache already filled for positions < p. */
+static void test_decode_big(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t p) {
+  char mn[32];
+  uint32_t S = m.text_len + m.grid * m.grid;
+  if (!th_case(t, "decode-step %s T=%u G=%u B=%u h=%u dh=%u p=%u", mask_name(&m, mn, sizeof mn), m.text_len,
+               m.grid, B, h, dh, p))
+    return;
+  fixture f;
+  uint32_t d = h * dh;
+  float *row = random_qkv(t, B, 1, d);
+  dvk_status s = fixture_init(t, &f, (shape){B, h, dh, S});
+  double err = -1;
+  if (s == DVK_OK) {
+    for (size_t bh = 0; bh < (size_t)B * h; bh++) {
+      th_fill_uniform(&t->rng, f.kc + bh * S * dh, (size_t)p * dh, -2, 2);
+      th_fill_uniform(&t->rng, f.vc + bh * S * dh, (size_t)p * dh, -2, 2);
+    }
+    s = dvk_upload(t->ctx, f.dk.t, f.kc, f.dk.bytes);
+    if (s == DVK_OK) s = dvk_upload(t->ctx, f.dv.t, f.vc, f.dv.bytes);
+  }
+  if (s != DVK_OK) th_case_error(t, "setup", s);
+  else err = run_rows(t, &f, row, 1, p, B, p, 1, &m);
+  if (err >= 0) th_case_done(t, err <= TOL, err, TOL);
+  fixture_free(&f);
+  free(row);
+}
+
+static dvk_attn_mask mk(dvk_attn_mask_type type, uint32_t T, uint32_t G, uint32_t k, int wrap) {
+  return (dvk_attn_mask){.type = type, .text_len = T, .grid = G, .conv_k = k, .conv_wrap = wrap};
+}
+
+int main(int argc, char **argv) {
+  th_ctx t;
+  int rc = th_init(&t, argc, argv);
+  if (rc) return rc;
+  const uint32_t T = 7, G = 5, S = T + G * G;
+  dvk_attn_mask masks[] = {
+    mk(DVK_MASK_FULL, T, G, 0, 0),  mk(DVK_MASK_ROW, T, G, 0, 0),  mk(DVK_MASK_COL, T, G, 0, 0),
+    mk(DVK_MASK_CONV, T, G, 3, 1),  mk(DVK_MASK_CONV, T, G, 3, 0), mk(DVK_MASK_CONV, T, G, 5, 1),
+    mk(DVK_MASK_CONV, T, G, 5, 0),  mk(DVK_MASK_CONV, T, G, 11, 1), mk(DVK_MASK_CONV, T, G, 11, 0),
+    mk(DVK_MASK_CONV, T, G, 1, 1),
+  };
+  size_t nm = sizeof masks / sizeof *masks;
+  dvk_device_class native = t.ctx->device_class;
+  for (int pass = 0; pass < 2; pass++) {
+    t.ctx->device_class = pass ? (native == DVK_CLASS_CPU ? DVK_CLASS_GPU : DVK_CLASS_CPU) : native;
+    variant = t.ctx->device_class == DVK_CLASS_CPU ? "[cpu-variant]" : "[gpu-variant]";
+    for (size_t i = 0; i < nm; i++) test_prefill(&t, masks[i], 2, 3, 8, S, S);
+    /* partial sequences (prompt only; a few image tokens), chunked prefill, other grids */
+    test_prefill(&t, masks[1], 2, 3, 8, T + 1, T + 1);
+    test_prefill(&t, masks[3], 1, 2, 8, T + 1 + 7, 5);
+    test_prefill(&t, mk(DVK_MASK_CONV, 3, 4, 3, 1), 2, 2, 8, 3 + 16, 6);
+    test_prefill(&t, mk(DVK_MASK_CONV, 2, 6, 5, 0), 3, 2, 8, 2 + 36, 38);
+    for (size_t i = 0; i < nm; i++) test_decode(&t, masks[i], 2, 3, 8, T + 1, 0);
+    test_decode(&t, masks[5], 3, 2, 8, T + 1 + 4, 1);
+  }
+  t.ctx->device_class = native;
+  variant = "";
+  /* other head sizes (each d_head is a pipeline to compile: a few seconds each on a cold lavapipe) */
+  test_prefill(&t, mk(DVK_MASK_CONV, 2, 6, 5, 1), 1, 1, 32, 2 + 36, 38);
+  test_prefill(&t, mk(DVK_MASK_COL, 0, 3, 0, 0), 1, 2, 256, 9, 9);
+  test_decode(&t, masks[1], 4, 1, 4, T + 1, 1);
+  /* the paper's decode shape, B = 1: first image position, middle, last */
+  const uint32_t PT = 256, PG = 32, PS = PT + PG * PG;
+  dvk_attn_mask paper[] = {mk(DVK_MASK_ROW, PT, PG, 0, 0), mk(DVK_MASK_COL, PT, PG, 0, 0),
+                           mk(DVK_MASK_CONV, PT, PG, 11, 1), mk(DVK_MASK_CONV, PT, PG, 11, 0),
+                           mk(DVK_MASK_FULL, PT, PG, 0, 0)};
+  for (size_t i = 0; i < sizeof paper / sizeof *paper; i++) test_decode_big(&t, paper[i], 1, 62, 64, PS - 1);
+  test_decode_big(&t, paper[2], 1, 62, 64, PT + 1);
+  test_decode_big(&t, paper[0], 1, 62, 64, PT + 1 + 1000);
+  /* a cache over maxStorageBufferRange (7 x 20 MB per tensor): bound in chunks of sequences */
+  test_decode_big(&t, paper[1], 7, 62, 64, PS - 5);
+  return th_finish(&t);
+}
