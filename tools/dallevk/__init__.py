@@ -1,0 +1,1 @@
+"""dalle-vk Python reference: BPE tokenizer, dVAE, DALL-E transformer, data helpers."""

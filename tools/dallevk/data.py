@@ -1,0 +1,65 @@
+"""Dataset cache access (written by tools/fetch_emoji.py) and run-dir helpers.
+
+load_dataset() -> (images uint8 [N, 64, 64, 3], items list of dicts with keys
+key/base/style/tone/split/captions). to_tensor() turns a uint8 batch into float32
+[B, 3, H, W] in [0, 1].
+"""
+import json
+import os
+
+import numpy as np
+import torch
+
+
+def data_dir():
+    return os.environ.get("DVK_DATA_DIR", os.path.expanduser("~/.cache/dalle-vk/emoji"))
+
+
+def run_root():
+    return os.environ.get("DVK_RUN_DIR", os.path.expanduser("~/.cache/dalle-vk/runs"))
+
+
+def load_dataset(path=None):
+    path = path or data_dir()
+    images = np.load(os.path.join(path, "dataset.npz"))["images"]
+    with open(os.path.join(path, "dataset.json")) as f:
+        items = json.load(f)["items"]
+    assert len(items) == images.shape[0]
+    return images, items
+
+
+def split_indices(items, split):
+    """Indices of items whose split is `split` ("train", "val", "zeroshot")."""
+    return np.array([i for i, it in enumerate(items) if it["split"] == split], dtype=np.int64)
+
+
+def to_tensor(batch_u8):
+    """uint8 [B, H, W, 3] numpy -> float32 [B, 3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(batch_u8)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def atomic_save(obj, path):
+    """torch.save to path via a temporary file and rename (never a torn checkpoint)."""
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def psnr(a, b):
+    """Per-image PSNR in dB of float tensors in [0,1], shape [B, C, H, W] -> [B]."""
+    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return -10.0 * torch.log10(mse)
+
+
+def trim_log(path, step):
+    """Drop CSV rows (after the header) whose first column (step) exceeds `step`, so a
+    resumed run does not log the steps after its last checkpoint twice."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.readlines()
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit()
+                        and int(ln.split(",", 1)[0]) <= step]
+    with open(path + ".tmp", "w") as f:
+        f.writelines(keep)
+    os.replace(path + ".tmp", path)

@@ -1,0 +1,350 @@
+"""The DALL-E decoder-only transformer (DESIGN.md §3), PyTorch reference.
+
+Sequence (length S = T + G*G), positions:
+  0..T-1        text: text_emb[id] + text_pos_emb[j]; id = caption token, or Vt + j
+                where the caption has ended (per-position pad token; see pad_text())
+  T             start of image: image_start (no position embedding)
+  T+1+i         image input i = 0..G*G-2: image_emb[code_i] + image_row_emb[i // G]
+                + image_col_emb[i % G]
+Outputs: position T+i (i = 0..G*G-1) -> logits of image token i (image_logits head,
+with bias); text position j (0..T-2) -> logits of caption token j+1 (text_logits head,
+training only, no bias).
+
+Block (pre-LN): x += attn(ln1(x)); x += mlp(ln2(x)); mlp = fc2(gelu_erf(fc1(.)));
+final ln_f. Attention: scale 1/sqrt(d_head), one softmax over all allowed keys, masked
+scores set to MASKED = -FLT_MAX/2 (never -inf). qkv.w rows are [q | k | v], each
+d_model rows; head h uses rows h*dh..(h+1)*dh-1 of each part.
+
+Mask (query position p, key position q <= p): text queries are causal over text;
+the start-of-image query sees all text and itself; image query i (p = T+1+i) sees all
+text, the start position, and image key j (q = T+1+j, j <= i) iff
+  full: always;  row: i - j <= G;  col: (i - j) % G == 0;
+  conv: j == i or (r_j, c_j) inside the k x k window centred on (r_i, c_i), r = idx // G,
+        c = idx % G; conv_wrap=True measures row/col distance modulo G (torus),
+        conv_wrap=False uses plain distance (keys outside the grid do not exist).
+
+Parameter names (state_dict keys; Linear weights are [out, in], y = x W^T + b):
+  text_emb [Vt+T, d], text_pos_emb [T, d], image_start [d], image_emb [Vi, d],
+  image_row_emb [G, d], image_col_emb [G, d],
+  layers.<l>.ln1.w/b [d], layers.<l>.attn.qkv.w [3d, d], .qkv.b [3d],
+  layers.<l>.attn.out.w [d, d], .out.b [d], layers.<l>.ln2.w/b [d],
+  layers.<l>.mlp.fc1.w [d_ff, d], .fc1.b [d_ff], layers.<l>.mlp.fc2.w [d, d_ff], .fc2.b [d],
+  ln_f.w/b [d], text_logits.w [Vt, d], image_logits.w [Vi, d], image_logits.b [Vi].
+"""
+import math
+from dataclasses import asdict, dataclass, field
+from typing import List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MASKED = -3.4028234663852886e38 / 2  # -FLT_MAX / 2
+ATTN_TYPES = ("full", "row", "col", "conv")
+
+
+def paper_schedule(n_layers):
+    """Paper / ruDALL-E schedule: last layer conv; layer i col if (i-1) % 4 == 0, else row."""
+    out = []
+    for i in range(n_layers):
+        if i == n_layers - 1:
+            out.append("conv")
+        elif (i - 1) % 4 == 0:
+            out.append("col")
+        else:
+            out.append("row")
+    return out
+
+
+@dataclass
+class DalleConfig:
+    text_len: int = 32
+    text_vocab: int = 1024
+    grid: int = 16
+    image_vocab: int = 512
+    d_model: int = 256
+    n_heads: int = 8
+    n_layers: int = 8
+    d_ff: int = 1024
+    attn_types: List[str] = field(default_factory=list)
+    conv_kernel: int = 5
+    conv_wrap: bool = False
+    ln_eps: float = 1e-5
+
+    def __post_init__(self):
+        if not self.attn_types:
+            self.attn_types = paper_schedule(self.n_layers)
+        assert len(self.attn_types) == self.n_layers
+        assert all(t in ATTN_TYPES for t in self.attn_types)
+        assert self.d_model % self.n_heads == 0 and self.conv_kernel % 2 == 1
+
+    @property
+    def seq_len(self):
+        return self.text_len + self.grid * self.grid
+
+    @property
+    def d_head(self):
+        return self.d_model // self.n_heads
+
+    def to_dict(self):
+        d = asdict(self)
+        d["attn_types"] = list(self.attn_types)
+        return d
+
+
+def image_key_allowed(i, j, attn_type, grid, kernel=11, wrap=False):
+    """Whether image query index i may attend image key index j (both raster indices)."""
+    if j > i:
+        return False
+    if attn_type == "full":
+        return True
+    if attn_type == "row":
+        return i - j <= grid
+    if attn_type == "col":
+        return (i - j) % grid == 0
+    if attn_type == "conv":
+        if i == j:
+            return True
+        dr, dc = abs(i // grid - j // grid), abs(i % grid - j % grid)
+        if wrap:
+            dr, dc = min(dr, grid - dr), min(dc, grid - dc)
+        return dr <= kernel // 2 and dc <= kernel // 2
+    raise ValueError(attn_type)
+
+
+def build_mask(text_len, grid, attn_type, kernel=11, wrap=False):
+    """bool [S, S] (S = text_len + grid^2): mask[p, q] = query p may attend key q."""
+    T, n_img = text_len, grid * grid
+    S = T + n_img
+    m = torch.tril(torch.ones(S, S, dtype=torch.bool))
+    idx = torch.arange(n_img - 1)
+    i, j = idx.view(-1, 1), idx.view(1, -1)
+    if attn_type == "full":
+        img = j <= i
+    elif attn_type == "row":
+        img = (j <= i) & (i - j <= grid)
+    elif attn_type == "col":
+        img = (j <= i) & ((i - j) % grid == 0)
+    elif attn_type == "conv":
+        dr = (i // grid - j // grid).abs()
+        dc = (i % grid - j % grid).abs()
+        if wrap:
+            dr, dc = torch.minimum(dr, grid - dr), torch.minimum(dc, grid - dc)
+        h = kernel // 2
+        img = (j == i) | ((j < i) & (dr <= h) & (dc <= h))
+    else:
+        raise ValueError(attn_type)
+    m[T + 1:, T + 1:] = img
+    return m
+
+
+def pad_text(ids, text_len, text_vocab):
+    """Caption ids (list) -> int64 [T]: truncated to T, position j past the end = Vt + j."""
+    ids = list(ids)[:text_len]
+    return torch.tensor(ids + [text_vocab + j for j in range(len(ids), text_len)],
+                        dtype=torch.long)
+
+
+class Linear(nn.Module):
+    def __init__(self, n_in, n_out, bias=True, std=0.02):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(n_out, n_in) * std)
+        self.b = nn.Parameter(torch.zeros(n_out)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.w, self.b)
+
+
+class LayerNorm(nn.Module):
+    def __init__(self, d, eps):
+        super().__init__()
+        self.eps = eps
+        self.w = nn.Parameter(torch.ones(d))
+        self.b = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x):
+        return F.layer_norm(x, (x.shape[-1],), self.w, self.b, self.eps)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg, out_std):
+        super().__init__()
+        self.h, self.dh = cfg.n_heads, cfg.d_head
+        self.qkv = Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = Linear(cfg.d_model, cfg.d_model, std=out_std)
+
+    def project(self, x):
+        """x [B, N, d] -> q, k, v each [B, H, N, dh]."""
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).split(self.h * self.dh, dim=-1)
+        return [t.view(B, N, self.h, self.dh).transpose(1, 2) for t in (q, k, v)]
+
+    def attend(self, q, k, v, mask):
+        """q [B,H,Nq,dh], k/v [B,H,Nk,dh], mask bool [Nq, Nk] -> [B, Nq, d]."""
+        s = torch.matmul(q * (1.0 / math.sqrt(self.dh)), k.transpose(-1, -2))
+        s = s.masked_fill(~mask, MASKED)
+        a = torch.softmax(s, dim=-1)
+        o = torch.matmul(a, v)
+        B, H, Nq, dh = o.shape
+        return self.out(o.transpose(1, 2).reshape(B, Nq, H * dh))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg, out_std):
+        super().__init__()
+        self.fc1 = Linear(cfg.d_model, cfg.d_ff)
+        self.fc2 = Linear(cfg.d_ff, cfg.d_model, std=out_std)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        out_std = 0.02 / math.sqrt(2 * cfg.n_layers)
+        self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.attn = Attention(cfg, out_std)
+        self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.mlp = MLP(cfg, out_std)
+
+
+class Dalle(nn.Module):
+    """Text-to-image-token transformer. All integer inputs are int64."""
+
+    def __init__(self, cfg: DalleConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, T, G = cfg.d_model, cfg.text_len, cfg.grid
+        self.text_emb = nn.Parameter(torch.randn(cfg.text_vocab + T, d) * 0.02)
+        self.text_pos_emb = nn.Parameter(torch.randn(T, d) * 0.02)
+        self.image_start = nn.Parameter(torch.randn(d) * 0.02)
+        self.image_emb = nn.Parameter(torch.randn(cfg.image_vocab, d) * 0.02)
+        self.image_row_emb = nn.Parameter(torch.randn(G, d) * 0.02)
+        self.image_col_emb = nn.Parameter(torch.randn(G, d) * 0.02)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = LayerNorm(d, cfg.ln_eps)
+        self.text_logits = Linear(d, cfg.text_vocab, bias=False)
+        self.image_logits = Linear(d, cfg.image_vocab)
+        for t in sorted(set(cfg.attn_types)):
+            self.register_buffer("mask_" + t, build_mask(T, G, t, cfg.conv_kernel, cfg.conv_wrap),
+                                 persistent=False)
+
+    def mask(self, attn_type):
+        return getattr(self, "mask_" + attn_type)
+
+    # ---- embeddings -------------------------------------------------------------------
+    def embed_text(self, text_ids):
+        """text_ids [B, T] -> [B, T, d]."""
+        return self.text_emb[text_ids] + self.text_pos_emb
+
+    def embed_image(self, codes, start):
+        """codes [B, N] at image indices start..start+N-1 -> [B, N, d]."""
+        G = self.cfg.grid
+        idx = torch.arange(start, start + codes.shape[1], device=codes.device)
+        return self.image_emb[codes] + self.image_row_emb[idx // G] + self.image_col_emb[idx % G]
+
+    def embed(self, text_ids, image_codes):
+        """[B, T], [B, G*G] -> input states [B, S, d] (the last image code is not input)."""
+        B = text_ids.shape[0]
+        parts = [self.embed_text(text_ids),
+                 self.image_start.view(1, 1, -1).expand(B, 1, -1)]
+        if image_codes.shape[1] > 1:
+            parts.append(self.embed_image(image_codes[:, :-1], 0))
+        return torch.cat(parts, dim=1)
+
+    # ---- full sequence --------------------------------------------------------------
+    def forward(self, text_ids, image_codes):
+        """text_ids [B, T], image_codes [B, G*G] -> (text_logits [B, T-1, Vt],
+        image_logits [B, G*G, Vi]); text_logits[:, j] predicts caption token j+1."""
+        T = self.cfg.text_len
+        x = self.embed(text_ids, image_codes)
+        S = x.shape[1]
+        for blk, t in zip(self.layers, self.cfg.attn_types):
+            q, k, v = blk.attn.project(blk.ln1(x))
+            x = x + blk.attn.attend(q, k, v, self.mask(t)[:S, :S])
+            x = x + blk.mlp(blk.ln2(x))
+        x = self.ln_f(x)
+        return self.text_logits(x[:, :T - 1]), self.image_logits(x[:, T:])
+
+    def loss(self, text_ids, image_codes, text_weight=1.0 / 8):
+        """Paper loss: text CE (targets that are pad ids >= Vt are ignored) * 1/8 + image
+        CE * 7/8, each averaged over its own tokens. Returns (loss, text_ce, image_ce)."""
+        tl, il = self.forward(text_ids, image_codes)
+        tgt = text_ids[:, 1:].clone()
+        tgt[tgt >= self.cfg.text_vocab] = -100
+        if (tgt >= 0).any():
+            text_ce = F.cross_entropy(tl.reshape(-1, tl.shape[-1]), tgt.reshape(-1),
+                                      ignore_index=-100)
+        else:
+            text_ce = tl.sum() * 0
+        image_ce = F.cross_entropy(il.reshape(-1, il.shape[-1]), image_codes.reshape(-1))
+        return text_weight * text_ce + (1 - text_weight) * image_ce, text_ce, image_ce
+
+    # ---- KV cache -------------------------------------------------------------------
+    def _run_cached(self, x, cache):
+        """Append states x [B, N, d] at positions cache['n'].. ; returns final hidden."""
+        n0, N = cache["n"], x.shape[1]
+        for li, (blk, t) in enumerate(zip(self.layers, self.cfg.attn_types)):
+            q, k, v = blk.attn.project(blk.ln1(x))
+            cache["k"][li][:, :, n0:n0 + N] = k
+            cache["v"][li][:, :, n0:n0 + N] = v
+            K = cache["k"][li][:, :, :n0 + N]
+            V = cache["v"][li][:, :, :n0 + N]
+            x = x + blk.attn.attend(q, K, V, self.mask(t)[n0:n0 + N, :n0 + N])
+            x = x + blk.mlp(blk.ln2(x))
+        cache["n"] = n0 + N
+        return self.ln_f(x)
+
+    def prefill(self, text_ids):
+        """text_ids [B, T] -> (logits of image token 0 [B, Vi], cache)."""
+        B = text_ids.shape[0]
+        cfg = self.cfg
+        shape = (B, cfg.n_heads, cfg.seq_len, cfg.d_head)
+        dt, dev = self.text_emb.dtype, self.text_emb.device
+        cache = {"n": 0,
+                 "k": [torch.zeros(shape, dtype=dt, device=dev) for _ in range(cfg.n_layers)],
+                 "v": [torch.zeros(shape, dtype=dt, device=dev) for _ in range(cfg.n_layers)]}
+        x = torch.cat([self.embed_text(text_ids),
+                       self.image_start.view(1, 1, -1).expand(B, 1, -1)], dim=1)
+        h = self._run_cached(x, cache)
+        return self.image_logits(h[:, -1]), cache
+
+    def decode_step(self, cache, code):
+        """code [B] = image token i (i = cache['n'] - T - 1) -> logits of token i+1 [B, Vi]."""
+        i = cache["n"] - self.cfg.text_len - 1
+        assert 0 <= i < self.cfg.grid ** 2 - 1, "image already complete"
+        h = self._run_cached(self.embed_image(code.view(-1, 1), i), cache)
+        return self.image_logits(h[:, -1])
+
+    @torch.no_grad()
+    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0):
+        """text_ids [T] or [B, T] -> codes [B*n, G*G] sampled with the KV cache."""
+        if text_ids.dim() == 1:
+            text_ids = text_ids.view(1, -1)
+        text_ids = text_ids.repeat_interleave(n, dim=0)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        logits, cache = self.prefill(text_ids)
+        out = []
+        for i in range(self.cfg.grid ** 2):
+            code = sample_logits(logits, gen, temperature, top_k, top_p)
+            out.append(code)
+            if i + 1 < self.cfg.grid ** 2:
+                logits = self.decode_step(cache, code)
+        return torch.stack(out, dim=1)
+
+
+def sample_logits(logits, gen, temperature=1.0, top_k=0, top_p=1.0):
+    """logits [B, V] -> sampled ids [B] (temperature, then top-k, then nucleus top-p)."""
+    logits = logits.float().cpu() / max(temperature, 1e-6)
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        srt, order = torch.sort(logits, dim=-1, descending=True)
+        cum = torch.softmax(srt, dim=-1).cumsum(-1)
+        drop = cum - torch.softmax(srt, dim=-1) > top_p
+        srt = srt.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, srt)
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=gen).view(-1)
