@@ -77,6 +77,11 @@ void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
  * returns DVK_ERR_CANCELLED). done/total count image tokens of one candidate (total = G*G). */
 typedef int (*dvk_progress_fn)(void *user, uint32_t done, uint32_t total);
 
+/* Called once per image token with the logits it was sampled from and the sampled codes, for inspection
+ * and testing: step = image token index (0 .. G*G-1); logits f32 [n_images, image_vocab] (raw, before
+ * temperature/top-k/top-p); codes int32 [n_images]. Pointers are valid during the call only. */
+typedef void (*dvk_step_fn)(void *user, uint32_t step, const float *logits, const int32_t *codes);
+
 typedef struct dvk_generate_params {
   const char *prompt;       /* UTF-8 text; "" generates unconditionally */
   uint32_t n_images;        /* candidates generated together as one batch; >= 1 */
@@ -87,6 +92,8 @@ typedef struct dvk_generate_params {
   dvk_progress_fn progress; /* may be NULL */
   void *progress_user;
   const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
+  dvk_step_fn on_step;      /* may be NULL */
+  void *on_step_user;
 } dvk_generate_params;
 
 dvk_generate_params dvk_generate_defaults(void);

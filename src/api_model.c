@@ -215,6 +215,7 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
       step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
       codes[(size_t)b * steps + i] = step_codes[b];
     }
+    if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
     if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))
       s = dvk_fail(vk, DVK_ERR_CANCELLED, "cancelled");
     else if (i + 1 < steps)
