@@ -1,0 +1,55 @@
+/* Push constants of the matmul family (matmul_cpu.comp, matmul_gpu.comp, matmul_vec.comp), shared by
+ * src/ops/matmul.c and the shaders. Y[m, n0 + j] (+)= epilogue(X[m, :] . W[j, :] + b[n0 + j]) for
+ * m < M, j < n (one dispatch covers the W chunk of n rows that starts at output column n0). */
+#ifndef DVK_MATMUL_SHARED_H
+#define DVK_MATMUL_SHARED_H
+
+#include "dvk_shared.h"
+
+/* dvk_pc_matmul.flags */
+#define DVK_MM_BIAS 1u       /* add b[n0 + j] */
+#define DVK_MM_GELU 2u       /* apply GELU (erf form) after the bias */
+#define DVK_MM_ACCUMULATE 4u /* Y += result instead of Y = result */
+
+DVK_STRUCT(dvk_pc_matmul) {
+  DVK_U32 m;         /* rows of X and Y */
+  DVK_U32 n;         /* W rows in this dispatch (output columns n0 .. n0 + n - 1) */
+  DVK_U32 k;         /* reduction length (columns of X that are used) */
+  DVK_U32 kw;        /* W row stride in elements (k rounded up to DVK_MM_K_ALIGN); rows are zero-padded */
+  DVK_U32 ldx;       /* X row stride in floats (>= k) */
+  DVK_U32 ldy;       /* Y row stride in floats (>= n0 + n) */
+  DVK_U32 n0;        /* first output column of this dispatch (index into Y rows and b) */
+  DVK_U32 flags;     /* DVK_MM_* */
+  DVK_U32 m_tiles;   /* workgroup tiles along M (the workgroup index splits as n_tile * m_tiles + m_tile) */
+  DVK_U32 n_groups;  /* total workgroups; DVK_GROUP_INDEX >= n_groups returns */
+  DVK_U32 x0;        /* element index of X[0, 0] in the X binding (bound from an aligned-down offset) */
+  DVK_U32 y0;        /* element index of Y[0, 0] in the Y binding (likewise) */
+};
+DVK_PUSH_CHECK(dvk_pc_matmul, 12)
+
+/* W rows are padded with zeros to a multiple of this many elements (f32 or f16), so that a row is a
+ * whole number of 16-byte texels / vec4 loads in both dtypes, and the CPU kernel may unroll K by 2
+ * steps of 8 without a tail. */
+#define DVK_MM_K_ALIGN 16u
+
+#ifndef __STDC__ /* GLSL: the epilogue every matmul kernel applies to one output element */
+/* erf(x) by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended to x < 0. */
+float dvk_mm_erf(float x) {
+  float a = abs(x);
+  float t = 1.0 / (1.0 + 0.3275911 * a);
+  float poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  float r = 1.0 - poly * exp(-a * a);
+  return x < 0.0 ? -r : r;
+}
+
+/* v = acc (+ bias) (-> GELU, erf form: 0.5 v (1 + erf(v / sqrt 2))) (+ old Y when accumulating). */
+float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags) {
+  float v = acc;
+  if ((flags & DVK_MM_BIAS) != 0u) v += bias_v;
+  if ((flags & DVK_MM_GELU) != 0u) v = 0.5 * v * (1.0 + dvk_mm_erf(v * 0.70710678118654752));
+  if ((flags & DVK_MM_ACCUMULATE) != 0u) v += y_old;
+  return v;
+}
+#endif
+
+#endif

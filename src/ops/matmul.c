@@ -1,0 +1,274 @@
+/* Matmul host side: weight layout, kernel choice, W chunking, dispatch. See matmul.h. */
+#include "ops/matmul.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul_shared.h"
+#include "ops/util.h"
+
+_Static_assert(DVK_MATMUL_GELU == DVK_MM_GELU && DVK_MATMUL_ACCUMULATE == DVK_MM_ACCUMULATE,
+               "public matmul flags must match the shader flags");
+_Static_assert(DVK_MATMUL_K_ALIGN == DVK_MM_K_ALIGN, "W row padding must match the shaders");
+
+#define VEC_MAX_M 8u   /* matmul_vec.comp MR */
+#define GPU_TILE 64u   /* matmul_gpu.comp BM = BN */
+
+uint32_t dvk_matmul_row_stride(uint32_t k) { return (k + DVK_MATMUL_K_ALIGN - 1) / DVK_MATMUL_K_ALIGN * DVK_MATMUL_K_ALIGN; }
+
+static VkDeviceSize elem_bytes(dvk_matmul_wtype t) { return t == DVK_MATMUL_F16 ? 2 : 4; }
+
+VkDeviceSize dvk_matmul_weight_bytes(dvk_matmul_wtype type, uint32_t n, uint32_t k) {
+  return (VkDeviceSize)n * dvk_matmul_row_stride(k) * elem_bytes(type);
+}
+
+/* IEEE binary32 -> binary16, round to nearest even; NaN stays NaN, overflow becomes inf. */
+static uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, mant = x & 0x7fffffu;
+  if (e == 0xffu) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0u));
+  int32_t he = (int32_t)e - 127 + 15;
+  if (he >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (he <= 0) { /* subnormal half or zero */
+    if (he < -10) return (uint16_t)sign;
+    mant |= 0x800000u;
+    uint32_t shift = (uint32_t)(14 - he), h = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
+  }
+  uint32_t h = sign | ((uint32_t)he << 10) | (mant >> 13), rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++; /* a carry into the exponent is correct */
+  return (uint16_t)h;
+}
+
+static float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, mant = h & 0x3ffu, x;
+  if (e == 0x1fu) x = sign | 0x7f800000u | (mant << 13);
+  else if (e != 0) x = sign | ((e - 15 + 127) << 23) | (mant << 13);
+  else if (mant == 0) x = sign;
+  else { /* subnormal: normalise */
+    e = 127 - 15 + 1;
+    while (!(mant & 0x400u)) mant <<= 1, e--;
+    x = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
+}
+
+void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, const void *src,
+                               dvk_matmul_wtype src_type, void *dst) {
+  const uint32_t kw = dvk_matmul_row_stride(k);
+  memset(dst, 0, (size_t)dvk_matmul_weight_bytes(type, n, k));
+  for (uint32_t r = 0; r < n; r++) {
+    const size_t in = (size_t)r * k, out = (size_t)r * kw;
+    if (type == DVK_MATMUL_F32) {
+      float *d = (float *)dst + out;
+      if (src_type == DVK_MATMUL_F32) memcpy(d, (const float *)src + in, (size_t)k * 4);
+      else
+        for (uint32_t i = 0; i < k; i++) d[i] = f16_to_f32(((const uint16_t *)src)[in + i]);
+    } else {
+      uint16_t *d = (uint16_t *)dst + out; /* little-endian: element 2i lands in the low half */
+      if (src_type == DVK_MATMUL_F16) memcpy(d, (const uint16_t *)src + in, (size_t)k * 2);
+      else
+        for (uint32_t i = 0; i < k; i++) d[i] = f32_to_f16(((const float *)src)[in + i]);
+    }
+  }
+}
+
+dvk_status dvk_matmul_weight_upload(dvk_ctx *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
+                                    uint32_t k, const void *src, dvk_matmul_wtype src_type,
+                                    dvk_matmul_weight *out) {
+  memset(out, 0, sizeof *out);
+  if (n == 0 || k == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul weight: empty shape [%u, %u]", n, k);
+  const VkDeviceSize bytes = dvk_matmul_weight_bytes(type, n, k);
+  dvk_tensor t;
+  DVK_TRY(dvk_arena_alloc(arena, bytes, &t));
+  if (t.host) { /* unified memory (lavapipe): convert in place, no staging copy */
+    dvk_matmul_weight_prepare(type, n, k, src, src_type, t.host);
+  } else {
+    void *tmp = malloc((size_t)bytes);
+    if (!tmp) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory (%llu bytes)", (unsigned long long)bytes);
+    dvk_matmul_weight_prepare(type, n, k, src, src_type, tmp);
+    dvk_status s = dvk_upload(ctx, t, tmp, bytes);
+    free(tmp);
+    DVK_TRY(s);
+  }
+  *out = (dvk_matmul_weight){.t = t, .type = type, .n = n, .k = k};
+  return DVK_OK;
+}
+
+/* ---- dispatch ---- */
+
+typedef struct plan {
+  char shader[32];
+  int texel;               /* W bound as a texel buffer */
+  uint32_t wg, rows, cols, kunroll; /* CPU kernel: lanes, X rows per workgroup, W rows per lane, K unroll */
+  uint64_t max_w_bytes;    /* most W bytes one binding may span */
+} plan;
+
+/* CPU devices get the CPU kernel when they can run it (subgroups of >= 8 lanes, X within one texel
+ * view); everything else, and CPU devices that cannot, the GPU kernels. */
+static dvk_matmul_kernel pick_kernel(const dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes) {
+  if (d->kernel != DVK_MATMUL_AUTO) return d->kernel;
+  if (ctx->device_class == DVK_CLASS_CPU && ctx->limits.subgroup_size >= 8 &&
+      x_bytes / 4 + 64 <= ctx->limits.max_texel_elements)
+    return DVK_MATMUL_KERNEL_CPU;
+  return d->m <= VEC_MAX_M ? DVK_MATMUL_KERNEL_GPU_VEC : DVK_MATMUL_KERNEL_GPU_TILED;
+}
+
+/* CPU kernel shape. Defaults from the sweep in docs/benchmarks.md (## matmul): 8 rows x 2 columns
+ * per lane is the best register tile for large M; fewer rows only when M is small. Row counts are
+ * kept to 1, 2, 4, 8 so that few pipelines get compiled (llvmpipe takes ~1-3 s per pipeline). */
+static void cpu_shape(const dvk_ctx *ctx, const dvk_matmul_desc *d, plan *p) {
+  p->wg = d->tune[0] ? d->tune[0] : ctx->limits.subgroup_size; /* must equal it (make_plan checks) */
+  if (d->tune[1]) p->rows = d->tune[1];
+  else for (p->rows = 1; p->rows < 8 && p->rows < d->m;) p->rows *= 2;
+  p->cols = d->tune[2] ? d->tune[2] : 2;
+  p->kunroll = d->tune[3] ? d->tune[3] : (p->rows <= 2 ? 2 : 1);
+}
+
+static dvk_status make_plan(dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes, plan *p) {
+  const int f16 = d->w->type == DVK_MATMUL_F16;
+  memset(p, 0, sizeof *p);
+  p->max_w_bytes = ctx->limits.max_storage_range;
+  switch (pick_kernel(ctx, d, x_bytes)) {
+  case DVK_MATMUL_KERNEL_CPU:
+    snprintf(p->shader, sizeof p->shader, "%s", f16 ? "matmul_cpu_f16" : "matmul_cpu_f32");
+    p->texel = 1;
+    cpu_shape(ctx, d, p);
+    if (p->kunroll < 1 || p->kunroll > DVK_MATMUL_K_ALIGN / 8)
+      return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: K unroll %u out of range", p->kunroll);
+    if (p->wg != ctx->limits.subgroup_size || p->wg < 8)
+      return dvk_fail(ctx, DVK_ERR_UNSUPPORTED,
+                      "matmul: the CPU kernel needs workgroup = subgroup size >= 8 (workgroup %u, subgroup %u)", p->wg,
+                      ctx->limits.subgroup_size);
+    if (x_bytes / 4 + 64 > ctx->limits.max_texel_elements)
+      return dvk_fail(ctx, DVK_ERR_UNSUPPORTED, "matmul: X (%llu bytes) exceeds maxTexelBufferElements for the CPU kernel",
+                      (unsigned long long)x_bytes);
+    if ((uint64_t)ctx->limits.max_texel_elements * 16 < p->max_w_bytes)
+      p->max_w_bytes = (uint64_t)ctx->limits.max_texel_elements * 16;
+    break;
+  case DVK_MATMUL_KERNEL_GPU_TILED:
+    snprintf(p->shader, sizeof p->shader, "%s", f16 ? "matmul_gpu_f16" : "matmul_gpu_f32");
+    break;
+  case DVK_MATMUL_KERNEL_GPU_VEC:
+    if (d->m > VEC_MAX_M)
+      return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: the matrix-vector kernel takes m <= %u, got %u",
+                      VEC_MAX_M, d->m);
+    snprintf(p->shader, sizeof p->shader, "%s", f16 ? "matmul_vec_f16" : "matmul_vec_f32");
+    break;
+  default:
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: unknown kernel %d", (int)d->kernel);
+  }
+  return DVK_OK;
+}
+
+/* Rows of W per chunk: as many as fit max_bytes, with every chunk start aligned to `align` bytes. */
+static uint32_t chunk_rows(VkDeviceSize row_bytes, uint64_t max_bytes, VkDeviceSize align, uint32_t n) {
+  uint64_t rows = max_bytes / row_bytes;
+  if (rows >= n) return n;
+  VkDeviceSize a = row_bytes, b = align; /* rows must be a multiple of align / gcd(row_bytes, align) */
+  while (b) { VkDeviceSize t = a % b; a = b; b = t; }
+  uint64_t step = align / a;
+  return (uint32_t)(rows - rows % step);
+}
+
+/* t widened to start at the closest offset at or below it that is a multiple of align (the
+ * buffer's start is aligned); *first = t's first float inside the widened range. */
+static dvk_tensor align_down(dvk_tensor t, VkDeviceSize align, uint32_t *first) {
+  VkDeviceSize back = t.offset % align;
+  *first = (uint32_t)(back / 4);
+  t.offset -= back;
+  t.size += back;
+  if (t.host) t.host = (char *)t.host - back;
+  return t;
+}
+
+static dvk_status dispatch_chunk(dvk_ctx *ctx, const dvk_matmul_desc *d, const plan *p, dvk_pc_matmul pc,
+                                 dvk_tensor xb, dvk_tensor wb, dvk_tensor bb, dvk_tensor yb) {
+  dvk_dispatch_desc dd = {.shader = p->shader, .label = "matmul", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
+  dd.bindings[0].t = xb;
+  dd.bindings[1].t = wb;
+  if (p->texel) /* X as a texel view: 1 float per texel for the _x1 variants, else 4 */
+    dd.bindings[0].format = strstr(p->shader, "_x1") ? VK_FORMAT_R32_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT;
+  if (p->texel) dd.bindings[1].format = d->w->type == DVK_MATMUL_F16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32B32A32_SFLOAT;
+  dd.bindings[2].t = bb;
+  dd.bindings[3].t = yb;
+  uint64_t groups;
+  if (p->texel) {
+    pc.m_tiles = dvk_div_up(pc.m, p->rows);
+    groups = (uint64_t)pc.m_tiles * dvk_div_up(pc.n, p->wg * p->cols);
+    dd.n_spec = 4;
+    dd.spec[0] = p->wg, dd.spec[1] = p->rows, dd.spec[2] = p->cols, dd.spec[3] = p->kunroll;
+  } else if (strncmp(p->shader, "matmul_vec", 10) == 0) {
+    pc.m_tiles = 1;
+    groups = pc.n;
+  } else {
+    pc.m_tiles = dvk_div_up(pc.m, GPU_TILE);
+    groups = (uint64_t)pc.m_tiles * dvk_div_up(pc.n, GPU_TILE);
+  }
+  pc.n_groups = (uint32_t)groups;
+  dvk_groups_1d(ctx, groups, dd.groups);
+  return dvk_dispatch(ctx, &dd);
+}
+
+dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d) {
+  const dvk_matmul_weight *w = d->w;
+  if (!w || d->m == 0 || w->n == 0 || w->k == 0)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: empty shape (m %u, w %s)", d->m, w ? "given" : "NULL");
+  const uint32_t m = d->m, n = w->n, k = w->k;
+  const uint32_t ldx = d->ldx ? d->ldx : k, ldy = d->ldy ? d->ldy : n;
+  if (ldx < k || ldy < n)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: row strides ldx %u / ldy %u below k %u / n %u", ldx, ldy, k, n);
+  const VkDeviceSize x_bytes = ((VkDeviceSize)(m - 1) * ldx + k) * 4, y_bytes = ((VkDeviceSize)(m - 1) * ldy + n) * 4;
+  DVK_TRY(dvk_need_bytes(ctx, "matmul", "x", d->x, x_bytes));
+  DVK_TRY(dvk_need_bytes(ctx, "matmul", "y", d->y, y_bytes));
+  DVK_TRY(dvk_need_bytes(ctx, "matmul", "w", w->t, dvk_matmul_weight_bytes(w->type, n, k)));
+  if (d->bias) DVK_TRY(dvk_need_bytes(ctx, "matmul", "bias", *d->bias, (VkDeviceSize)n * 4));
+  if (x_bytes + 256 > ctx->limits.max_storage_range || y_bytes + 256 > ctx->limits.max_storage_range)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: X (%llu bytes) or Y (%llu bytes) exceeds maxStorageBufferRange",
+                    (unsigned long long)x_bytes, (unsigned long long)y_bytes);
+  plan p;
+  DVK_TRY(make_plan(ctx, d, x_bytes, &p));
+
+  if (d->x.offset % 4 || d->y.offset % 4 || (d->bias && d->bias->offset % ctx->limits.storage_align))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
+                    "matmul: X and Y offsets must be multiples of 4 bytes, the bias offset of %llu",
+                    (unsigned long long)ctx->limits.storage_align);
+  /* X and Y may start anywhere (sub-blocks): bind from an aligned offset and pass the element shift */
+  uint32_t x0, y0;
+  const VkDeviceSize x_align = p.texel && ctx->limits.texel_align > ctx->limits.storage_align ? ctx->limits.texel_align
+                                                                                               : ctx->limits.storage_align;
+  const dvk_tensor xb = align_down(dvk_bind_range(d->x, x_bytes), x_align, &x0);
+  const dvk_tensor yb = align_down(dvk_bind_range(d->y, y_bytes), ctx->limits.storage_align, &y0);
+  /* the CPU kernel reads X 4 floats per fetch when rows and k are whole 16-byte texels */
+  if (p.texel && (k % 4 || ldx % 4 || x0 % 4)) strcat(p.shader, "_x1");
+  const dvk_tensor bb = d->bias ? dvk_bind_range(*d->bias, (VkDeviceSize)n * 4) : yb; /* unread when no bias */
+  const uint32_t kw = dvk_matmul_row_stride(k);
+  const VkDeviceSize row_bytes = (VkDeviceSize)kw * elem_bytes(w->type);
+  VkDeviceSize align = ctx->limits.storage_align > ctx->limits.texel_align ? ctx->limits.storage_align : ctx->limits.texel_align;
+  if (align < 16) align = 16;
+  const uint32_t rows = chunk_rows(row_bytes, p.max_w_bytes, align, n);
+  if (rows == 0)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: one W row of %llu bytes does not fit a binding",
+                    (unsigned long long)row_bytes);
+  dvk_pc_matmul pc = {.m = m, .k = k, .kw = kw, .ldx = ldx, .ldy = ldy, .x0 = x0, .y0 = y0,
+                      .flags = (d->flags & (DVK_MM_GELU | DVK_MM_ACCUMULATE)) | (d->bias ? DVK_MM_BIAS : 0u)};
+  for (uint32_t n0 = 0; n0 < n; n0 += rows) {
+    pc.n0 = n0;
+    pc.n = n - n0 < rows ? n - n0 : rows;
+    dvk_tensor wb = dvk_tensor_slice(w->t, (VkDeviceSize)n0 * row_bytes, (VkDeviceSize)pc.n * row_bytes);
+    DVK_TRY(dispatch_chunk(ctx, d, &p, pc, xb, wb, bb, yb));
+  }
+  return DVK_OK;
+}
+
+dvk_status dvk_op_matmul(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
+                         const dvk_tensor *bias, uint32_t m, uint32_t flags) {
+  dvk_matmul_desc d = {.m = m, .x = x, .w = w, .bias = bias, .y = y, .flags = flags};
+  return dvk_op_matmul_ex(ctx, &d);
+}

@@ -1,0 +1,112 @@
+/* Matmul, the engine's hottest op: Y[M, N] (+)= epilogue(X[M, K] . W[N, K]^T + b[N]).
+ *
+ * Dtypes: X, Y, b are f32; W is f32 or f16 (IEEE half); accumulation is always fp32 (DESIGN §5).
+ * All matrices are row-major (the last index is fastest): X[m, k] at x[m * ldx + k], Y[m, n] at
+ * y[m * ldy + n], W[n, k] in the device layout below.
+ *
+ * Weight device layout ("matmul layout"): N rows of kw = round_up(K, 16) elements, row n at element
+ * n * kw, the kw - K padding elements are zero. f32: 4 bytes per element. f16: 2 bytes per element,
+ * two halves per little-endian uint32 (element 2i in the low 16 bits, as GLSL unpackHalf2x16 reads
+ * them). So every row is a whole number of 16-byte texels in both dtypes: kernels fetch 4 floats or
+ * 8 halves per load and never need a K-tail on W. Build it with dvk_matmul_weight_prepare (host
+ * memory) or dvk_matmul_weight_upload (arena + upload).
+ *
+ * Epilogue, per output element, in this order: + b[n] (when a bias is given), GELU erf form
+ * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf by Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7),
+ * then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g. out-projection + residual).
+ *
+ * Large operands: W may exceed maxStorageBufferRange (128 MiB on lavapipe); the op then splits N
+ * into chunks of whole rows whose byte range fits, at offsets aligned for storage and texel
+ * bindings, one dispatch each. X and Y must each fit maxStorageBufferRange as bound (m rows of
+ * their stride). X and Y may start at any 4-byte offset inside their buffers (sub-blocks: the op
+ * binds from an aligned offset and passes the element shift); a bias must start at a multiple of
+ * minStorageBufferOffsetAlignment (arena tensors do).
+ *
+ * Kernels by device class (ctx->device_class), all with fp32 accumulation:
+ * - CPU (lavapipe): shaders/matmul_cpu.comp. Register tiles of 8 (or fewer, when M is small) X rows
+ *   x 2 W rows per lane, no shared memory and no barriers, X and W read through texel buffers, X
+ *   shared between the lanes of a subgroup by subgroupShuffle (needs subgroups of >= 8 lanes with
+ *   the shuffle operations; a CPU device without them gets the GPU kernels).
+ * - GPU: shaders/matmul_gpu.comp (64 x 64 shared-memory tiles) for M > 8, shaders/matmul_vec.comp
+ *   (one workgroup per W row, shared-memory reduction) for M <= 8. No subgroup width is assumed.
+ * docs/benchmarks.md (## matmul) has the measurements behind these choices. */
+#ifndef DVK_OPS_MATMUL_H
+#define DVK_OPS_MATMUL_H
+
+#include "vk/dispatch.h"
+
+typedef enum dvk_matmul_wtype { DVK_MATMUL_F32 = 0, DVK_MATMUL_F16 = 1 } dvk_matmul_wtype;
+
+/* Epilogue flags (bit set). */
+#define DVK_MATMUL_GELU 2u
+#define DVK_MATMUL_ACCUMULATE 4u
+
+/* W rows are padded to a multiple of this many elements. */
+#define DVK_MATMUL_K_ALIGN 16u
+
+/* A weight matrix W[n, k] in the matmul device layout. t holds at least
+ * dvk_matmul_weight_bytes(type, n, k) bytes. */
+typedef struct dvk_matmul_weight {
+  dvk_tensor t;
+  dvk_matmul_wtype type;
+  uint32_t n, k;
+} dvk_matmul_weight;
+
+/* Row stride of the device layout in elements: k rounded up to DVK_MATMUL_K_ALIGN. */
+uint32_t dvk_matmul_row_stride(uint32_t k);
+
+/* Bytes of the device layout of a [n, k] weight of the given type (n * row_stride(k) * 4 or * 2). */
+VkDeviceSize dvk_matmul_weight_bytes(dvk_matmul_wtype type, uint32_t n, uint32_t k);
+
+/* Converts a host row-major [n, k] matrix (src, dense: row stride k; f32 = float, f16 = uint16_t IEEE
+ * half bits) of type src_type into the device layout of `type` at dst (dvk_matmul_weight_bytes
+ * bytes, written fully, padding zeroed). f32 -> f16 rounds to nearest even (overflow -> inf);
+ * f16 -> f32 is exact. Pure host function, no errors. */
+void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, const void *src,
+                               dvk_matmul_wtype src_type, void *dst);
+
+/* Allocates the device layout from arena, converts src (as dvk_matmul_weight_prepare) and uploads it
+ * (blocking). Fills *out. Errors: DVK_ERR_INVALID_ARGUMENT (n or k zero), DVK_ERR_OUT_OF_HOST_MEMORY,
+ * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_* from Vulkan. */
+dvk_status dvk_matmul_weight_upload(dvk_ctx *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
+                                    uint32_t k, const void *src, dvk_matmul_wtype src_type,
+                                    dvk_matmul_weight *out);
+
+/* Kernel choice; AUTO picks by ctx->device_class (tests force the others to cover every kernel on
+ * any device). */
+typedef enum dvk_matmul_kernel {
+  DVK_MATMUL_AUTO = 0,
+  DVK_MATMUL_KERNEL_CPU,       /* matmul_cpu: register tiles, W via texel buffer */
+  DVK_MATMUL_KERNEL_GPU_TILED, /* matmul_gpu: 64 x 64 shared-memory tiles */
+  DVK_MATMUL_KERNEL_GPU_VEC,   /* matmul_vec: one workgroup per W row, M <= 8 only */
+} dvk_matmul_kernel;
+
+/* Full description of one matmul. Zero-initialise, then set what you need. */
+typedef struct dvk_matmul_desc {
+  uint32_t m;                  /* rows of X and Y (>= 1); n and k come from w */
+  dvk_tensor x;                /* f32 X[m, k], row stride ldx */
+  uint32_t ldx;                /* floats; 0 means k */
+  const dvk_matmul_weight *w;  /* W[n, k] */
+  const dvk_tensor *bias;      /* f32 b[n], or NULL */
+  dvk_tensor y;                /* f32 Y[m, n], row stride ldy; must not overlap X or W */
+  uint32_t ldy;                /* floats; 0 means n */
+  uint32_t flags;              /* DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE */
+  dvk_matmul_kernel kernel;    /* AUTO unless testing */
+  uint32_t tune[4];            /* CPU kernel: lanes per workgroup (= subgroup size), X rows per
+                                  workgroup, W rows per lane, K steps of 8 per loop iteration (1 or 2);
+                                  0 = the tuned default (benchmark sweeps only) */
+} dvk_matmul_desc;
+
+/* Records Y (+)= epilogue(X . W^T + b) as described above (one dispatch per W chunk; no flush).
+ * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, a stride smaller than its
+ * row, a tensor smaller than its shape needs, misaligned offsets (see above), X or Y over
+ * maxStorageBufferRange, GPU_VEC with m > 8; DVK_ERR_UNSUPPORTED when the CPU kernel is forced on a
+ * device that cannot run it; DVK_ERR_* from Vulkan. */
+dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d);
+
+/* Shorthand for contiguous operands: Y[m, w->n] (+)= epilogue(X[m, w->k] . W^T + b), bias may be NULL,
+ * flags DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE. Same errors as dvk_op_matmul_ex. */
+dvk_status dvk_op_matmul(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
+                         const dvk_tensor *bias, uint32_t m, uint32_t flags);
+
+#endif

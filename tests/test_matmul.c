@@ -1,0 +1,168 @@
+/* Matmul (src/ops/matmul.h) against a double-accumulation C reference: every kernel (forced, so the
+ * GPU kernels are covered on lavapipe too), f32 and f16 weights, M = 1 and M > 1, sizes that are
+ * multiples of no tile, bias / GELU / accumulate, row strides with NaN-filled gaps, and one weight
+ * larger than maxStorageBufferRange (split into chunks by the op). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/matmul.h"
+
+typedef struct mm_case {
+  uint32_t m, n, k;
+  dvk_matmul_wtype type;
+  dvk_matmul_kernel kernel;
+  int bias;
+  uint32_t flags;
+  uint32_t pad_x, pad_y; /* extra floats per row of X / Y (ldx = k + pad_x, ldy = n + pad_y) */
+  uint32_t off;          /* X and Y start this many floats into their buffers (sub-blocks) */
+} mm_case;
+
+static const char *kernel_name(dvk_matmul_kernel k) {
+  switch (k) {
+  case DVK_MATMUL_KERNEL_CPU: return "cpu";
+  case DVK_MATMUL_KERNEL_GPU_TILED: return "gpu";
+  case DVK_MATMUL_KERNEL_GPU_VEC: return "vec";
+  default: return "auto";
+  }
+}
+
+/* Y[m, n] (+)= epilogue(X . W^T + b) in double; w holds the (already f16-rounded) weights, dense [n, k]. */
+static void reference(const mm_case *c, const float *x, uint32_t ldx, const float *w, const float *b, float *y,
+                      uint32_t ldy) {
+  for (uint32_t i = 0; i < c->m; i++)
+    for (uint32_t j = 0; j < c->n; j++) {
+      double s = 0;
+      for (uint32_t q = 0; q < c->k; q++) s += (double)x[(size_t)i * ldx + q] * (double)w[(size_t)j * c->k + q];
+      if (b) s += b[j];
+      if (c->flags & DVK_MATMUL_GELU) s = 0.5 * s * (1.0 + erf(s / sqrt(2.0)));
+      float *o = &y[(size_t)i * ldy + j];
+      *o = (float)((c->flags & DVK_MATMUL_ACCUMULATE) ? *o + s : s);
+    }
+}
+
+static void run_case(th_ctx *t, const mm_case *c) {
+  const uint32_t ldx = c->k + c->pad_x, ldy = c->n + c->pad_y;
+  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s ldx=%u ldy=%u off=%u", kernel_name(c->kernel),
+               c->type == DVK_MATMUL_F16 ? "f16" : "f32", c->m, c->n, c->k, c->bias ? " bias" : "",
+               (c->flags & DVK_MATMUL_GELU) ? " gelu" : "", (c->flags & DVK_MATMUL_ACCUMULATE) ? " acc" : "", ldx,
+               ldy, c->off))
+    return;
+  const size_t nx = (size_t)(c->m - 1) * ldx + c->k, ny = (size_t)(c->m - 1) * ldy + c->n;
+  const size_t nw = (size_t)c->n * c->k;
+  float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)c->n * 4), *y0 = malloc(ny * 4),
+        *ref = malloc(ny * 4);
+  uint16_t *wh = malloc(nw * 2);
+  const uint32_t nan_bits = TH_SENTINEL;
+  float nan;
+  memcpy(&nan, &nan_bits, 4);
+  for (size_t i = 0; i < nx; i++) x[i] = (i % ldx < c->k) ? th_rng_uniform(&t->rng, -1, 1) : nan; /* gaps: NaN */
+  const float ws = 1.0f / sqrtf((float)c->k); /* keeps |Y| ~ 1, where GELU is curved */
+  th_fill_uniform(&t->rng, w, nw, -2 * ws, 2 * ws);
+  th_fill_uniform(&t->rng, b, c->n, -1, 1);
+  th_fill_uniform(&t->rng, y0, ny, -1, 1); /* also the gaps between Y rows, which must stay as they are */
+  if (c->type == DVK_MATMUL_F16)
+    for (size_t i = 0; i < nw; i++) wh[i] = th_f32_to_f16(w[i]), w[i] = th_f16_to_f32(wh[i]);
+  memcpy(ref, y0, ny * 4);
+  reference(c, x, ldx, w, c->bias ? b : NULL, ref, ldy);
+
+  th_buf dx, db, dy;
+  dvk_matmul_weight wt;
+  /* f16 cases alternate between uploading halves and letting the op convert floats */
+  const int from_halves = c->type == DVK_MATMUL_F16 && (c->k & 1);
+  /* X and Y live `off` floats into their buffers; before them X holds NaN, Y 7.0, which must stay */
+  float *xo = malloc((c->off + nx) * 4), *yo = malloc((c->off + ny) * 4), *refo = malloc((c->off + ny) * 4);
+  for (uint32_t i = 0; i < c->off; i++) xo[i] = nan, yo[i] = refo[i] = 7.0f;
+  memcpy(xo + c->off, x, nx * 4), memcpy(yo + c->off, y0, ny * 4), memcpy(refo + c->off, ref, ny * 4);
+  dvk_status s = th_alloc(t, (c->off + nx) * 4, xo, &dx);
+  if (s == DVK_OK) s = th_alloc(t, (size_t)c->n * 4, b, &db);
+  if (s == DVK_OK) s = th_alloc(t, (c->off + ny) * 4, yo, &dy);
+  if (s == DVK_OK)
+    s = dvk_matmul_weight_upload(t->ctx, t->arena, c->type, c->n, c->k, from_halves ? (const void *)wh : w,
+                                 from_halves ? DVK_MATMUL_F16 : DVK_MATMUL_F32, &wt);
+  if (s == DVK_OK) {
+    dvk_tensor xt = dvk_tensor_slice(dx.t, (VkDeviceSize)c->off * 4, nx * 4);
+    dvk_tensor yt = dvk_tensor_slice(dy.t, (VkDeviceSize)c->off * 4, ny * 4);
+    dvk_matmul_desc d = {.m = c->m, .x = xt, .ldx = ldx, .w = &wt, .bias = c->bias ? &db.t : NULL, .y = yt,
+                         .ldy = ldy, .flags = c->flags, .kernel = c->kernel};
+    s = dvk_op_matmul_ex(t->ctx, &d);
+  }
+  if (s == DVK_OK) s = dvk_flush(t->ctx);
+  if (s != DVK_OK) th_case_error(t, "matmul", s);
+  else th_check_f32(t, &dy, refo, c->off + ny, 1e-5);
+  free(x), free(w), free(b), free(y0), free(ref), free(wh), free(xo), free(yo), free(refo);
+}
+
+/* The op must reject what it cannot do, with a message. */
+static void test_errors(th_ctx *t) {
+  if (!th_case(t, "errors")) return;
+  float wf[8 * 4] = {0};
+  dvk_matmul_weight wt;
+  th_buf dx, dy;
+  dvk_status s = dvk_matmul_weight_upload(t->ctx, t->arena, DVK_MATMUL_F32, 8, 4, wf, DVK_MATMUL_F32, &wt);
+  if (s == DVK_OK) s = th_alloc(t, 16 * 4, NULL, &dx);
+  if (s == DVK_OK) s = th_alloc(t, 16 * 8, NULL, &dy);
+  if (s != DVK_OK) {
+    th_case_error(t, "setup", s);
+    return;
+  }
+  int ok = 1;
+  ok &= dvk_op_matmul(t->ctx, dy.t, dx.t, &wt, NULL, 0, 0) == DVK_ERR_INVALID_ARGUMENT;      /* m = 0 */
+  ok &= dvk_op_matmul(t->ctx, dy.t, dx.t, &wt, NULL, 5, 0) == DVK_ERR_INVALID_ARGUMENT;      /* X too small */
+  dvk_matmul_desc d = {.m = 2, .x = dx.t, .ldx = 3, .w = &wt, .y = dy.t};                     /* ldx < k */
+  ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;
+  d = (dvk_matmul_desc){.m = 9, .x = dx.t, .w = &wt, .y = dy.t, .kernel = DVK_MATMUL_KERNEL_GPU_VEC};
+  ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* vec, m > 8 */
+  th_case_done(t, ok, 0, 0);
+}
+
+/* A weight over maxStorageBufferRange: f32 [8448, 4096] = 138 MB on lavapipe's 128 MiB range. */
+static void test_large(th_ctx *t) {
+  const uint32_t m = 2, k = 4096;
+  uint32_t n = 8448;
+  const VkDeviceSize range = t->ctx->limits.max_storage_range;
+  while (dvk_matmul_weight_bytes(DVK_MATMUL_F32, n, k) <= range) n += 1024; /* exceed larger ranges too */
+  if (dvk_matmul_weight_bytes(DVK_MATMUL_F32, n, k) > ((VkDeviceSize)1 << 30)) {
+    if (th_case(t, "large f32 (skipped: maxStorageBufferRange %llu is too large to exceed cheaply)",
+                (unsigned long long)range))
+      th_case_done(t, 1, 0, 0);
+    return;
+  }
+  mm_case c = {.m = m, .n = n, .k = k, .type = DVK_MATMUL_F32, .bias = 1};
+  run_case(t, &c);
+}
+
+int main(int argc, char **argv) {
+  th_ctx t;
+  int rc = th_init(&t, argc, argv);
+  if (rc) return rc;
+  const dvk_matmul_wtype types[] = {DVK_MATMUL_F32, DVK_MATMUL_F16};
+  /* m, n, k, bias, flags, pad_x, pad_y */
+  const mm_case shapes[] = {
+    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0},
+    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0},
+    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0},
+    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0},
+    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1},
+    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0},
+    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3},
+    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0},
+    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0},
+  };
+  const dvk_matmul_kernel kernels[] = {DVK_MATMUL_AUTO, DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_KERNEL_GPU_TILED,
+                                       DVK_MATMUL_KERNEL_GPU_VEC};
+  for (size_t q = 0; q < sizeof kernels / sizeof *kernels; q++)
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+      for (size_t ty = 0; ty < 2; ty++) {
+        mm_case c = shapes[i];
+        c.type = types[ty];
+        c.kernel = kernels[q];
+        if (c.kernel == DVK_MATMUL_KERNEL_GPU_VEC && c.m > 8) continue;
+        if (c.kernel == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue; /* = auto */
+        run_case(&t, &c);
+      }
+  test_errors(&t);
+  test_large(&t);
+  return th_finish(&t);
+}
