@@ -110,11 +110,12 @@ typedef struct plan {
   uint64_t max_w_bytes;    /* most W bytes one binding may span */
 } plan;
 
-/* CPU devices get the CPU kernel when they can run it (subgroups of >= 8 lanes, X within one texel
- * view); everything else, and CPU devices that cannot, the GPU kernels. */
+/* CPU devices get the CPU kernel when they can run it (subgroups of >= 8 lanes with shuffles in compute
+ * shaders, X within one texel view); everything else, and CPU devices that cannot, the GPU kernels. */
 static dvk_matmul_kernel pick_kernel(const dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes) {
   if (d->kernel != DVK_MATMUL_AUTO) return d->kernel;
   if (ctx->device_class == DVK_CLASS_CPU && ctx->limits.subgroup_size >= 8 &&
+      (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
       x_bytes / 4 + 64 <= ctx->limits.max_texel_elements)
     return DVK_MATMUL_KERNEL_CPU;
   return d->m <= VEC_MAX_M ? DVK_MATMUL_KERNEL_GPU_VEC : DVK_MATMUL_KERNEL_GPU_TILED;

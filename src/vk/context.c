@@ -315,6 +315,7 @@ static void read_properties(dvk_ctx *ctx) {
   d->max_shared = l->maxComputeSharedMemorySize;
   d->max_invocations = l->maxComputeWorkGroupInvocations;
   d->subgroup_size = sub.subgroupSize ? sub.subgroupSize : 1;
+  d->subgroup_ops = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ? sub.supportedOperations : 0;
   d->max_push = l->maxPushConstantsSize;
   d->timestamp_period = l->timestampComputeAndGraphics ? l->timestampPeriod : 0.0f;
   ctx->device_class = ctx->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? DVK_CLASS_CPU : DVK_CLASS_GPU;

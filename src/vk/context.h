@@ -32,6 +32,8 @@ typedef struct dvk_device_limits {
   uint32_t max_shared;                /* maxComputeSharedMemorySize, bytes */
   uint32_t max_invocations;           /* maxComputeWorkGroupInvocations */
   uint32_t subgroup_size;             /* VkPhysicalDeviceSubgroupProperties::subgroupSize */
+  uint32_t subgroup_ops;              /* supportedOperations (VK_SUBGROUP_FEATURE_*_BIT) in compute shaders;
+                                         0 when subgroups are not usable in compute */
   uint32_t max_push;                  /* maxPushConstantsSize, bytes */
   float timestamp_period;             /* ns per timestamp tick; 0 when timestamps are unsupported */
 } dvk_device_limits;
