@@ -90,7 +90,9 @@ class BPE:
 
     def __init__(self, merges=()):
         self.merges = [tuple(int(x) for x in m) for m in merges]
-        self.ranks = {m: r for r, m in enumerate(self.merges)}
+        self.ranks = {}
+        for r, m in enumerate(self.merges):  # a repeated pair keeps its first (lowest) rank, as rule 4
+            self.ranks.setdefault(m, r)       # and src/model/tokenizer.c
         for r, (a, b) in enumerate(self.merges):
             assert 0 <= a < 256 + r and 0 <= b < 256 + r, "merge %d uses a later id" % r
         self._cache = {}

@@ -1,0 +1,159 @@
+/* End-to-end recorder: runs the PUBLIC API (dvk_generate) on a model and writes what it did, for
+ * tools/check_e2e.py to compare with the PyTorch reference (tests/test_e2e.sh runs both).
+ *
+ * Usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] [--top-p P]
+ * Writes into OUTDIR (which must exist):
+ *   run.txt     "key value" lines: model, device, prompt, seed, n_images, top_k, temperature, top_p,
+ *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens
+ *   logits.f32  [steps, n, image_vocab] float32 LE: the logits of every step as on_step saw them
+ *   codes.i32   [steps, n] int32 LE: the codes sampled at every step
+ *   pixels.u8   [n, height, width, 3] RGB8 from dvk_images
+ * Exit 0 when generation succeeded, every step was reported once in order and the validation layer
+ * stayed silent; 1 otherwise (the reason on stderr); 2 on bad usage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h" /* only to read the validation-message count of the context */
+#include "dallevk.h"
+
+typedef struct recorder {
+  uint32_t n, vi, steps;
+  uint32_t next_step; /* the step expected next; on_step must come in order, once each */
+  int out_of_order;
+  float *logits;      /* [steps, n, vi] */
+  int32_t *codes;     /* [steps, n] */
+} recorder;
+
+static void on_step(void *user, uint32_t step, const float *logits, const int32_t *codes) {
+  recorder *r = user;
+  if (step != r->next_step || step >= r->steps) {
+    r->out_of_order = 1;
+    return;
+  }
+  memcpy(r->logits + (size_t)step * r->n * r->vi, logits, (size_t)r->n * r->vi * sizeof *logits);
+  memcpy(r->codes + (size_t)step * r->n, codes, r->n * sizeof *codes);
+  r->next_step++;
+}
+
+/* Writes n bytes to DIR/NAME; returns 0 on success. */
+static int write_file(const char *dir, const char *name, const void *data, size_t n) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  int ok = f && fwrite(data, 1, n, f) == n;
+  if (f && fclose(f) != 0) ok = 0;
+  if (!ok) fprintf(stderr, "test_e2e: cannot write %s\n", path);
+  return ok ? 0 : 1;
+}
+
+static int write_run(const char *dir, const char *model, const char *device, const dvk_generate_params *p,
+                     const dvk_model_info *info, const dvk_images *im) {
+  char text[8192];
+  int len = snprintf(text, sizeof text,
+                     "model %s\ndevice %s\nprompt %s\nseed %llu\nn_images %u\ntop_k %u\ntemperature %.9g\ntop_p %.9g\n"
+                     "grid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\ndropped_tokens %u\n",
+                     model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
+                     (double)p->temperature, (double)p->top_p, info->grid, info->image_vocab, info->grid * info->grid,
+                     im->width, im->height, im->prompt_tokens, im->dropped_tokens);
+  if (len < 0 || (size_t)len >= sizeof text) return 1;
+  return write_file(dir, "run.txt", text, (size_t)len);
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] "
+                  "[--top-p P]\n");
+  return 2;
+}
+
+/* Fills p from the options after MODEL OUTDIR; returns 0, or 2 on a bad option. */
+static int parse(int argc, char **argv, dvk_generate_params *p) {
+  for (int i = 3; i < argc; i += 2) {
+    if (i + 1 >= argc) return usage();
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--prompt")) p->prompt = v;
+    else if (!strcmp(k, "--seed")) p->seed = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "-n")) p->n_images = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--top-k")) p->top_k = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--temperature")) p->temperature = strtof(v, NULL);
+    else if (!strcmp(k, "--top-p")) p->top_p = strtof(v, NULL);
+    else return usage();
+  }
+  return strchr(p->prompt, '\n') ? usage() : 0; /* run.txt holds the prompt on one line */
+}
+
+static int record(dvk_context *ctx, dvk_model *model, const char *model_path, const char *dir, dvk_generate_params *p) {
+  dvk_model_info info;
+  dvk_model_get_info(model, &info);
+  recorder r = {.n = p->n_images, .vi = info.image_vocab, .steps = info.grid * info.grid};
+  r.logits = malloc((size_t)r.steps * r.n * r.vi * sizeof *r.logits);
+  r.codes = malloc((size_t)r.steps * r.n * sizeof *r.codes);
+  dvk_images *im = NULL;
+  int rc = 1;
+  if (!r.logits || !r.codes) {
+    fprintf(stderr, "test_e2e: out of host memory\n");
+    goto out;
+  }
+  p->on_step = on_step;
+  p->on_step_user = &r;
+  dvk_status s = dvk_generate(model, p, &im);
+  if (s != DVK_OK) {
+    fprintf(stderr, "test_e2e: dvk_generate: %s: %s\n", dvk_status_str(s), dvk_last_error(ctx));
+    goto out;
+  }
+  if (r.out_of_order || r.next_step != r.steps) {
+    fprintf(stderr, "test_e2e: on_step reported %u of %u steps%s\n", r.next_step, r.steps,
+            r.out_of_order ? " (out of order or repeated)" : "");
+    goto out;
+  }
+  if (im->count != p->n_images || im->stride != 3 * im->width) {
+    fprintf(stderr, "test_e2e: dvk_images has %u images, stride %u (want %u, %u)\n", im->count, im->stride,
+            p->n_images, 3 * im->width);
+    goto out;
+  }
+  const size_t img_bytes = (size_t)im->height * im->stride;
+  rc = write_run(dir, model_path, dvk_context_device_name(ctx), p, &info, im);
+  rc |= write_file(dir, "logits.f32", r.logits, (size_t)r.steps * r.n * r.vi * sizeof *r.logits);
+  rc |= write_file(dir, "codes.i32", r.codes, (size_t)r.steps * r.n * sizeof *r.codes);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/pixels.u8", dir);
+  FILE *f = fopen(path, "wb");
+  for (uint32_t i = 0; f && i < im->count; i++)
+    if (fwrite(im->pixels[i], 1, img_bytes, f) != img_bytes) rc = 1;
+  if (!f || fclose(f) != 0) rc = 1;
+  fprintf(stderr, "test_e2e: %u x %u steps, %u images of %ux%u in %.2fs on %s -> %s\n", r.n, r.steps, im->count,
+          im->width, im->height, im->seconds, dvk_context_device_name(ctx), dir);
+out:
+  dvk_images_free(im);
+  free(r.logits);
+  free(r.codes);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) return usage();
+  dvk_generate_params p = dvk_generate_defaults();
+  p.prompt = "red heart";
+  p.seed = 1;
+  p.n_images = 2;
+  int rc = parse(argc, argv, &p);
+  if (rc) return rc;
+  dvk_context_options co = dvk_context_defaults(); /* validation: env DVK_VALIDATION=1 (ctest sets it) */
+  dvk_context *ctx = NULL;
+  dvk_model *model = NULL;
+  if (dvk_context_create(&co, &ctx) != DVK_OK) {
+    fprintf(stderr, "test_e2e: %s\n", dvk_last_error(NULL));
+    return 1;
+  }
+  rc = 1;
+  if (dvk_model_load(ctx, argv[1], &model) != DVK_OK) fprintf(stderr, "test_e2e: %s\n", dvk_last_error(ctx));
+  else rc = record(ctx, model, argv[1], argv[2], &p);
+  dvk_model_free(model);
+  const unsigned msgs = ctx->vk->validation_messages;
+  dvk_context_destroy(ctx);
+  if (msgs) {
+    fprintf(stderr, "test_e2e: the validation layer reported %u warning(s)/error(s)\n", msgs);
+    rc = 1;
+  }
+  return rc;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# End to end: text -> codes -> pixels through the public API (tests/test_e2e.c) and the CLI, checked
+# against the PyTorch reference by tools/check_e2e.py (teacher-forced logits of every step, sampler
+# replay, dVAE pixels, CLI PNG == API pixels, codes == committed golden tests/data/e2e/<model>-codes.txt).
+#
+# Usage: tests/test_e2e.sh BUILD_DIR [--update] [--default | MODEL.gguf ...]
+#   no model:   the committed parity models (tests/data/parity, tiny random weights; ctest test_e2e)
+#   --default:  assets/dalle-emoji.gguf; exit 77 (ctest: skipped) when it does not exist (test_e2e_emoji)
+#   MODEL...:   those files, with the default settings below
+#   --update:   rewrite the goldens of the models run (only from runs whose other checks pass)
+# Needs /usr/bin/python3 with torch, numpy and PIL (scripts/setup.sh --dev); exit 77 without them.
+set -u
+BUILD=$1; shift
+PY=/usr/bin/python3
+GOLDEN_DIR=tests/data/e2e
+UPDATE=() DEFAULT=0 MODELS=()
+for a in "$@"; do
+  case $a in
+    --update) UPDATE=(--update) ;;
+    --default) DEFAULT=1 ;;
+    -*) echo "test_e2e.sh: unknown option $a"
+        echo "usage: tests/test_e2e.sh BUILD_DIR [--update] [--default | MODEL.gguf ...]"; exit 2 ;;
+    *) MODELS+=("$a") ;;
+  esac
+done
+
+# Settings per model stem: prompt|seed|n|top_k|top_p. Chosen to cover top-k, top-p, 2-3 candidates.
+settings() {
+  case $1 in
+    g5-row-col-convwrap-*) echo "red heart|7|2|16|1" ;;
+    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9" ;;
+    g7-paper-schedule-*)   echo "grinning face|3|2|8|1" ;;
+    *)                     echo "red heart, twemoji style|42|2|64|1" ;;
+  esac
+}
+
+if [ "$DEFAULT" = 1 ]; then
+  if [ ! -f assets/dalle-emoji.gguf ]; then
+    echo "SKIP: assets/dalle-emoji.gguf does not exist yet (the default model is still being trained)"
+    exit 77
+  fi
+  MODELS=(assets/dalle-emoji.gguf)
+elif [ ${#MODELS[@]} = 0 ]; then
+  for dt in f32 f16; do
+    for c in g5-row-col-convwrap g6-full-convclamp g7-paper-schedule; do MODELS+=("tests/data/parity/$c-$dt.gguf"); done
+  done
+fi
+if ! "$PY" -c "import torch, numpy, PIL" 2>/dev/null; then
+  echo "SKIP: $PY lacks torch/numpy/PIL (scripts/setup.sh --dev installs them)"
+  exit 77
+fi
+
+fail=0 runs=()
+TMP=$(mktemp -d)
+trap 'if [ "$fail" = 0 ]; then rm -rf "$TMP"; else echo "run files kept in $TMP"; fi' EXIT
+for model in "${MODELS[@]}"; do
+  stem=$(basename "$model" .gguf)
+  IFS='|' read -r prompt seed n topk topp <<<"$(settings "$stem")"
+  dir="$TMP/$stem"
+  mkdir -p "$dir"
+  echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp"
+  opts=(--seed "$seed" -n "$n" --top-k "$topk" --top-p "$topp")
+  if "$BUILD/tests/test_e2e" "$model" "$dir" --prompt "$prompt" "${opts[@]}" &&
+     "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" --separate -q -o "$dir/cli.png"; then
+    runs+=("$dir")
+  else
+    fail=1; echo "FAIL $stem: the engine run failed"
+  fi
+done
+# one Python process checks every run (torch is imported once)
+if [ ${#runs[@]} -gt 0 ]; then
+  "$PY" tools/check_e2e.py "${runs[@]}" --golden-dir "$GOLDEN_DIR" "${UPDATE[@]}" || fail=1
+fi
+[ "$fail" = 0 ]

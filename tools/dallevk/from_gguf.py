@@ -1,0 +1,127 @@
+"""A dalle-vk model file (GGUF, docs/model-format.md) -> the PyTorch reference objects.
+
+The inverse of tools/export_gguf.py, driven by the same name tables (TRANSFORMER_TENSORS,
+TRANSFORMER_LAYER_TENSORS, dvae_decoder_schema, dvae_encoder_schema), so the two cannot drift:
+
+    m = load_model("assets/dalle-emoji.gguf")           # float32; dtype=torch.float64 for goldens
+    m.dalle          # transformer.Dalle (eval mode) with m.dalle.cfg a DalleConfig; None if absent
+    m.decoder        # dvae.Decoder (eval mode), m.dvae_cfg a DvaeConfig; None if absent
+    m.encoder        # dvae.Encoder when dvae.has_encoder, else None
+    m.bpe            # bpe.BPE from tokenizer.bpe.merges; None if absent
+    m.f16            # True when any tensor is stored as f16 (the engine's tolerance class)
+
+Conversions: f16 tensors become float32 exactly (then `dtype`); `dvae.dec.blocks.input.w`, stored
+transposed as [vocab, n_init], goes back to OpenAI's [n_init, vocab, 1, 1]; the text head
+`text_logits.w` (training only, never exported) is set to zeros. Every tensor a section needs must be
+present with its exact shape, and a file tensor that no table names is an error (ValueError naming
+the tensor), as in the exporter.
+"""
+import os
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .bpe import BPE
+from .dvae import Decoder, DvaeConfig, Encoder
+from .gguf import GGMLType, GGUFReader
+from .transformer import Dalle, DalleConfig
+
+_TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import export_gguf as X  # noqa: E402  (tools/export_gguf.py: the name tables)
+
+
+@dataclass
+class GGUFModel:
+    path: Optional[str]
+    reader: GGUFReader
+    dalle: Optional[Dalle]
+    dvae_cfg: Optional[DvaeConfig]
+    decoder: Optional[Decoder]
+    encoder: Optional[Encoder]
+    bpe: Optional[BPE]
+    f16: bool
+
+
+def read_dalle_config(r):
+    """DalleConfig from the dalle.* keys; None when the file has no transformer."""
+    if "dalle.d_model" not in r.fields:
+        return None
+    kw = {field: r.get(key) for key, field, _ in X.TRANSFORMER_KEYS}
+    kw["conv_wrap"] = bool(kw["conv_wrap"])
+    kw["attn_types"] = list(r.get("dalle.attn_types"))
+    return DalleConfig(**kw)
+
+
+def read_dvae_config(r):
+    """DvaeConfig from the dvae.* keys; None when the file has no dVAE."""
+    if "dvae.vocab_size" not in r.fields:
+        return None
+    return DvaeConfig(**{field: int(r.get(key)) for key, field in X.DVAE_KEYS})
+
+
+def _tensor(r, name, shape, used):
+    """The file tensor `name` as a float32 torch tensor of PyTorch shape `shape`."""
+    t = r.tensors.get(name)
+    if t is None:
+        raise ValueError("%s: tensor %r is missing" % (r.path, name))
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError("%s: tensor %r has shape %s, expected %s" % (r.path, name, list(t.shape), list(shape)))
+    used.add(name)
+    return torch.from_numpy(np.array(t.data, dtype=np.float32))
+
+
+def _dalle_state(r, cfg, used):
+    c = cfg.to_dict()
+    table = [(p, g, s(c)) for p, g, s in X.TRANSFORMER_TENSORS]
+    for layer in range(cfg.n_layers):
+        table += [(p.format(l=layer), g.format(l=layer), s(c)) for p, g, s in X.TRANSFORMER_LAYER_TENSORS]
+    sd = {p: _tensor(r, g, shape, used) for p, g, shape in table}
+    sd["text_logits.w"] = torch.zeros(cfg.text_vocab, cfg.d_model)  # not in the file (training only)
+    return sd
+
+
+def _dvae_state(r, cfg, part, used):
+    c = cfg.to_dict()
+    schema = X.dvae_decoder_schema(c) if part == "dec" else X.dvae_encoder_schema(c)
+    sd = {}
+    for name, shape in schema:
+        gname = "dvae.%s.%s" % (part, name)
+        if part == "dec" and name == X.DEC_INPUT:  # stored [vocab, n_init]: an embedding table
+            sd[name] = _tensor(r, gname, (shape[1], shape[0]), used).t().reshape(shape).contiguous()
+        else:
+            sd[name] = _tensor(r, gname, shape, used)
+    return sd
+
+
+def _load_module(module, sd, dtype):
+    module.load_state_dict(sd, strict=True)
+    return module.to(dtype).eval()
+
+
+def load_model(path=None, dtype=torch.float32, data=None):
+    """Reads the model file at `path` (or the bytes `data`) into a GGUFModel (see the module doc).
+    Raises gguf.GGUFError for a malformed file and ValueError for a missing, misshapen or unknown
+    tensor. Modules are in eval mode, parameters of `dtype`, no gradients needed by callers."""
+    r = GGUFReader(path, data=data)
+    used = set()
+    cfg = read_dalle_config(r)
+    dalle = None if cfg is None else _load_module(Dalle(cfg), _dalle_state(r, cfg, used), dtype)
+    vcfg = read_dvae_config(r)
+    decoder = encoder = None
+    if vcfg is not None:
+        decoder = _load_module(Decoder(vcfg), _dvae_state(r, vcfg, "dec", used), dtype)
+        if r.get("dvae.has_encoder", False):
+            encoder = _load_module(Encoder(vcfg), _dvae_state(r, vcfg, "enc", used), dtype)
+    bpe = None
+    if "tokenizer.bpe.merges" in r.fields:
+        bpe = BPE(np.asarray(r.get("tokenizer.bpe.merges"), dtype=np.int64).reshape(-1, 2).tolist())
+    unknown = sorted(set(r.tensors) - used)
+    if unknown:
+        raise ValueError("%s: tensors no table names: %s" % (path, unknown))
+    f16 = any(t.type == GGMLType.F16 for t in r.tensors.values())
+    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16)

@@ -1,0 +1,205 @@
+"""Tests for the Python reference (run: /usr/bin/python3 -m unittest discover tools/tests)."""
+import os
+import sys
+import tempfile
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from dallevk import bpe, dvae  # noqa: E402
+from dallevk.transformer import (Dalle, DalleConfig, build_mask,  # noqa: E402
+                                 image_key_allowed, pad_text, paper_schedule)
+
+
+def _rel(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+def _small_model(types, G, wrap, kernel=3, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    cfg = DalleConfig(text_len=6, text_vocab=50, grid=G, image_vocab=20, d_model=32,
+                      n_heads=4, n_layers=len(types), d_ff=128, attn_types=types,
+                      conv_kernel=kernel, conv_wrap=wrap)
+    m = Dalle(cfg).to(dtype)
+    with torch.no_grad():  # larger weights than the init so every path matters
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    return m
+
+
+class TestKVCache(unittest.TestCase):
+    def check(self, types, G, wrap, kernel=3, dtype=torch.float64, tol=1e-10):
+        m = _small_model(types, G, wrap, kernel, dtype)
+        T, Vt = m.cfg.text_len, m.cfg.text_vocab
+        text = torch.stack([pad_text([1, 2, 3], T, Vt), pad_text(list(range(5, 15)), T, Vt)])
+        codes = torch.randint(0, m.cfg.image_vocab, (2, G * G))
+        with torch.no_grad():
+            _, full = m(text, codes)
+            lg, cache = m.prefill(text)
+            outs = [lg]
+            for i in range(G * G - 1):
+                outs.append(m.decode_step(cache, codes[:, i]))
+        kv = torch.stack(outs, 1)
+        self.assertEqual(kv.shape, full.shape)
+        self.assertFalse(torch.isnan(kv).any())
+        self.assertLess(_rel(kv, full), tol, (types, G, wrap))
+        # per-token relative error, not only global
+        per = ((kv - full).norm(dim=-1) / full.norm(dim=-1)).max().item()
+        self.assertLess(per, tol * 10, (types, G, wrap))
+
+    def test_each_type_f64(self):
+        for t in ("full", "row", "col", "conv"):
+            for wrap in (False, True):
+                self.check([t], 4, wrap)
+
+    def test_mixed_schedule_nonpow2(self):
+        self.check(["row", "col", "row", "conv"], 5, True)
+        self.check(["row", "col", "row", "conv"], 5, False)
+        self.check(["conv", "full"], 6, True, kernel=5)
+
+    def test_float32(self):
+        self.check(paper_schedule(4), 4, False, dtype=torch.float32, tol=2e-5)
+
+
+class TestGenerate(unittest.TestCase):
+    def test_shapes_and_determinism(self):
+        m = _small_model(paper_schedule(3), 4, False, dtype=torch.float32)
+        text = pad_text([1, 2], m.cfg.text_len, m.cfg.text_vocab)
+        a = m.generate(text, n=3, seed=7, temperature=0.9, top_k=5, top_p=0.9)
+        b = m.generate(text, n=3, seed=7, temperature=0.9, top_k=5, top_p=0.9)
+        self.assertEqual(tuple(a.shape), (3, 16))
+        self.assertTrue(torch.equal(a, b))
+        self.assertTrue(((a >= 0) & (a < m.cfg.image_vocab)).all())
+
+    def test_pad_text(self):
+        t = pad_text([5, 6, 7, 8], 3, 100)
+        self.assertEqual(t.tolist(), [5, 6, 7])
+        t = pad_text([5], 4, 100)
+        self.assertEqual(t.tolist(), [5, 101, 102, 103])
+
+
+class TestMask(unittest.TestCase):
+    def test_matches_rule(self):
+        T = 3
+        for G in (3, 4, 5):
+            for t in ("full", "row", "col", "conv"):
+                for wrap in (False, True):
+                    m = build_mask(T, G, t, kernel=3, wrap=wrap)
+                    S = T + G * G
+                    self.assertEqual(tuple(m.shape), (S, S))
+                    for p in range(S):
+                        for q in range(S):
+                            if q > p:
+                                want = False
+                            elif p <= T or q <= T:
+                                want = True
+                            else:
+                                want = image_key_allowed(p - T - 1, q - T - 1, t, G, 3, wrap)
+                            self.assertEqual(bool(m[p, q]), want, (G, t, wrap, p, q))
+
+    def test_properties(self):
+        T, G = 4, 6
+        for t in ("full", "row", "col", "conv"):
+            m = build_mask(T, G, t, kernel=5)
+            self.assertTrue(m.diagonal().all())                 # every query sees itself
+            self.assertFalse(torch.triu(m, 1).any())            # causal
+            self.assertTrue(m[T + 1:, :T + 1].all())            # image sees text + start
+        row = build_mask(T, G, "row")
+        self.assertEqual(int(row[-1, T + 1:].sum()), G + 1)    # previous G+1 incl. self
+        col = build_mask(T, G, "col")
+        self.assertEqual(int(col[-1, T + 1:].sum()), (G * G - 2) // G + 1)
+        conv = build_mask(T, G, "conv", kernel=5, wrap=False)
+        i = 3 * G + 3                                          # interior (r=3, c=3)
+        self.assertEqual(int(conv[T + 1 + i, T + 1:].sum()), 5 * 2 + 2 + 1)
+        convw = build_mask(T, G, "conv", kernel=5, wrap=True)
+        i0 = 1 * G + 0                                         # left edge: wrap adds keys
+        self.assertGreater(int(convw[T + 1 + i0, T + 1:].sum()),
+                           int(conv[T + 1 + i0, T + 1:].sum()))
+
+    def test_paper_schedule(self):
+        self.assertEqual(paper_schedule(8),
+                         ["row", "col", "row", "row", "row", "col", "row", "conv"])
+
+
+class TestDvae(unittest.TestCase):
+    def test_paper_names_and_shapes(self):
+        self.assertEqual(dvae.paper_size_check(), [])
+
+    def test_gather_equals_onehot_conv(self):
+        torch.manual_seed(0)
+        cfg = dvae.DvaeConfig(n_hid=16, vocab_size=37, n_init=8, image_size=16)
+        dec = dvae.Decoder(cfg).double()
+        with torch.no_grad():
+            dec.blocks.input.b.normal_()
+        codes = torch.randint(0, 37, (2, cfg.grid, cfg.grid))
+        a = dec(dvae.one_hot_codes(codes, 37).double())
+        b = dec.decode_codes(codes)
+        self.assertLess(_rel(b, a), 1e-12)
+
+    def test_shapes(self):
+        cfg = dvae.DvaeConfig(n_hid=16, vocab_size=37, n_init=8)
+        enc, dec = dvae.Encoder(cfg), dvae.Decoder(cfg)
+        x = torch.rand(2, 3, 64, 64)
+        logits = enc(dvae.map_pixels(x))
+        self.assertEqual(tuple(logits.shape), (2, 37, 16, 16))
+        px = dvae.decode_pixels(dec.decode_codes(logits.argmax(1)))
+        self.assertEqual(tuple(px.shape), (2, 3, 64, 64))
+        self.assertTrue(((px >= 0) & (px <= 1)).all())
+
+
+TRICKY = ["", "   ", "Hello,  World!", "  Grinning\tFACE\n\n", "café crème brûlée",
+          "日本語のテキスト", "red ❤️ heart 🐶🐶", "a\u00a0b", "x--y__z 12ab34",
+          "emoji:👨‍👩‍👧 family", "\r\n\x0b\x0ctab\tend ", "ÀÉÎ õ ü", "...!!??", "a" * 50]
+
+
+class TestBPE(unittest.TestCase):
+    def setUp(self):
+        corpus = ["grinning face, twemoji style", "red heart, noto style", "dog face",
+                  "café", "日本語", "👍 thumbs up", "aaaa aaa aa"] * 3
+        self.tok = bpe.BPE.train(corpus, 256 + 60)
+
+    def test_normalize(self):
+        self.assertEqual(bpe.normalize("  Hello \t\n World  "), b"hello world")
+        self.assertEqual(bpe.normalize("ÀB"), "Àb".encode())
+        self.assertEqual(bpe.normalize(""), b"")
+
+    def test_pretokenize(self):
+        self.assertEqual(bpe.pretokenize(b"red heart, noto-style 12"),
+                         [b"red", b" heart", b",", b" noto", b"-", b"style", b" 12"])
+        self.assertEqual(bpe.pretokenize("a é".encode()), [b"a", " é".encode()])
+
+    def test_round_trip(self):
+        for s in TRICKY:
+            ids = self.tok.encode(s)
+            self.assertTrue(all(0 <= i < self.tok.vocab_size for i in ids))
+            self.assertEqual(self.tok.decode(ids), bpe.normalize(s).decode("utf-8"), s)
+
+    def test_merges_used_and_within_chunks(self):
+        ids = self.tok.encode("grinning face")
+        self.assertLess(len(ids), len("grinning face"))
+        toks = self.tok.token_bytes()
+        for i in ids:  # no token spans a space inside it
+            self.assertNotIn(b" ", toks[i][1:])
+
+    def test_save_load(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "bpe.json")
+            self.tok.save(p)
+            t2 = bpe.BPE.load(p)
+        self.assertEqual(t2.merges, self.tok.merges)
+        for s in TRICKY:
+            self.assertEqual(t2.encode(s), self.tok.encode(s))
+
+    def test_lowest_rank_first(self):
+        # merges: (a,b)->256, (b,c)->257; "abc": (a,b) has lower rank -> [256, c]
+        t = bpe.BPE([(97, 98), (98, 99)])
+        self.assertEqual(t.encode("abc"), [256, 99])
+        t = bpe.BPE([(98, 99), (97, 98)])
+        self.assertEqual(t.encode("abc"), [97, 256])
+        t = bpe.BPE([(97, 97)])
+        self.assertEqual(t.encode("aaa"), [256, 97])
+
+
+if __name__ == "__main__":
+    unittest.main()
