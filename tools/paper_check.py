@@ -6,7 +6,7 @@ Hyperparameters of the paper's transformer (Ramesh et al. 2021, App. B.1): d_mod
 (d_head 64), text_len 256, text vocab 16384 (+256 per-position pads), grid 32 (1024 image tokens),
 image vocab 8192, paper mask schedule, but only 1-2 layers:
   paper-rowcol: 2 layers, row then col;   paper-conv: 1 layer, conv 11x11 (clamp)
-Weights are f16 except text_emb, kept f32 (16640 x 3968 x 4 = 264 MB) so that a tensor larger than
+Weights are f16 except the text tables: text_emb kept f32 (16640 x 3968 x 4 = 264 MB) so that a tensor larger than
 lavapipe's 128 MiB maxStorageBufferRange is exercised. The reference runs in float32 on the f16-rounded
 weights: a prefill (256 text tokens + start-of-image) and 3 decode steps (image tokens 0, 1, 2).
 Outputs in OUT_DIR: <case>.gguf, <case>-golden.gguf (text_ids, codes, logits [4, 8192]).
@@ -30,6 +30,7 @@ PAPER = dict(text_len=256, text_vocab=16384, grid=32, image_vocab=8192, d_model=
              d_ff=4 * 3968, conv_kernel=11, conv_wrap=False)
 CASES = {"paper-rowcol": ["row", "col"], "paper-conv": ["conv"]}
 STEPS = 3
+F32_TENSORS = {"text_emb", "text_pos_emb"}  # the text tables share a dtype (the embedding op adds them)
 
 
 def build(types, gen):
@@ -48,7 +49,7 @@ def build(types, gen):
                 p.normal_(1, 0.2)
             else:
                 p.normal_(0, 0.2)
-            if p.dim() >= 2 and name != "text_emb":
+            if p.dim() >= 2 and name not in F32_TENSORS:
                 p.copy_(p.half().float())  # the file holds f16
     return cfg, m
 
@@ -65,7 +66,7 @@ def write_model(path, cfg, model):
     tensors += export_gguf.add_dvae(w, vcfg.to_dict(), dec.state_dict(), None)
     export_gguf.add_tokenizer(w, [])
     for name, arr in tensors:
-        w.add_tensor(name, arr, "f16" if arr.ndim >= 2 and name != "text_emb" else "f32")
+        w.add_tensor(name, arr, "f16" if arr.ndim >= 2 and name not in F32_TENSORS else "f32")
     w.write(path)
 
 
