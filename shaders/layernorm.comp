@@ -2,11 +2,18 @@
 // LayerNorm over the last dim: y[r, c] = (x[r, c] - mean_r) / sqrt(var_r + eps) * w[c] + b[c].
 // x, y: f32 [rows, d] row-major (y may alias x); w, b: f32 [d]. One workgroup per row.
 // Variance in two passes (mean first, then the mean of squared deviations), fp32 accumulation.
+// Variants: layernorm reduces through shared memory (WG = 128, any device); layernorm_sg is for devices
+// whose whole workgroup is one subgroup (WG = subgroup size, spec constant 0): it reduces with
+// subgroupAdd and needs no barrier, which matters on lavapipe, where barriers are very costly.
+// variants: wg sg=SUBGROUP_REDUCE
 #extension GL_GOOGLE_include_directive : require
+#ifdef SUBGROUP_REDUCE
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "transformer_shared.h"
 
-#define WG 128
-layout(local_size_x = WG) in;
+layout(constant_id = 0) const uint WG = 128;
+layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer W { float w[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
@@ -17,6 +24,9 @@ shared float red[WG];
 
 // Sum of v over the workgroup (every invocation gets the result).
 float wg_sum(float v) {
+#ifdef SUBGROUP_REDUCE
+  return subgroupAdd(v);
+#else
   uint t = gl_LocalInvocationID.x;
   red[t] = v;
   barrier();
@@ -27,6 +37,7 @@ float wg_sum(float v) {
   float r = red[0];
   barrier();
   return r;
+#endif
 }
 
 void main() {

@@ -24,7 +24,9 @@ static void ref_layernorm(float *y, const float *x, const float *w, const float 
 /* offset: a large common offset makes E[x^2] - E[x]^2 lose ~offset^2 * 6e-8 of the variance (0.5% at 300);
  * the two-pass variance only loses the fp32 rounding of the mean itself. */
 static void test_layernorm(th_ctx *t, uint32_t rows, uint32_t d, float offset, int in_place) {
-  if (!th_case(t, "layernorm rows=%u d=%u offset=%g%s", rows, d, offset, in_place ? " in-place" : "")) return;
+  const char *variant = t->ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT ? "" : " shared-memory";
+  if (!th_case(t, "layernorm rows=%u d=%u offset=%g%s%s", rows, d, offset, in_place ? " in-place" : "", variant))
+    return;
   size_t n = (size_t)rows * d;
   float *x = malloc(n * 4), *w = malloc(d * 4), *b = malloc(d * 4), *ref = malloc(n * 4);
   for (size_t i = 0; i < n; i++) x[i] = offset + th_rng_normal(&t->rng);
@@ -132,6 +134,12 @@ int main(int argc, char **argv) {
   test_layernorm(&t, 5, 77, 0, 0);
   test_layernorm(&t, 33, 1000, 300, 0);
   test_layernorm(&t, 130, 257, -2, 1);
+  /* again with subgroup arithmetic hidden, so the shared-memory reduction runs on CPU devices too */
+  const uint32_t ops = t.ctx->limits.subgroup_ops;
+  t.ctx->limits.subgroup_ops &= ~(uint32_t)VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+  test_layernorm(&t, 1, 3968, 0, 0);
+  test_layernorm(&t, 130, 257, -2, 1);
+  t.ctx->limits.subgroup_ops = ops;
   test_gelu(&t, 1, 3);
   test_gelu(&t, 1000, 3);
   test_gelu(&t, 100003, 10);

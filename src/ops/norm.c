@@ -19,6 +19,13 @@ uint32_t dvk_rows_per_bind(const dvk_ctx *ctx, uint64_t row_bytes, uint32_t tota
   return (uint32_t)(cap / step * step);
 }
 
+/* CPU devices (lavapipe) reduce within one subgroup: barriers cost more there than the narrower
+ * workgroup loses. Needs subgroup arithmetic in compute shaders. */
+static int use_subgroup_reduce(const dvk_ctx *ctx) {
+  return ctx->device_class == DVK_CLASS_CPU && (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+         ctx->limits.subgroup_size >= 4 && ctx->limits.subgroup_size <= 128;
+}
+
 dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
                             uint32_t d, float eps) {
   if (d == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: d must be > 0");
@@ -34,7 +41,12 @@ dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor
     uint32_t n = rows - r0 < chunk ? rows - r0 : chunk;
     VkDeviceSize off = row_bytes * r0, bytes = row_bytes * n;
     dvk_pc_layernorm pc = {.rows = n, .d = d, .eps = eps};
-    dvk_dispatch_desc desc = {.shader = "layernorm", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
+    dvk_dispatch_desc desc = {.shader = "layernorm_wg", .n_bindings = 4, .push = &pc, .push_size = sizeof pc,
+                              .n_spec = 1, .spec = {128}};
+    if (use_subgroup_reduce(ctx)) { /* one subgroup per workgroup: no shared memory, no barriers */
+      desc.shader = "layernorm_sg";
+      desc.spec[0] = ctx->limits.subgroup_size;
+    }
     desc.bindings[0].t = dvk_tensor_slice(x, off, bytes);
     desc.bindings[1].t = dvk_bind_range(w, row_bytes);
     desc.bindings[2].t = dvk_bind_range(b, row_bytes);
