@@ -39,6 +39,16 @@ if grep -q "unconditionally" "$TMP/stderr" && [ -f "$TMP/u.png" ]; then pass=$((
 "$BIN" --model "$MODEL" "a very long prompt with many more words than seven tokens" --seed 1 -o "$TMP/l.png" 2>"$TMP/stderr" >/dev/null
 if grep -q "tokens were dropped" "$TMP/stderr"; then pass=$((pass + 1)); echo "PASS long prompt warns about dropped tokens"; else fail=$((fail + 1)); echo "FAIL long prompt warning"; fi
 
+# Ctrl-C during generation: exit 130, "interrupted; nothing written", no PNG or temporary file left.
+rm -rf "$TMP/int"; mkdir -p "$TMP/int"
+"$BIN" --model "$DATA/parity/g7-paper-schedule-f32.gguf" "x" -n 1000 -o "$TMP/int/x.png" 2>"$TMP/stderr" >/dev/null &
+pid=$!
+for _ in $(seq 50); do grep -q "progress:" "$TMP/stderr" && break; sleep 0.1; done  # generation has started
+kill -INT "$pid"; wait "$pid"; rc=$?
+if [ "$rc" = 130 ] && grep -q "interrupted; nothing written" "$TMP/stderr" && [ -z "$(ls -A "$TMP/int")" ]; then
+  pass=$((pass + 1)); echo "PASS Ctrl-C stops cleanly (exit 130, nothing written)"
+else fail=$((fail + 1)); echo "FAIL Ctrl-C: exit $rc, files: $(ls -A "$TMP/int")"; sed 's/^/     /' "$TMP/stderr"; fi
+
 # --- bad input ---
 O="$TMP/out/x.png"
 printf '' > "$TMP/empty.gguf"
