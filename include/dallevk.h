@@ -106,6 +106,9 @@ typedef struct dvk_images {
   uint32_t prompt_tokens;  /* BPE tokens used from the prompt */
   uint32_t dropped_tokens; /* BPE tokens dropped because the prompt exceeded text_len */
   double seconds;          /* wall time of the whole generation */
+  double seconds_prefill;  /* of which: text + start-of-image through the transformer */
+  double seconds_decode;   /* G*G - 1 decode steps with sampling */
+  double seconds_dvae;     /* codes -> pixels */
 } dvk_images;
 
 /* Generates p->n_images images. Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature

@@ -194,9 +194,9 @@ static dvk_status oom_advice(dvk_model *m, uint32_t n, dvk_status s) {
                   "per image); try -n %u (driver: %s)", n, (double)per / (1 << 20), n > 1 ? n / 2 : 1, driver);
 }
 
-/* Runs the transformer for all candidates; codes [n, G*G]. */
+/* Runs the transformer for all candidates; codes [n, G*G]; timings into im. */
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
-                               int32_t *codes) {
+                               int32_t *codes, dvk_images *im) {
   dvk_ctx *vk = m->ctx->vk;
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t n = p->n_images, steps = d->grid * d->grid, vi = d->image_vocab;
@@ -209,7 +209,9 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
+  double t0 = now_s();
   if (s == DVK_OK) s = dvk_transformer_prefill(vk, &m->tf, st, text, logits);
+  im->seconds_prefill = now_s() - t0;
   for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
     for (uint32_t b = 0; b < n; b++) {
       step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
@@ -221,6 +223,7 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
     else if (i + 1 < steps)
       s = dvk_transformer_decode(vk, &m->tf, st, step_codes, logits);
   }
+  im->seconds_decode = now_s() - t0 - im->seconds_prefill;
   dvk_sampler_free(&sampler);
   free(logits);
   free(rng);
@@ -248,8 +251,10 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s == DVK_OK) s = check_memory(m, n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
   if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, n, &st));
-  if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes);
+  if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes, im);
+  const double t_dvae = now_s();
   if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, n, rgb, NULL));
+  if (im) im->seconds_dvae = now_s() - t_dvae;
   dvk_tf_state_free(&st);
   dvk_arena_destroy(arena);
   free(text);

@@ -244,6 +244,12 @@ static int run(const cli_options *o) {
     fprintf(stderr, "dalle-vk: %s\n", err);
     goto done;
   }
+  if (o->verbose) {
+    const double tokens = (double)info.grid * info.grid * im->count;
+    fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
+            im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
+            tokens / (im->seconds_prefill + im->seconds_decode), im->count, im->seconds_dvae);
+  }
   if (!o->quiet) {
     if (o->separate) fputs(names, stdout);
     else printf("%s\n", o->output);
