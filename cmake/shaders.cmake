@@ -14,6 +14,9 @@ function(dvk_compile_shaders src_dir out_dir out_sources)
   set(spv_targets "")
   foreach(file ${shader_files})
     get_filename_component(base ${file} NAME_WE)
+    # The module list comes from the "variants:" line, read here at configure time: re-run the
+    # configure step whenever a shader changes, or a new variant would be missing from the table.
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${file})
     file(STRINGS ${file} vline REGEX "^// *variants:")
     set(variants "")
     if(vline)

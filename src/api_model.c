@@ -49,7 +49,11 @@ static dvk_status load_tokenizer(const gguf_file *f, const dvk_model_config *cfg
     return DVK_ERR_MODEL_FORMAT;
   }
   uint32_t *pairs = malloc((merges->count ? merges->count : 1) * sizeof *pairs);
-  if (!pairs) return DVK_ERR_OUT_OF_HOST_MEMORY;
+  if (!pairs) {
+    snprintf(err, errlen, "%s: out of host memory for %llu BPE merges", gguf_name(f),
+             (unsigned long long)merges->count / 2);
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
+  }
   for (uint64_t i = 0; i < merges->count; i++) pairs[i] = gguf_arr_u32(merges, i);
   char msg[256];
   dvk_status s = dvk_bpe_create(pairs, merges->count / 2, out, msg, sizeof msg);
@@ -88,6 +92,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   if (s != DVK_OK) {
     if (!err[0]) snprintf(err, sizeof err, "%.300s: %.600s", path, vk->error);
     snprintf(vk->error, sizeof vk->error, "cannot load model: %.900s", err);
+    dvk_discard(vk);
     dvk_model_free(m);
     return s;
   }
@@ -255,6 +260,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   const double t_dvae = now_s();
   if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, n, rgb, NULL));
   if (im) im->seconds_dvae = now_s() - t_dvae;
+  if (s != DVK_OK) dvk_discard(vk); /* an op that failed part-way may leave commands on `arena`'s buffers */
   dvk_tf_state_free(&st);
   dvk_arena_destroy(arena);
   free(text);

@@ -77,6 +77,7 @@ int th_case(th_ctx *t, const char *fmt, ...) {
     return 0;
   }
   t->rng.s = t->seed ^ hash_str(t->case_name);
+  dvk_discard(t->ctx); /* a case that failed part-way may have left commands on the tensors reset below */
   dvk_arena_reset(t->arena);
   return 1;
 }

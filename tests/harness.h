@@ -41,7 +41,7 @@ typedef struct th_ctx {
 int th_init(th_ctx *t, int argc, char **argv);
 
 /* Starts a case named by printf-style arguments. Returns 0 when the filter excludes it. Seeds t->rng
- * from the base seed and the name and resets the arena. */
+ * from the base seed and the name, drops any unsubmitted recording (dvk_discard) and resets the arena. */
 int th_case(th_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Ends the current case: prints PASS/FAIL with the error and tolerance; on failure also the seed

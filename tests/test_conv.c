@@ -2,6 +2,7 @@
  * batch 1 and > 1, input ReLU, residual epilogue (also in place), f16 weights, several tilings, and the
  * splitting of operands over maxStorageBufferRange (forced by lowering the context's limit). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,31 @@ static void run_case(th_ctx *t, const conv_case *c) {
   free(x), free(w), free(bias), free(r), free(ref), free(wd), free(wh), free(whd);
 }
 
+/* A layer that cannot be split is rejected with a message that says why: at most 8 output channels (one
+ * padded group) share one y window, here 6 channels of a 16x16 plane = 6 KiB, over 4 KiB bindings. */
+static void run_unsplittable_case(th_ctx *t) {
+  if (!th_case(t, "conv2d B=1 cin=1 cout=6 16x16 k=1 split: rejected")) return;
+  const uint32_t hw = 16 * 16, cout = 6;
+  th_buf dx, dw, db, dy;
+  dvk_status s = th_alloc(t, hw * 4, NULL, &dx);
+  if (s == DVK_OK) s = th_alloc(t, dvk_conv2d_weight_bytes(cout, 1, 1, 0), NULL, &dw);
+  if (s == DVK_OK) s = th_alloc(t, cout * 4, NULL, &db);
+  if (s == DVK_OK) s = th_alloc(t, cout * hw * 4, NULL, &dy);
+  if (s != DVK_OK) {
+    th_case_error(t, "alloc", s);
+    return;
+  }
+  dvk_conv2d_params p = {.batch = 1, .cin = 1, .cout = cout, .h = 16, .w = 16, .k = 1, .gain = 1};
+  VkDeviceSize saved = t->ctx->limits.max_storage_range;
+  t->ctx->limits.max_storage_range = 4096;
+  s = dvk_op_conv2d(t->ctx, &p, dy.t, dx.t, dw.t, db.t, dy.t);
+  t->ctx->limits.max_storage_range = saved;
+  int ok = s == DVK_ERR_INVALID_ARGUMENT && strstr(t->ctx->error, "6 output channels");
+  if (!ok) printf("     status %d, message '%s'\n", (int)s, t->ctx->error);
+  dvk_discard(t->ctx);
+  th_case_done(t, ok, 0, 0);
+}
+
 int main(int argc, char **argv) {
   th_ctx t;
   int rc = th_init(&t, argc, argv);
@@ -124,5 +150,6 @@ int main(int argc, char **argv) {
     {2, 40, 36, 6, 7, 1, 0, 1, 0, 1, def, 4096},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&t, &cases[i]);
+  run_unsplittable_case(&t);
   return th_finish(&t);
 }

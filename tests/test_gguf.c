@@ -504,6 +504,50 @@ static void test_corruptions(const char *file) {
   free(b);
 }
 
+/* Appends little-endian integers / a GGUF string to a byte buffer. */
+static size_t put_le(unsigned char *b, size_t pos, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) b[pos + i] = (unsigned char)(v >> (8 * i));
+  return pos + (size_t)bytes;
+}
+static size_t put_str(unsigned char *b, size_t pos, const char *s) {
+  size_t n = strlen(s);
+  pos = put_le(b, pos, n, 8);
+  memcpy(b + pos, s, n);
+  return pos + n;
+}
+
+/* general.alignment 1 puts the data section right after the tensor info, at byte 90: a 2-byte f16 element
+ * may start there, a 4-byte f32 may not (the engine reads tensor data as float / uint16_t arrays). */
+static void test_data_alignment(void) {
+  for (int type = 0; type <= 1; type++) {
+    unsigned char *b = calloc(1, 128); /* malloc'ed: aligned for any type */
+    size_t pos = 0;
+    memcpy(b, "GGUF", 4);
+    pos = put_le(b, 4, 3, 4);              /* version */
+    pos = put_le(b, pos, 1, 8);            /* tensor_count */
+    pos = put_le(b, pos, 1, 8);            /* kv_count */
+    pos = put_str(b, pos, "general.alignment");
+    pos = put_le(b, pos, GGUF_TYPE_UINT32, 4);
+    pos = put_le(b, pos, 1, 4);
+    pos = put_str(b, pos, "t");
+    pos = put_le(b, pos, 1, 4);            /* n_dims */
+    pos = put_le(b, pos, 2, 8);            /* dims[0] */
+    pos = put_le(b, pos, (uint64_t)type, 4);
+    pos = put_le(b, pos, 0, 8);            /* offset */
+    size_t size = pos + 8;
+    gguf_file *f = NULL;
+    char err[512] = "";
+    dvk_status st = gguf_open_memory(b, size, "align1.gguf", &f, err, sizeof err);
+    if (type == GGUF_TENSOR_F32)
+      CHECK(pos == 90 && st == DVK_ERR_MODEL_FORMAT && strstr(err, "not aligned to its 4-byte elements"),
+            "f32 at byte %zu: status %d, '%s'", pos, (int)st, err);
+    else
+      CHECK(st == DVK_OK && f && gguf_find_tensor(f, "t"), "f16 at byte %zu: status %d, '%s'", pos, (int)st, err);
+    gguf_close(f);
+    free(b);
+  }
+}
+
 static void test_io_and_args(void) {
   char err[512], p[1200];
   gguf_file *f = (gguf_file *)&g_failed;
@@ -536,6 +580,7 @@ int main(int argc, char **argv) {
   test_prefixes("valid_small.gguf");
   test_prefixes("valid_align64.gguf");
   test_corruptions("valid_small.gguf");
+  test_data_alignment();
   test_io_and_args();
   printf("test_gguf: %d checks, %d failed\n", g_checks, g_failed);
   return g_failed ? 1 : 0;

@@ -79,6 +79,25 @@ int main(void) {
     snprintf(what, sizeof what, "frequencies T=%.1f k=%u p=%.1f (chi2 %.1f, %u tokens kept)", cfg[c].t, cfg[c].k, cfg[c].p, x, kept);
     check(x < 40, what, seed);
   }
+  /* NaN logits (a broken model): never sampled, the finite ones keep their order; all NaN: a valid index */
+  const float nan_logits[6] = {NAN, 0.5f, NAN, 3.0f, NAN, -1.0f}, all_nan[3] = {NAN, NAN, NAN};
+  dvk_sampler_init(&s, 6, 1.0f, 1, 1.0f);
+  ok = 1;
+  for (int i = 0; i < 100; i++) ok &= dvk_sample(&s, nan_logits, &rng) == 3;
+  dvk_sampler_free(&s);
+  check(ok, "NaN logits: top-k 1 is the finite argmax", seed);
+  dvk_sampler_init(&s, 6, 1.0f, 0, 1.0f);
+  ok = 1;
+  for (int i = 0; i < 1000; i++) {
+    uint32_t k = dvk_sample(&s, nan_logits, &rng);
+    ok &= k == 1 || k == 3 || k == 5;
+  }
+  dvk_sampler_free(&s);
+  check(ok, "NaN logits are never sampled", seed);
+  dvk_sampler_init(&s, 3, 1.0f, 0, 0.9f);
+  check(dvk_sample(&s, all_nan, &rng) < 3, "all-NaN logits give a valid index", seed);
+  dvk_sampler_free(&s);
+
   dvk_rng a, b;
   dvk_rng_seed(&a, 7);
   dvk_rng_seed(&b, 7);

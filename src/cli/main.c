@@ -3,6 +3,7 @@
  * Exit codes: 0 success, 1 runtime error (model, device, I/O), 2 usage error. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -80,7 +81,7 @@ static int parse_float(const char *s, float *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || !*s || *end || !isfinite(v)) return -1;
+  if (errno || !*s || *end || !isfinite(v) || fabs(v) > FLT_MAX) return -1; /* (float)v must be defined */
   *out = (float)v;
   return 0;
 }

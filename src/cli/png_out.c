@@ -56,6 +56,12 @@ static void write_to_sink(void *ctx, void *data, int size) {
 /* Encodes w x h RGB8 pixels to path via a temporary file + rename. */
 static int write_png_atomic(const char *path, const uint8_t *rgb, uint32_t w, uint32_t h, uint32_t stride,
                             char *err, size_t errlen) {
+  /* stb_image_write sizes its buffers with int arithmetic ((3w + 1) * h filtered bytes, then the deflate
+   * output, which may be ~1.1x that): stay well inside INT_MAX, or it overflows and writes out of bounds. */
+  if ((uint64_t)(3ull * w + 1) * h > ((uint64_t)1 << 30)) {
+    snprintf(err, errlen, "a %ux%u image is too large for the PNG writer; use --separate or a smaller -n", w, h);
+    return -1;
+  }
   char tmp[4200];
   char dir[4096];
   dir_of(path, dir, sizeof dir);

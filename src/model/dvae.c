@@ -18,7 +18,10 @@ static dvk_status load_conv(dvk_loader *L, const char *prefix, uint32_t cin, uin
   *c = (dvk_dvae_conv){.cin = cin, .cout = cout, .k = k, .f16 = t->type == GGUF_TENSOR_F16};
   uint64_t bytes = dvk_conv2d_weight_bytes(cout, cin, k, c->f16);
   void *packed = calloc(1, bytes);
-  if (!packed) return DVK_ERR_OUT_OF_HOST_MEMORY;
+  if (!packed) {
+    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory repacking '%s'", gguf_name(L->file), name);
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
+  }
   if (c->f16) dvk_conv2d_repack_f16(packed, t->data, cout, cin, k);
   else dvk_conv2d_repack_f32(packed, t->data, cout, cin, k);
   dvk_status s = dvk_arena_alloc(L->arena, bytes, &c->w);
@@ -39,7 +42,10 @@ dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t gri
   DVK_TRY(dvk_load_raw(L, "dvae.dec.blocks.input.w", 2, in_shape, &v->input_w, &v->input_f16));
   DVK_TRY(dvk_load_vector(L, "dvae.dec.blocks.input.b", cfg->n_init, &v->input_b));
   v->blocks = calloc((size_t)ng * nb, sizeof *v->blocks);
-  if (!v->blocks) return DVK_ERR_OUT_OF_HOST_MEMORY;
+  if (!v->blocks) {
+    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
+  }
   uint32_t n_prev = cfg->n_init, res = grid;
   v->act_floats = (uint64_t)cfg->n_init * res * res;
   char prefix[128];

@@ -389,6 +389,12 @@ static bool check_tensor_ranges(cursor *c) {
                    "(data section has %" PRIu64 " bytes)",
                    t->name, t->nbytes, t->offset, data_size);
     t->data = f->base + f->data_start + t->offset;
+    /* readers use the data as float / uint16_t arrays: with general.alignment 1 or 2 it could be misaligned */
+    if ((uintptr_t)t->data % gguf_tensor_type_size(t->type))
+      return cfail(c, DVK_ERR_MODEL_FORMAT,
+                   "tensor '%s': data at file offset %" PRIu64 " is not aligned to its %zu-byte elements "
+                   "(general.alignment %" PRIu64 ")",
+                   t->name, f->data_start + t->offset, gguf_tensor_type_size(t->type), a);
   }
   /* Overlap check: sort by offset (reusing the name index array as scratch), compare neighbours. */
   const gguf_tensor **v = f->t_by_name;

@@ -4,8 +4,9 @@
  * A model file is untrusted input. gguf_open / gguf_open_memory validate the whole structure before
  * returning: magic, version, every count against the bytes left, string lengths, value and array
  * element types, tensor ranks, dims, element-count overflow, tensor types (F32, F16), offset
- * alignment, every tensor inside the file, no two tensors overlapping, no duplicate keys or tensor
- * names. After a successful open every pointer handed out is safe to read for the stated length.
+ * alignment, each tensor's data aligned in memory to its element size, every tensor inside the file, no
+ * two tensors overlapping, no duplicate keys or tensor names. After a successful open every pointer handed
+ * out is safe to read for the stated length (tensor data as float / uint16_t arrays).
  *
  * Layout reminder (little-endian): "GGUF", u32 version, u64 tensor_count, u64 kv_count, KV pairs,
  * tensor infos, padding to general.alignment (default 32), data section. Tensor dims are in ggml

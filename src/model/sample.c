@@ -54,9 +54,14 @@ void dvk_sampler_free(dvk_sampler *s) {
 
 static const float *g_logits; /* qsort has no context argument; sampling is single-threaded */
 
+/* A NaN logit (a broken model) ranks below every number and gets probability 0: the comparator stays a total
+ * order, which qsort requires, and a NaN token is never sampled. */
+static float logit_key(float v) { return isnan(v) ? -INFINITY : v; }
+
 static int by_logit_desc(const void *pa, const void *pb) {
   uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
-  if (g_logits[a] != g_logits[b]) return g_logits[a] > g_logits[b] ? -1 : 1;
+  float x = logit_key(g_logits[a]), y = logit_key(g_logits[b]);
+  if (x != y) return x > y ? -1 : 1;
   return a < b ? -1 : (a > b);
 }
 
@@ -67,10 +72,11 @@ uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng) {
   qsort(s->order, n, sizeof *s->order, by_logit_desc);
   uint32_t keep = (s->top_k > 0 && s->top_k < n) ? s->top_k : n;
   /* probabilities of the kept tokens, most likely first */
-  const double inv_t = 1.0 / (double)s->temperature, top = (double)logits[s->order[0]] * inv_t;
+  const double inv_t = 1.0 / (double)s->temperature, top = (double)logit_key(logits[s->order[0]]) * inv_t;
+  if (!isfinite(top)) return s->order[0]; /* +inf wins outright; all NaN / -inf: no distribution, the first */
   double total = 0;
   for (uint32_t i = 0; i < keep; i++) {
-    s->prob[i] = exp((double)logits[s->order[i]] * inv_t - top);
+    s->prob[i] = exp((double)logit_key(logits[s->order[i]]) * inv_t - top);
     total += s->prob[i];
   }
   if (s->top_p < 1.0f) { /* smallest prefix whose probability reaches top_p */

@@ -31,7 +31,8 @@ void dvk_sampler_free(dvk_sampler *s);
 /* Samples an index in [0, n) from logits[n] (f32, any scale): p_i ∝ exp(logit_i / temperature), keeping
  * only the top_k most likely tokens, then the smallest most-likely set whose probability reaches top_p
  * (Holtzman et al. 2019, "The Curious Case of Neural Text Degeneration"). Ties are broken by the lower
- * index. Deterministic for a given generator state. */
+ * index. NaN logits count as -inf (never sampled); a +inf logit is taken outright. Deterministic for a given
+ * generator state. */
 uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng);
 
 #endif

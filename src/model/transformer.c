@@ -27,7 +27,10 @@ dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_
     return DVK_ERR_MODEL_FORMAT;
   }
   tf->layers = calloc(cfg->n_layers, sizeof *tf->layers);
-  if (!tf->layers) return DVK_ERR_OUT_OF_HOST_MEMORY;
+  if (!tf->layers) {
+    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
+  }
   char name[64];
 #define NAME(fmt) (snprintf(name, sizeof name, "blk.%u." fmt, l), name)
   for (uint32_t l = 0; l < cfg->n_layers; l++) {

@@ -67,6 +67,9 @@ static dvk_status plan_split(dvk_ctx *ctx, const dvk_conv2d_params *p, conv_spli
   if (nci * hw > maxe) nci = maxe / hw;
   if (nci * kkco > maxw) nci = maxw / kkco;
   if (nco * hw > maxe) nco = maxe / hw / 8 * 8;
+  if (nco == 0) /* cout <= 8 cannot be split: the y window of all its channels must fit */
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "conv2d: %u output channels of a %ux%u plane exceed "
+                    "maxStorageBufferRange", p->cout, p->h, p->w);
   if (nci < p->cin || nco < p->cout) nb = 1;
   else {
     uint64_t per = (p->cin > p->cout ? p->cin : p->cout) * hw;
@@ -146,11 +149,11 @@ dvk_status dvk_op_conv2d(dvk_ctx *ctx, const dvk_conv2d_params *p, dvk_tensor y,
   c.t = p->tile ? *p->tile : dvk_conv2d_default_tile(ctx, p);
   DVK_TRY(check_params(ctx, p, &c.t));
   uint64_t hw = (uint64_t)p->h * p->w;
-  DVK_TRY(dvk_need_bytes(ctx, "conv2d", "x", x, p->batch * p->cin * hw * 4));
-  DVK_TRY(dvk_need_bytes(ctx, "conv2d", "y", y, p->batch * p->cout * hw * 4));
+  DVK_TRY(dvk_need_bytes(ctx, "conv2d", "x", x, (uint64_t)p->batch * p->cin * hw * 4));
+  DVK_TRY(dvk_need_bytes(ctx, "conv2d", "y", y, (uint64_t)p->batch * p->cout * hw * 4));
   DVK_TRY(dvk_need_bytes(ctx, "conv2d", "w", w, dvk_conv2d_weight_bytes(p->cout, p->cin, p->k, p->weight_f16)));
   DVK_TRY(dvk_need_bytes(ctx, "conv2d", "bias", bias, (VkDeviceSize)p->cout * 4));
-  if (p->residual) DVK_TRY(dvk_need_bytes(ctx, "conv2d", "r", r, p->batch * p->cout * hw * 4));
+  if (p->residual) DVK_TRY(dvk_need_bytes(ctx, "conv2d", "r", r, (uint64_t)p->batch * p->cout * hw * 4));
   conv_split s = {0};
   DVK_TRY(plan_split(ctx, p, &s));
   for (uint32_t b0 = 0; b0 < p->batch; b0 += s.nb) {

@@ -263,7 +263,7 @@ static dvk_status choose_device(dvk_ctx *ctx, const char *want) {
     VkPhysicalDeviceProperties p;
     vkGetPhysicalDeviceProperties(devs[i], &p);
     const char *why = unusable_reason(devs[i]);
-    int match = !want || (all_digits(want) ? (uint32_t)atoi(want) == i : icontains(p.deviceName, want));
+    int match = !want || (all_digits(want) ? strtoull(want, NULL, 10) == i : icontains(p.deviceName, want));
     if (!match) continue;
     if (why) {
       if (ctx->verbose) fprintf(stderr, "dalle-vk: skipping device %u (%s): %s\n", i, p.deviceName, why);

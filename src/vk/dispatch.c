@@ -234,10 +234,23 @@ static dvk_status collect_timestamps(dvk_ctx *ctx) {
   return DVK_OK;
 }
 
+/* Makes the recording's shader and transfer writes available to the host (mapped memory read after the
+ * fence: a fence alone does not do that) and to every later submission's shaders and copies. */
+static void end_barrier(VkCommandBuffer cmd) {
+  VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                        .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       0, 1, &mb, 0, NULL, 0, NULL);
+}
+
 dvk_status dvk_flush(dvk_ctx *ctx) {
   dvk_recorder *r = ctx->rec;
   if (!r->recording) return DVK_OK;
   r->recording = 0;
+  end_barrier(r->cmd);
   DVK_VK(ctx, vkEndCommandBuffer(r->cmd));
   VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &r->cmd};
   DVK_VK(ctx, vkQueueSubmit(ctx->queue, 1, &si, r->fence));
@@ -249,6 +262,17 @@ dvk_status dvk_flush(dvk_ctx *ctx) {
   r->sets_used = 0;
   destroy_views(ctx);
   return DVK_OK;
+}
+
+void dvk_discard(dvk_ctx *ctx) {
+  dvk_recorder *r = ctx->rec;
+  if (!r || !r->recording) return;
+  r->recording = 0;
+  r->n_dispatches = 0;
+  vkResetCommandBuffer(r->cmd, 0); /* allowed in the recording state; fails only when out of memory */
+  vkResetDescriptorPool(ctx->device, r->desc_pool, 0);
+  r->sets_used = 0;
+  destroy_views(ctx);
 }
 
 static dvk_status check_binding(dvk_ctx *ctx, const dvk_dispatch_desc *d, uint32_t i) {

@@ -49,6 +49,11 @@ void dvk_groups_1d(const dvk_ctx *ctx, uint64_t n, uint32_t groups[3]);
 /* Submits the recorded work and waits for it. No-op when nothing is recorded. */
 dvk_status dvk_flush(dvk_ctx *ctx);
 
+/* Drops what was recorded and not yet submitted: after a failure part-way through a sequence of ops, call it
+ * before freeing (or reusing) tensors the recording may refer to, so that the next flush does not run the
+ * stale commands on freed memory. No-op when nothing is recorded. */
+void dvk_discard(dvk_ctx *ctx);
+
 /* Prints the per-label GPU times collected so far (DVK_PROFILE=1) and clears them. */
 void dvk_profile_report(dvk_ctx *ctx);
 

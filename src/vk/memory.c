@@ -134,7 +134,7 @@ dvk_status dvk_arena_alloc(dvk_arena *a, VkDeviceSize size, dvk_tensor *out) {
   for (size_t i = 0; i < a->n_blocks; i++) { /* first fit among the blocks */
     dvk_block *b = &a->blocks[i];
     VkDeviceSize off = align_up(b->used, align);
-    if (off + size <= b->size) {
+    if (off <= b->size && size <= b->size - off) { /* not off + size: a huge size must not wrap */
       b->used = off + size;
       a->used += size;
       *out = (dvk_tensor){b->buffer, off, size, b->mapped ? (char *)b->mapped + off : NULL};
