@@ -1,7 +1,6 @@
 /* GELU, softmax, argmax, logits read-back. See activation.h. */
 #include "ops/activation.h"
 
-#include "ops/norm.h"
 #include "ops/util.h"
 #include "transformer_shared.h"
 

@@ -3,7 +3,6 @@
 
 #include <math.h>
 
-#include "ops/norm.h"
 #include "ops/util.h"
 
 #define MAX_D_HEAD 256

@@ -1,7 +1,6 @@
 /* Embedding gathers. See embed.h. */
 #include "ops/embed.h"
 
-#include "ops/norm.h"
 #include "ops/util.h"
 #include "transformer_shared.h"
 

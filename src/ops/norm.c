@@ -4,21 +4,6 @@
 #include "ops/util.h"
 #include "transformer_shared.h"
 
-uint32_t dvk_rows_align(const dvk_ctx *ctx, uint64_t row_bytes) {
-  uint64_t align = ctx->limits.storage_align ? ctx->limits.storage_align : 1;
-  uint32_t step = 1;
-  while ((row_bytes * step) % align) step *= 2;
-  return step;
-}
-
-uint32_t dvk_rows_per_bind(const dvk_ctx *ctx, uint64_t row_bytes, uint32_t total) {
-  if (row_bytes == 0) return total;
-  uint64_t cap = ctx->limits.max_storage_range / row_bytes;
-  if (cap >= total) return total;
-  uint32_t step = dvk_rows_align(ctx, row_bytes);
-  return (uint32_t)(cap / step * step);
-}
-
 /* CPU devices (lavapipe) reduce within one subgroup: barriers cost more there than the narrower
  * workgroup loses. Needs subgroup arithmetic in compute shaders. */
 static int use_subgroup_reduce(const dvk_ctx *ctx) {
