@@ -52,14 +52,18 @@ def psnr(a, b):
 
 
 def trim_log(path, step):
-    """Drop CSV rows (after the header) whose first column (step) exceeds `step`, so a
-    resumed run does not log the steps after its last checkpoint twice."""
+    """Drop CSV rows (after the header) whose first column (step) exceeds `step` and keep
+    one row per step, so a resumed run does not log steps after its last checkpoint twice."""
     if not os.path.exists(path):
         return
     with open(path) as f:
         lines = f.readlines()
-    keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit()
-                        and int(ln.split(",", 1)[0]) <= step]
+    rows = {}
+    for ln in lines[1:]:  # a step logged twice (earlier resumes): the later row wins
+        s = ln.split(",", 1)[0]
+        if s.isdigit() and int(s) <= step:
+            rows[int(s)] = ln
+    keep = lines[:1] + [rows[k] for k in sorted(rows)]
     with open(path + ".tmp", "w") as f:
         f.writelines(keep)
     os.replace(path + ".tmp", path)

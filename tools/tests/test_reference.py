@@ -79,6 +79,40 @@ class TestGenerate(unittest.TestCase):
         self.assertEqual(t.tolist(), [5, 101, 102, 103])
 
 
+class TestConfigs(unittest.TestCase):
+    def test_round_trip(self):
+        c = DalleConfig(n_layers=3, grid=5, conv_wrap=True)
+        self.assertEqual(DalleConfig(**c.to_dict()), c)
+        self.assertEqual(c.attn_types, ["row", "col", "conv"])
+        d = dvae.DvaeConfig(n_hid=48)
+        self.assertEqual(dvae.DvaeConfig(**d.to_dict()), d)
+        self.assertEqual(d.grid, 16)
+
+    def test_param_names(self):
+        m = _small_model(["row", "conv"], 4, False)
+        names = set(m.state_dict())
+        for n in ("text_emb", "text_pos_emb", "image_start", "image_emb", "image_row_emb",
+                  "image_col_emb", "layers.1.attn.qkv.w", "layers.1.attn.qkv.b",
+                  "layers.1.attn.out.w", "layers.1.mlp.fc1.w", "layers.1.mlp.fc2.b",
+                  "layers.0.ln1.w", "layers.0.ln2.b", "ln_f.w", "text_logits.w",
+                  "image_logits.w", "image_logits.b"):
+            self.assertIn(n, names)
+        c = m.cfg
+        self.assertEqual(tuple(m.text_emb.shape), (c.text_vocab + c.text_len, c.d_model))
+        self.assertEqual(tuple(m.layers[0].attn.qkv.w.shape), (3 * c.d_model, c.d_model))
+        self.assertEqual(tuple(m.layers[0].mlp.fc2.w.shape), (c.d_model, c.d_ff))
+        self.assertFalse(any(k.startswith("mask_") for k in names))  # masks not saved
+
+    def test_loss_ignores_pad_targets(self):
+        m = _small_model(["row"], 3, False)
+        T, Vt = m.cfg.text_len, m.cfg.text_vocab
+        codes = torch.randint(0, m.cfg.image_vocab, (1, 9))
+        a = m.loss(pad_text([1, 2], T, Vt).view(1, -1), codes)[1]
+        tl, _ = m(pad_text([1, 2], T, Vt).view(1, -1), codes)
+        want = -torch.log_softmax(tl[0, 0], -1)[2]       # only target: token 2 at j=1
+        self.assertAlmostEqual(a.item(), want.item(), places=10)
+
+
 class TestMask(unittest.TestCase):
     def test_matches_rule(self):
         T = 3

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Metrics of the trained default model, printed to stdout (and optionally as JSON).
+
+1. dVAE reconstruction PSNR (dB, mean over images of per-image PSNR, 64x64 RGB in
+   [0,1], hard argmax codes -> decoder) on the held-out images: "val" (emoji never
+   trained) and "zeroshot" (emoji trained only in the other style), and on 512
+   training images for comparison.       Bar: held-out PSNR >= 24 dB.
+2. Transformer held-out image-token cross-entropy (nats/token) with each item's first
+   caption, against the unconditional code-frequency baseline: CE of the held-out codes
+   under the training-set code unigram distribution (add-one smoothed).
+                                            Bar: model CE <= 0.75 * baseline.
+Uses final.pt of each run when present, else the latest ckpt.pt (marked "partial").
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk import data as D  # noqa: E402
+from dallevk.checkpoints import load_dalle, load_dvae  # noqa: E402
+from dallevk.dvae import decode_pixels  # noqa: E402
+from dallevk.transformer import pad_text  # noqa: E402
+
+
+@torch.no_grad()
+def dvae_psnr(enc, dec, images, idx, batch=64):
+    ps = []
+    for s in range(0, len(idx), batch):
+        x = D.to_tensor(images[idx[s:s + batch]])
+        rec = decode_pixels(dec.decode_codes(enc.encode_codes(x)))
+        ps.append(D.psnr(rec, x))
+    return float(torch.cat(ps).mean())
+
+
+@torch.no_grad()
+def encode_all(enc, images, batch=128):
+    out = [enc.encode_codes(D.to_tensor(images[s:s + batch])).numpy()
+           for s in range(0, len(images), batch)]
+    return np.concatenate(out).astype(np.int64)
+
+
+@torch.no_grad()
+def model_ce(model, tok, items, codes, idx, batch=32):
+    cfg = model.cfg
+    tot, n = 0.0, 0
+    for s in range(0, len(idx), batch):
+        b = idx[s:s + batch]
+        t = torch.stack([pad_text(tok.encode(items[i]["captions"][0]), cfg.text_len,
+                                  cfg.text_vocab) for i in b])
+        c = torch.from_numpy(codes[b].reshape(len(b), -1).astype(np.int64))
+        _, _, ice = model.loss(t, c)
+        tot += ice.item() * len(b)
+        n += len(b)
+    return tot / n
+
+
+def unigram_ce(train_codes, held_codes, vocab):
+    counts = np.bincount(train_codes.reshape(-1), minlength=vocab).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[held_codes.reshape(-1)].mean())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dvae", default="auto",
+                    help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
+    ap.add_argument("--dalle", default="dalle")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default="", help="also write the numbers to this file")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    images, items = D.load_dataset()
+    idx = {s: D.split_indices(items, s) for s in ("train", "val", "zeroshot")}
+    held = np.concatenate([idx["val"], idx["zeroshot"]])
+    out = {}
+
+    enc, dec, dcfg, dinfo = load_dvae(a.dvae)
+    tag = "" if dinfo["final"] else " (partial: %s)" % dinfo["path"]
+    rs = np.random.default_rng(0)
+    tr_sub = rs.choice(idx["train"], min(512, len(idx["train"])), replace=False)
+    out["dvae_psnr_val"] = dvae_psnr(enc, dec, images, idx["val"])
+    out["dvae_psnr_zeroshot"] = dvae_psnr(enc, dec, images, idx["zeroshot"])
+    out["dvae_psnr_heldout"] = dvae_psnr(enc, dec, images, held)
+    out["dvae_psnr_train512"] = dvae_psnr(enc, dec, images, tr_sub)
+    print("dVAE%s: %dx%d grid, %d codes" % (tag, dcfg.grid, dcfg.grid, dcfg.vocab_size))
+    print("  PSNR held-out %.2f dB (val %.2f, zero-shot %.2f), train %.2f   [bar >= 24]"
+          % (out["dvae_psnr_heldout"], out["dvae_psnr_val"], out["dvae_psnr_zeroshot"],
+             out["dvae_psnr_train512"]))
+
+    try:
+        model, tok, info = load_dalle(a.dalle)
+    except FileNotFoundError as e:
+        print("transformer: not trained yet (%s)" % e)
+        model = None
+    if model is not None:
+        cpath = os.path.join(info["run"], "codes.npy")
+        codes = np.load(cpath).astype(np.int64) if os.path.exists(cpath) else encode_all(enc, images)
+        V = model.cfg.image_vocab
+        base = unigram_ce(codes[idx["train"]], codes[held], V)
+        ce = model_ce(model, tok, items, codes, held)
+        ce_val = model_ce(model, tok, items, codes, idx["val"])
+        ce_zs = model_ce(model, tok, items, codes, idx["zeroshot"])
+        out.update({"heldout_image_ce": ce, "val_image_ce": ce_val, "zeroshot_image_ce": ce_zs,
+                    "unigram_baseline_ce": base, "ce_reduction": 1 - ce / base,
+                    "dalle_step": info["step"], "dalle_final": info["final"]})
+        tag = "" if info["final"] else " (partial: step %s)" % info["step"]
+        print("transformer%s:" % tag)
+        print("  held-out image CE %.4f nats/token (val %.4f, zero-shot %.4f)"
+              % (ce, ce_val, ce_zs))
+        print("  unigram code-frequency baseline %.4f nats/token; reduction %.1f%%   [bar >= 25%%]"
+              % (base, 100 * (1 - ce / base)))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""16-prompt sample sheet PNG from the PyTorch reference model.
+
+Rows 1-8: captions seen in training; rows 9-16: held-out captions (4 from the val emoji,
+4 zero-shot (emoji, style) pairs; see assets/splits/). Each row: the prompt, the
+ground-truth emoji (when the caption comes from the dataset), its dVAE reconstruction,
+then --n samples (KV-cache sampling, seeds --seed + k).
+Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature 1]
+       [--top-k 0] [--top-p 1] [--prompts "a|b|..."]
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk import data as D  # noqa: E402
+from dallevk.checkpoints import load_dalle, load_dvae  # noqa: E402
+from dallevk.dvae import decode_pixels  # noqa: E402
+from dallevk.transformer import pad_text  # noqa: E402
+
+SEEN = ["red heart, twemoji style", "grinning face, noto style", "dog face, twemoji style",
+        "cat face, noto style", "fire, twemoji style", "rocket, noto style",
+        "star, twemoji style", "red apple, noto style"]
+
+
+def find_item(items, caption):
+    for i, it in enumerate(items):
+        if caption in it["captions"]:
+            return i
+    return None
+
+
+def heldout_prompts(items, n_val=4, n_zs=4):
+    out = []
+    for split, n in (("val", n_val), ("zeroshot", n_zs)):
+        idx, seen = [], set()
+        for i in D.split_indices(items, split):
+            if not items[i]["tone"] and items[i]["base"] not in seen:
+                seen.add(items[i]["base"])
+                idx.append(i)
+        step = max(1, len(idx) // n)
+        out += [items[i]["captions"][0] for i in idx[::step][:n]]
+    return out
+
+
+def to_img(px):
+    """float [3, H, W] in [0,1] -> PIL RGB."""
+    return Image.fromarray((px.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="sample_sheet.png")
+    ap.add_argument("--dvae", default="auto",
+                    help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
+    ap.add_argument("--dalle", default="dalle")
+    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--top-k", type=int, default=0)
+    ap.add_argument("--top-p", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--prompts", default="", help="'|'-separated prompts (default: 8+8)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    images, items = D.load_dataset()
+    enc, dec, _, _ = load_dvae(a.dvae)
+    model, tok, info = load_dalle(a.dalle)
+    prompts = a.prompts.split("|") if a.prompts else SEEN + heldout_prompts(items)
+    cfg = model.cfg
+    text = torch.stack([pad_text(tok.encode(p), cfg.text_len, cfg.text_vocab) for p in prompts])
+    with torch.no_grad():
+        codes = model.generate(text, n=a.n, seed=a.seed, temperature=a.temperature,
+                               top_k=a.top_k, top_p=a.top_p)
+        G = cfg.grid
+        px = decode_pixels(dec.decode_codes(codes.view(-1, G, G)))
+    cell, label_w = 66, 300
+    W = label_w + cell * (2 + a.n)
+    sheet = Image.new("RGB", (W, cell * len(prompts) + 20), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((4, 4), "prompt | ground truth | dVAE recon | samples (%s)"
+              % os.path.basename(info["path"]), fill="black")
+    for r, p in enumerate(prompts):
+        y = 20 + r * cell
+        label = ("[held-out] " if r >= len(SEEN) and not a.prompts else "") + p
+        draw.text((4, y + 26), label.encode("latin-1", "replace").decode("latin-1"),
+                  fill="black")
+        gi = find_item(items, p)
+        if gi is not None:
+            x = D.to_tensor(images[gi:gi + 1])
+            with torch.no_grad():
+                rec = decode_pixels(dec.decode_codes(enc.encode_codes(x)))
+            sheet.paste(to_img(x[0]), (label_w, y))
+            sheet.paste(to_img(rec[0]), (label_w + cell, y))
+        for k in range(a.n):
+            sheet.paste(to_img(px[r * a.n + k]), (label_w + cell * (2 + k), y))
+    sheet.save(a.out)
+    print("wrote", a.out, "(%d prompts x %d samples, model %s)" % (len(prompts), a.n, info["path"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

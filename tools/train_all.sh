@@ -1,0 +1,45 @@
+#!/bin/bash
+# Train the default emoji model end to end on one CPU thread, resumably:
+#   data cache -> dVAE -> transformer -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
+#   (each stage skips itself when its run dir holds final.pt).
+# Launch:  mkdir -p ~/.cache/dalle-vk && nohup setsid bash tools/train_all.sh \
+#              > ~/.cache/dalle-vk/train.log 2>&1 &
+# Env: DVK_DATA_DIR (dataset cache), DVK_RUN_DIR (run root), DVK_THREADS (default 1),
+#      DVK_DEVICE (default cpu).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+THREADS=${DVK_THREADS:-1}
+DEVICE=${DVK_DEVICE:-cpu}
+DATA=${DVK_DATA_DIR:-$HOME/.cache/dalle-vk/emoji}
+export OMP_NUM_THREADS=$THREADS
+
+# Braces: bash parses the whole body before running it, so editing this file while a
+# run is in progress cannot corrupt that run.
+{
+echo "== $(date -u +%FT%TZ) train_all start (threads=$THREADS device=$DEVICE)"
+if [ ! -f "$DATA/dataset.npz" ] || [ ! -f "$DATA/dataset.json" ]; then
+  $PY tools/fetch_emoji.py
+fi
+
+echo "== $(date -u +%FT%TZ) dVAE"
+$PY tools/train_dvae.py --resume --name dvae --device "$DEVICE" --threads "$THREADS" \
+  --n-hid 32 --n-blk 1 --group-count 3 --vocab 512 --n-init 128 \
+  --steps 2200 --batch 32 --lr 2e-3 --hard 1 --tau-start 1 --tau-end 0.25 --loss mse \
+  --kl-weight 1e-3 --eval-every 200
+
+echo "== $(date -u +%FT%TZ) transformer"
+# transformer hyperparameters: the defaults in tools/train_dalle.py (see its --help)
+$PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
+  --steps 5000
+
+echo "== $(date -u +%FT%TZ) dVAE decoder fine-tune (encoder frozen: the codes stay those the transformer learned)"
+$PY tools/train_dvae.py --resume --name dvae_dec --init-from dvae --decoder-only 1 \
+  --device "$DEVICE" --threads "$THREADS" --steps 3000 --batch 32 --lr 1e-3 --warmup 50 \
+  --loss mse --eval-every 250
+
+echo "== $(date -u +%FT%TZ) metrics"
+$PY tools/eval_metrics.py || true
+echo "== $(date -u +%FT%TZ) train_all done"
+exit 0
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/python3
+"""Train the DALL-E transformer (tools/dallevk/transformer.py) on dVAE codes of the emoji set.
+
+Pipeline: the finished dVAE (<run root>/<--dvae>/final.pt) encodes every image to argmax
+codes [N, G, G] (cached as codes.npy in this run dir); a BPE tokenizer is trained on the
+training-split captions (bpe.json); each step samples training images with one of their
+captions at random; loss = text CE / 8 + image CE * 7/8 (paper). LR: linear warmup, then
+cosine to 10% by --steps. Held-out image CE (val + zero-shot items, first caption) is
+logged every --eval-every steps.
+
+Run dir (default ~/.cache/dalle-vk/runs/<name>, env DVK_RUN_DIR): ckpt.pt (resumable,
+atomic, every --ckpt-every s), log.csv, bpe.json, codes.npy, final.pt (weights, config,
+BPE merges, dVAE config, metrics). Rerun with --resume to continue.
+"""
+import argparse
+import csv
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk import data as D  # noqa: E402
+from dallevk.bpe import BPE  # noqa: E402
+from dallevk.dvae import DvaeConfig, Encoder  # noqa: E402
+from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--name", default="dalle")
+    ap.add_argument("--dvae", default="dvae", help="name of the finished dVAE run")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="total steps (default 5000); on --resume overrides the saved value")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--text-len", type=int, default=32)
+    ap.add_argument("--bpe-vocab", type=int, default=1536)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--n-heads", type=int, default=4)
+    ap.add_argument("--n-layers", type=int, default=6)
+    ap.add_argument("--conv-kernel", type=int, default=5)
+    ap.add_argument("--conv-wrap", type=int, default=0)
+    ap.add_argument("--ckpt-every", type=float, default=180.0)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--time-limit", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def lr_at(step, a):
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    f = (step - a.warmup) / max(1, a.steps - a.warmup)
+    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, f))))
+
+
+def load_dvae(name, device="cpu"):
+    """-> (Encoder, Decoder, DvaeConfig) from a finished dVAE run."""
+    from dallevk.dvae import Decoder
+    st = torch.load(os.path.join(D.run_root(), name, "final.pt"), map_location="cpu")
+    cfg = DvaeConfig(**st["config"])
+    enc, dec = Encoder(cfg), Decoder(cfg)
+    enc.load_state_dict(st["encoder"])
+    dec.load_state_dict(st["decoder"])
+    return enc.to(device).eval(), dec.to(device).eval(), cfg
+
+
+def encode_dataset(run, dvae_name, images, device):
+    """argmax codes int16 [N, G, G] of every image, cached in run/codes.npy."""
+    path = os.path.join(run, "codes.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    enc, _, _ = load_dvae(dvae_name, device)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), 128):
+            out.append(enc.encode_codes(D.to_tensor(images[s:s + 128]).to(device)).cpu().numpy())
+    codes = np.concatenate(out).astype(np.int16)
+    np.save(path + ".tmp.npy", codes)
+    os.replace(path + ".tmp.npy", path)
+    return codes
+
+
+def text_batch(tok, caps, cfg):
+    """list of caption strings -> int64 [B, T]."""
+    return torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in caps])
+
+
+@torch.no_grad()
+def heldout_ce(model, tok, items, codes, idx, device, batch=32):
+    """Mean image-token CE (nats/token) over items idx with their first caption."""
+    model.eval()
+    tot, n = 0.0, 0
+    for s in range(0, len(idx), batch):
+        b = idx[s:s + batch]
+        t = text_batch(tok, [items[i]["captions"][0] for i in b], model.cfg).to(device)
+        c = torch.from_numpy(codes[b].reshape(len(b), -1).astype(np.int64)).to(device)
+        _, _, ice = model.loss(t, c)
+        tot += ice.item() * len(b)
+        n += len(b)
+    model.train()
+    return tot / max(1, n)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    run = os.path.join(D.run_root(), a.name)
+    os.makedirs(run, exist_ok=True)
+    if a.resume and os.path.exists(os.path.join(run, "final.pt")):
+        print("dalle: already finished:", os.path.join(run, "final.pt"))
+        return 0
+    ckpt_path = os.path.join(run, "ckpt.pt")
+    state = torch.load(ckpt_path, map_location="cpu") if a.resume and os.path.exists(ckpt_path) else None
+    if state is not None:
+        for k in ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"):
+            setattr(a, k, state["args"].get(k, getattr(a, k)))
+        a.steps = a.steps or state["args"]["steps"]
+    a.steps = a.steps or 5000
+
+    images, items = D.load_dataset()
+    codes = encode_dataset(run, a.dvae, images, a.device)
+    train_idx = D.split_indices(items, "train")
+    held_idx = np.concatenate([D.split_indices(items, "val"), D.split_indices(items, "zeroshot")])
+    bpe_path = os.path.join(run, "bpe.json")
+    if os.path.exists(bpe_path):
+        tok = BPE.load(bpe_path)
+    else:
+        t0 = time.time()
+        tok = BPE.train([c for i in train_idx for c in items[i]["captions"]], a.bpe_vocab)
+        tok.save(bpe_path)
+        print("dalle: BPE vocab %d trained in %.0fs" % (tok.vocab_size, time.time() - t0))
+
+    if state is not None:
+        cfg = DalleConfig(**state["config"])
+    else:
+        G = codes.shape[1]
+        dv = torch.load(os.path.join(D.run_root(), a.dvae, "final.pt"), map_location="cpu")
+        cfg = DalleConfig(text_len=a.text_len, text_vocab=tok.vocab_size, grid=G,
+                          image_vocab=dv["config"]["vocab_size"], d_model=a.d_model,
+                          n_heads=a.n_heads, n_layers=a.n_layers, d_ff=4 * a.d_model,
+                          conv_kernel=a.conv_kernel, conv_wrap=bool(a.conv_wrap))
+    torch.manual_seed(a.seed)
+    model = Dalle(cfg).to(a.device)
+    decay = [p for n, p in model.named_parameters() if n.endswith(".w") and p.dim() == 2
+             and "ln" not in n]
+    other = [p for n, p in model.named_parameters() if not any(p is q for q in decay)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                             {"params": other, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.96))
+    step = 0
+    rng = random.Random(a.seed)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        rng.setstate(state["py_rng"])
+        print("dalle: resumed at step", step)
+    n_params = sum(p.numel() for p in model.parameters())
+    print("dalle: config", cfg.to_dict(), "params %.2fM" % (n_params / 1e6), flush=True)
+
+    log_path = os.path.join(run, "log.csv")
+    D.trim_log(log_path, step)
+    new_log = not os.path.exists(log_path)
+    logf = open(log_path, "a", newline="")
+    log = csv.writer(logf)
+    if new_log:
+        log.writerow(["step", "wall_s", "loss", "text_ce", "image_ce", "lr", "heldout_image_ce"])
+
+    def save():
+        logf.flush()
+        D.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate()},
+                      ckpt_path)
+
+    t0 = time.time()
+    last_ckpt = t0
+    codes_flat = codes.reshape(len(codes), -1).astype(np.int64)
+    while step < a.steps:
+        lr = lr_at(step, a)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        b = [train_idx[rng.randrange(len(train_idx))] for _ in range(a.batch)]
+        t = text_batch(tok, [rng.choice(items[i]["captions"]) for i in b], cfg).to(a.device)
+        c = torch.from_numpy(codes_flat[b]).to(a.device)
+        loss, tce, ice = model.loss(t, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        held = ""
+        if step % a.eval_every == 0 or step == a.steps:
+            held = heldout_ce(model, tok, items, codes, held_idx, a.device)
+            print("dalle: step %d loss %.4f text %.3f image %.3f heldout image %.3f (%.0fs)"
+                  % (step, loss.item(), tce.item(), ice.item(), held, time.time() - t0), flush=True)
+        log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.5f" % tce.item(),
+                      "%.5f" % ice.item(), "%.6g" % lr, held if held == "" else "%.5f" % held])
+        if step % 20 == 0:
+            logf.flush()
+        now = time.time()
+        if now - last_ckpt > a.ckpt_every:
+            save()
+            last_ckpt = now
+        if a.time_limit and now - t0 > a.time_limit:
+            save()
+            print("dalle: time limit reached at step", step, flush=True)
+            return 0
+    save()
+    held = heldout_ce(model, tok, items, codes, held_idx, a.device)
+    dv = torch.load(os.path.join(D.run_root(), a.dvae, "final.pt"), map_location="cpu")
+    D.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
+                   "bpe_merges": [list(m) for m in tok.merges], "dvae": a.dvae,
+                   "dvae_config": dv["config"], "args": vars(a),
+                   "metrics": {"heldout_image_ce": held, "steps": step}},
+                  os.path.join(run, "final.pt"))
+    print("dalle: done, held-out image CE %.4f nats/token" % held, flush=True)
+    logf.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

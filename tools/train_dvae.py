@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""Train the dVAE (tools/dallevk/dvae.py) on the emoji dataset cache.
+
+Training follows the paper's relaxation (DALL-E §2.1, App. A): encoder logits ->
+Gumbel-softmax sample at temperature tau (annealed exponentially from --tau-start to
+--tau-end over the first --tau-frac of the steps) -> decoder; loss = reconstruction +
+kl_weight * KL(q(z|x) || uniform) (mean per latent). Reconstruction: "mse" on
+map_pixels'd targets vs sigmoid(mu) (default; optimises PSNR directly), "l1", or
+"laplace" (logit-Laplace NLL, paper App. A.3).
+Evaluation uses hard argmax codes (what the transformer sees) and reports held-out PSNR.
+--hard 1: straight-through Gumbel (one-hot forward, relaxed gradient; what train_all.sh uses).
+--init-from RUN --decoder-only 1: start from RUN/final.pt, freeze the encoder (so the codes a
+transformer was trained on stay valid) and train only the decoder on the hard argmax codes.
+
+Run dir (default ~/.cache/dalle-vk/runs/<name>, env DVK_RUN_DIR): ckpt.pt (resumable,
+written every --ckpt-every seconds atomically), log.csv, final.pt (weights + config +
+metrics, written when all steps are done). Rerun with --resume to continue.
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk import data as D  # noqa: E402
+from dallevk.dvae import (Decoder, DvaeConfig, Encoder, decode_pixels,  # noqa: E402
+                          map_pixels)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--name", default="dvae")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="total steps (default 3000); on --resume overrides the saved value")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--n-hid", type=int, default=64)
+    ap.add_argument("--n-blk", type=int, default=1)
+    ap.add_argument("--group-count", type=int, default=3)
+    ap.add_argument("--vocab", type=int, default=512)
+    ap.add_argument("--n-init", type=int, default=128)
+    ap.add_argument("--loss", choices=["mse", "l1", "laplace"], default="mse")
+    ap.add_argument("--tau-start", type=float, default=1.0)
+    ap.add_argument("--tau-end", type=float, default=1.0 / 16)
+    ap.add_argument("--tau-frac", type=float, default=0.7)
+    ap.add_argument("--hard", type=int, default=0,
+                    help="1: straight-through Gumbel (hard one-hot forward, soft gradient)")
+    ap.add_argument("--init-from", default="",
+                    help="start from the final.pt of this run (config and weights)")
+    ap.add_argument("--decoder-only", type=int, default=0,
+                    help="1: freeze the encoder (codes unchanged) and train the decoder on its "
+                         "hard argmax codes; for improving PSNR after the transformer's codes "
+                         "are fixed")
+    ap.add_argument("--kl-weight", type=float, default=1e-3)
+    ap.add_argument("--ckpt-every", type=float, default=180.0)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--time-limit", type=float, default=0.0,
+                    help="stop (after a checkpoint) after this many seconds; 0 = none")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def tau_at(step, a):
+    t_end = max(1, int(a.tau_frac * a.steps))
+    f = min(1.0, step / t_end)
+    return a.tau_start * (a.tau_end / a.tau_start) ** f
+
+
+def lr_at(step, a):
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    f = (step - a.warmup) / max(1, a.steps - a.warmup)
+    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, f))))
+
+
+def recon_loss(x_stats, x, kind):
+    """x_stats [B,6,H,W], x in [0,1] [B,3,H,W] -> scalar loss (mean per pixel channel)."""
+    y = map_pixels(x)
+    mu = x_stats[:, :3]
+    if kind == "mse":
+        return F.mse_loss(torch.sigmoid(mu), y)
+    if kind == "l1":
+        return F.l1_loss(torch.sigmoid(mu), y)
+    ln_b = x_stats[:, 3:6].clamp(-6, 6)
+    logit_y = torch.log(y) - torch.log1p(-y)
+    nll = (logit_y - mu).abs() * torch.exp(-ln_b) + ln_b + math.log(2) \
+        + torch.log(y * (1 - y))
+    return nll.mean()
+
+
+@torch.no_grad()
+def evaluate(enc, dec, images, idx, device, batch=64):
+    """Hard-code reconstruction on images[idx] -> (mean per-image PSNR dB, codes used)."""
+    enc.eval()
+    dec.eval()
+    ps, used = [], set()
+    for s in range(0, len(idx), batch):
+        x = D.to_tensor(images[idx[s:s + batch]]).to(device)
+        codes = enc.encode_codes(x)
+        used.update(codes.flatten().tolist())
+        rec = decode_pixels(dec.decode_codes(codes))
+        ps.append(D.psnr(rec, x).cpu())
+    enc.train()
+    dec.train()
+    return float(torch.cat(ps).mean()), len(used)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    run = os.path.join(D.run_root(), a.name)
+    os.makedirs(run, exist_ok=True)
+    ckpt_path = os.path.join(run, "ckpt.pt")
+    if os.path.exists(os.path.join(run, "final.pt")) and a.resume:
+        print("dvae: already finished:", os.path.join(run, "final.pt"))
+        return 0
+    state = torch.load(ckpt_path, map_location="cpu") if a.resume and os.path.exists(ckpt_path) else None
+    if state is not None:
+        saved = state["args"]
+        for k in ("batch", "lr", "warmup", "loss", "tau_start", "tau_end", "tau_frac",
+                  "kl_weight", "seed", "hard", "init_from", "decoder_only"):
+            setattr(a, k, saved.get(k, getattr(a, k)))
+        cfg = DvaeConfig(**state["config"])
+        a.steps = a.steps or saved["steps"]
+    elif a.init_from:
+        init = torch.load(os.path.join(D.run_root(), a.init_from, "final.pt"), map_location="cpu")
+        cfg = DvaeConfig(**init["config"])
+    else:
+        cfg = DvaeConfig(group_count=a.group_count, n_hid=a.n_hid, n_blk_per_group=a.n_blk,
+                         vocab_size=a.vocab, n_init=a.n_init)
+    a.steps = a.steps or 3000
+    torch.manual_seed(a.seed)
+    enc, dec = Encoder(cfg).to(a.device), Decoder(cfg).to(a.device)
+    if state is None and a.init_from:
+        enc.load_state_dict(init["encoder"])
+        dec.load_state_dict(init["decoder"])
+        print("dvae: initialised from", a.init_from)
+    if a.decoder_only:
+        enc.requires_grad_(False)
+        params = list(dec.parameters())
+    else:
+        params = list(enc.parameters()) + list(dec.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=1e-4)
+    step = 0
+    rng = np.random.default_rng(a.seed)
+    if state is not None:
+        enc.load_state_dict(state["encoder"])
+        dec.load_state_dict(state["decoder"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        rng.bit_generator.state = state["np_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        print("dvae: resumed at step", step)
+
+    images, items = D.load_dataset()
+    train_idx = D.split_indices(items, "train")
+    val_idx = np.concatenate([D.split_indices(items, "val"), D.split_indices(items, "zeroshot")])
+    log_path = os.path.join(run, "log.csv")
+    D.trim_log(log_path, step)
+    new_log = not os.path.exists(log_path)
+    logf = open(log_path, "a", newline="")
+    log = csv.writer(logf)
+    if new_log:
+        log.writerow(["step", "wall_s", "loss", "recon", "kl", "tau", "lr", "val_psnr", "codes_used"])
+
+    def save():
+        logf.flush()
+        D.atomic_save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
+                       "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                       "args": vars(a), "np_rng": rng.bit_generator.state,
+                       "torch_rng": torch.get_rng_state()}, ckpt_path)
+
+    t0 = time.time()
+    last_ckpt = t0
+    print("dvae: config", cfg.to_dict(), "params %.3fM" % (sum(p.numel() for p in params) / 1e6),
+          "train", len(train_idx), "val", len(val_idx), flush=True)
+    while step < a.steps:
+        tau, lr = tau_at(step, a), lr_at(step, a)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        bi = rng.choice(train_idx, a.batch, replace=False)
+        batch = images[bi]
+        flip = rng.random(a.batch) < 0.5
+        batch[flip] = batch[flip, :, ::-1]
+        x = D.to_tensor(batch).to(a.device)
+        if a.decoder_only:
+            with torch.no_grad():
+                codes = enc(map_pixels(x)).argmax(dim=1)
+            rec = recon_loss(dec.decode_codes(codes), x, a.loss)
+            kl = torch.zeros(())
+        else:
+            logits = enc(map_pixels(x))
+            z = F.gumbel_softmax(logits, tau=tau, hard=bool(a.hard), dim=1)
+            rec = recon_loss(dec(z), x, a.loss)
+            logq = F.log_softmax(logits, dim=1)
+            kl = (logq.exp() * logq).sum(1).mean() + math.log(cfg.vocab_size)
+        loss = rec + a.kl_weight * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        val_psnr, used = "", ""
+        if step % a.eval_every == 0 or step == a.steps:
+            val_psnr, used = evaluate(enc, dec, images, val_idx, a.device)
+            print("dvae: step %d loss %.5f tau %.3f val_psnr %.2f dB codes %d (%.0fs)"
+                  % (step, loss.item(), tau, val_psnr, used, time.time() - t0), flush=True)
+        log.writerow([step, "%.1f" % (time.time() - t0), "%.6f" % loss.item(), "%.6f" % rec.item(),
+                      "%.5f" % kl.item(), "%.4f" % tau, "%.6g" % lr,
+                      val_psnr if val_psnr == "" else "%.3f" % val_psnr, used])
+        if step % 20 == 0:
+            logf.flush()
+        now = time.time()
+        if now - last_ckpt > a.ckpt_every:
+            save()
+            last_ckpt = now
+        if a.time_limit and now - t0 > a.time_limit:
+            save()
+            print("dvae: time limit reached at step", step, flush=True)
+            return 0
+    save()
+    psnr_val, used = evaluate(enc, dec, images, val_idx, a.device)
+    D.atomic_save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
+                   "config": cfg.to_dict(), "args": vars(a),
+                   "metrics": {"val_psnr": psnr_val, "codes_used": used, "steps": step}},
+                  os.path.join(run, "final.pt"))
+    print("dvae: done, val PSNR %.2f dB, %d codes used" % (psnr_val, used), flush=True)
+    logf.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
