@@ -71,6 +71,9 @@ def main(argv=None):
     ap.add_argument("--dalle", default="dalle")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="", help="also write the numbers to this file")
+    ap.add_argument("--model", default="",
+                    help="evaluate a model file (e.g. assets/dalle-emoji.gguf, exported with its dVAE encoder) "
+                         "instead of the training runs")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     images, items = D.load_dataset()
@@ -78,7 +81,15 @@ def main(argv=None):
     held = np.concatenate([idx["val"], idx["zeroshot"]])
     out = {}
 
-    enc, dec, dcfg, dinfo = load_dvae(a.dvae)
+    if a.model:
+        from dallevk.from_gguf import load_model
+        gm = load_model(a.model)
+        if gm.encoder is None or gm.dalle is None:
+            raise SystemExit("%s: needs the transformer and the dVAE encoder (export without --no-encoder)" % a.model)
+        enc, dec, dcfg = gm.encoder, gm.decoder, gm.dvae_cfg
+        dinfo = {"final": True, "path": a.model}
+    else:
+        enc, dec, dcfg, dinfo = load_dvae(a.dvae)
     tag = "" if dinfo["final"] else " (partial: %s)" % dinfo["path"]
     rs = np.random.default_rng(0)
     tr_sub = rs.choice(idx["train"], min(512, len(idx["train"])), replace=False)
@@ -91,14 +102,17 @@ def main(argv=None):
           % (out["dvae_psnr_heldout"], out["dvae_psnr_val"], out["dvae_psnr_zeroshot"],
              out["dvae_psnr_train512"]))
 
-    try:
-        model, tok, info = load_dalle(a.dalle)
-    except FileNotFoundError as e:
-        print("transformer: not trained yet (%s)" % e)
-        model = None
+    if a.model:
+        model, tok, info = gm.dalle, gm.bpe, {"run": "", "step": a.model, "final": True}
+    else:
+        try:
+            model, tok, info = load_dalle(a.dalle)
+        except FileNotFoundError as e:
+            print("transformer: not trained yet (%s)" % e)
+            model = None
     if model is not None:
-        cpath = os.path.join(info["run"], "codes.npy")
-        codes = np.load(cpath).astype(np.int64) if os.path.exists(cpath) else encode_all(enc, images)
+        cpath = os.path.join(info["run"], "codes.npy") if info["run"] else ""
+        codes = np.load(cpath).astype(np.int64) if cpath and os.path.exists(cpath) else encode_all(enc, images)
         V = model.cfg.image_vocab
         base = unigram_ce(codes[idx["train"]], codes[held], V)
         ce = model_ce(model, tok, items, codes, held)

@@ -65,11 +65,17 @@ def main(argv=None):
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prompts", default="", help="'|'-separated prompts (default: 8+8)")
+    ap.add_argument("--model", default="", help="sample a model file (e.g. assets/dalle-emoji.gguf) instead of the runs")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     images, items = D.load_dataset()
-    enc, dec, _, _ = load_dvae(a.dvae)
-    model, tok, info = load_dalle(a.dalle)
+    if a.model:
+        from dallevk.from_gguf import load_model
+        gm = load_model(a.model)
+        enc, dec, model, tok, info = gm.encoder, gm.decoder, gm.dalle, gm.bpe, {"path": a.model}
+    else:
+        enc, dec, _, _ = load_dvae(a.dvae)
+        model, tok, info = load_dalle(a.dalle)
     prompts = a.prompts.split("|") if a.prompts else SEEN + heldout_prompts(items)
     cfg = model.cfg
     text = torch.stack([pad_text(tok.encode(p), cfg.text_len, cfg.text_vocab) for p in prompts])
@@ -90,7 +96,7 @@ def main(argv=None):
         draw.text((4, y + 26), label.encode("latin-1", "replace").decode("latin-1"),
                   fill="black")
         gi = find_item(items, p)
-        if gi is not None:
+        if gi is not None and enc is not None:
             x = D.to_tensor(images[gi:gi + 1])
             with torch.no_grad():
                 rec = decode_pixels(dec.decode_codes(enc.encode_codes(x)))
