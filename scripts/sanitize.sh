@@ -2,7 +2,7 @@
 # Builds dalle-vk with AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) into build-asan and
 # runs the test suite (without the slow paper-size check and the pure-Python tool tests), then one CLI
 # generation, all with the Khronos validation layer. Any sanitizer report fails the run; LeakSanitizer
-# reports inside the Vulkan loader, drivers and layers are suppressed by tests/lsan.supp (DESIGN.md §8).
+# reports inside the Vulkan loader, drivers and layers are suppressed by tests/lsan.supp (docs/design.md §8).
 #
 # Usage: scripts/sanitize.sh [extra ctest arguments, e.g. -R test_cli]
 # Env: BUILD (default build-asan), JOBS (default 2).

@@ -6,7 +6,7 @@
 // all lanes where no divergent control flow surrounds it, see main) and only the activation loads
 // differ per invocation. For each (input channel, kernel row)
 // an invocation loads the TP + K - 1 input values its row segment needs once and reuses them for the
-// K kernel columns. No shared memory, no barriers (both are costly on lavapipe, DESIGN.md §7).
+// K kernel columns. No shared memory, no barriers (both are costly on lavapipe, docs/design.md §7).
 //
 // Math (PyTorch Conv2d, padding K/2): acc[co, y, x] = sum_{ci, dy, dx} w[co, ci, dy, dx] *
 //   f(x[ci, y + dy - K/2, x + dx - K/2]) with f = ReLU when p.relu, else identity, zero outside the image.
@@ -15,10 +15,10 @@
 //
 // Weights (device layout, src/ops/conv.h): wd[((ci * K + dy) * K + dx) * coutp + co], coutp = cout rounded
 // up to a multiple of 8 (the padding is zero), f32 or IEEE halves (packed two per 32-bit word).
-// Accumulation is fp32 always (DESIGN.md §5).
+// Accumulation is fp32 always (docs/design.md §5).
 //
 // Variants: `f32` / `f16` read x and the weights from storage buffers (f16: two halves per uint,
-// unpackHalf2x16); `tb` reads them through uniform texel buffers (DESIGN.md §7: on lavapipe a storage
+// unpackHalf2x16); `tb` reads them through uniform texel buffers (docs/design.md §7: on lavapipe a storage
 // load is a per-lane scalar load with a bounds-check branch, a texel fetch is cheaper and fetches a vec4):
 // x as RGBA32F (XV4, needs w % 4 == 0 and TP % 4 == 0) or R32F, the weights as RGBA32F or RGBA16F (the
 // same packed halves, converted by the fetch: no 16-bit storage feature needed); TC % 4 == 0.

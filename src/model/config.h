@@ -9,7 +9,7 @@
 
 #define DVK_MAX_LAYERS 256
 
-/* The transformer (DESIGN.md §3). */
+/* The transformer (docs/design.md §3). */
 typedef struct dvk_dalle_config {
   uint32_t text_len;    /* T */
   uint32_t text_vocab;  /* Vt; pad token of text position j is Vt + j */

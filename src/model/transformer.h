@@ -1,4 +1,4 @@
-/* The DALL-E transformer on the device (DESIGN.md §3): weights, KV cache, prefill and decode.
+/* The DALL-E transformer on the device (docs/design.md §3): weights, KV cache, prefill and decode.
  *
  * Sequence: positions 0..T-1 text (token + text position embedding; past the caption, position j holds
  * its pad token Vt + j), position T the start-of-image embedding, position T+1+i image token i (token +

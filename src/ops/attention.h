@@ -1,7 +1,7 @@
 /* Masked multi-head attention of the DALL-E transformer, with a KV cache on the device.
  *
  * Sequence positions: 0..T-1 text, T the start-of-image token, T+1+i image token i (i < G*G - 1), so a
- * full sequence has S = T + G*G positions. Masks (DESIGN.md section 3): text queries are causal over
+ * full sequence has S = T + G*G positions. Masks (docs/design.md §3): text queries are causal over
  * text; the start-of-image query sees all text and itself; an image query i sees all T text keys, the
  * start-of-image key and the image keys j <= i its layer's mask allows (full / row / col / conv k with
  * wrap or clamp). One softmax over all allowed keys, scale 1 / sqrt(d_head).

@@ -1,4 +1,4 @@
-"""The DALL-E decoder-only transformer (DESIGN.md §3), PyTorch reference.
+"""The DALL-E decoder-only transformer (docs/design.md §3), PyTorch reference.
 
 Sequence (length S = T + G*G), positions:
   0..T-1        text: text_emb[id] + text_pos_emb[j]; id = caption token, or Vt + j
