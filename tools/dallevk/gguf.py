@@ -117,6 +117,8 @@ class GGUFWriter:
     def __init__(self, alignment=DEFAULT_ALIGNMENT):
         if alignment <= 0 or alignment & (alignment - 1):
             raise GGUFError("alignment %d is not a power of two" % alignment)
+        if alignment < 4:  # f32 data must be 4-byte aligned for the engine (src/model/gguf.c rejects it)
+            raise GGUFError("alignment %d is below 4: f32 tensor data would be misaligned" % alignment)
         self.alignment = alignment
         self._kv = {}        # key -> (GGUFValueType, encoded value bytes)
         self._tensors = {}   # name -> (GGMLType, C-contiguous little-endian ndarray)
@@ -394,6 +396,9 @@ class GGUFReader:
             if off % self.alignment:
                 raise GGUFError("tensor %r: offset %d is not a multiple of the alignment" % (name, off))
             start = self.data_start + off
+            if start % dt.itemsize:  # as the C reader: data must be aligned to its elements
+                raise GGUFError("tensor %r: data at file offset %d is not aligned to its %d-byte elements"
+                                % (name, start, dt.itemsize))
             if start + nbytes > len(self.buf):
                 raise GGUFError("tensor %r extends past the end of the file" % name)
             arr = np.frombuffer(self.buf, dtype=dt, count=nbytes // dt.itemsize, offset=start)
