@@ -31,7 +31,10 @@ typedef struct cli_options {
   uint32_t top_k;
 } cli_options;
 
-static volatile int g_cancel;
+/* Set by the SIGINT/SIGTERM handler; sig_atomic_t is int on the platforms we build for, which is what the
+ * API's cancel flag (const volatile int *) reads. */
+static volatile sig_atomic_t g_cancel;
+_Static_assert(sizeof(sig_atomic_t) == sizeof(int), "the cancel flag is read as an int");
 
 static void on_sigint(int sig) {
   (void)sig;
@@ -216,7 +219,7 @@ static int run(const cli_options *o) {
   if (!*o->prompt && !o->quiet) fprintf(stderr, "dalle-vk: empty prompt: generating unconditionally\n");
   uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
   progress prog;
-  progress_init(&prog, !o->quiet, o->count, &g_cancel);
+  progress_init(&prog, !o->quiet, o->count, (const volatile int *)&g_cancel);
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = o->prompt;
   p.n_images = o->count;
@@ -226,7 +229,7 @@ static int run(const cli_options *o) {
   p.top_p = o->top_p;
   p.progress = progress_update;
   p.progress_user = &prog;
-  p.cancel = &g_cancel;
+  p.cancel = (const volatile int *)&g_cancel;
   dvk_status s = dvk_generate(model, &p, &im);
   progress_finish(&prog);
   if (s == DVK_ERR_CANCELLED) {
