@@ -31,7 +31,7 @@ $PY tools/train_dvae.py --resume --name dvae --device "$DEVICE" --threads "$THRE
 echo "== $(date -u +%FT%TZ) transformer"
 # transformer hyperparameters: the defaults in tools/train_dalle.py (see its --help)
 $PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
-  --steps 5000
+  --steps 6000
 
 echo "== $(date -u +%FT%TZ) dVAE decoder fine-tune (encoder frozen: the codes stay those the transformer learned)"
 $PY tools/train_dvae.py --resume --name dvae_dec --init-from dvae --decoder-only 1 \

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Export the trained default model into assets/ and recompute what its card reports:
+#   GGUF (f16, with the dVAE encoder) -> metrics JSON -> sample sheet.
+# Usage: tools/release_model.sh "NAME" "DESCRIPTION" [OUT=assets/dalle-emoji.gguf]
+# Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): dalle/final.pt (falls back to
+# dalle/ckpt.pt for an interim release), dvae_dec/final.pt, dalle/bpe.json.
+# Then: look at docs/sample-sheet.png, update assets/MODEL_CARD.md from build/release-metrics.json,
+# and refresh the end-to-end golden: tests/test_e2e.sh build --default --update.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
+NAME=${1:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
+DESC=${2:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
+OUT=${3:-assets/dalle-emoji.gguf}
+DALLE=$RUNS/dalle/final.pt
+[ -f "$DALLE" ] || { DALLE=$RUNS/dalle/ckpt.pt; echo "release: no final.pt, using $DALLE (interim)"; }
+LICENSE="weights: CC-BY-4.0 (trained on Twemoji CC-BY 4.0 and Noto Emoji Apache-2.0; see MODEL_CARD.md)"
+mkdir -p build
+TMP=$OUT.tmp.$$
+trap 'rm -f "$TMP"' EXIT
+$PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/dvae_dec/final.pt" --bpe "$RUNS/dalle/bpe.json" \
+  -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
+mv "$TMP" "$OUT"
+ls -l "$OUT"
+$PY tools/eval_metrics.py --model "$OUT" --threads 2 --json build/release-metrics.json
+$PY tools/sample_sheet.py --model "$OUT" --top-k 32 --threads 2 --out docs/sample-sheet.png
