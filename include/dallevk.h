@@ -11,8 +11,10 @@
  *
  * Pipeline: prompt -> BPE ids (truncated/padded to text_len) -> transformer prefill (text + start-of-image)
  * -> G*G decode steps with a KV cache, all n_images candidates as one batch, sampling with temperature /
- * top-k / top-p from a seeded generator -> image codes [n, G, G] -> dVAE decoder -> RGB8 pixels.
- * Same prompt + seed + device + model -> identical pixels.
+ * top-k / top-p from a seeded generator -> image codes [n, G, G] -> (optionally: reranking, DALL-E's
+ * third stage: a contrastive model stored in the file scores every candidate against the prompt and the
+ * best `keep` are kept) -> dVAE decoder -> RGB8 pixels.
+ * Same prompt + seed + device + model (+ keep) -> identical pixels.
  *
  * Errors: every call returns a dvk_status; the message of the last failure on a context is
  * dvk_last_error(ctx) (dvk_last_error(NULL) for dvk_context_create failures). Ownership: every object
@@ -69,6 +71,7 @@ typedef struct dvk_model_info {
   const char *name, *license;
   uint32_t text_len, text_vocab, grid, image_vocab, d_model, n_heads, n_layers;
   uint32_t image_width, image_height; /* pixels of one generated image */
+  int has_reranker;                   /* 1: the file holds a reranker (dvk_generate_params.keep usable) */
 } dvk_model_info;
 
 void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
@@ -89,6 +92,9 @@ typedef struct dvk_generate_params {
   float temperature;        /* > 0; logits are divided by it (default 1) */
   uint32_t top_k;           /* keep the k most likely image tokens; 0 = all (default 0) */
   float top_p;              /* nucleus sampling: keep the smallest set with probability >= top_p; (0, 1] */
+  uint32_t keep;            /* 0 (default): return all n_images candidates in sampling order; 1..n_images:
+                               score every candidate with the model's reranker and return the `keep`
+                               best, best first (needs dvk_model_info.has_reranker) */
   dvk_progress_fn progress; /* may be NULL */
   void *progress_user;
   const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
@@ -99,7 +105,7 @@ typedef struct dvk_generate_params {
 dvk_generate_params dvk_generate_defaults(void);
 
 typedef struct dvk_images {
-  uint32_t count;          /* number of images (= n_images) */
+  uint32_t count;          /* number of images (n_images, or keep when reranked) */
   uint32_t width, height;  /* pixels */
   uint32_t stride;         /* bytes between rows (= 3 * width) */
   uint8_t **pixels;        /* count pointers to height * stride bytes, RGB8, top row first */
@@ -109,10 +115,17 @@ typedef struct dvk_images {
   double seconds_prefill;  /* of which: text + start-of-image through the transformer */
   double seconds_decode;   /* G*G - 1 decode steps with sampling */
   double seconds_dvae;     /* codes -> pixels */
+  double seconds_rerank;   /* scoring the candidates (0 when not reranked) */
+  float *scores;           /* reranked: count scores, best first (logit_scale * cosine similarity of the
+                              prompt's and the image's features; higher = closer); else NULL */
+  uint32_t *candidates;    /* reranked: index of each image among the n_images sampled candidates (the
+                              candidate's sampler stream); else NULL */
 } dvk_images;
 
-/* Generates p->n_images images. Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature
- * <= 0, top_p outside (0, 1]: the message names the parameter), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
+/* Generates p->n_images candidates and returns them all, or the p->keep best by the reranker.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature <= 0, top_p outside (0, 1],
+ * keep > n_images: the message names the parameter), DVK_ERR_UNSUPPORTED (keep > 0 on a model without
+ * a reranker), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
  * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */
 dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);
 void dvk_images_free(dvk_images *images); /* NULL allowed */

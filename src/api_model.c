@@ -2,6 +2,7 @@
  * text -> BPE ids -> transformer prefill + decode with KV cache (all candidates as one batch) -> codes ->
  * dVAE decoder -> RGB8 images. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "model/config.h"
 #include "model/dvae.h"
 #include "model/gguf.h"
+#include "model/rerank.h"
 #include "model/sample.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
@@ -21,6 +23,7 @@ struct dvk_model {
   dvk_bpe *bpe;
   dvk_transformer tf;
   dvk_dvae dvae;
+  dvk_reranker rr; /* loaded when cfg.clip.present */
   dvk_arena *weights;
   uint64_t weight_bytes;
 };
@@ -86,6 +89,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
     dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = err, .errlen = sizeof err};
     s = dvk_transformer_load(&L, &m->cfg.dalle, &m->tf);
     if (s == DVK_OK) s = dvk_dvae_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->dvae);
+    if (s == DVK_OK && m->cfg.clip.present) s = dvk_reranker_load(&L, &m->cfg, &m->rr);
     m->weight_bytes = L.bytes;
   }
   gguf_close(f); /* the weights are on the device now */
@@ -106,6 +110,7 @@ void dvk_model_free(dvk_model *m) {
   if (!m) return;
   dvk_transformer_free(&m->tf);
   dvk_dvae_free(&m->dvae);
+  dvk_reranker_free(&m->rr);
   dvk_arena_destroy(m->weights);
   dvk_bpe_destroy(m->bpe);
   free(m);
@@ -116,7 +121,8 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
   *info = (dvk_model_info){.name = m->cfg.name, .license = m->cfg.license, .text_len = d->text_len,
                            .text_vocab = d->text_vocab, .grid = d->grid, .image_vocab = d->image_vocab,
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
-                           .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size};
+                           .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size,
+                           .has_reranker = m->cfg.clip.present};
 }
 
 dvk_generate_params dvk_generate_defaults(void) {
@@ -128,6 +134,8 @@ void dvk_images_free(dvk_images *im) {
   if (!im) return;
   if (im->pixels) free(im->pixels[0]); /* one allocation holds every image */
   free(im->pixels);
+  free(im->scores);
+  free(im->candidates);
   free(im);
 }
 
@@ -146,11 +154,15 @@ static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uin
   return DVK_OK;
 }
 
-static dvk_status check_params(dvk_ctx *vk, const dvk_generate_params *p) {
+static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_generate_params *p) {
   if (!p->prompt) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
   if (p->n_images == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
   if (!(p->temperature > 0)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0");
   if (!(p->top_p > 0 && p->top_p <= 1)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1]");
+  if (p->keep > p->n_images)
+    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "keep (%u) must be at most n_images (%u)", p->keep, p->n_images);
+  if (p->keep && !m->cfg.clip.present)
+    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "reranking needs a model with a reranker; %s has none", m->cfg.name);
   return DVK_OK;
 }
 
@@ -168,9 +180,9 @@ static uint64_t device_budget(const dvk_model *m) {
   return usable > m->weight_bytes ? usable - m->weight_bytes : 0;
 }
 
-/* Device bytes one generation of n images needs: KV cache + activations + dVAE scratch. */
+/* Device bytes one generation of n images needs: KV cache + activations + reranker + dVAE scratch. */
 static uint64_t generate_bytes(const dvk_model *m, uint32_t n) {
-  return dvk_tf_state_bytes(&m->tf, n) + 4 * m->dvae.act_floats * 4 + (uint64_t)m->cfg.dvae.image_size * m->cfg.dvae.image_size * 16;
+  return dvk_tf_state_bytes(&m->tf, n) + (m->cfg.clip.present ? dvk_rerank_bytes(&m->rr, n) : 0) + 4 * m->dvae.act_floats * 4 + (uint64_t)m->cfg.dvae.image_size * m->cfg.dvae.image_size * 16;
 }
 
 /* Fails early, with advice, when n images cannot fit the device. */
@@ -236,13 +248,41 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   return s;
 }
 
+/* Scores the n candidates codes [n, G*G] and moves the `keep` best to the front, best first (ties: lower
+ * index first); fills im->scores and im->candidates. */
+static dvk_status rerank(dvk_model *m, const int32_t *text, int32_t *codes, uint32_t n, uint32_t keep,
+                         dvk_images *im) {
+  const size_t gg = (size_t)m->cfg.dalle.grid * m->cfg.dalle.grid;
+  float *scores = malloc(n * sizeof *scores);
+  int32_t *picked = malloc(keep * gg * sizeof *picked);
+  im->scores = malloc(keep * sizeof *im->scores);
+  im->candidates = malloc(keep * sizeof *im->candidates);
+  dvk_status s = DVK_OK;
+  if (!scores || !picked || !im->scores || !im->candidates)
+    s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (s == DVK_OK) s = dvk_rerank_score(m->ctx->vk, &m->rr, text, codes, n, scores, NULL, NULL);
+  for (uint32_t k = 0; s == DVK_OK && k < keep; k++) { /* selection: keep is small next to n */
+    uint32_t best = 0;
+    for (uint32_t b = 1; b < n; b++)
+      if (scores[b] > scores[best]) best = b;
+    im->scores[k] = scores[best];
+    im->candidates[k] = best;
+    memcpy(picked + k * gg, codes + best * gg, gg * sizeof *codes);
+    scores[best] = -INFINITY;
+  }
+  if (s == DVK_OK) memcpy(codes, picked, keep * gg * sizeof *codes);
+  free(scores);
+  free(picked);
+  return s;
+}
+
 dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images **out) {
   *out = NULL;
   dvk_ctx *vk = m->ctx->vk;
-  DVK_TRY(check_params(vk, p));
+  DVK_TRY(check_params(m, vk, p));
   const double t0 = now_s();
   const dvk_dalle_config *d = &m->cfg.dalle;
-  const uint32_t n = p->n_images, G = d->grid, R = m->cfg.dvae.image_size;
+  const uint32_t n = p->n_images, G = d->grid, R = m->cfg.dvae.image_size, kept = p->keep ? p->keep : n;
   int32_t *text = malloc(d->text_len * sizeof *text);
   int32_t *codes = malloc((size_t)n * G * G * sizeof *codes);
   dvk_images *im = calloc(1, sizeof *im);
@@ -257,8 +297,11 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
   if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, n, &st));
   if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes, im);
+  const double t_rerank = now_s();
+  if (s == DVK_OK && p->keep) s = oom_advice(m, n, rerank(m, text, codes, n, p->keep, im));
   const double t_dvae = now_s();
-  if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, n, rgb, NULL));
+  if (im) im->seconds_rerank = t_dvae - t_rerank;
+  if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, kept, rgb, NULL));
   if (im) im->seconds_dvae = now_s() - t_dvae;
   if (s != DVK_OK) dvk_discard(vk); /* an op that failed part-way may leave commands on `arena`'s buffers */
   dvk_tf_state_free(&st);
@@ -268,11 +311,15 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s != DVK_OK) {
     free(rgb);
     free(pixels);
+    if (im) {
+      free(im->scores);
+      free(im->candidates);
+    }
     free(im);
     return s;
   }
-  for (uint32_t i = 0; i < n; i++) pixels[i] = rgb + (size_t)i * R * R * 3;
-  im->count = n;
+  for (uint32_t i = 0; i < kept; i++) pixels[i] = rgb + (size_t)i * R * R * 3;
+  im->count = kept;
   im->width = im->height = R;
   im->stride = 3 * R;
   im->pixels = pixels;

@@ -2,7 +2,10 @@
  * usable. The failure is forced by lowering the context's maxStorageBufferRange so that the first decode step
  * records the image embedding and a LayerNorm, then fails at the qkv matmul (its output no longer fits one
  * binding); the next dvk_generate on the same context must give the same pixels as before, with the
- * validation layer silent (no stale commands on freed buffers submitted). */
+ * validation layer silent (no stale commands on freed buffers submitted).
+ * Reranking (keep > 0): the kept images are exactly the candidates the scores rank best, in order, and the
+ * parameter errors (keep > n_images; a model without a reranker) are reported. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +25,52 @@ static int g_failed;
     }                                                  \
   } while (0)
 
-static dvk_status generate(dvk_model *m, uint32_t n, dvk_images **out) {
+static dvk_status generate_keep(dvk_model *m, uint32_t n, uint32_t keep, dvk_images **out) {
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = "red heart";
   p.n_images = n;
+  p.keep = keep;
   p.seed = 5;
   return dvk_generate(m, &p, out);
+}
+
+static dvk_status generate(dvk_model *m, uint32_t n, dvk_images **out) { return generate_keep(m, n, 0, out); }
+
+/* keep = 3 of 6 candidates against keep = 0 (all 6, unscored), on a model with a reranker. */
+static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
+  dvk_model *m = NULL;
+  if (dvk_model_load(ctx, path, &m) != DVK_OK) {
+    CHECK(0, "cannot load %s: %s", path, dvk_last_error(ctx));
+    return;
+  }
+  dvk_model_info info;
+  dvk_model_get_info(m, &info);
+  CHECK(info.has_reranker, "%s should have a reranker", path);
+  dvk_images *all = NULL, *best = NULL, *none = NULL;
+  dvk_status s = generate_keep(m, 6, 0, &all);
+  CHECK(s == DVK_OK && all && all->count == 6 && !all->scores && !all->candidates, "keep 0: %s", dvk_last_error(ctx));
+  s = generate_keep(m, 6, 3, &best);
+  CHECK(s == DVK_OK && best && best->count == 3 && best->scores && best->candidates, "keep 3: %s", dvk_last_error(ctx));
+  if (all && best && best->scores && best->candidates) {
+    const size_t bytes = (size_t)best->height * best->stride;
+    for (uint32_t i = 0; i < 3; i++) {
+      const uint32_t c = best->candidates[i];
+      CHECK(c < 6 && isfinite(best->scores[i]), "kept image %u: candidate %u, score %g", i, c, best->scores[i]);
+      if (c < 6) CHECK(memcmp(best->pixels[i], all->pixels[c], bytes) == 0, "kept image %u is not candidate %u", i, c);
+      if (i) CHECK(best->scores[i] <= best->scores[i - 1] && c != best->candidates[i - 1], "kept images out of order");
+    }
+    printf("rerank: kept candidates %u %u %u, scores %.4f %.4f %.4f\n", best->candidates[0], best->candidates[1],
+           best->candidates[2], best->scores[0], best->scores[1], best->scores[2]);
+  }
+  s = generate_keep(m, 2, 3, &none);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "keep"), "keep > n_images: %d '%s'",
+        (int)s, dvk_last_error(ctx));
+  s = generate_keep(plain, 2, 1, &none);
+  CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),
+        "keep on a model without a reranker: %d '%s'", (int)s, dvk_last_error(ctx));
+  dvk_images_free(all);
+  dvk_images_free(best);
+  dvk_model_free(m);
 }
 
 int main(void) {
@@ -70,6 +113,8 @@ int main(void) {
     for (uint32_t i = 0; same && i < ref->count; i++) same = memcmp(ref->pixels[i], again->pixels[i], bytes) == 0;
     CHECK(same, "the generation after a failed one differs from the reference");
   }
+  snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");
+  check_rerank(ctx, m, path);
   CHECK(vk->validation_messages == 0, "the validation layer reported %u message(s)", vk->validation_messages);
 
   dvk_images_free(ref);

@@ -39,6 +39,21 @@ if grep -q "unconditionally" "$TMP/stderr" && [ -f "$TMP/u.png" ]; then pass=$((
 "$BIN" --model "$MODEL" "a very long prompt with many more words than seven tokens" --seed 1 -o "$TMP/l.png" 2>"$TMP/stderr" >/dev/null
 if grep -q "tokens were dropped" "$TMP/stderr"; then pass=$((pass + 1)); echo "PASS long prompt warns about dropped tokens"; else fail=$((fail + 1)); echo "FAIL long prompt warning"; fi
 
+# Reranking: a model with a reranker samples max(N, 8) candidates by default and keeps the N best; the
+# kept images are the same as when those candidates are written without reranking.
+RMODEL="$DATA/parity/g6-full-convclamp-f32.gguf"
+"$BIN" --model "$RMODEL" "red heart" -n 2 --seed 3 -v -o "$TMP/r.png" 2>"$TMP/stderr" >/dev/null
+if grep -q "reranked 8 candidates in .*, kept 2:" "$TMP/stderr" && [ -f "$TMP/r.png" ]; then
+  pass=$((pass + 1)); echo "PASS reranking by default (8 candidates, kept 2)"
+else fail=$((fail + 1)); echo "FAIL default reranking"; sed 's/^/     /' "$TMP/stderr"; fi
+best=$("$BIN" --model "$RMODEL" "red heart" -n 1 --candidates 5 --seed 3 -v -o "$TMP/r1.png" 2>&1 >/dev/null |
+       sed -n 's/.*kept 1: #\([0-9]*\).*/\1/p')
+"$BIN" --model "$RMODEL" "red heart" -n 5 --candidates 5 --separate --seed 3 -q -o "$TMP/all.png"
+"$BIN" --model "$RMODEL" "red heart" -n 1 --candidates 5 --separate --seed 3 -q -o "$TMP/one.png"
+if [ -n "$best" ] && cmp -s "$TMP/one-0.png" "$TMP/all-$best.png"; then
+  pass=$((pass + 1)); echo "PASS --candidates 5 -n 1 keeps candidate #$best, byte-identical to it unreranked"
+else fail=$((fail + 1)); echo "FAIL --candidates: kept '$best' does not match"; fi
+
 # Ctrl-C during generation: exit 130, "interrupted; nothing written", no PNG or temporary file left.
 rm -rf "$TMP/int"; mkdir -p "$TMP/int"
 "$BIN" --model "$DATA/parity/g7-paper-schedule-f32.gguf" "x" -n 1000 -o "$TMP/int/x.png" 2>"$TMP/stderr" >/dev/null &
@@ -72,6 +87,8 @@ expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --t
 expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"
 expect "negative temperature" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature -1 -o "$O"
 expect "temperature beyond float" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature 1e300 -o "$O"
+expect "candidates below count" 2 "--candidates must be at least --count" -- --model "$RMODEL" "x" -n 3 --candidates 2 -o "$O"
+expect "candidates without a reranker" 1 "needs a model with a reranker" -- --model "$MODEL" "x" --candidates 4 -o "$O"
 expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
 expect "no such device" 1 "no usable Vulkan device matches" -- --model "$MODEL" --device no-such-gpu "x" -o "$O"
 VK_ICD_FILENAMES="$TMP/none.json" VK_DRIVER_FILES="$TMP/none.json" expect "no Vulkan device" 1 "Vulkan device" -- --model "$MODEL" "x" -o "$O"

@@ -1,7 +1,8 @@
 /* Model parity: the engine's transformer logits (prefill + 20 decode steps with the KV cache, batch of 2)
  * and dVAE decoder pixels against the PyTorch reference (goldens from tools/make_goldens.py, computed in
  * float64 from exactly the weights in each model file). Cases cover full/row/col/conv masks, conv with
- * wrap and clamp, grids 5, 6, 7, f32 and f16 weights. Prints the max relative error per case. */
+ * wrap and clamp, grids 5, 6, 7, f32 and f16 weights. Where a case's file holds a reranker (clip.*), its
+ * text and image features and scores are checked too. Prints the max relative error per case. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "model/config.h"
 #include "model/dvae.h"
 #include "model/gguf.h"
+#include "model/rerank.h"
 #include "model/transformer.h"
 
 static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp", "g7-paper-schedule"};
@@ -101,6 +103,68 @@ out:
   free(ids), free(codes2), free(logits), free(dcodes), free(pixels);
 }
 
+/* The reranker of a case file against the golden clip_* tensors (only when the file has one). */
+static int g_rerank_cases; /* cases whose file holds a reranker: at least one must */
+
+static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const char *dtype) {
+  char path[1024], gpath[1024], err[1024] = "";
+  snprintf(path, sizeof path, "%s/parity/%s-%s.gguf", dir, name, dtype);
+  snprintf(gpath, sizeof gpath, "%s/parity/%s-%s-golden.gguf", dir, name, dtype);
+  gguf_file *f = NULL, *g = NULL;
+  dvk_model_config cfg;
+  dvk_reranker rr = {0};
+  float *scores = NULL, *tfeat = NULL, *ifeat = NULL;
+  int32_t *ids = NULL, *codes = NULL;
+  dvk_status s = gguf_open(path, &f, err, sizeof err);
+  if (s == DVK_OK) s = dvk_config_read(f, &cfg, err, sizeof err);
+  if (s != DVK_OK || !cfg.clip.present) goto out; /* run_case reports load failures */
+  g_rerank_cases++;
+  if (!th_case(t, "rerank %s %s", name, dtype)) goto out;
+  s = gguf_open(gpath, &g, err, sizeof err);
+  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = err, .errlen = sizeof err};
+  if (s == DVK_OK) s = dvk_reranker_load(&L, &cfg, &rr);
+  if (s != DVK_OK) {
+    printf("     %s\n", err[0] ? err : t->ctx->error);
+    th_case_error(t, "load", s);
+    goto out;
+  }
+  const uint32_t T = cfg.dalle.text_len, GG = cfg.dalle.grid * cfg.dalle.grid, de = cfg.clip.d_embed;
+  uint64_t n_ids = 0, n_codes = 0, n_tf = 0, n_if = 0, n_sc = 0;
+  const float *g_ids = golden(g, "text_ids", &n_ids), *g_codes = golden(g, "clip_codes", &n_codes);
+  const float *g_tf = golden(g, "clip_text_feat", &n_tf), *g_if = golden(g, "clip_image_feat", &n_if);
+  const float *g_sc = golden(g, "clip_scores", &n_sc);
+  const uint32_t n = (uint32_t)(n_codes / GG);
+  if (!g_ids || !g_codes || !g_tf || !g_if || !g_sc || n_ids != T || n == 0 || n_codes != (uint64_t)n * GG ||
+      n_tf != de || n_if != (uint64_t)n * de || n_sc != n) {
+    th_case_error(t, "golden file lacks consistent clip_* tensors", DVK_ERR_MODEL_FORMAT);
+    goto out;
+  }
+  ids = malloc(T * sizeof *ids);
+  codes = malloc(n_codes * sizeof *codes);
+  scores = malloc(n * sizeof *scores);
+  tfeat = malloc(de * sizeof *tfeat);
+  ifeat = malloc((size_t)n * de * sizeof *ifeat);
+  for (uint32_t j = 0; j < T; j++) ids[j] = (int32_t)g_ids[j];
+  for (uint64_t j = 0; j < n_codes; j++) codes[j] = (int32_t)g_codes[j];
+  s = dvk_rerank_score(t->ctx, &rr, ids, codes, n, scores, tfeat, ifeat);
+  if (s != DVK_OK) {
+    th_case_error(t, "rerank", s);
+    goto out;
+  }
+  const double e_tf = th_rel_err(tfeat, g_tf, de), e_if = th_rel_err(ifeat, g_if, (size_t)n * de);
+  const double e_sc = th_rel_err(scores, g_sc, n);
+  printf("     text feature rel err %.3g, %u image features %.3g, scores %.3g\n", e_tf, n, e_if, e_sc);
+  const double tol = strcmp(dtype, "f32") == 0 ? 1e-4 : 3e-3;
+  double e = e_tf > e_if ? e_tf : e_if;
+  e = e > e_sc ? e : e_sc;
+  th_case_done(t, e <= tol, e, tol);
+out:
+  dvk_reranker_free(&rr);
+  gguf_close(f);
+  gguf_close(g);
+  free(ids), free(codes), free(scores), free(tfeat), free(ifeat);
+}
+
 int main(int argc, char **argv) {
   th_ctx t;
   int rc = th_init(&t, argc, argv);
@@ -110,6 +174,13 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
     run_case(&t, dir, CASES[i], "f32");
     run_case(&t, dir, CASES[i], "f16");
+    run_rerank_case(&t, dir, CASES[i], "f32");
+    run_rerank_case(&t, dir, CASES[i], "f16");
   }
-  return th_finish(&t);
+  rc = th_finish(&t);
+  if (g_rerank_cases == 0) {
+    printf("FAIL no parity case file holds a reranker (clip.*): regenerate with tools/make_goldens.py\n");
+    return 1;
+  }
+  return rc;
 }

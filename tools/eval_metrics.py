@@ -9,6 +9,9 @@
    caption, against the unconditional code-frequency baseline: CE of the held-out codes
    under the training-set code unigram distribution (add-one smoothed).
                                             Bar: model CE <= 0.75 * baseline.
+3. Reranker (tools/train_clip.py run, or the model file's clip.* section), when present: held-out
+   caption -> image retrieval over the dVAE codes of all held-out images (each image's first caption;
+   top-1 / top-5 accuracy that the true image ranks first / in the first five), against chance 1/N, 5/N.
 Uses final.pt of each run when present, else the latest ckpt.pt (marked "partial").
 """
 import argparse
@@ -21,7 +24,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
-from dallevk.checkpoints import load_dalle, load_dvae  # noqa: E402
+from dallevk.checkpoints import load_clip, load_dalle, load_dvae  # noqa: E402
+from dallevk.clip import retrieval  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
 from dallevk.transformer import pad_text  # noqa: E402
 
@@ -69,6 +73,7 @@ def main(argv=None):
     ap.add_argument("--dvae", default="auto",
                     help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
     ap.add_argument("--dalle", default="dalle")
+    ap.add_argument("--clip", default="clip", help="reranker run (skipped when it has no checkpoint)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="", help="also write the numbers to this file")
     ap.add_argument("--model", default="",
@@ -110,9 +115,17 @@ def main(argv=None):
         except FileNotFoundError as e:
             print("transformer: not trained yet (%s)" % e)
             model = None
+    codes = None
+
+    def get_codes(run):
+        nonlocal codes
+        if codes is None:
+            cpath = os.path.join(run, "codes.npy") if run else ""
+            codes = np.load(cpath).astype(np.int64) if cpath and os.path.exists(cpath) else encode_all(enc, images)
+        return codes
+
     if model is not None:
-        cpath = os.path.join(info["run"], "codes.npy") if info["run"] else ""
-        codes = np.load(cpath).astype(np.int64) if cpath and os.path.exists(cpath) else encode_all(enc, images)
+        codes = get_codes(info["run"])
         V = model.cfg.image_vocab
         base = unigram_ce(codes[idx["train"]], codes[held], V)
         ce = model_ce(model, tok, items, codes, held)
@@ -127,6 +140,29 @@ def main(argv=None):
               % (ce, ce_val, ce_zs))
         print("  unigram code-frequency baseline %.4f nats/token; reduction %.1f%%   [bar >= 25%%]"
               % (base, 100 * (1 - ce / base)))
+
+    clip = None
+    if a.model:
+        if gm.clip is not None:
+            clip, ctok, cinfo = gm.clip, gm.bpe, {"final": True, "step": a.model, "dalle": ""}
+    else:
+        try:
+            clip, ctok, cinfo = load_clip(a.clip)
+        except FileNotFoundError:
+            clip = None  # no reranker trained: nothing to report
+    if clip is not None:
+        c = get_codes(os.path.join(D.run_root(), cinfo["dalle"]) if cinfo["dalle"] else "")
+        t = torch.stack([pad_text(ctok.encode(items[i]["captions"][0]), clip.cfg.text_len, clip.cfg.text_vocab)
+                         for i in held])
+        r = retrieval(clip, t, torch.from_numpy(c[held].reshape(len(held), -1)))
+        out.update({"clip_heldout_top1": r["top1"], "clip_heldout_top5": r["top5"], "clip_chance_top1": r["chance1"],
+                    "clip_chance_top5": r["chance5"], "clip_heldout_mean_rank": r["mean_rank"],
+                    "clip_step": cinfo["step"], "clip_final": cinfo["final"]})
+        tag = "" if cinfo["final"] else " (partial: step %s)" % cinfo["step"]
+        print("reranker%s:" % tag)
+        print("  held-out caption->image retrieval among %d images: top-1 %.3f, top-5 %.3f "
+              "(chance %.4f / %.4f), mean rank %.1f" % (r["n"], r["top1"], r["top5"], r["chance1"], r["chance5"],
+                                                         r["mean_rank"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

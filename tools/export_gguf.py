@@ -6,6 +6,8 @@ Inputs (any subset, at least one):
                  "model" (or "dalle" / "state_dict"); tools/dallevk/transformer.py
   --dvae CKPT    the dVAE checkpoint of tools/train_dvae.py: {"config", "decoder", "encoder"}
   --bpe FILE     the BPE JSON of tools/dallevk/bpe.py ({"format": "dalle-vk-bpe-1", "merges"})
+  --clip CKPT    the reranker checkpoint of tools/train_clip.py: {"config" (ClipConfig fields), "model"};
+                 needs --dalle (its text_len / text_vocab / grid / image_vocab must match)
 Options: --f16 stores every tensor of 2+ dims as f16 (1-D tensors stay f32); --no-encoder leaves
 the dVAE encoder out; --name/--license/--description fill general.*.
 
@@ -13,9 +15,10 @@ Tensor names come from the explicit tables below (PyTorch state_dict name -> GGU
 expected shape from the config); every state_dict entry must be mapped or listed as skipped, and
 every shape must match, so a model change cannot silently produce a file the engine misreads.
 Usage: /usr/bin/python3 tools/export_gguf.py --dalle run/final.pt --dvae dvae/final.pt
-         --bpe bpe.json -o assets/model.gguf [--f16]
+         --bpe bpe.json [--clip clip/final.pt] -o assets/model.gguf [--f16]
 """
 import argparse
+import math
 import os
 import sys
 
@@ -68,6 +71,49 @@ TRANSFORMER_KEYS = [
     ("dalle.conv_wrap", "conv_wrap", T.BOOL),
 ]
 ATTN_TYPES = ("full", "row", "col", "conv")
+
+# --- reranker: tools/dallevk/clip.py state_dict -> GGUF (all optional: no clip.* keys = no reranker) --
+# (PyTorch name, GGUF name, shape from the ClipConfig c)
+CLIP_TENSORS = [
+    ("text.tok_emb", "clip.text.tok_emb", lambda c: (c["text_vocab"] + c["text_len"], c["d_model"])),
+    ("text.pos_emb", "clip.text.pos_emb", lambda c: (c["text_len"], c["d_model"])),
+    ("text.ln_f.w", "clip.text.ln_f.w", lambda c: (c["d_model"],)),
+    ("text.ln_f.b", "clip.text.ln_f.b", lambda c: (c["d_model"],)),
+    ("text.proj.w", "clip.text.proj.w", lambda c: (c["d_embed"], c["d_model"])),
+    ("image.tok_emb", "clip.image.tok_emb", lambda c: (c["image_vocab"], c["d_model"])),
+    ("image.row_emb", "clip.image.row_emb", lambda c: (c["grid"], c["d_model"])),
+    ("image.col_emb", "clip.image.col_emb", lambda c: (c["grid"], c["d_model"])),
+    ("image.ln_f.w", "clip.image.ln_f.w", lambda c: (c["d_model"],)),
+    ("image.ln_f.b", "clip.image.ln_f.b", lambda c: (c["d_model"],)),
+    ("image.proj.w", "clip.image.proj.w", lambda c: (c["d_embed"], c["d_model"])),
+]
+# {t} = tower ("text": layers 0..text_layers-1, "image": 0..image_layers-1), {l} = layer
+CLIP_LAYER_TENSORS = [
+    ("{t}.blk.{l}.ln1.w", "clip.{t}.blk.{l}.ln1.w", lambda c: (c["d_model"],)),
+    ("{t}.blk.{l}.ln1.b", "clip.{t}.blk.{l}.ln1.b", lambda c: (c["d_model"],)),
+    ("{t}.blk.{l}.attn.qkv.w", "clip.{t}.blk.{l}.attn.qkv.w", lambda c: (3 * c["d_model"], c["d_model"])),
+    ("{t}.blk.{l}.attn.qkv.b", "clip.{t}.blk.{l}.attn.qkv.b", lambda c: (3 * c["d_model"],)),
+    ("{t}.blk.{l}.attn.out.w", "clip.{t}.blk.{l}.attn.out.w", lambda c: (c["d_model"], c["d_model"])),
+    ("{t}.blk.{l}.attn.out.b", "clip.{t}.blk.{l}.attn.out.b", lambda c: (c["d_model"],)),
+    ("{t}.blk.{l}.ln2.w", "clip.{t}.blk.{l}.ln2.w", lambda c: (c["d_model"],)),
+    ("{t}.blk.{l}.ln2.b", "clip.{t}.blk.{l}.ln2.b", lambda c: (c["d_model"],)),
+    ("{t}.blk.{l}.mlp.fc1.w", "clip.{t}.blk.{l}.mlp.fc1.w", lambda c: (c["d_ff"], c["d_model"])),
+    ("{t}.blk.{l}.mlp.fc1.b", "clip.{t}.blk.{l}.mlp.fc1.b", lambda c: (c["d_ff"],)),
+    ("{t}.blk.{l}.mlp.fc2.w", "clip.{t}.blk.{l}.mlp.fc2.w", lambda c: (c["d_model"], c["d_ff"])),
+    ("{t}.blk.{l}.mlp.fc2.b", "clip.{t}.blk.{l}.mlp.fc2.b", lambda c: (c["d_model"],)),
+]
+CLIP_TOWERS = (("text", "text_layers"), ("image", "image_layers"))
+# (GGUF key, ClipConfig field, value type); text_len / text_vocab / grid / image_vocab are the dalle.* keys
+CLIP_KEYS = [
+    ("clip.d_model", "d_model", T.UINT32), ("clip.n_heads", "n_heads", T.UINT32),
+    ("clip.d_ff", "d_ff", T.UINT32), ("clip.text_layers", "text_layers", T.UINT32),
+    ("clip.image_layers", "image_layers", T.UINT32), ("clip.d_embed", "d_embed", T.UINT32),
+    ("clip.ln_eps", "ln_eps", T.FLOAT32),
+]
+CLIP_SHARED = ("text_len", "text_vocab", "grid", "image_vocab")  # must equal the transformer's
+# the learned log-scale parameter is written as the key clip.logit_scale (float32) = min(exp(.), 100)
+CLIP_LOGIT_SCALE = ("logit_scale", "clip.logit_scale")
+CLIP_LOGIT_SCALE_MAX = 100.0
 
 DVAE_KEYS = [
     ("dvae.group_count", "group_count"), ("dvae.n_hid", "n_hid"),
@@ -157,6 +203,29 @@ def transformer_tensors(sd, c):
     return out
 
 
+def clip_table(c):
+    """[(PyTorch name, GGUF name, shape)] of the reranker with ClipConfig dict c, in file order."""
+    table = []
+    for tower, n_key in CLIP_TOWERS:
+        table += [(p, g, s(c)) for p, g, s in CLIP_TENSORS if p.startswith(tower + ".")]
+        for layer in range(c[n_key]):
+            table += [(p.format(t=tower, l=layer), g.format(t=tower, l=layer), s(c))
+                      for p, g, s in CLIP_LAYER_TENSORS]
+    return table
+
+
+def clip_tensors(sd, c):
+    """[(GGUF name, float32 array)] from the Clip state_dict, checked against the schema."""
+    table = clip_table(c)
+    _check_mapping(sd, [p for p, _, _ in table], {CLIP_LOGIT_SCALE[0]}, "reranker (clip)")
+    out = []
+    for p, g, shape in table:
+        arr = _np(sd[p])
+        _check_shape("reranker (clip)", p, arr, shape)
+        out.append((g, arr))
+    return out
+
+
 def dvae_tensors(sd, c, part):
     """[(GGUF name, float32 array)] for part "dec" or "enc"."""
     schema = dvae_decoder_schema(c) if part == "dec" else dvae_encoder_schema(c)
@@ -194,6 +263,28 @@ def add_transformer(w, cfg, sd):
     return transformer_tensors(sd, cfg)
 
 
+def check_clip_config(cfg, dalle_cfg):
+    """Rules of docs/model-format.md §4 for the reranker (also used by the loader)."""
+    if dalle_cfg is None:
+        raise SystemExit("export_gguf: the reranker (--clip) needs the transformer (--dalle): its text_len, "
+                         "text_vocab, grid and image_vocab are the dalle.* keys")
+    for f in CLIP_SHARED:
+        if cfg[f] != dalle_cfg[f]:
+            raise SystemExit("export_gguf: reranker %s %d != dalle.%s %d" % (f, cfg[f], f, dalle_cfg[f]))
+    if cfg["d_model"] % cfg["n_heads"] or (cfg["d_model"] // cfg["n_heads"]) % 4:
+        raise SystemExit("export_gguf: clip.d_model %d / clip.n_heads %d: d_head must be a whole multiple of 4"
+                         % (cfg["d_model"], cfg["n_heads"]))
+
+
+def add_clip(w, cfg, sd, dalle_cfg):
+    check_clip_config(cfg, dalle_cfg)
+    for key, field, vt in CLIP_KEYS:
+        w.add_scalar(key, cfg[field], vt)
+    log_scale = float(sd[CLIP_LOGIT_SCALE[0]])
+    w.add_float32(CLIP_LOGIT_SCALE[1], min(math.exp(log_scale), CLIP_LOGIT_SCALE_MAX))
+    return clip_tensors(sd, cfg)
+
+
 def add_dvae(w, cfg, dec_sd, enc_sd):
     for key, field in DVAE_KEYS:
         w.add_uint32(key, cfg[field])
@@ -229,10 +320,11 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
 
 
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
-           description=None):
+           description=None, clip=None):
     """Writes the model file. dalle: (config dict, state_dict); dvae: (config dict, decoder state_dict,
-    encoder state_dict or None); merges: list of (a, b). Returns the number of tensors written."""
-    if dalle is None and dvae is None and merges is None:
+    encoder state_dict or None); merges: list of (a, b); clip: (ClipConfig dict, Clip state_dict), needs
+    dalle. Returns the number of tensors written."""
+    if dalle is None and dvae is None and merges is None and clip is None:
         raise SystemExit("export_gguf: nothing to export")
     check_consistency(dalle[0] if dalle else None, dvae[0] if dvae else None,
                       256 + len(merges) if merges is not None else None)
@@ -247,6 +339,8 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
         tensors += add_transformer(w, dalle[0], dalle[1])
     if dvae is not None:
         tensors += add_dvae(w, dvae[0], dvae[1], dvae[2] if encoder else None)
+    if clip is not None:
+        tensors += add_clip(w, clip[0], clip[1], dalle[0] if dalle else None)
     if merges is not None:
         add_tokenizer(w, merges)
     for gname, arr in tensors:
@@ -260,6 +354,7 @@ def main(argv=None):
     ap.add_argument("--dalle", help="transformer checkpoint (.pt)")
     ap.add_argument("--dvae", help="dVAE checkpoint (.pt) from tools/train_dvae.py")
     ap.add_argument("--bpe", help="BPE merges (JSON) from tools/dallevk/bpe.py")
+    ap.add_argument("--clip", help="reranker checkpoint (.pt) from tools/train_clip.py (needs --dalle)")
     ap.add_argument("-o", "--out", required=True, help="output .gguf")
     ap.add_argument("--f16", action="store_true", help="store tensors of 2+ dims as f16")
     ap.add_argument("--no-encoder", action="store_true", help="leave the dVAE encoder out")
@@ -267,7 +362,7 @@ def main(argv=None):
     ap.add_argument("--license")
     ap.add_argument("--description")
     a = ap.parse_args(argv)
-    dalle = dvae = merges = None
+    dalle = dvae = merges = clip = None
     if a.dalle:
         ck = _load(a.dalle)
         dalle = (dict(ck["config"]), _dalle_state(ck))
@@ -277,8 +372,11 @@ def main(argv=None):
     if a.bpe:
         from dallevk.bpe import BPE
         merges = BPE.load(a.bpe).merges
+    if a.clip:
+        ck = _load(a.clip)
+        clip = (dict(ck["config"]), _dalle_state(ck))
     n = export(a.out, dalle, dvae, merges, f16=a.f16, encoder=not a.no_encoder, name=a.name,
-               license=a.license, description=a.description)
+               license=a.license, description=a.description, clip=clip)
     print("export_gguf: wrote %s (%d tensors, %.1f MiB)" % (a.out, n, os.path.getsize(a.out) / 2**20))
     return 0
 

@@ -11,6 +11,18 @@ as GGUF with f32 and with f16 weights (tests/data/parity/<case>-f32.gguf, -f16.g
   dvae_codes [n_img, G, G]  codes decoded by the dVAE check
   pixels     [n_img, 3, R, R]  the dVAE decoder output in [0, 1]
 Cases cover every attention type, both conv modes, and grids that are not powers of two.
+
+Case "g6-full-convclamp" (CLIP_CASES) also holds a random CLIP-style reranker (tools/dallevk/clip.py;
+clip.* keys and tensors in both model files; dc 32, 2 heads (d_head 16), d_ff 48, 2 + 2 layers,
+d_embed 24, logit_scale ~ 10), drawn from its own torch.Generator after everything else, so the
+transformer / dVAE weights and the goldens above are exactly those of the files without it. Its weights
+are rounded to float32 before use, so both goldens are float64 math on exactly the stored weights
+(f16 file: 2+-dim tensors f16-rounded), with the multiplier s read back from the file. Extra golden
+tensors of that case (f32):
+  clip_codes      [3, G*G]        image codes scored (random, exact small integers)
+  clip_text_feat  [d_embed]       normalised text feature of text_ids
+  clip_image_feat [3, d_embed]    normalised image features of clip_codes
+  clip_scores     [3]             s * dot(clip_text_feat, clip_image_feat[n])
 Deterministic (fixed seeds); rerun after changing the reference or the format:
   /usr/bin/python3 tools/make_goldens.py
 """
@@ -21,8 +33,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk.clip import Clip, ClipConfig  # noqa: E402
 from dallevk.dvae import Decoder, DvaeConfig, decode_pixels  # noqa: E402
-from dallevk.gguf import GGUFWriter  # noqa: E402
+from dallevk.gguf import GGUFReader, GGUFWriter  # noqa: E402
 from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
 import export_gguf  # noqa: E402
 
@@ -40,6 +53,12 @@ CASES = {
                                n_layers=5, d_ff=128, conv_kernel=5, conv_wrap=False),
                           dict(group_count=2, n_hid=12, n_blk_per_group=1, n_init=16), 20),
 }
+
+# name: ClipConfig kwargs beyond the transformer's sizes (a reranker in that case's model files)
+CLIP_CASES = {
+    "g6-full-convclamp": dict(d_model=32, n_heads=2, d_ff=48, text_layers=2, image_layers=2, d_embed=24),
+}
+N_CLIP_CODES = 3
 
 
 def randomize(module, gen):
@@ -65,11 +84,40 @@ def round_f16(module):
                 p.copy_(p.half().double())
 
 
-def write_golden(path, text_ids, codes, logits, dvae_codes, pixels):
+def randomize_clip(clip, gen):
+    """randomize() for the reranker: O(1) activations; then every weight rounded to float32."""
+    with torch.no_grad():
+        for name, p in clip.named_parameters():
+            if name == "logit_scale":
+                p.copy_(torch.log(torch.tensor(10.0, dtype=torch.float64))
+                        + 0.1 * torch.randn((), generator=gen, dtype=torch.float64))
+            elif p.dim() >= 2 and "emb" not in name:
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) / p[0].numel() ** 0.5)
+            elif p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            elif name.endswith(("ln1.w", "ln2.w", "ln_f.w")):
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            else:
+                p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            if name != "logit_scale":
+                p.copy_(p.float().double())
+
+
+def clip_goldens(clip, scale, text_ids, codes):
+    """float64 goldens of the reranker; scale = the multiplier as stored in the file."""
+    with torch.no_grad():
+        tf = clip.text_features(text_ids.view(1, -1))[0]
+        imf = clip.image_features(codes)
+        scores = scale * (imf @ tf)
+    return [("clip_codes", codes.numpy()), ("clip_text_feat", tf.numpy()),
+            ("clip_image_feat", imf.numpy()), ("clip_scores", scores.numpy())]
+
+
+def write_golden(path, text_ids, codes, logits, dvae_codes, pixels, extra=()):
     w = GGUFWriter()
     w.add_string("general.architecture", "dalle-golden")
     for name, arr in (("text_ids", text_ids), ("codes", codes), ("logits", logits),
-                      ("dvae_codes", dvae_codes), ("pixels", pixels)):
+                      ("dvae_codes", dvae_codes), ("pixels", pixels)) + tuple(extra):
         w.add_tensor(name, np.asarray(arr, dtype=np.float32), "f32")
     w.write(path)
 
@@ -88,6 +136,14 @@ def make_case(name, dalle_kw, dvae_kw, steps, seed):
     text_ids = pad_text(caption, cfg.text_len, cfg.text_vocab)
     codes = torch.randint(0, cfg.image_vocab, (steps,), generator=gen)
     dvae_codes = torch.randint(0, cfg.image_vocab, (2, cfg.grid, cfg.grid), generator=gen)
+    clip = None
+    if name in CLIP_CASES:  # own generator: the draws above (and so every existing golden) are unchanged
+        cgen = torch.Generator().manual_seed(seed + 50000)
+        ccfg = ClipConfig(text_len=cfg.text_len, text_vocab=cfg.text_vocab, grid=cfg.grid,
+                          image_vocab=cfg.image_vocab, ln_eps=float(np.float32(cfg.ln_eps)), **CLIP_CASES[name])
+        clip = Clip(ccfg).double()
+        randomize_clip(clip, cgen)
+        clip_codes = torch.randint(0, cfg.image_vocab, (N_CLIP_CODES, cfg.grid ** 2), generator=cgen)
     for dtype in ("f32", "f16"):
         m, d = model, dec
         if dtype == "f16":
@@ -108,9 +164,19 @@ def make_case(name, dalle_kw, dvae_kw, steps, seed):
         export_gguf.export(model_path, dalle=(cfg.to_dict(), {k: v.float() for k, v in model.state_dict().items()}),
                            dvae=(vcfg.to_dict(), {k: v.float() for k, v in dec.state_dict().items()}, None),
                            merges=merges, f16=dtype == "f16", encoder=False, name="parity-" + name,
-                           license="test data")
+                           license="test data",
+                           clip=None if clip is None else (clip.cfg.to_dict(), clip.state_dict()))
+        extra = ()
+        if clip is not None:
+            c = clip
+            if dtype == "f16":
+                c = Clip(clip.cfg).double()
+                c.load_state_dict(clip.state_dict())
+                round_f16(c)
+            scale = float(GGUFReader(model_path).get(export_gguf.CLIP_LOGIT_SCALE[1]))  # as stored (f32)
+            extra = clip_goldens(c, scale, text_ids, clip_codes)
         write_golden(os.path.join(OUT, "%s-%s-golden.gguf" % (name, dtype)), text_ids.numpy(), codes.numpy(),
-                     logits, dvae_codes.numpy(), pixels)
+                     logits, dvae_codes.numpy(), pixels, extra)
         print("%s %s: logits %s, pixels %s" % (name, dtype, logits.shape, pixels.shape))
 
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Train the default emoji model end to end on one CPU thread, resumably:
-#   data cache -> dVAE -> transformer -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
+#   data cache -> dVAE -> transformer -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
 #   (each stage skips itself when its run dir holds final.pt).
 # Launch:  mkdir -p ~/.cache/dalle-vk && nohup setsid bash tools/train_all.sh \
 #              > ~/.cache/dalle-vk/train.log 2>&1 &
@@ -31,7 +31,11 @@ $PY tools/train_dvae.py --resume --name dvae --device "$DEVICE" --threads "$THRE
 echo "== $(date -u +%FT%TZ) transformer"
 # transformer hyperparameters: the defaults in tools/train_dalle.py (see its --help)
 $PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
-  --steps 6000
+  --steps 5500
+
+echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
+# reranker hyperparameters: the defaults in tools/train_clip.py (see its --help)
+$PY tools/train_clip.py --resume --name clip --device "$DEVICE" --threads "$THREADS"
 
 echo "== $(date -u +%FT%TZ) dVAE decoder fine-tune (encoder frozen: the codes stay those the transformer learned)"
 $PY tools/train_dvae.py --resume --name dvae_dec --init-from dvae --decoder-only 1 \

@@ -21,10 +21,11 @@
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define DEFAULT_MODEL "dalle-emoji.gguf"
+#define DEFAULT_CANDIDATES 8u /* candidates sampled per run when the model can rerank (see usage) */
 
 typedef struct cli_options {
-  const char *prompt, *output, *model, *device;
-  uint32_t count;
+  const char *prompt, *output, *model, *device, *candidates_arg;
+  uint32_t count, candidates; /* candidates 0: the default (see usage) */
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
   float temperature, top_p;
@@ -49,6 +50,9 @@ static void usage(FILE *f) {
           "An empty PROMPT (\"\") generates unconditionally.\n\n"
           "  -o, --output PATH      PNG to write (default: dalle-vk.png)\n"
           "  -n, --count N          candidates generated together as one batch (default 1, at most 4096)\n"
+          "      --candidates M     sample M candidates and keep the N best by the model's reranker\n"
+          "                         (DALL-E's CLIP reranking); default: max(N, %u) when the model has a\n"
+          "                         reranker, else N; M = N turns reranking off\n"
           "      --separate         write PATH-0.png, PATH-1.png, ... instead of one grid\n"
           "      --seed N           sampler seed (default: random, printed); same prompt + seed + device +\n"
           "                         model -> the same PNG bytes\n"
@@ -63,7 +67,7 @@ static void usage(FILE *f) {
           "  -q, --quiet            print nothing but errors\n"
           "      --version          print the version and exit\n"
           "  -h, --help             this help\n",
-          DEFAULT_MODEL);
+          DEFAULT_CANDIDATES, DEFAULT_MODEL);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -94,10 +98,12 @@ static int parse_float(const char *s, float *out) {
 
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
-  enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE };
+  enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
+         OPT_CANDIDATES };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
+    {"candidates", required_argument, 0, OPT_CANDIDATES},
     {"temperature", required_argument, 0, OPT_TEMP}, {"top-k", required_argument, 0, OPT_TOPK},
     {"top-p", required_argument, 0, OPT_TOPP},    {"model", required_argument, 0, OPT_MODEL},
     {"device", required_argument, 0, OPT_DEVICE}, {"list-devices", no_argument, 0, OPT_LIST},
@@ -116,6 +122,12 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       o->count = (uint32_t)v;
       break;
     case OPT_SEPARATE: o->separate = 1; break;
+    case OPT_CANDIDATES:
+      if (parse_u64(optarg, 4096, &v) || v == 0)
+        return usage_error("--candidates must be an integer from 1 to 4096, got '%s'", optarg);
+      o->candidates = (uint32_t)v;
+      o->candidates_arg = optarg;
+      break;
     case OPT_SEED:
       if (parse_u64(optarg, UINT64_MAX, &o->seed)) return usage_error("--seed must be a non-negative integer, got '%s'", optarg);
       o->seed_given = 1;
@@ -155,6 +167,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
   if (optind == argc) return usage_error("%s", "missing PROMPT (use \"\" for an unconditional image)");
   if (optind + 1 < argc) return usage_error("one PROMPT expected; quote it: dalle-vk \"%s ...\"", argv[optind]);
   o->prompt = argv[optind];
+  if (o->candidates && o->candidates < o->count)
+    return usage_error("--candidates must be at least --count (N), got %s", o->candidates_arg);
   if (o->verbose && o->quiet) o->verbose = 0;
   return -1;
 }
@@ -217,12 +231,20 @@ static int run(const cli_options *o) {
             model_path, info.name, info.d_model, info.n_layers, info.n_heads, info.text_len, info.grid, info.grid,
             info.image_width, info.image_height, progress_now() - t0);
   if (!*o->prompt && !o->quiet) fprintf(stderr, "dalle-vk: empty prompt: generating unconditionally\n");
+  uint32_t candidates = o->candidates ? o->candidates : o->count;
+  if (!o->candidates && info.has_reranker && candidates < DEFAULT_CANDIDATES) candidates = DEFAULT_CANDIDATES;
+  if (candidates > o->count && !info.has_reranker) {
+    fprintf(stderr, "dalle-vk: --candidates %u > --count %u needs a model with a reranker; %s has none\n", candidates,
+            o->count, model_path);
+    goto done;
+  }
   uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
   progress prog;
-  progress_init(&prog, !o->quiet, o->count, (const volatile int *)&g_cancel);
+  progress_init(&prog, !o->quiet, candidates, (const volatile int *)&g_cancel);
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = o->prompt;
-  p.n_images = o->count;
+  p.n_images = candidates;
+  p.keep = candidates > o->count ? o->count : 0;
   p.seed = seed;
   p.temperature = o->temperature;
   p.top_k = o->top_k;
@@ -252,10 +274,16 @@ static int run(const cli_options *o) {
     goto done;
   }
   if (o->verbose) {
-    const double tokens = (double)info.grid * info.grid * im->count;
+    const double tokens = (double)info.grid * info.grid * candidates;
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
-            tokens / (im->seconds_prefill + im->seconds_decode), im->count, im->seconds_dvae);
+            tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);
+    if (im->scores) {
+      fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs, kept %u:", candidates, im->seconds_rerank, im->count);
+      for (uint32_t i = 0; i < im->count && i < 16; i++)
+        fprintf(stderr, " #%u (score %.2f)", im->candidates[i], im->scores[i]);
+      fprintf(stderr, "%s\n", im->count > 16 ? " ..." : "");
+    }
   }
   if (!o->quiet) {
     if (o->separate) fputs(names, stdout);

@@ -35,6 +35,30 @@ static void copy_string(const gguf_file *f, const char *key, char *dst, size_t l
   snprintf(dst, len, "%s", kv && kv->type == GGUF_TYPE_STRING ? kv->v.str.s : fallback);
 }
 
+/* clip.* (optional): sizes of the reranker's two towers. */
+static dvk_status read_clip(const gguf_file *f, dvk_clip_config *c, char *err, size_t errlen) {
+  if (!gguf_find_key(f, "clip.d_model")) return DVK_OK;
+  c->present = 1;
+  GET_U32("clip.d_model", &c->d_model);
+  GET_U32("clip.n_heads", &c->n_heads);
+  GET_U32("clip.d_ff", &c->d_ff);
+  GET_U32("clip.text_layers", &c->text_layers);
+  GET_U32("clip.image_layers", &c->image_layers);
+  GET_U32("clip.d_embed", &c->d_embed);
+  DVK_TRY(gguf_get_f32(f, "clip.ln_eps", &c->ln_eps, err, errlen));
+  DVK_TRY(gguf_get_f32(f, "clip.logit_scale", &c->logit_scale, err, errlen));
+  if (!c->d_model || !c->n_heads || !c->d_ff || !c->d_embed || c->d_model > 65536 || c->d_ff > 262144 ||
+      c->d_embed > 65536)
+    return bad(f, err, errlen, "a clip.* size is zero or implausibly large");
+  if (c->text_layers < 1 || c->text_layers > DVK_MAX_LAYERS || c->image_layers < 1 || c->image_layers > DVK_MAX_LAYERS)
+    return bad(f, err, errlen, "clip.text_layers and clip.image_layers must be 1..256");
+  if (c->d_model % c->n_heads || (c->d_model / c->n_heads) % 4 || c->d_model / c->n_heads > 256)
+    return bad(f, err, errlen, "clip.d_model / clip.n_heads must be a whole multiple of 4, at most 256");
+  if (!(c->ln_eps > 0 && c->ln_eps < 1)) return bad(f, err, errlen, "clip.ln_eps must be in (0, 1)");
+  if (!(c->logit_scale > 0 && c->logit_scale <= 1000)) return bad(f, err, errlen, "clip.logit_scale must be in (0, 1000]");
+  return DVK_OK;
+}
+
 dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
   const gguf_string *arch;
@@ -87,5 +111,5 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
     return bad(f, err, errlen, "dvae.image_size is not dalle.grid * 2^(dvae.group_count - 1)");
   if ((v->n_hid << (v->group_count - 1)) % 4 || v->n_hid % 4)
     return bad(f, err, errlen, "dvae.n_hid must be a multiple of 4");
-  return DVK_OK;
+  return read_clip(f, &cfg->clip, err, errlen);
 }

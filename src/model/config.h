@@ -27,15 +27,26 @@ typedef struct dvk_dvae_config {
   uint32_t group_count, n_hid, n_blk_per_group, vocab_size, n_init, output_channels, image_size;
 } dvk_dvae_config;
 
+/* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; rerank.h). Its text tower
+ * shares the transformer's text_len, text vocabulary and BPE; its image tower the grid and image vocabulary. */
+typedef struct dvk_clip_config {
+  int present;          /* the file has clip.* keys */
+  uint32_t d_model, n_heads, d_ff, text_layers, image_layers, d_embed;
+  float ln_eps;
+  float logit_scale;    /* score = logit_scale * cosine(text feature, image feature) */
+} dvk_clip_config;
+
 typedef struct dvk_model_config {
   dvk_dalle_config dalle;
   dvk_dvae_config dvae;
+  dvk_clip_config clip;
   char name[128], license[128];
 } dvk_model_config;
 
 /* Reads and checks every dalle.*, dvae.* and general.* key the engine needs, including the cross-checks
  * of docs/model-format.md §4 (vocabularies, grid vs image size, layer count, odd conv kernel, d_model
- * divisible by n_heads, d_head a multiple of 4 and <= 256). Errors: DVK_ERR_MODEL_FORMAT with a message
+ * divisible by n_heads, d_head a multiple of 4 and <= 256), and the clip.* keys when clip.d_model is present.
+ * Errors: DVK_ERR_MODEL_FORMAT with a message
  * naming the file and the key. */
 dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err, size_t errlen);
 

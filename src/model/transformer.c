@@ -31,26 +31,14 @@ dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_
     if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
-  char name[64];
-#define NAME(fmt) (snprintf(name, sizeof name, "blk.%u." fmt, l), name)
+  char prefix[32];
   for (uint32_t l = 0; l < cfg->n_layers; l++) {
     dvk_layer *y = &tf->layers[l];
-    DVK_TRY(dvk_load_vector(L, NAME("ln1.w"), d, &y->ln1_w));
-    DVK_TRY(dvk_load_vector(L, NAME("ln1.b"), d, &y->ln1_b));
-    DVK_TRY(dvk_load_linear(L, NAME("attn.qkv.w"), 3 * d, d, &y->qkv));
-    DVK_TRY(dvk_load_vector(L, NAME("attn.qkv.b"), 3 * d, &y->qkv_b));
-    DVK_TRY(dvk_load_linear(L, NAME("attn.out.w"), d, d, &y->out));
-    DVK_TRY(dvk_load_vector(L, NAME("attn.out.b"), d, &y->out_b));
-    DVK_TRY(dvk_load_vector(L, NAME("ln2.w"), d, &y->ln2_w));
-    DVK_TRY(dvk_load_vector(L, NAME("ln2.b"), d, &y->ln2_b));
-    DVK_TRY(dvk_load_linear(L, NAME("mlp.fc1.w"), cfg->d_ff, d, &y->fc1));
-    DVK_TRY(dvk_load_vector(L, NAME("mlp.fc1.b"), cfg->d_ff, &y->fc1_b));
-    DVK_TRY(dvk_load_linear(L, NAME("mlp.fc2.w"), d, cfg->d_ff, &y->fc2));
-    DVK_TRY(dvk_load_vector(L, NAME("mlp.fc2.b"), d, &y->fc2_b));
+    snprintf(prefix, sizeof prefix, "blk.%u.", l);
+    DVK_TRY(dvk_layer_load(L, prefix, d, cfg->d_ff, y));
     y->mask = (dvk_attn_mask){.type = cfg->attn_types[l], .text_len = T, .grid = G,
                               .conv_k = cfg->conv_kernel, .conv_wrap = cfg->conv_wrap};
   }
-#undef NAME
   DVK_TRY(dvk_load_vector(L, "ln_f.w", d, &tf->lnf_w));
   DVK_TRY(dvk_load_vector(L, "ln_f.b", d, &tf->lnf_b));
   DVK_TRY(dvk_load_linear(L, "image_logits.w", cfg->image_vocab, d, &tf->logits_w));
@@ -110,18 +98,8 @@ void dvk_tf_state_free(dvk_tf_state *st) {
 /* One pre-LN block on `rows` = batch * nq rows of st->x, queries at positions p0 .. p0+nq-1. */
 static dvk_status block(dvk_ctx *ctx, const dvk_transformer *tf, const dvk_layer *y, const dvk_kv_cache *kv,
                         dvk_tf_state *st, uint32_t batch, uint32_t nq, uint32_t p0) {
-  const uint32_t d = tf->cfg.d_model, rows = batch * nq;
-  const float eps = tf->cfg.ln_eps;
-  /* attention branch: x += out(attn(qkv(LN1(x)))) */
-  DVK_TRY(dvk_op_layernorm(ctx, st->h, st->x, y->ln1_w, y->ln1_b, rows, d, eps));
-  DVK_TRY(dvk_op_matmul(ctx, st->qkv, st->h, &y->qkv, &y->qkv_b, rows, 0));
-  DVK_TRY(dvk_op_attention_cached(ctx, st->attn, st->qkv, kv, &y->mask, batch, nq, p0));
-  DVK_TRY(dvk_op_matmul(ctx, st->x, st->attn, &y->out, &y->out_b, rows, DVK_MATMUL_ACCUMULATE));
-  /* MLP branch: x += fc2(GELU(fc1(LN2(x)))) */
-  DVK_TRY(dvk_op_layernorm(ctx, st->h, st->x, y->ln2_w, y->ln2_b, rows, d, eps));
-  DVK_TRY(dvk_op_matmul(ctx, st->ff, st->h, &y->fc1, &y->fc1_b, rows, DVK_MATMUL_GELU));
-  DVK_TRY(dvk_op_matmul(ctx, st->x, st->ff, &y->fc2, &y->fc2_b, rows, DVK_MATMUL_ACCUMULATE));
-  return DVK_OK;
+  const dvk_block_io io = {.x = st->x, .h = st->h, .attn = st->attn, .qkv = st->qkv, .ff = st->ff};
+  return dvk_block_forward(ctx, y, kv, &io, tf->cfg.d_model, tf->cfg.ln_eps, batch, nq, p0);
 }
 
 /* Final LayerNorm of `rows` rows of x starting at row r0, image logits into st->logits, read back. */

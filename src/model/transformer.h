@@ -12,18 +12,9 @@
 #ifndef DVK_MODEL_TRANSFORMER_H
 #define DVK_MODEL_TRANSFORMER_H
 
+#include "model/block.h"
 #include "model/config.h"
-#include "model/weights.h"
-#include "ops/attention.h"
 #include "ops/embed.h"
-#include "ops/matmul.h"
-
-typedef struct dvk_layer {
-  dvk_tensor ln1_w, ln1_b, ln2_w, ln2_b; /* f32 [d] */
-  dvk_matmul_weight qkv, out, fc1, fc2;  /* [3d, d], [d, d], [d_ff, d], [d, d_ff] */
-  dvk_tensor qkv_b, out_b, fc1_b, fc2_b; /* f32 [3d], [d], [d_ff], [d] */
-  dvk_attn_mask mask;
-} dvk_layer;
 
 typedef struct dvk_transformer {
   dvk_dalle_config cfg;

@@ -3,6 +3,7 @@
 load_dvae(name) -> (Encoder, Decoder, DvaeConfig, info); name "auto" = the decoder
     fine-tuned run "dvae_dec" when it has a final.pt, else "dvae"
 load_dalle(name) -> (Dalle, BPE, info)
+load_clip(name) -> (Clip, BPE, info)   the reranker (tools/train_clip.py), with the transformer's BPE
 info = {"path": file loaded, "final": bool, "step": int or None, "metrics": dict}
 """
 import os
@@ -11,6 +12,7 @@ import torch
 
 from . import data as D
 from .bpe import BPE
+from .clip import Clip, ClipConfig
 from .dvae import Decoder, DvaeConfig, Encoder
 from .transformer import Dalle, DalleConfig
 
@@ -56,4 +58,19 @@ def load_dalle(name="dalle", device="cpu"):
     info = {"path": path, "final": final, "step": st.get("step"),
             "metrics": st.get("metrics", {}), "dvae": st.get("dvae") or st["args"]["dvae"],
             "run": run}
+    return model.to(device).eval(), tok, info
+
+
+def load_clip(name="clip", device="cpu"):
+    run, path, final = _pick(name)
+    st = torch.load(path, map_location="cpu")
+    model = Clip(ClipConfig(**st["config"]))
+    model.load_state_dict(st["model"])
+    dalle = st.get("dalle") or st["args"].get("dalle", "dalle")
+    if "bpe_merges" in st:
+        tok = BPE(st["bpe_merges"])
+    else:
+        tok = BPE.load(os.path.join(D.run_root(), dalle, "bpe.json"))
+    info = {"path": path, "final": final, "step": st.get("step", st.get("metrics", {}).get("steps")),
+            "metrics": st.get("metrics", {}), "dalle": dalle, "run": run}
     return model.to(device).eval(), tok, info

@@ -8,14 +8,17 @@ TRANSFORMER_LAYER_TENSORS, dvae_decoder_schema, dvae_encoder_schema), so the two
     m.decoder        # dvae.Decoder (eval mode), m.dvae_cfg a DvaeConfig; None if absent
     m.encoder        # dvae.Encoder when dvae.has_encoder, else None
     m.bpe            # bpe.BPE from tokenizer.bpe.merges; None if absent
+    m.clip           # clip.Clip reranker (eval mode, m.clip.cfg a ClipConfig) when the file has clip.* keys
     m.f16            # True when any tensor is stored as f16 (the engine's tolerance class)
 
 Conversions: f16 tensors become float32 exactly (then `dtype`); `dvae.dec.blocks.input.w`, stored
 transposed as [vocab, n_init], goes back to OpenAI's [n_init, vocab, 1, 1]; the text head
-`text_logits.w` (training only, never exported) is set to zeros. Every tensor a section needs must be
+`text_logits.w` (training only, never exported) is set to zeros; the reranker's key clip.logit_scale (the
+multiplier s) becomes the log-scale parameter ln(s). Every tensor a section needs must be
 present with its exact shape, and a file tensor that no table names is an error (ValueError naming
 the tensor), as in the exporter.
 """
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from .bpe import BPE
+from .clip import Clip, ClipConfig
 from .dvae import Decoder, DvaeConfig, Encoder
 from .gguf import GGMLType, GGUFReader
 from .transformer import Dalle, DalleConfig
@@ -45,6 +49,7 @@ class GGUFModel:
     encoder: Optional[Encoder]
     bpe: Optional[BPE]
     f16: bool
+    clip: Optional[Clip] = None
 
 
 def read_dalle_config(r):
@@ -62,6 +67,24 @@ def read_dvae_config(r):
     if "dvae.vocab_size" not in r.fields:
         return None
     return DvaeConfig(**{field: int(r.get(key)) for key, field in X.DVAE_KEYS})
+
+
+def read_clip_config(r, dalle_cfg):
+    """ClipConfig from the clip.* keys (T, Vt, G, Vi from dalle.*); None when the file has no reranker."""
+    if not any(k.startswith("clip.") for k in r.fields):
+        return None
+    if dalle_cfg is None:
+        raise ValueError("%s: clip.* keys without the dalle.* keys" % r.path)
+    missing = [k for k, _, _ in X.CLIP_KEYS if k not in r.fields] + \
+        [k for k in (X.CLIP_LOGIT_SCALE[1],) if k not in r.fields]
+    if missing:
+        raise ValueError("%s: reranker keys missing: %s" % (r.path, missing))
+    kw = {field: r.get(key) for key, field, _ in X.CLIP_KEYS}
+    kw.update({f: getattr(dalle_cfg, f) for f in X.CLIP_SHARED})
+    if kw["d_model"] % kw["n_heads"] or (kw["d_model"] // kw["n_heads"]) % 4:
+        raise ValueError("%s: clip.d_model %d / clip.n_heads %d: d_head must be a whole multiple of 4"
+                         % (r.path, kw["d_model"], kw["n_heads"]))
+    return ClipConfig(**kw)
 
 
 def _tensor(r, name, shape, used):
@@ -98,6 +121,15 @@ def _dvae_state(r, cfg, part, used):
     return sd
 
 
+def _clip_state(r, cfg, used):
+    sd = {p: _tensor(r, g, shape, used) for p, g, shape in X.clip_table(cfg.to_dict())}
+    s = float(r.get(X.CLIP_LOGIT_SCALE[1]))
+    if not 0 < s <= X.CLIP_LOGIT_SCALE_MAX:
+        raise ValueError("%s: clip.logit_scale %r is outside (0, %g]" % (r.path, s, X.CLIP_LOGIT_SCALE_MAX))
+    sd[X.CLIP_LOGIT_SCALE[0]] = torch.tensor(math.log(s), dtype=torch.float64)
+    return sd
+
+
 def _load_module(module, sd, dtype):
     module.load_state_dict(sd, strict=True)
     return module.to(dtype).eval()
@@ -120,8 +152,15 @@ def load_model(path=None, dtype=torch.float32, data=None):
     bpe = None
     if "tokenizer.bpe.merges" in r.fields:
         bpe = BPE(np.asarray(r.get("tokenizer.bpe.merges"), dtype=np.int64).reshape(-1, 2).tolist())
+    ccfg = read_clip_config(r, cfg)
+    clip = None
+    if ccfg is not None:
+        csd = _clip_state(r, ccfg, used)
+        clip = _load_module(Clip(ccfg), csd, dtype)
+        with torch.no_grad():  # ln(s) in the target dtype (load_state_dict rounded it to float32 first)
+            clip.logit_scale.fill_(csd[X.CLIP_LOGIT_SCALE[0]].item())
     unknown = sorted(set(r.tensors) - used)
     if unknown:
         raise ValueError("%s: tensors no table names: %s" % (path, unknown))
     f16 = any(t.type == GGMLType.F16 for t in r.tensors.values())
-    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16)
+    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip)

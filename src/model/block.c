@@ -1,0 +1,40 @@
+/* The pre-LN transformer block. See block.h. */
+#include "model/block.h"
+
+#include <stdio.h>
+
+#include "ops/norm.h"
+
+dvk_status dvk_layer_load(dvk_loader *L, const char *prefix, uint32_t d, uint32_t d_ff, dvk_layer *y) {
+  char name[128];
+#define NAME(s) (snprintf(name, sizeof name, "%s%s", prefix, s), name)
+  DVK_TRY(dvk_load_vector(L, NAME("ln1.w"), d, &y->ln1_w));
+  DVK_TRY(dvk_load_vector(L, NAME("ln1.b"), d, &y->ln1_b));
+  DVK_TRY(dvk_load_linear(L, NAME("attn.qkv.w"), 3 * d, d, &y->qkv));
+  DVK_TRY(dvk_load_vector(L, NAME("attn.qkv.b"), 3 * d, &y->qkv_b));
+  DVK_TRY(dvk_load_linear(L, NAME("attn.out.w"), d, d, &y->out));
+  DVK_TRY(dvk_load_vector(L, NAME("attn.out.b"), d, &y->out_b));
+  DVK_TRY(dvk_load_vector(L, NAME("ln2.w"), d, &y->ln2_w));
+  DVK_TRY(dvk_load_vector(L, NAME("ln2.b"), d, &y->ln2_b));
+  DVK_TRY(dvk_load_linear(L, NAME("mlp.fc1.w"), d_ff, d, &y->fc1));
+  DVK_TRY(dvk_load_vector(L, NAME("mlp.fc1.b"), d_ff, &y->fc1_b));
+  DVK_TRY(dvk_load_linear(L, NAME("mlp.fc2.w"), d, d_ff, &y->fc2));
+  DVK_TRY(dvk_load_vector(L, NAME("mlp.fc2.b"), d, &y->fc2_b));
+#undef NAME
+  return DVK_OK;
+}
+
+dvk_status dvk_block_forward(dvk_ctx *ctx, const dvk_layer *y, const dvk_kv_cache *kv, const dvk_block_io *io,
+                             uint32_t d, float ln_eps, uint32_t batch, uint32_t nq, uint32_t p0) {
+  const uint32_t rows = batch * nq;
+  /* attention branch: x += out(attn(qkv(LN1(x)))) */
+  DVK_TRY(dvk_op_layernorm(ctx, io->h, io->x, y->ln1_w, y->ln1_b, rows, d, ln_eps));
+  DVK_TRY(dvk_op_matmul(ctx, io->qkv, io->h, &y->qkv, &y->qkv_b, rows, 0));
+  DVK_TRY(dvk_op_attention_cached(ctx, io->attn, io->qkv, kv, &y->mask, batch, nq, p0));
+  DVK_TRY(dvk_op_matmul(ctx, io->x, io->attn, &y->out, &y->out_b, rows, DVK_MATMUL_ACCUMULATE));
+  /* MLP branch: x += fc2(GELU(fc1(LN2(x)))) */
+  DVK_TRY(dvk_op_layernorm(ctx, io->h, io->x, y->ln2_w, y->ln2_b, rows, d, ln_eps));
+  DVK_TRY(dvk_op_matmul(ctx, io->ff, io->h, &y->fc1, &y->fc1_b, rows, DVK_MATMUL_GELU));
+  DVK_TRY(dvk_op_matmul(ctx, io->x, io->ff, &y->fc2, &y->fc2_b, rows, DVK_MATMUL_ACCUMULATE));
+  return DVK_OK;
+}

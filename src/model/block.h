@@ -1,0 +1,40 @@
+/* One pre-LN transformer block on the device, shared by the DALL-E transformer (transformer.h) and the
+ * reranker's text and image towers (rerank.h):
+ *   x += out(attention(qkv(LN1(x))));   x += fc2(GELU(fc1(LN2(x))))
+ * GELU is the erf form; attention is dvk_op_attention_cached with the block's mask (scale 1/sqrt(d_head),
+ * one softmax over the allowed keys). */
+#ifndef DVK_MODEL_BLOCK_H
+#define DVK_MODEL_BLOCK_H
+
+#include "model/weights.h"
+#include "ops/attention.h"
+#include "ops/matmul.h"
+
+typedef struct dvk_layer {
+  dvk_tensor ln1_w, ln1_b, ln2_w, ln2_b; /* f32 [d] */
+  dvk_matmul_weight qkv, out, fc1, fc2;  /* [3d, d], [d, d], [d_ff, d], [d, d_ff] */
+  dvk_tensor qkv_b, out_b, fc1_b, fc2_b; /* f32 [3d], [d], [d_ff], [d] */
+  dvk_attn_mask mask;
+} dvk_layer;
+
+/* Loads the twelve tensors of one block named prefix + "ln1.w", "attn.qkv.w", ... (docs/model-format.md §3;
+ * prefix e.g. "blk.3." or "clip.text.blk.0."), checking the shapes [d], [3d, d], [d, d], [d_ff, d],
+ * [d, d_ff]. The mask is left zeroed for the caller to set. Errors: as dvk_load_linear / dvk_load_vector. */
+dvk_status dvk_layer_load(dvk_loader *L, const char *prefix, uint32_t d, uint32_t d_ff, dvk_layer *y);
+
+/* Scratch of a block: f32 row-major activations with at least batch * nq rows each. */
+typedef struct dvk_block_io {
+  dvk_tensor x;    /* [rows, d]: the residual stream, updated in place */
+  dvk_tensor h;    /* [rows, d]: LayerNorm output */
+  dvk_tensor attn; /* [rows, d]: attention output */
+  dvk_tensor qkv;  /* [rows, 3d] */
+  dvk_tensor ff;   /* [rows, d_ff] */
+} dvk_block_io;
+
+/* Runs one block on rows = batch * nq rows of io->x (sequence b's nq queries at positions p0 .. p0+nq-1,
+ * row b * nq + t), appending their keys/values to kv first. Records the dispatches (no submit).
+ * Errors: as the ops (DVK_ERR_INVALID_ARGUMENT for inconsistent sizes). */
+dvk_status dvk_block_forward(dvk_ctx *ctx, const dvk_layer *y, const dvk_kv_cache *kv, const dvk_block_io *io,
+                             uint32_t d, float ln_eps, uint32_t batch, uint32_t nq, uint32_t p0);
+
+#endif

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""Train the CLIP-style reranker (tools/dallevk/clip.py) on (caption, dVAE codes) pairs of the emoji set.
+
+Data: the transformer run's files (<run root>/<--dalle>/bpe.json and codes.npy, the dVAE argmax codes of
+every image in D.load_dataset() order; never re-encoded here); text_len / text_vocab / image_vocab come
+from that run's config, the grid from codes.npy. Each step draws --batch distinct training images, each
+with one of its captions at random; loss = CLIP's symmetric cross-entropy over the batch score matrix.
+AdamW (0.9, 0.98), linear warmup then cosine to 10% by --steps, weight decay on Linear weight matrices
+only, gradient clipping at 1. Held-out retrieval (val + zero-shot images, each image's first caption:
+rank of the true image among all held-out images, top-1 / top-5 vs chance) every --eval-every steps and
+at the end.
+
+Run dir (default ~/.cache/dalle-vk/runs/<name>, env DVK_RUN_DIR): ckpt.pt (resumable, atomic, every
+--ckpt-every s), log.csv, final.pt (weights, config, BPE merges, metrics). Rerun with --resume.
+"""
+import argparse
+import csv
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk import data as D  # noqa: E402
+from dallevk.bpe import BPE  # noqa: E402
+from dallevk.clip import Clip, ClipConfig, retrieval  # noqa: E402
+from train_dalle import encode_dataset, lr_at, text_batch  # noqa: E402
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--name", default="clip")
+    ap.add_argument("--dalle", default="dalle", help="transformer run whose bpe.json / codes.npy / config to use")
+    ap.add_argument("--dvae", default="dvae", help="dVAE run (only if codes.npy had to be computed)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="total steps (default 700); on --resume overrides the saved value")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--weight-decay", type=float, default=0.1)
+    ap.add_argument("--d-model", type=int, default=64)
+    ap.add_argument("--n-heads", type=int, default=4)
+    ap.add_argument("--d-ff", type=int, default=256)
+    ap.add_argument("--text-layers", type=int, default=2)
+    ap.add_argument("--image-layers", type=int, default=2)
+    ap.add_argument("--d-embed", type=int, default=64)
+    ap.add_argument("--ckpt-every", type=float, default=180.0)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--time-limit", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def dalle_config(run):
+    """The transformer run's config dict (final.pt, else ckpt.pt)."""
+    for fn in ("final.pt", "ckpt.pt"):
+        p = os.path.join(run, fn)
+        if os.path.exists(p):
+            return dict(torch.load(p, map_location="cpu")["config"])
+    raise SystemExit("clip: no final.pt or ckpt.pt in %s (train the transformer first)" % run)
+
+
+def heldout_texts(tok, items, idx, cfg):
+    """int64 [N, T]: the first caption of each item in idx."""
+    return text_batch(tok, [items[i]["captions"][0] for i in idx], cfg)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    run = os.path.join(D.run_root(), a.name)
+    os.makedirs(run, exist_ok=True)
+    if a.resume and os.path.exists(os.path.join(run, "final.pt")):
+        print("clip: already finished:", os.path.join(run, "final.pt"))
+        return 0
+    ckpt_path = os.path.join(run, "ckpt.pt")
+    state = torch.load(ckpt_path, map_location="cpu") if a.resume and os.path.exists(ckpt_path) else None
+    if state is not None:
+        for k in ("batch", "lr", "warmup", "weight_decay", "seed", "dalle"):
+            setattr(a, k, state["args"].get(k, getattr(a, k)))
+        a.steps = a.steps or state["args"]["steps"]
+    a.steps = a.steps or 700
+
+    dalle_run = os.path.join(D.run_root(), a.dalle)
+    images, items = D.load_dataset()
+    codes = encode_dataset(dalle_run, a.dvae, images, a.device)  # cached codes.npy of the transformer run
+    del images
+    tok = BPE.load(os.path.join(dalle_run, "bpe.json"))
+    train_idx = D.split_indices(items, "train")
+    held_idx = np.concatenate([D.split_indices(items, "val"), D.split_indices(items, "zeroshot")])
+
+    if state is not None:
+        cfg = ClipConfig(**state["config"])
+    else:
+        dc = dalle_config(dalle_run)
+        if tok.vocab_size > dc["text_vocab"] or codes.shape[1] != dc["grid"]:
+            raise SystemExit("clip: bpe.json / codes.npy do not match the transformer config %s" % dc)
+        cfg = ClipConfig(text_len=dc["text_len"], text_vocab=dc["text_vocab"], grid=dc["grid"],
+                         image_vocab=dc["image_vocab"], d_model=a.d_model, n_heads=a.n_heads, d_ff=a.d_ff,
+                         text_layers=a.text_layers, image_layers=a.image_layers, d_embed=a.d_embed,
+                         ln_eps=dc.get("ln_eps", 1e-5))
+    torch.manual_seed(a.seed)
+    model = Clip(cfg).to(a.device)
+    decay = [p for n, p in model.named_parameters() if n.endswith(".w") and p.dim() == 2 and "ln" not in n]
+    other = [p for n, p in model.named_parameters() if not any(p is q for q in decay)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                             {"params": other, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.98))
+    step = 0
+    rng = random.Random(a.seed)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        rng.setstate(state["py_rng"])
+        print("clip: resumed at step", step)
+    n_params = sum(p.numel() for p in model.parameters())
+    print("clip: config", cfg.to_dict(), "params %.2fM" % (n_params / 1e6), "train %d, held-out %d images"
+          % (len(train_idx), len(held_idx)), flush=True)
+
+    codes_flat = codes.reshape(len(codes), -1).astype(np.int64)
+    held_text = heldout_texts(tok, items, held_idx, cfg).to(a.device)
+    held_codes = torch.from_numpy(codes_flat[held_idx]).to(a.device)
+
+    log_path = os.path.join(run, "log.csv")
+    D.trim_log(log_path, step)
+    new_log = not os.path.exists(log_path)
+    logf = open(log_path, "a", newline="")
+    log = csv.writer(logf)
+    if new_log:
+        log.writerow(["step", "wall_s", "loss", "batch_acc", "lr", "logit_scale", "heldout_top1", "heldout_top5"])
+
+    def save():
+        logf.flush()
+        D.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate()}, ckpt_path)
+
+    def evaluate():
+        r = retrieval(model, held_text, held_codes)
+        print("clip: step %d held-out retrieval (N=%d) top-1 %.3f top-5 %.3f (chance %.4f / %.4f), "
+              "mean rank %.1f" % (step, r["n"], r["top1"], r["top5"], r["chance1"], r["chance5"],
+                                  r["mean_rank"]), flush=True)
+        return r
+
+    t0 = time.time()
+    last_ckpt = t0
+    start_step = step
+    r = None
+    while step < a.steps:
+        lr = lr_at(step, a)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        b = [int(train_idx[k]) for k in rng.sample(range(len(train_idx)), a.batch)]  # distinct images
+        t = text_batch(tok, [rng.choice(items[i]["captions"]) for i in b], cfg).to(a.device)
+        c = torch.from_numpy(codes_flat[b]).to(a.device)
+        loss, logits = model.loss(t, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            y = torch.arange(len(b), device=logits.device)
+            acc = 0.5 * ((logits.argmax(1) == y).float().mean() + (logits.argmax(0) == y).float().mean()).item()
+        r = None
+        if step % a.eval_every == 0 or step == a.steps:
+            r = evaluate()
+        if step <= 10 or step % 50 == 0:
+            print("clip: step %d loss %.4f batch acc %.3f scale %.2f lr %.3g (%.2f s/step)"
+                  % (step, loss.item(), acc, model.scale().item(), lr, (time.time() - t0) / max(1, step - start_step)), flush=True)
+        log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.4f" % acc, "%.6g" % lr,
+                      "%.4f" % model.scale().item(), "" if r is None else "%.4f" % r["top1"],
+                      "" if r is None else "%.4f" % r["top5"]])
+        if step % 20 == 0:
+            logf.flush()
+        now = time.time()
+        if now - last_ckpt > a.ckpt_every:
+            save()
+            last_ckpt = now
+        if a.time_limit and now - t0 > a.time_limit:
+            save()
+            print("clip: time limit reached at step", step, flush=True)
+            return 0
+    save()
+    r = evaluate() if r is None else r
+    D.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
+                   "bpe_merges": [list(m) for m in tok.merges], "dalle": a.dalle, "args": vars(a),
+                   "metrics": {"heldout_top1": r["top1"], "heldout_top5": r["top5"], "chance_top1": r["chance1"],
+                               "chance_top5": r["chance5"], "heldout_mean_rank": r["mean_rank"],
+                               "heldout_n": r["n"], "logit_scale": model.scale().item(), "steps": step}},
+                  os.path.join(run, "final.pt"))
+    print("clip: done, held-out top-1 %.3f top-5 %.3f (chance %.4f)" % (r["top1"], r["top5"], r["chance1"]),
+          flush=True)
+    logf.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
