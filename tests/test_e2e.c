@@ -8,6 +8,11 @@
  *   logits.f32  [steps, n, image_vocab] float32 LE: the logits of every step as on_step saw them
  *   codes.i32   [steps, n] int32 LE: the codes sampled at every step
  *   pixels.u8   [n, height, width, 3] RGB8 from dvk_images
+ * and, when the model has a reranker, a second generation with the same parameters and keep = n (every
+ * candidate scored, best first):
+ *   rerank_scores.f32      [n] float32 LE: dvk_images.scores
+ *   rerank_candidates.i32  [n] int32 LE: dvk_images.candidates
+ *   rerank_pixels.u8       [n, height, width, 3]
  * Exit 0 when generation succeeded, every step was reported once in order and the validation layer
  * stayed silent; 1 otherwise (the reason on stderr); 2 on bad usage. */
 #include <stdio.h>
@@ -82,6 +87,40 @@ static int parse(int argc, char **argv, dvk_generate_params *p) {
   return strchr(p->prompt, '\n') ? usage() : 0; /* run.txt holds the prompt on one line */
 }
 
+/* Writes the images of im (count x height x stride bytes) to DIR/NAME. */
+static int write_pixels(const char *dir, const char *name, const dvk_images *im) {
+  const size_t img_bytes = (size_t)im->height * im->stride;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  int rc = 0;
+  for (uint32_t i = 0; f && i < im->count; i++)
+    if (fwrite(im->pixels[i], 1, img_bytes, f) != img_bytes) rc = 1;
+  if (!f || fclose(f) != 0) rc = 1;
+  if (rc) fprintf(stderr, "test_e2e: cannot write %s\n", path);
+  return rc;
+}
+
+/* The same generation with keep = n: scores, candidate order and pixels of the reranked run. */
+static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dvk_generate_params p) {
+  p.on_step = NULL;
+  p.keep = p.n_images;
+  dvk_images *im = NULL;
+  dvk_status s = dvk_generate(model, &p, &im);
+  if (s != DVK_OK || im->count != p.n_images || !im->scores || !im->candidates) {
+    fprintf(stderr, "test_e2e: reranked dvk_generate: %s: %s\n", dvk_status_str(s), dvk_last_error(ctx));
+    dvk_images_free(im);
+    return 1;
+  }
+  int rc = write_file(dir, "rerank_scores.f32", im->scores, im->count * sizeof *im->scores);
+  rc |= write_file(dir, "rerank_candidates.i32", im->candidates, im->count * sizeof *im->candidates);
+  rc |= write_pixels(dir, "rerank_pixels.u8", im);
+  fprintf(stderr, "test_e2e: reranked %u candidates in %.3fs, best #%u (score %.4f)\n", im->count,
+          im->seconds_rerank, im->candidates[0], im->scores[0]);
+  dvk_images_free(im);
+  return rc;
+}
+
 static int record(dvk_context *ctx, dvk_model *model, const char *model_path, const char *dir, dvk_generate_params *p) {
   dvk_model_info info;
   dvk_model_get_info(model, &info);
@@ -111,16 +150,11 @@ static int record(dvk_context *ctx, dvk_model *model, const char *model_path, co
             p->n_images, 3 * im->width);
     goto out;
   }
-  const size_t img_bytes = (size_t)im->height * im->stride;
   rc = write_run(dir, model_path, dvk_context_device_name(ctx), p, &info, im);
   rc |= write_file(dir, "logits.f32", r.logits, (size_t)r.steps * r.n * r.vi * sizeof *r.logits);
   rc |= write_file(dir, "codes.i32", r.codes, (size_t)r.steps * r.n * sizeof *r.codes);
-  char path[4096];
-  snprintf(path, sizeof path, "%s/pixels.u8", dir);
-  FILE *f = fopen(path, "wb");
-  for (uint32_t i = 0; f && i < im->count; i++)
-    if (fwrite(im->pixels[i], 1, img_bytes, f) != img_bytes) rc = 1;
-  if (!f || fclose(f) != 0) rc = 1;
+  rc |= write_pixels(dir, "pixels.u8", im);
+  if (info.has_reranker) rc |= record_rerank(ctx, model, dir, *p);
   fprintf(stderr, "test_e2e: %u x %u steps, %u images of %ux%u in %.2fs on %s -> %s\n", r.n, r.steps, im->count,
           im->width, im->height, im->seconds, dvk_context_device_name(ctx), dir);
 out:

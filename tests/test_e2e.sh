@@ -61,7 +61,7 @@ for model in "${MODELS[@]}"; do
   echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp"
   opts=(--seed "$seed" -n "$n" --top-k "$topk" --top-p "$topp")
   if "$BUILD/tests/test_e2e" "$model" "$dir" --prompt "$prompt" "${opts[@]}" &&
-     "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" --separate -q -o "$dir/cli.png"; then
+     "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" --candidates "$n" --separate -q -o "$dir/cli.png"; then
     runs+=("$dir")
   else
     fail=1; echo "FAIL $stem: the engine run failed"

@@ -17,6 +17,10 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
  4. pixels: the reference dVAE decodes the engine's codes; rounded to 8 bits (floor(v * 255 + 0.5))
     they are within --tol-pixels (default 2) of dvk_images' RGB8 in every channel;
  5. when cli-*.png exist: they equal the API's pixels exactly;
+ 5b. when the run has rerank_*.{f32,i32,u8} (the model has a reranker): the reference reranker's scores of
+    the prompt against every candidate's final codes match the engine's (relative error, same tolerance
+    as the logits), the engine's order is best first, and its reranked pixels are exactly the candidates'
+    pixels in that order;
  6. golden codes: the final codes [n, G*G] equal GOLDEN_DIR/<model file stem>-codes.txt. The golden
     records the model file's sha256, the settings and the device it was made on; another model file
     or other settings fail (regenerate with --update). On another device a difference is reported but
@@ -150,6 +154,24 @@ def check_cli_png(prefix, pixels):
                   % (os.path.basename(stem), pixels.shape[0] - 1, ext, " (differ: %s)" % bad if bad else ""))
 
 
+@torch.no_grad()
+def check_rerank(m, run_dir, text_ids, codes, pixels, tol):
+    n = codes.shape[1]
+    scores = np.fromfile(os.path.join(run_dir, "rerank_scores.f32"), dtype="<f4")
+    cand = np.fromfile(os.path.join(run_dir, "rerank_candidates.i32"), dtype="<i4")
+    rpx = np.fromfile(os.path.join(run_dir, "rerank_pixels.u8"), dtype=np.uint8).reshape(pixels.shape)
+    if m.clip is None:
+        return report(False, "rerank files exist but the model file has no reranker")
+    ref = m.clip.scores(text_ids, torch.from_numpy(codes.T.astype(np.int64))).numpy()
+    ok_perm = sorted(cand.tolist()) == list(range(n))
+    err = rel_err(scores.astype(np.float64), ref[cand]) if ok_perm else float("inf")
+    ordered = bool(np.all(np.diff(scores) <= 0))
+    same_px = ok_perm and all(np.array_equal(rpx[k], pixels[cand[k]]) for k in range(n))
+    return report(ok_perm and err <= tol and ordered and same_px,
+                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first %s, candidates %s, "
+                  "reranked pixels = candidates' pixels %s" % (n, err, tol, ordered, cand.tolist(), same_px))
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -224,6 +246,10 @@ def check_run(run_dir, a):
     ok &= check_pixels(m, codes, pixels, a.tol_pixels)
     if os.path.exists(os.path.join(run_dir, "cli-0.png")):
         ok &= check_cli_png(os.path.join(run_dir, "cli.png"), pixels)
+    if os.path.exists(os.path.join(run_dir, "rerank_scores.f32")):
+        ok &= check_rerank(m, run_dir, text_ids, codes, pixels, tol)
+    elif m.clip is not None:
+        ok &= report(False, "the model has a reranker but the run has no rerank_* files")
     golden = os.path.join(a.golden_dir, os.path.splitext(os.path.basename(model))[0] + "-codes.txt")
     if a.update:
         if ok:
