@@ -11,7 +11,7 @@
  *
  * Pipeline: prompt -> BPE ids (truncated/padded to text_len) -> transformer prefill (text + start-of-image)
  * -> G*G decode steps with a KV cache, all n_images candidates as one batch, sampling with temperature /
- * top-k / top-p from a seeded generator -> image codes [n, G, G] -> (optionally: reranking, DALL-E's
+ * top-k / top-p (optionally on classifier-free-guided logits) from a seeded generator -> image codes [n, G, G] -> (optionally: reranking, DALL-E's
  * third stage: a contrastive model stored in the file scores every candidate against the prompt and the
  * best `keep` are kept) -> dVAE decoder -> RGB8 pixels.
  * Same prompt + seed + device + model (+ keep) -> identical pixels.
@@ -72,6 +72,7 @@ typedef struct dvk_model_info {
   uint32_t text_len, text_vocab, grid, image_vocab, d_model, n_heads, n_layers;
   uint32_t image_width, image_height; /* pixels of one generated image */
   int has_reranker;                   /* 1: the file holds a reranker (dvk_generate_params.keep usable) */
+  float cond_scale;                   /* the model's recommended guidance scale (1 = none) */
 } dvk_model_info;
 
 void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
@@ -84,6 +85,7 @@ typedef int (*dvk_progress_fn)(void *user, uint32_t done, uint32_t total);
  * and testing: step = image token index (0 .. G*G-1); logits f32 [n_images, image_vocab] (raw, before
  * temperature/top-k/top-p); codes int32 [n_images]. Pointers are valid during the call only. */
 typedef void (*dvk_step_fn)(void *user, uint32_t step, const float *logits, const int32_t *codes);
+/* (with guidance, logits are the guided ones the codes were sampled from) */
 
 typedef struct dvk_generate_params {
   const char *prompt;       /* UTF-8 text; "" generates unconditionally */
@@ -92,6 +94,11 @@ typedef struct dvk_generate_params {
   float temperature;        /* > 0; logits are divided by it (default 1) */
   uint32_t top_k;           /* keep the k most likely image tokens; 0 = all (default 0) */
   float top_p;              /* nucleus sampling: keep the smallest set with probability >= top_p; (0, 1] */
+  float cond_scale;         /* classifier-free guidance: logits = null + cond_scale * (cond - null), where
+                               null are the logits given the empty caption (DALLE-pytorch's cond_scale,
+                               dalle-mini's super-conditioning; meaningful for models trained with empty
+                               captions). 1 = off; 0 (default) = the model's recommended value
+                               (dvk_model_info.cond_scale); otherwise > 0. Doubles the decode batch. */
   uint32_t keep;            /* 0 (default): return all n_images candidates in sampling order; 1..n_images:
                                score every candidate with the model's reranker and return the `keep`
                                best, best first (needs dvk_model_info.has_reranker) */
@@ -124,7 +131,7 @@ typedef struct dvk_images {
 
 /* Generates p->n_images candidates and returns them all, or the p->keep best by the reranker.
  * Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature <= 0, top_p outside (0, 1],
- * keep > n_images: the message names the parameter), DVK_ERR_UNSUPPORTED (keep > 0 on a model without
+ * cond_scale < 0 or not finite, keep > n_images: the message names the parameter), DVK_ERR_UNSUPPORTED (keep > 0 on a model without
  * a reranker), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
  * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */
 dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);

@@ -122,7 +122,7 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .text_vocab = d->text_vocab, .grid = d->grid, .image_vocab = d->image_vocab,
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
                            .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size,
-                           .has_reranker = m->cfg.clip.present};
+                           .has_reranker = m->cfg.clip.present, .cond_scale = d->cond_scale};
 }
 
 dvk_generate_params dvk_generate_defaults(void) {
@@ -159,6 +159,8 @@ static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_genera
   if (p->n_images == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
   if (!(p->temperature > 0)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0");
   if (!(p->top_p > 0 && p->top_p <= 1)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1]");
+  if (!(p->cond_scale >= 0 && isfinite(p->cond_scale)))
+    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "cond_scale must be >= 0 (0: the model's default; 1: off)");
   if (p->keep > p->n_images)
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "keep (%u) must be at most n_images (%u)", p->keep, p->n_images);
   if (p->keep && !m->cfg.clip.present)
@@ -180,21 +182,30 @@ static uint64_t device_budget(const dvk_model *m) {
   return usable > m->weight_bytes ? usable - m->weight_bytes : 0;
 }
 
-/* Device bytes one generation of n images needs: KV cache + activations + reranker + dVAE scratch. */
-static uint64_t generate_bytes(const dvk_model *m, uint32_t n) {
-  return dvk_tf_state_bytes(&m->tf, n) + (m->cfg.clip.present ? dvk_rerank_bytes(&m->rr, n) : 0) + 4 * m->dvae.act_floats * 4 + (uint64_t)m->cfg.dvae.image_size * m->cfg.dvae.image_size * 16;
+/* The guidance scale a generation uses (params, else the model's). */
+static float cond_scale_of(const dvk_model *m, const dvk_generate_params *p) {
+  return p->cond_scale > 0 ? p->cond_scale : m->cfg.dalle.cond_scale;
+}
+
+/* Transformer sequences for n candidates: 2n with guidance (prompt + empty caption). */
+static uint32_t sequences(uint32_t n, float cond_scale) { return cond_scale != 1.0f ? 2 * n : n; }
+
+/* Device bytes one generation of n images needs (seqs transformer sequences): KV cache + activations +
+ * reranker + dVAE scratch. */
+static uint64_t generate_bytes(const dvk_model *m, uint32_t n, uint32_t seqs) {
+  return dvk_tf_state_bytes(&m->tf, seqs) + (m->cfg.clip.present ? dvk_rerank_bytes(&m->rr, n) : 0) + 4 * m->dvae.act_floats * 4 + (uint64_t)m->cfg.dvae.image_size * m->cfg.dvae.image_size * 16;
 }
 
 /* Fails early, with advice, when n images cannot fit the device. */
-static dvk_status check_memory(const dvk_model *m, uint32_t n) {
-  const uint64_t budget = device_budget(m), need = generate_bytes(m, n);
+static dvk_status check_memory(const dvk_model *m, uint32_t n, uint32_t per) {
+  const uint64_t budget = device_budget(m), need = generate_bytes(m, n, per * n);
   if (need <= budget) return DVK_OK;
   uint32_t fit = 0;
-  while (fit < n && generate_bytes(m, fit + 1) <= budget) fit++;
+  while (fit < n && generate_bytes(m, fit + 1, per * (fit + 1)) <= budget) fit++;
   if (fit == 0)
     return dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_DEVICE_MEMORY,
                     "out of device memory: even one image needs %.0f MiB and %.0f MiB are available",
-                    (double)generate_bytes(m, 1) / (1 << 20), (double)budget / (1 << 20));
+                    (double)generate_bytes(m, 1, per) / (1 << 20), (double)budget / (1 << 20));
   return dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_DEVICE_MEMORY,
                   "out of device memory: %u images need %.0f MiB, %.0f MiB are available; try -n %u", n,
                   (double)need / (1 << 20), (double)budget / (1 << 20), fit);
@@ -212,27 +223,44 @@ static dvk_status oom_advice(dvk_model *m, uint32_t n, dvk_status s) {
 }
 
 /* Runs the transformer for all candidates; codes [n, G*G]; timings into im. */
+/* Classifier-free guidance on the host: rows 0..n-1 of logits [2n, vi] become null + s * (cond - null),
+ * null = row n + b. */
+static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
+  for (uint32_t b = 0; b < n; b++) {
+    float *c = logits + (size_t)b * vi;
+    const float *u = logits + (size_t)(n + b) * vi;
+    for (uint32_t k = 0; k < vi; k++) c[k] = u[k] + s * (c[k] - u[k]);
+  }
+}
+
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
                                int32_t *codes, dvk_images *im) {
   dvk_ctx *vk = m->ctx->vk;
   const dvk_dalle_config *d = &m->cfg.dalle;
-  const uint32_t n = p->n_images, steps = d->grid * d->grid, vi = d->image_vocab;
-  float *logits = malloc((size_t)n * vi * sizeof *logits);
+  const uint32_t n = p->n_images, steps = d->grid * d->grid, vi = d->image_vocab, seqs = st->batch;
+  const float scale = cond_scale_of(m, p);
+  float *logits = malloc((size_t)seqs * vi * sizeof *logits);
   dvk_rng *rng = malloc(n * sizeof *rng);
-  int32_t *step_codes = malloc(n * sizeof *step_codes);
+  int32_t *step_codes = malloc(seqs * sizeof *step_codes);
+  int32_t *null_ids = malloc(d->text_len * sizeof *null_ids);
   dvk_sampler sampler = {0};
   dvk_status s = DVK_OK;
-  if (!logits || !rng || !step_codes || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
+  if (!logits || !rng || !step_codes || !null_ids || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
+  for (uint32_t j = 0; s == DVK_OK && j < d->text_len; j++) null_ids[j] = (int32_t)(d->text_vocab + j); /* "" */
   double t0 = now_s();
-  if (s == DVK_OK) s = dvk_transformer_prefill(vk, &m->tf, st, text, logits);
+  if (s == DVK_OK)
+    s = seqs > n ? dvk_transformer_prefill_guided(vk, &m->tf, st, text, null_ids, logits)
+                 : dvk_transformer_prefill(vk, &m->tf, st, text, logits);
   im->seconds_prefill = now_s() - t0;
   for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
+    if (seqs > n) guide(logits, n, vi, scale);
     for (uint32_t b = 0; b < n; b++) {
       step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
       codes[(size_t)b * steps + i] = step_codes[b];
+      if (seqs > n) step_codes[n + b] = step_codes[b]; /* the candidate's empty-caption sequence */
     }
     if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
     if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))
@@ -245,6 +273,7 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   free(logits);
   free(rng);
   free(step_codes);
+  free(null_ids);
   return s;
 }
 
@@ -283,6 +312,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   const double t0 = now_s();
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t n = p->n_images, G = d->grid, R = m->cfg.dvae.image_size, kept = p->keep ? p->keep : n;
+  const uint32_t seqs = sequences(n, cond_scale_of(m, p));
   int32_t *text = malloc(d->text_len * sizeof *text);
   int32_t *codes = malloc((size_t)n * G * G * sizeof *codes);
   dvk_images *im = calloc(1, sizeof *im);
@@ -293,9 +323,9 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   dvk_status s = DVK_OK;
   if (!text || !codes || !im || !rgb || !pixels) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
-  if (s == DVK_OK) s = check_memory(m, n);
+  if (s == DVK_OK) s = check_memory(m, n, seqs / n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
-  if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, n, &st));
+  if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
   if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes, im);
   const double t_rerank = now_s();
   if (s == DVK_OK && p->keep) s = oom_advice(m, n, rerank(m, text, codes, n, p->keep, im));

@@ -2,8 +2,10 @@
  * tools/check_e2e.py to compare with the PyTorch reference (tests/test_e2e.sh runs both).
  *
  * Usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] [--top-p P]
+ *                              [--cond-scale S]
  * Writes into OUTDIR (which must exist):
  *   run.txt     "key value" lines: model, device, prompt, seed, n_images, top_k, temperature, top_p,
+ *               cond_scale (the one used: the model's when the option is absent),
  *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens
  *   logits.f32  [steps, n, image_vocab] float32 LE: the logits of every step as on_step saw them
  *   codes.i32   [steps, n] int32 LE: the codes sampled at every step
@@ -57,9 +59,11 @@ static int write_run(const char *dir, const char *model, const char *device, con
   char text[8192];
   int len = snprintf(text, sizeof text,
                      "model %s\ndevice %s\nprompt %s\nseed %llu\nn_images %u\ntop_k %u\ntemperature %.9g\ntop_p %.9g\n"
-                     "grid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\ndropped_tokens %u\n",
+                     "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
+                     "dropped_tokens %u\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
-                     (double)p->temperature, (double)p->top_p, info->grid, info->image_vocab, info->grid * info->grid,
+                     (double)p->temperature, (double)p->top_p,
+                     (double)(p->cond_scale > 0 ? p->cond_scale : info->cond_scale), info->grid, info->image_vocab, info->grid * info->grid,
                      im->width, im->height, im->prompt_tokens, im->dropped_tokens);
   if (len < 0 || (size_t)len >= sizeof text) return 1;
   return write_file(dir, "run.txt", text, (size_t)len);
@@ -67,7 +71,7 @@ static int write_run(const char *dir, const char *model, const char *device, con
 
 static int usage(void) {
   fprintf(stderr, "usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] "
-                  "[--top-p P]\n");
+                  "[--top-p P] [--cond-scale S]\n");
   return 2;
 }
 
@@ -82,6 +86,7 @@ static int parse(int argc, char **argv, dvk_generate_params *p) {
     else if (!strcmp(k, "--top-k")) p->top_k = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "--temperature")) p->temperature = strtof(v, NULL);
     else if (!strcmp(k, "--top-p")) p->top_p = strtof(v, NULL);
+    else if (!strcmp(k, "--cond-scale")) p->cond_scale = strtof(v, NULL);
     else return usage();
   }
   return strchr(p->prompt, '\n') ? usage() : 0; /* run.txt holds the prompt on one line */

@@ -24,13 +24,14 @@ for a in "$@"; do
   esac
 done
 
-# Settings per model stem: prompt|seed|n|top_k|top_p. Chosen to cover top-k, top-p, 2-3 candidates.
+# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale (0: the model's). Chosen to cover top-k,
+# top-p, 2-3 candidates, classifier-free guidance.
 settings() {
   case $1 in
-    g5-row-col-convwrap-*) echo "red heart|7|2|16|1" ;;
-    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9" ;;
-    g7-paper-schedule-*)   echo "grinning face|3|2|8|1" ;;
-    *)                     echo "red heart, twemoji style|42|2|64|1" ;;
+    g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0" ;;
+    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|0" ;;
+    g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5" ;;
+    *)                     echo "red heart, twemoji style|42|2|64|1|0" ;;
   esac
 }
 
@@ -55,11 +56,12 @@ TMP=$(mktemp -d)
 trap 'if [ "$fail" = 0 ]; then rm -rf "$TMP"; else echo "run files kept in $TMP"; fi' EXIT
 for model in "${MODELS[@]}"; do
   stem=$(basename "$model" .gguf)
-  IFS='|' read -r prompt seed n topk topp <<<"$(settings "$stem")"
+  IFS='|' read -r prompt seed n topk topp cond <<<"$(settings "$stem")"
   dir="$TMP/$stem"
   mkdir -p "$dir"
-  echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp"
+  echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp, cond-scale $cond"
   opts=(--seed "$seed" -n "$n" --top-k "$topk" --top-p "$topp")
+  [ "$cond" != 0 ] && opts+=(--cond-scale "$cond")
   if "$BUILD/tests/test_e2e" "$model" "$dir" --prompt "$prompt" "${opts[@]}" &&
      "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" --candidates "$n" --separate -q -o "$dir/cli.png"; then
     runs+=("$dir")

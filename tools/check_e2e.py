@@ -9,7 +9,8 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
  1. tokenization: the prompt's BPE ids (reference tokenizer from the model file) give the engine's
     prompt_tokens / dropped_tokens counts (the ids themselves are checked by 2's first step);
  2. logits, teacher-forced: the reference (float64, weights exactly as in the file) prefills the padded
-    prompt for n candidates and then decodes the engine's own sampled codes; every step's logits are
+    prompt for n candidates (with cond_scale != 1 also the empty caption for n more sequences, the logits
+    then being null + cond_scale * (cond - null)) and then decodes the engine's own sampled codes; every step's logits are
     compared per candidate by relative error ||engine - ref|| / ||ref||; the max over steps must be
     <= 1e-4 for f32 weights, <= 3e-3 when the file holds f16 tensors (--tol overrides);
  3. sampler replay: src/model/sample.c's draw (tools/dallevk/sampler.py) from the engine's logits with
@@ -41,11 +42,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import sampler  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
 from dallevk.from_gguf import load_model  # noqa: E402
-from dallevk.transformer import pad_text  # noqa: E402
+from dallevk.transformer import guide_logits, pad_text  # noqa: E402
 
 GOLDEN_DIR = os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "e2e"))
 REGEN = "tests/test_e2e.sh BUILD_DIR --update MODEL.gguf (--default --update for the default model)"
-SETTINGS = ("prompt", "seed", "n_images", "top_k", "temperature", "top_p")
+SETTINGS = ("prompt", "seed", "n_images", "top_k", "temperature", "top_p", "cond_scale")
+SETTING_DEFAULTS = {"cond_scale": "1"}  # goldens written before a setting existed hold its default
 
 
 def read_run(d):
@@ -61,6 +63,7 @@ def read_run(d):
         info[k] = int(info[k])
     for k in ("temperature", "top_p"):
         info[k] = float(info[k])
+    info.setdefault("cond_scale", "1")  # kept as written (%.9g) for the golden header; float() where used
     n, steps, vi = info["n_images"], info["steps"], info["image_vocab"]
     logits = np.fromfile(os.path.join(d, "logits.f32"), dtype="<f4").reshape(steps, n, vi)
     codes = np.fromfile(os.path.join(d, "codes.i32"), dtype="<i4").reshape(steps, n)
@@ -91,22 +94,29 @@ def rel_err(out, ref):
 
 
 @torch.no_grad()
-def check_logits(m, text_ids, logits, codes, tol):
+def check_logits(m, text_ids, logits, codes, tol, cond_scale=1.0):
     """Teacher forcing: the reference follows the engine's codes; per-candidate max error over steps."""
     steps, n, _ = logits.shape
-    ref, cache = m.dalle.prefill(text_ids.view(1, -1).repeat(n, 1))
+    guided = cond_scale != 1.0
+    ids = text_ids.view(1, -1).repeat(n, 1)
+    if guided:
+        null = pad_text([], m.dalle.cfg.text_len, m.dalle.cfg.text_vocab)
+        ids = torch.cat([ids, null.view(1, -1).repeat(n, 1)])
+    ref, cache = m.dalle.prefill(ids)
     worst = [(0.0, 0)] * n
     for s in range(steps):
         if s > 0:
-            ref = m.dalle.decode_step(cache, torch.from_numpy(codes[s - 1].astype(np.int64)))
-        r = ref.numpy()
+            c = torch.from_numpy(codes[s - 1].astype(np.int64))
+            ref = m.dalle.decode_step(cache, torch.cat([c, c]) if guided else c)
+        r = (guide_logits(ref, cond_scale) if guided else ref).numpy()
         for b in range(n):
             e = rel_err(logits[s, b].astype(np.float64), r[b])
             if not e <= worst[b][0]:
                 worst[b] = (e, s)
     ok = all(e <= tol for e, _ in worst)
     per = ", ".join("candidate %d %.3g (step %d)" % (b, e, s) for b, (e, s) in enumerate(worst))
-    report(ok, "logits, teacher-forced over %d steps: max rel err %s (tol %.0e)" % (steps, per, tol))
+    report(ok, "logits, teacher-forced over %d steps%s: max rel err %s (tol %.0e)"
+           % (steps, ", cond_scale %g" % cond_scale if guided else "", per, tol))
     return ok
 
 
@@ -213,7 +223,7 @@ def check_golden(path, info, model_path, codes):
     if head.get("model_sha256") != sha256(model_path):
         return report(False, "golden %s was made for another model file (%s); regenerate: %s"
                       % (path, head.get("model_file"), REGEN))
-    stale = [k for k in SETTINGS if head.get(k) != str(info[k])]
+    stale = [k for k in SETTINGS if head.get(k, SETTING_DEFAULTS.get(k)) != str(info[k])]
     if stale:
         return report(False, "golden %s has other settings (%s); regenerate: %s"
                       % (path, ", ".join("%s %r vs %r" % (k, head.get(k), str(info[k])) for k in stale), REGEN))
@@ -237,11 +247,11 @@ def check_run(run_dir, a):
     model = a.model or info["model"]
     m = load_model(model, dtype=torch.float64)
     tol = a.tol if a.tol is not None else (3e-3 if m.f16 else 1e-4)
-    print("=== %s (%s weights), device %s; prompt %r, seed %d, n %d, top_k %d, temperature %g, top_p %g"
-          % (model, "f16" if m.f16 else "f32", info["device"], info["prompt"], info["seed"], info["n_images"],
-             info["top_k"], info["temperature"], info["top_p"]))
+    print("=== %s (%s weights), device %s; prompt %r, seed %d, n %d, top_k %d, temperature %g, top_p %g, "
+          "cond_scale %s" % (model, "f16" if m.f16 else "f32", info["device"], info["prompt"], info["seed"],
+                             info["n_images"], info["top_k"], info["temperature"], info["top_p"], info["cond_scale"]))
     ok, text_ids = check_tokens(m, info)
-    ok &= check_logits(m, text_ids, logits, codes, tol)
+    ok &= check_logits(m, text_ids, logits, codes, tol, float(info["cond_scale"]))
     ok &= check_replay(info, logits, codes)
     ok &= check_pixels(m, codes, pixels, a.tol_pixels)
     if os.path.exists(os.path.join(run_dir, "cli-0.png")):

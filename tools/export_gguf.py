@@ -320,10 +320,11 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
 
 
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
-           description=None, clip=None):
+           description=None, clip=None, cond_scale=None):
     """Writes the model file. dalle: (config dict, state_dict); dvae: (config dict, decoder state_dict,
     encoder state_dict or None); merges: list of (a, b); clip: (ClipConfig dict, Clip state_dict), needs
-    dalle. Returns the number of tensors written."""
+    dalle; cond_scale: the recommended classifier-free guidance scale (dalle.cond_scale), needs dalle.
+    Returns the number of tensors written."""
     if dalle is None and dvae is None and merges is None and clip is None:
         raise SystemExit("export_gguf: nothing to export")
     check_consistency(dalle[0] if dalle else None, dvae[0] if dvae else None,
@@ -337,6 +338,12 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     tensors = []
     if dalle is not None:
         tensors += add_transformer(w, dalle[0], dalle[1])
+        if cond_scale is not None:
+            if not 0 < cond_scale <= 100:
+                raise SystemExit("export_gguf: --cond-scale must be in (0, 100], got %g" % cond_scale)
+            w.add_float32("dalle.cond_scale", cond_scale)
+    elif cond_scale is not None:
+        raise SystemExit("export_gguf: --cond-scale needs the transformer (--dalle)")
     if dvae is not None:
         tensors += add_dvae(w, dvae[0], dvae[1], dvae[2] if encoder else None)
     if clip is not None:
@@ -358,6 +365,9 @@ def main(argv=None):
     ap.add_argument("-o", "--out", required=True, help="output .gguf")
     ap.add_argument("--f16", action="store_true", help="store tensors of 2+ dims as f16")
     ap.add_argument("--no-encoder", action="store_true", help="leave the dVAE encoder out")
+    ap.add_argument("--cond-scale", type=float,
+                    help="recommended classifier-free guidance scale (dalle.cond_scale; for a transformer "
+                         "trained with empty captions, train_dalle.py --null-cond-prob)")
     ap.add_argument("--name")
     ap.add_argument("--license")
     ap.add_argument("--description")
@@ -376,7 +386,7 @@ def main(argv=None):
         ck = _load(a.clip)
         clip = (dict(ck["config"]), _dalle_state(ck))
     n = export(a.out, dalle, dvae, merges, f16=a.f16, encoder=not a.no_encoder, name=a.name,
-               license=a.license, description=a.description, clip=clip)
+               license=a.license, description=a.description, clip=clip, cond_scale=a.cond_scale)
     print("export_gguf: wrote %s (%d tensors, %.1f MiB)" % (a.out, n, os.path.getsize(a.out) / 2**20))
     return 0
 

@@ -4,7 +4,9 @@
 Rows 1-8: captions seen in training; rows 9-16: held-out captions (4 from the val emoji,
 4 zero-shot (emoji, style) pairs; see assets/splits/). Each row: the prompt, the
 ground-truth emoji (when the caption comes from the dataset), its dVAE reconstruction,
-then --n samples (KV-cache sampling, seeds --seed + k).
+then --n samples (KV-cache sampling), and, when the model has a reranker, the --keep best of
+--candidates samples by the reranker's score (DALL-E's CLIP reranking; the first --n candidates are the
+raw samples shown, so raw and reranked columns come from the same draws).
 Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature 1]
        [--top-k 0] [--top-p 1] [--prompts "a|b|..."]
 """
@@ -64,6 +66,11 @@ def main(argv=None):
     ap.add_argument("--top-k", type=int, default=0)
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cond-scale", type=float, default=0.0,
+                    help="classifier-free guidance scale (0: the model file's dalle.cond_scale, else 1)")
+    ap.add_argument("--candidates", type=int, default=32,
+                    help="samples per prompt for reranking (0: no reranked columns)")
+    ap.add_argument("--keep", type=int, default=4, help="reranked samples shown per prompt")
     ap.add_argument("--prompts", default="", help="'|'-separated prompts (default: 8+8)")
     ap.add_argument("--model", default="", help="sample a model file (e.g. assets/dalle-emoji.gguf) instead of the runs")
     a = ap.parse_args(argv)
@@ -73,23 +80,43 @@ def main(argv=None):
         from dallevk.from_gguf import load_model
         gm = load_model(a.model)
         enc, dec, model, tok, info = gm.encoder, gm.decoder, gm.dalle, gm.bpe, {"path": a.model}
+        clip = gm.clip
+        model_scale = gm.cond_scale
     else:
         enc, dec, _, _ = load_dvae(a.dvae)
         model, tok, info = load_dalle(a.dalle)
+        try:
+            from dallevk.checkpoints import load_clip
+            clip = load_clip()[0]
+        except (OSError, FileNotFoundError, KeyError):
+            clip = None
+        model_scale = 1.0
+    scale = a.cond_scale if a.cond_scale > 0 else model_scale
+    M = max(a.n, a.candidates) if clip is not None and a.candidates > 0 else a.n
+    K = min(a.keep, M) if clip is not None and a.candidates > 0 else 0
     prompts = a.prompts.split("|") if a.prompts else SEEN + heldout_prompts(items)
     cfg = model.cfg
     text = torch.stack([pad_text(tok.encode(p), cfg.text_len, cfg.text_vocab) for p in prompts])
     with torch.no_grad():
-        codes = model.generate(text, n=a.n, seed=a.seed, temperature=a.temperature,
-                               top_k=a.top_k, top_p=a.top_p)
+        codes = model.generate(text, n=M, seed=a.seed, temperature=a.temperature,
+                               top_k=a.top_k, top_p=a.top_p, cond_scale=scale).view(len(prompts), M, -1)
         G = cfg.grid
-        px = decode_pixels(dec.decode_codes(codes.view(-1, G, G)))
-    cell, label_w = 66, 300
-    W = label_w + cell * (2 + a.n)
+        shown = [codes[:, :a.n]]
+        if K:
+            sc = torch.stack([clip.scores(text[r], codes[r]) for r in range(len(prompts))])
+            best = sc.argsort(dim=1, descending=True)[:, :K]
+            shown.append(torch.gather(codes, 1, best.unsqueeze(-1).expand(-1, -1, codes.shape[-1])))
+        shown = torch.cat(shown, dim=1)
+        px = decode_pixels(dec.decode_codes(shown.reshape(-1, G, G)))
+    cols = a.n + K
+    cell, label_w, gap = 66, 300, (12 if K else 0)
+    W = label_w + cell * (2 + cols) + gap
     sheet = Image.new("RGB", (W, cell * len(prompts) + 20), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((4, 4), "prompt | ground truth | dVAE recon | samples (%s)"
-              % os.path.basename(info["path"]), fill="black")
+    title = "prompt | ground truth | dVAE recon | %d samples (cond_scale %g)" % (a.n, scale)
+    if K:
+        title += " | best %d of %d by the reranker" % (K, M)
+    draw.text((4, 4), title + " (%s)" % os.path.basename(info["path"]), fill="black")
     for r, p in enumerate(prompts):
         y = 20 + r * cell
         label = ("[held-out] " if r >= len(SEEN) and not a.prompts else "") + p
@@ -102,10 +129,11 @@ def main(argv=None):
                 rec = decode_pixels(dec.decode_codes(enc.encode_codes(x)))
             sheet.paste(to_img(x[0]), (label_w, y))
             sheet.paste(to_img(rec[0]), (label_w + cell, y))
-        for k in range(a.n):
-            sheet.paste(to_img(px[r * a.n + k]), (label_w + cell * (2 + k), y))
+        for k in range(cols):
+            sheet.paste(to_img(px[r * cols + k]), (label_w + cell * (2 + k) + (gap if k >= a.n else 0), y))
     sheet.save(a.out)
-    print("wrote", a.out, "(%d prompts x %d samples, model %s)" % (len(prompts), a.n, info["path"]))
+    print("wrote", a.out, "(%d prompts x %d samples%s, model %s)"
+          % (len(prompts), a.n, ", best %d of %d reranked" % (K, M) if K else "", info["path"]))
     return 0
 
 

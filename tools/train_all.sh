@@ -31,7 +31,7 @@ $PY tools/train_dvae.py --resume --name dvae --device "$DEVICE" --threads "$THRE
 echo "== $(date -u +%FT%TZ) transformer"
 # transformer hyperparameters: the defaults in tools/train_dalle.py (see its --help)
 $PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
-  --steps 5500
+  --steps 5500 --null-cond-prob 0.1
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
 # reranker hyperparameters: the defaults in tools/train_clip.py (see its --help)

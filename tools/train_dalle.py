@@ -54,6 +54,10 @@ def parse_args(argv):
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--time-limit", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--null-cond-prob", type=float, default=None,
+                    help="probability that a training caption is replaced by the empty caption (all pad "
+                         "tokens), so the model also learns p(image | no text) for classifier-free guidance "
+                         "(cond_scale) at sampling; default 0.1 (on --resume: the saved value, else 0)")
     return ap.parse_args(argv)
 
 
@@ -126,7 +130,11 @@ def main(argv=None):
         for k in ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"):
             setattr(a, k, state["args"].get(k, getattr(a, k)))
         a.steps = a.steps or state["args"]["steps"]
+        if a.null_cond_prob is None:
+            a.null_cond_prob = state["args"].get("null_cond_prob") or 0.0
     a.steps = a.steps or 5000
+    if a.null_cond_prob is None:
+        a.null_cond_prob = 0.1
 
     images, items = D.load_dataset()
     codes = encode_dataset(run, a.dvae, images, a.device)
@@ -191,7 +199,10 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         b = [train_idx[rng.randrange(len(train_idx))] for _ in range(a.batch)]
-        t = text_batch(tok, [rng.choice(items[i]["captions"]) for i in b], cfg).to(a.device)
+        caps = [rng.choice(items[i]["captions"]) for i in b]
+        if a.null_cond_prob > 0:  # the empty caption pads every text position (pad_text)
+            caps = ["" if rng.random() < a.null_cond_prob else c for c in caps]
+        t = text_batch(tok, caps, cfg).to(a.device)
         c = torch.from_numpy(codes_flat[b]).to(a.device)
         loss, tce, ice = model.loss(t, c)
         opt.zero_grad(set_to_none=True)

@@ -28,7 +28,7 @@ typedef struct cli_options {
   uint32_t count, candidates; /* candidates 0: the default (see usage) */
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
-  float temperature, top_p;
+  float temperature, top_p, cond_scale; /* cond_scale 0: the model's recommended value */
   uint32_t top_k;
 } cli_options;
 
@@ -59,6 +59,9 @@ static void usage(FILE *f) {
           "      --temperature T    > 0 (default 1.0); lower is more conservative\n"
           "      --top-k K          sample among the K most likely image tokens (default 0 = all)\n"
           "      --top-p P          nucleus sampling, 0 < P <= 1 (default 1.0)\n"
+          "      --cond-scale S     classifier-free guidance: logits = empty-caption logits + S * (prompt\n"
+          "                         logits - empty-caption logits); S > 0, 1 = off, higher follows the\n"
+          "                         prompt more closely (default: the model's recommended value)\n"
           "      --model PATH       model file (default: %s in ../assets or assets/ next to the program,\n"
           "                         the install prefix's share/dalle-vk, or env DVK_MODEL)\n"
           "      --device X         Vulkan device index or name substring (also env DVK_DEVICE)\n"
@@ -99,11 +102,11 @@ static int parse_float(const char *s, float *out) {
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
   enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
-         OPT_CANDIDATES };
+         OPT_CANDIDATES, OPT_COND };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
-    {"candidates", required_argument, 0, OPT_CANDIDATES},
+    {"candidates", required_argument, 0, OPT_CANDIDATES}, {"cond-scale", required_argument, 0, OPT_COND},
     {"temperature", required_argument, 0, OPT_TEMP}, {"top-k", required_argument, 0, OPT_TOPK},
     {"top-p", required_argument, 0, OPT_TOPP},    {"model", required_argument, 0, OPT_MODEL},
     {"device", required_argument, 0, OPT_DEVICE}, {"list-devices", no_argument, 0, OPT_LIST},
@@ -143,6 +146,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     case OPT_TOPP:
       if (parse_float(optarg, &o->top_p) || !(o->top_p > 0 && o->top_p <= 1))
         return usage_error("--top-p must be in (0, 1], got '%s'", optarg);
+      break;
+    case OPT_COND:
+      if (parse_float(optarg, &o->cond_scale) || !(o->cond_scale > 0 && o->cond_scale <= 100))
+        return usage_error("--cond-scale must be a number in (0, 100], got '%s'", optarg);
       break;
     case OPT_MODEL: o->model = optarg; break;
     case OPT_DEVICE: o->device = optarg; break;
@@ -227,9 +234,10 @@ static int run(const cli_options *o) {
   dvk_model_info info;
   dvk_model_get_info(model, &info);
   if (o->verbose)
-    fprintf(stderr, "dalle-vk: model %s (%s): d_model %u, %u layers, %u heads, text_len %u, %ux%u codes, %ux%u px; loaded in %.2fs\n",
-            model_path, info.name, info.d_model, info.n_layers, info.n_heads, info.text_len, info.grid, info.grid,
-            info.image_width, info.image_height, progress_now() - t0);
+    fprintf(stderr, "dalle-vk: model %s (%s): d_model %u, %u layers, %u heads, text_len %u, %ux%u codes, %ux%u px%s; "
+            "loaded in %.2fs\n", model_path, info.name, info.d_model, info.n_layers, info.n_heads, info.text_len,
+            info.grid, info.grid, info.image_width, info.image_height, info.has_reranker ? ", reranker" : "",
+            progress_now() - t0);
   if (!*o->prompt && !o->quiet) fprintf(stderr, "dalle-vk: empty prompt: generating unconditionally\n");
   uint32_t candidates = o->candidates ? o->candidates : o->count;
   if (!o->candidates && info.has_reranker && candidates < DEFAULT_CANDIDATES) candidates = DEFAULT_CANDIDATES;
@@ -249,6 +257,7 @@ static int run(const cli_options *o) {
   p.temperature = o->temperature;
   p.top_k = o->top_k;
   p.top_p = o->top_p;
+  p.cond_scale = o->cond_scale;
   p.progress = progress_update;
   p.progress_user = &prog;
   p.cancel = (const volatile int *)&g_cancel;
@@ -275,6 +284,9 @@ static int run(const cli_options *o) {
   }
   if (o->verbose) {
     const double tokens = (double)info.grid * info.grid * candidates;
+    fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)o->temperature,
+            o->top_k, (double)o->top_p, (double)(o->cond_scale > 0 ? o->cond_scale : info.cond_scale),
+            o->cond_scale > 0 ? "" : " (the model's default)");
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);

@@ -93,6 +93,11 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
   if (d->conv_kernel % 2 == 0) return bad(f, err, errlen, "dalle.conv_kernel must be odd");
   if (!(d->ln_eps > 0 && d->ln_eps < 1)) return bad(f, err, errlen, "dalle.ln_eps must be in (0, 1)");
   DVK_TRY(read_attn_types(f, d, err, errlen));
+  d->cond_scale = 1.0f;
+  if (gguf_find_key(f, "dalle.cond_scale")) {
+    DVK_TRY(gguf_get_f32(f, "dalle.cond_scale", &d->cond_scale, err, errlen));
+    if (!(d->cond_scale > 0 && d->cond_scale <= 100)) return bad(f, err, errlen, "dalle.cond_scale must be in (0, 100]");
+  }
 
   dvk_dvae_config *v = &cfg->dvae;
   GET_U32("dvae.group_count", &v->group_count);

@@ -20,6 +20,7 @@ typedef struct dvk_dalle_config {
   uint32_t conv_kernel; /* odd */
   int conv_wrap;
   dvk_attn_mask_type attn_types[DVK_MAX_LAYERS];
+  float cond_scale;     /* recommended classifier-free guidance scale (dalle.cond_scale; absent: 1 = none) */
 } dvk_dalle_config;
 
 /* The dVAE decoder (OpenAI architecture, sizes as parameters). */

@@ -112,8 +112,10 @@ static dvk_status head(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st
   return dvk_read_logits(ctx, host_logits, st->logits, rows, vi, 0, vi);
 }
 
-dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
-                                   float *host_logits) {
+/* Prefills text_ids into sequence 0, copies its cache to sequences 1..copies-1, and reads the logits of
+ * image token 0 into host_logits [Vi]. */
+static dvk_status prefill_into(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
+                               uint32_t copies, float *host_logits) {
   const dvk_dalle_config *c = &tf->cfg;
   const uint32_t T = c->text_len, S = T + 1;
   DVK_TRY(dvk_upload(ctx, st->ids, text_ids, (VkDeviceSize)T * 4));
@@ -124,11 +126,33 @@ dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_
   DVK_TRY(dvk_op_embed_row(ctx, &out, 1, &tf->image_start, 0));
   for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(block(ctx, tf, &tf->layers[l], &st->kv[l], st, 1, S, 0));
   /* every candidate starts from the same prompt: copy sequence 0's cache */
-  if (st->batch > 1)
-    for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(dvk_op_kv_broadcast(ctx, &st->kv[l], st->batch, S));
-  DVK_TRY(head(ctx, tf, st, T, 1, host_logits));
-  for (uint32_t b = 1; b < st->batch; b++)
-    memcpy(host_logits + (size_t)b * c->image_vocab, host_logits, (size_t)c->image_vocab * sizeof *host_logits);
+  if (copies > 1)
+    for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(dvk_op_kv_broadcast(ctx, &st->kv[l], copies, S));
+  return head(ctx, tf, st, T, 1, host_logits);
+}
+
+/* Copies row 0 of logits [rows, vi] to rows 1..rows-1. */
+static void repeat_row(float *logits, uint32_t rows, uint32_t vi) {
+  for (uint32_t b = 1; b < rows; b++) memcpy(logits + (size_t)b * vi, logits, (size_t)vi * sizeof *logits);
+}
+
+dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
+                                   float *host_logits) {
+  DVK_TRY(prefill_into(ctx, tf, st, text_ids, st->batch, host_logits));
+  repeat_row(host_logits, st->batch, tf->cfg.image_vocab);
+  st->next_image = 0;
+  return DVK_OK;
+}
+
+dvk_status dvk_transformer_prefill_guided(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+                                          const int32_t *text_ids, const int32_t *null_ids, float *host_logits) {
+  const uint32_t n = st->batch / 2, vi = tf->cfg.image_vocab;
+  if (st->batch % 2) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "guided prefill needs an even batch (%u)", st->batch);
+  /* the empty caption into every sequence first, then the prompt over the first half */
+  DVK_TRY(prefill_into(ctx, tf, st, null_ids, st->batch, host_logits + (size_t)n * vi));
+  DVK_TRY(prefill_into(ctx, tf, st, text_ids, n, host_logits));
+  repeat_row(host_logits, n, vi);
+  repeat_row(host_logits + (size_t)n * vi, n, vi);
   st->next_image = 0;
   return DVK_OK;
 }

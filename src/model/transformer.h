@@ -62,6 +62,14 @@ uint64_t dvk_tf_state_bytes(const dvk_transformer *tf, uint32_t batch);
 dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
                                    float *host_logits);
 
+/* Prefill for classifier-free guidance (cond_scale; DALLE-pytorch's generate_images, dalle-mini's
+ * "super-conditioning"): st->batch = 2n sequences, the first n with the prompt text_ids [T], the last n
+ * with null_ids [T] (the empty caption: every position its pad token). host_logits [2n, Vi] receives the
+ * prompt's logits of image token 0 in rows 0..n-1 and the empty caption's in rows n..2n-1. Decode steps
+ * then feed each candidate's code to both of its sequences. Errors: DVK_ERR_INVALID_ARGUMENT (odd batch). */
+dvk_status dvk_transformer_prefill_guided(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+                                          const int32_t *text_ids, const int32_t *null_ids, float *host_logits);
+
 /* Decode step: codes int32 [st->batch] = image token st->next_image of each candidate; writes the logits
  * of the following token to host_logits [st->batch, Vi]. Blocking. Valid while next_image < G*G - 1. */
 dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,

@@ -50,6 +50,7 @@ class GGUFModel:
     bpe: Optional[BPE]
     f16: bool
     clip: Optional[Clip] = None
+    cond_scale: float = 1.0  # dalle.cond_scale: recommended classifier-free guidance scale (1 = none)
 
 
 def read_dalle_config(r):
@@ -163,4 +164,5 @@ def load_model(path=None, dtype=torch.float32, data=None):
     if unknown:
         raise ValueError("%s: tensors no table names: %s" % (path, unknown))
     f16 = any(t.type == GGMLType.F16 for t in r.tensors.values())
-    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip)
+    cond_scale = float(r.get("dalle.cond_scale", 1.0))
+    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip, cond_scale)

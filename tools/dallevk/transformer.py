@@ -318,20 +318,35 @@ class Dalle(nn.Module):
         return self.image_logits(h[:, -1])
 
     @torch.no_grad()
-    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0):
-        """text_ids [T] or [B, T] -> codes [B*n, G*G] sampled with the KV cache."""
+    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0, cond_scale=1.0):
+        """text_ids [T] or [B, T] -> codes [B*n, G*G] sampled with the KV cache. cond_scale != 1:
+        classifier-free guidance (guide_logits) against the empty caption, run as extra sequences."""
         if text_ids.dim() == 1:
             text_ids = text_ids.view(1, -1)
         text_ids = text_ids.repeat_interleave(n, dim=0)
+        B, guided = text_ids.shape[0], cond_scale != 1.0
+        if guided:
+            null = pad_text([], self.cfg.text_len, self.cfg.text_vocab).to(text_ids.device)
+            text_ids = torch.cat([text_ids, null.view(1, -1).expand(B, -1)])
         gen = torch.Generator(device="cpu").manual_seed(seed)
         logits, cache = self.prefill(text_ids)
         out = []
         for i in range(self.cfg.grid ** 2):
-            code = sample_logits(logits, gen, temperature, top_k, top_p)
+            lg = guide_logits(logits, cond_scale) if guided else logits
+            code = sample_logits(lg, gen, temperature, top_k, top_p)
             out.append(code)
             if i + 1 < self.cfg.grid ** 2:
-                logits = self.decode_step(cache, code)
+                logits = self.decode_step(cache, torch.cat([code, code]) if guided else code)
         return torch.stack(out, dim=1)
+
+
+def guide_logits(logits, cond_scale):
+    """Classifier-free guidance (DALLE-pytorch's cond_scale, dalle-mini's super-conditioning): logits
+    [2B, V], rows 0..B-1 given the prompt, rows B..2B-1 given the empty caption ->
+    null + cond_scale * (cond - null), [B, V]."""
+    B = logits.shape[0] // 2
+    cond, null = logits[:B], logits[B:]
+    return null + cond_scale * (cond - null)
 
 
 def sample_logits(logits, gen, temperature=1.0, top_k=0, top_p=1.0):
