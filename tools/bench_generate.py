@@ -1,15 +1,17 @@
 #!/usr/bin/python3
 """End-to-end generation benchmark: the dalle-vk CLI next to the PyTorch reference, same CPU, same run.
 
-  bench_generate.py MODEL [--n 1 8] [--prompt P] [--seed S] [--top-k K] [--repeat R]
+  bench_generate.py MODEL [--n 1 8] [--prompt P] [--seed S] [--top-k K] [--cond-scale S] [--repeat R]
                     [--engine build/dalle-vk] [--torch-threads T ...]
 
 For each batch size N, R times each (the median is reported):
-  engine   the command `ENGINE --model MODEL PROMPT -n N --seed S --top-k K -o TMP.png` (progress on:
+  engine   the command `ENGINE --model MODEL PROMPT -n N --candidates N --seed S --top-k K --cond-scale C
+           -o TMP.png` (no reranking; C = the model's dalle.cond_scale unless given; progress on:
            its last progress line gives the transformer's tokens/s, its summary line the generation time);
   PyTorch  this script in a child process (--torch-worker): load the same GGUF (tools/dallevk/from_gguf),
            then the same generation: BPE, prefill, G*G-1 KV-cache decode steps for the N candidates as
-           one batch, the same temperature / top-k / top-p (torch sampling), dVAE decode, RGB8 pixels;
+           one batch (2N sequences with guidance, cond_scale != 1, as the engine), the same temperature /
+           top-k / top-p (torch sampling), dVAE decode, RGB8 pixels;
            float32, torch threads = T (default: all cores, then 1).
 Columns: gen s/img = the whole generation (prompt -> RGB8) / N (engine: dvk_images.seconds as the CLI
 prints it, 0.1 s resolution); img tok/s = image tokens per second summed over the batch, transformer
@@ -49,8 +51,9 @@ def run_child(cmd, env=None):
 
 
 def engine_once(a, n, tmp):
-    cmd = [a.engine, "--model", a.model, a.prompt, "-n", str(n), "--seed", str(a.seed), "--top-k", str(a.top_k),
-           "--top-p", str(a.top_p), "--temperature", str(a.temperature), "-o", os.path.join(tmp, "e.png")]
+    cmd = [a.engine, "--model", a.model, a.prompt, "-n", str(n), "--candidates", str(n), "--seed", str(a.seed),
+           "--top-k", str(a.top_k), "--top-p", str(a.top_p), "--temperature", str(a.temperature),
+           "--cond-scale", str(a.cond_scale), "-o", os.path.join(tmp, "e.png")]
     _, err, wall, cpu, rss = run_child(cmd)
     rates = re.findall(r"progress: \d+/\d+ tokens, ([0-9.]+) tok/s", err)
     gen = re.findall(r"images? of \d+x\d+ in ([0-9.]+)s", err)
@@ -62,7 +65,7 @@ def engine_once(a, n, tmp):
 def torch_once(a, n, threads):
     cmd = [sys.executable, os.path.abspath(__file__), a.model, "--torch-worker", "--n", str(n), "--prompt", a.prompt,
            "--seed", str(a.seed), "--top-k", str(a.top_k), "--top-p", str(a.top_p), "--temperature",
-           str(a.temperature), "--torch-threads", str(threads)]
+           str(a.temperature), "--cond-scale", str(a.cond_scale), "--torch-threads", str(threads)]
     out, _, wall, cpu, rss = run_child(cmd)
     r = json.loads(out.strip().splitlines()[-1])
     return {"gen_s": r["gen_s"], "tok_s": r["tok_s"], "proc_s": wall, "cpu_s": cpu, "rss": rss}
@@ -74,23 +77,17 @@ def torch_worker(a):
     sys.path.insert(0, TOOLS)
     from dallevk.dvae import decode_pixels
     from dallevk.from_gguf import load_model
-    from dallevk.transformer import pad_text, sample_logits
+    from dallevk.transformer import pad_text
     torch.set_num_threads(a.torch_threads[0])
     m = load_model(a.model, dtype=torch.float32)
     cfg, n = m.dalle.cfg, a.n[0]
-    gen = torch.Generator().manual_seed(a.seed)
     with torch.no_grad():
         t0 = time.perf_counter()
-        text = pad_text(m.bpe.encode(a.prompt), cfg.text_len, cfg.text_vocab).view(1, -1).repeat(n, 1)
-        logits, cache = m.dalle.prefill(text)
-        codes = []
-        for i in range(cfg.grid ** 2):
-            code = sample_logits(logits, gen, a.temperature, a.top_k, a.top_p)
-            codes.append(code)
-            if i + 1 < cfg.grid ** 2:
-                logits = m.dalle.decode_step(cache, code)
+        text = pad_text(m.bpe.encode(a.prompt), cfg.text_len, cfg.text_vocab)
+        codes = m.dalle.generate(text, n=n, seed=a.seed, temperature=a.temperature, top_k=a.top_k,
+                                 top_p=a.top_p, cond_scale=a.cond_scale)
         t1 = time.perf_counter()
-        grid = torch.stack(codes, dim=1).view(n, cfg.grid, cfg.grid)
+        grid = codes.view(n, cfg.grid, cfg.grid)
         px = decode_pixels(m.decoder.decode_codes(grid), m.dvae_cfg.output_channels)
         rgb = torch.floor(px.permute(0, 2, 3, 1) * 255 + 0.5).to(torch.uint8).numpy()
         t2 = time.perf_counter()
@@ -124,18 +121,24 @@ def main(argv=None):
     ap.add_argument("--top-k", type=int, default=0)
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--cond-scale", type=float, default=0.0, help="guidance scale (0: the model's)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engine", default=os.path.join(REPO, "build", "dalle-vk"))
     ap.add_argument("--torch-threads", type=int, nargs="+", default=sorted({os.cpu_count() or 1, 1}, reverse=True))
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.cond_scale <= 0:  # the model's recommended value, passed explicitly to both sides
+        sys.path.insert(0, TOOLS)
+        from dallevk.gguf import GGUFReader
+        a.cond_scale = float(GGUFReader(a.model).get("dalle.cond_scale", 1.0))
     if a.torch_worker:
         return torch_worker(a)
     devices, _, _, _, eng_base = run_child([a.engine, "--list-devices"])
     _, _, _, _, torch_base = run_child([sys.executable, "-c", "import torch"])
     print("model %s; prompt %r, seed %d, top-k %d, top-p %g, temperature %g; median of %d runs" % (
         a.model, a.prompt, a.seed, a.top_k, a.top_p, a.temperature, a.repeat))
-    print("machine: %s; engine device: %s" % (machine(), devices.strip().splitlines()[0]))
+    print("machine: %s; engine device: %s; prompt %r, cond_scale %g, top-k %d" % (
+        machine(), devices.strip().splitlines()[0], a.prompt, a.cond_scale, a.top_k))
     print("baseline peak RSS: dalle-vk --list-devices %.0f MiB, python3 -c 'import torch' %.0f MiB\n"
           % (eng_base, torch_base))
     print("| implementation         |  N | gen s/img | img tok/s | proc s  | cpu s  | peak RSS MiB |")

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Export the trained default model into assets/ and recompute what its card reports:
 #   GGUF (f16, with the dVAE encoder and the reranker) -> metrics JSON -> sample sheet.
-# Usage: tools/release_model.sh "NAME" "DESCRIPTION" [OUT=assets/dalle-emoji.gguf]
+# Usage: [COND_SCALE=S] tools/release_model.sh "NAME" "DESCRIPTION" [OUT=assets/dalle-emoji.gguf]
+#   COND_SCALE: the recommended classifier-free guidance scale stored in the file (dalle.cond_scale)
 # Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): dalle/final.pt (falls back to
 # dalle/ckpt.pt for an interim release), dvae_dec/final.pt, dalle/bpe.json, clip/final.pt (the reranker).
 # Then: look at docs/sample-sheet.png, update assets/MODEL_CARD.md from build/release-metrics.json,
@@ -20,7 +21,7 @@ mkdir -p build
 TMP=$OUT.tmp.$$
 trap 'rm -f "$TMP"' EXIT
 $PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/dvae_dec/final.pt" --bpe "$RUNS/dalle/bpe.json" \
-  --clip "$RUNS/clip/final.pt" -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
+  --clip "$RUNS/clip/final.pt" ${COND_SCALE:+--cond-scale "$COND_SCALE"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
 mv "$TMP" "$OUT"
 ls -l "$OUT"
 $PY tools/eval_metrics.py --model "$OUT" --threads 2 --json build/release-metrics.json
