@@ -12,7 +12,8 @@ PY=/usr/bin/python3
 THREADS=${DVK_THREADS:-1}
 DEVICE=${DVK_DEVICE:-cpu}
 DATA=${DVK_DATA_DIR:-$HOME/.cache/dalle-vk/emoji}
-export OMP_NUM_THREADS=$THREADS
+# (no OMP_NUM_THREADS: with it set to 1, Debian torch 1.13 ran the same steps ~45% slower here;
+#  the scripts call torch.set_num_threads(--threads) themselves)
 
 # Braces: bash parses the whole body before running it, so editing this file while a
 # run is in progress cannot corrupt that run.
@@ -31,7 +32,7 @@ $PY tools/train_dvae.py --resume --name dvae --device "$DEVICE" --threads "$THRE
 echo "== $(date -u +%FT%TZ) transformer"
 # transformer hyperparameters: the defaults in tools/train_dalle.py (see its --help)
 $PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
-  --steps 5500 --null-cond-prob 0.1
+  --steps 5000 --null-cond-prob 0.1
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
 # reranker hyperparameters: the defaults in tools/train_clip.py (see its --help)
