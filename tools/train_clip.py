@@ -74,18 +74,10 @@ def heldout_texts(tok, items, idx, cfg):
 def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
-    run = os.path.join(D.run_root(), a.name)
-    os.makedirs(run, exist_ok=True)
-    if a.resume and os.path.exists(os.path.join(run, "final.pt")):
-        print("clip: already finished:", os.path.join(run, "final.pt"))
+    run, ckpt_path, state = D.open_run(a.name, a.resume, "clip")
+    if run is None:
         return 0
-    ckpt_path = os.path.join(run, "ckpt.pt")
-    state = torch.load(ckpt_path, map_location="cpu") if a.resume and os.path.exists(ckpt_path) else None
-    if state is not None:
-        for k in ("batch", "lr", "warmup", "weight_decay", "seed", "dalle"):
-            setattr(a, k, state["args"].get(k, getattr(a, k)))
-        a.steps = a.steps or state["args"]["steps"]
-    a.steps = a.steps or 700
+    D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dalle"), 700)
 
     dalle_run = os.path.join(D.run_root(), a.dalle)
     images, items = D.load_dataset()

@@ -119,22 +119,12 @@ def heldout_ce(model, tok, items, codes, idx, device, batch=32):
 def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
-    run = os.path.join(D.run_root(), a.name)
-    os.makedirs(run, exist_ok=True)
-    if a.resume and os.path.exists(os.path.join(run, "final.pt")):
-        print("dalle: already finished:", os.path.join(run, "final.pt"))
+    run, ckpt_path, state = D.open_run(a.name, a.resume, "dalle")
+    if run is None:
         return 0
-    ckpt_path = os.path.join(run, "ckpt.pt")
-    state = torch.load(ckpt_path, map_location="cpu") if a.resume and os.path.exists(ckpt_path) else None
-    if state is not None:
-        for k in ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"):
-            setattr(a, k, state["args"].get(k, getattr(a, k)))
-        a.steps = a.steps or state["args"]["steps"]
-        if a.null_cond_prob is None:
-            a.null_cond_prob = state["args"].get("null_cond_prob") or 0.0
-    a.steps = a.steps or 5000
-    if a.null_cond_prob is None:
-        a.null_cond_prob = 0.1
+    D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"), 5000)
+    if a.null_cond_prob is None:  # resumed runs keep theirs (0 for runs from before the option)
+        a.null_cond_prob = (state["args"].get("null_cond_prob") or 0.0) if state is not None else 0.1
 
     images, items = D.load_dataset()
     codes = encode_dataset(run, a.dvae, images, a.device)

@@ -67,3 +67,28 @@ def trim_log(path, step):
     with open(path + ".tmp", "w") as f:
         f.writelines(keep)
     os.replace(path + ".tmp", path)
+
+
+def open_run(name, resume, tag):
+    """The run directory run_root()/name (created) for a training script printing as `tag`.
+    Returns (run, ckpt_path, state): state is the checkpoint dict of ckpt.pt when resuming one, else None;
+    run is None when --resume finds the run already finished (final.pt exists)."""
+    import torch
+    run = os.path.join(run_root(), name)
+    os.makedirs(run, exist_ok=True)
+    if resume and os.path.exists(os.path.join(run, "final.pt")):
+        print("%s: already finished: %s" % (tag, os.path.join(run, "final.pt")))
+        return None, None, None
+    ckpt_path = os.path.join(run, "ckpt.pt")
+    state = torch.load(ckpt_path, map_location="cpu") if resume and os.path.exists(ckpt_path) else None
+    return run, ckpt_path, state
+
+
+def restore_args(a, state, keys, default_steps):
+    """On resume, the saved values of `keys` replace the command line's (the run's own settings), and
+    --steps, when not given, is the saved total; otherwise default_steps."""
+    if state is not None:
+        for k in keys:
+            setattr(a, k, state["args"].get(k, getattr(a, k)))
+        a.steps = a.steps or state["args"]["steps"]
+    a.steps = a.steps or default_steps
