@@ -39,12 +39,12 @@ if grep -q "unconditionally" "$TMP/stderr" && [ -f "$TMP/u.png" ]; then pass=$((
 "$BIN" --model "$MODEL" "a very long prompt with many more words than seven tokens" --seed 1 -o "$TMP/l.png" 2>"$TMP/stderr" >/dev/null
 if grep -q "tokens were dropped" "$TMP/stderr"; then pass=$((pass + 1)); echo "PASS long prompt warns about dropped tokens"; else fail=$((fail + 1)); echo "FAIL long prompt warning"; fi
 
-# Reranking: a model with a reranker samples max(N, 8) candidates by default and keeps the N best; the
+# Reranking: a model with a reranker samples max(N, 32) candidates by default and keeps the N best; the
 # kept images are the same as when those candidates are written without reranking.
 RMODEL="$DATA/parity/g6-full-convclamp-f32.gguf"
 "$BIN" --model "$RMODEL" "red heart" -n 2 --seed 3 -v -o "$TMP/r.png" 2>"$TMP/stderr" >/dev/null
-if grep -q "reranked 8 candidates in .*, kept 2:" "$TMP/stderr" && [ -f "$TMP/r.png" ]; then
-  pass=$((pass + 1)); echo "PASS reranking by default (8 candidates, kept 2)"
+if grep -q "reranked 32 candidates in .*, kept 2:" "$TMP/stderr" && [ -f "$TMP/r.png" ]; then
+  pass=$((pass + 1)); echo "PASS reranking by default (32 candidates, kept 2)"
 else fail=$((fail + 1)); echo "FAIL default reranking"; sed 's/^/     /' "$TMP/stderr"; fi
 best=$("$BIN" --model "$RMODEL" "red heart" -n 1 --candidates 5 --seed 3 -v -o "$TMP/r1.png" 2>&1 >/dev/null |
        sed -n 's/.*kept 1: #\([0-9]*\).*/\1/p')

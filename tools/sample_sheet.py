@@ -120,8 +120,11 @@ def main(argv=None):
     for r, p in enumerate(prompts):
         y = 20 + r * cell
         label = ("[held-out] " if r >= len(SEEN) and not a.prompts else "") + p
-        draw.text((4, y + 26), label.encode("latin-1", "replace").decode("latin-1"),
-                  fill="black")
+        label = label.replace("\u2019", "'").encode("latin-1", "replace").decode("latin-1")
+        if len(label) > 48:  # two lines for long captions
+            cut = label.rfind(" ", 0, 48)
+            label = label[:cut] + "\n  " + label[cut + 1:]
+        draw.text((4, y + 20), label, fill="black")
         gi = find_item(items, p)
         if gi is not None and enc is not None:
             x = D.to_tensor(images[gi:gi + 1])

@@ -21,7 +21,7 @@
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define DEFAULT_MODEL "dalle-emoji.gguf"
-#define DEFAULT_CANDIDATES 8u /* candidates sampled per run when the model can rerank (see usage) */
+#define DEFAULT_CANDIDATES 32u /* candidates sampled per run when the model can rerank (see usage) */
 
 typedef struct cli_options {
   const char *prompt, *output, *model, *device, *candidates_arg;
