@@ -54,6 +54,10 @@ def parse_args(argv):
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--time-limit", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sample-by", choices=("image", "base"), default=None,
+                    help="draw training images uniformly (image), or a base emoji uniformly and then one of its "
+                         "images (base: skin-tone variants stop outweighing rare concepts); default image "
+                         "(on --resume: the saved value)")
     ap.add_argument("--null-cond-prob", type=float, default=None,
                     help="probability that a training caption is replaced by the empty caption (all pad "
                          "tokens), so the model also learns p(image | no text) for classifier-free guidance "
@@ -123,6 +127,8 @@ def main(argv=None):
     if run is None:
         return 0
     D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"), 5000)
+    if a.sample_by is None:
+        a.sample_by = (state["args"].get("sample_by") or "image") if state is not None else "image"
     if a.null_cond_prob is None:  # resumed runs keep theirs (0 for runs from before the option)
         a.null_cond_prob = (state["args"].get("null_cond_prob") or 0.0) if state is not None else 0.1
 
@@ -184,11 +190,18 @@ def main(argv=None):
     t0 = time.time()
     last_ckpt = t0
     codes_flat = codes.reshape(len(codes), -1).astype(np.int64)
+    groups = {}
+    for i in train_idx:
+        groups.setdefault(items[i]["base"], []).append(int(i))
+    by_base = [groups[k] for k in sorted(groups)]  # training images of each base emoji
     while step < a.steps:
         lr = lr_at(step, a)
         for g in opt.param_groups:
             g["lr"] = lr
-        b = [train_idx[rng.randrange(len(train_idx))] for _ in range(a.batch)]
+        if a.sample_by == "base":
+            b = [rng.choice(by_base[rng.randrange(len(by_base))]) for _ in range(a.batch)]
+        else:
+            b = [train_idx[rng.randrange(len(train_idx))] for _ in range(a.batch)]
         caps = [rng.choice(items[i]["captions"]) for i in b]
         if a.null_cond_prob > 0:  # the empty caption pads every text position (pad_text)
             caps = ["" if rng.random() < a.null_cond_prob else c for c in caps]
