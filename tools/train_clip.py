@@ -32,17 +32,9 @@ from train_dalle import encode_dataset, lr_at, text_batch  # noqa: E402
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--name", default="clip")
+    D.add_run_args(ap, "clip", steps=700, batch=128, lr=1e-3, warmup=100)
     ap.add_argument("--dalle", default="dalle", help="transformer run whose bpe.json / codes.npy / config to use")
     ap.add_argument("--dvae", default="dvae", help="dVAE run (only if codes.npy had to be computed)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int, default=None,
-                    help="total steps (default 700); on --resume overrides the saved value")
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--n-heads", type=int, default=4)

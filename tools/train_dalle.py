@@ -32,16 +32,8 @@ from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--name", default="dalle")
+    D.add_run_args(ap, "dalle", steps=5000, batch=16, lr=5e-4, warmup=150)
     ap.add_argument("--dvae", default="dvae", help="name of the finished dVAE run")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int, default=None,
-                    help="total steps (default 5000); on --resume overrides the saved value")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--text-len", type=int, default=32)
     ap.add_argument("--bpe-vocab", type=int, default=1536)

@@ -35,15 +35,7 @@ from dallevk.dvae import (Decoder, DvaeConfig, Encoder, decode_pixels,  # noqa: 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--name", default="dvae")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int, default=None,
-                    help="total steps (default 3000); on --resume overrides the saved value")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=int, default=100)
+    D.add_run_args(ap, "dvae", steps=3000, batch=32, lr=2e-3, warmup=100)
     ap.add_argument("--n-hid", type=int, default=64)
     ap.add_argument("--n-blk", type=int, default=1)
     ap.add_argument("--group-count", type=int, default=3)

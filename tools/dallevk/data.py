@@ -92,3 +92,18 @@ def restore_args(a, state, keys, default_steps):
             setattr(a, k, state["args"].get(k, getattr(a, k)))
         a.steps = a.steps or state["args"]["steps"]
     a.steps = a.steps or default_steps
+
+
+def add_run_args(ap, name, steps, batch, lr, warmup):
+    """Adds the options every training script shares, with that script's defaults: --name (run directory
+    under run_root()), --device, --threads, --resume, --steps (None = the saved total on --resume, else
+    `steps`; resolved by restore_args), --batch, --lr, --warmup."""
+    ap.add_argument("--name", default=name)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="total steps (default %d); on --resume overrides the saved value" % steps)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--warmup", type=int, default=warmup)
