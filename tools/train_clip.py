@@ -132,7 +132,7 @@ def main(argv=None):
         return r
 
     t0 = time.time()
-    last_ckpt = t0
+    ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "clip")
     start_step = step
     r = None
     while step < a.steps:
@@ -160,15 +160,7 @@ def main(argv=None):
         log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.4f" % acc, "%.6g" % lr,
                       "%.4f" % model.scale().item(), "" if r is None else "%.4f" % r["top1"],
                       "" if r is None else "%.4f" % r["top5"]])
-        if step % 20 == 0:
-            logf.flush()
-        now = time.time()
-        if now - last_ckpt > a.ckpt_every:
-            save()
-            last_ckpt = now
-        if a.time_limit and now - t0 > a.time_limit:
-            save()
-            print("clip: time limit reached at step", step, flush=True)
+        if ckpt.after_step(step):
             return 0
     save()
     r = evaluate() if r is None else r

@@ -180,7 +180,7 @@ def main(argv=None):
                       ckpt_path)
 
     t0 = time.time()
-    last_ckpt = t0
+    ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dalle")
     codes_flat = codes.reshape(len(codes), -1).astype(np.int64)
     groups = {}
     for i in train_idx:
@@ -212,15 +212,7 @@ def main(argv=None):
                   % (step, loss.item(), tce.item(), ice.item(), held, time.time() - t0), flush=True)
         log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.5f" % tce.item(),
                       "%.5f" % ice.item(), "%.6g" % lr, held if held == "" else "%.5f" % held])
-        if step % 20 == 0:
-            logf.flush()
-        now = time.time()
-        if now - last_ckpt > a.ckpt_every:
-            save()
-            last_ckpt = now
-        if a.time_limit and now - t0 > a.time_limit:
-            save()
-            print("dalle: time limit reached at step", step, flush=True)
+        if ckpt.after_step(step):
             return 0
     save()
     held = heldout_ce(model, tok, items, codes, held_idx, a.device)

@@ -173,7 +173,7 @@ def main(argv=None):
                        "torch_rng": torch.get_rng_state()}, ckpt_path)
 
     t0 = time.time()
-    last_ckpt = t0
+    ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dvae")
     print("dvae: config", cfg.to_dict(), "params %.3fM" % (sum(p.numel() for p in params) / 1e6),
           "train", len(train_idx), "val", len(val_idx), flush=True)
     while step < a.steps:
@@ -210,15 +210,7 @@ def main(argv=None):
         log.writerow([step, "%.1f" % (time.time() - t0), "%.6f" % loss.item(), "%.6f" % rec.item(),
                       "%.5f" % kl.item(), "%.4f" % tau, "%.6g" % lr,
                       val_psnr if val_psnr == "" else "%.3f" % val_psnr, used])
-        if step % 20 == 0:
-            logf.flush()
-        now = time.time()
-        if now - last_ckpt > a.ckpt_every:
-            save()
-            last_ckpt = now
-        if a.time_limit and now - t0 > a.time_limit:
-            save()
-            print("dvae: time limit reached at step", step, flush=True)
+        if ckpt.after_step(step):
             return 0
     save()
     psnr_val, used = evaluate(enc, dec, images, val_idx, a.device)

@@ -6,6 +6,7 @@ key/base/style/tone/split/captions). to_tensor() turns a uint8 batch into float3
 """
 import json
 import os
+import time
 
 import numpy as np
 import torch
@@ -107,3 +108,27 @@ def add_run_args(ap, name, steps, batch, lr, warmup):
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--warmup", type=int, default=warmup)
+
+
+class Checkpointer:
+    """The bookkeeping after every training step: flushes the CSV log every 20 steps, calls save() once
+    `every` seconds have passed since the last checkpoint, and ends the run after `time_limit` seconds
+    (0 = no limit) with a final save(). Starts its clocks when created (just before the loop)."""
+
+    def __init__(self, save, logf, every, time_limit, tag):
+        self.save, self.logf, self.every, self.time_limit, self.tag = save, logf, every, time_limit, tag
+        self.t0 = self.last = time.time()
+
+    def after_step(self, step):
+        """True when the time limit is reached (the checkpoint is saved; the caller returns)."""
+        if step % 20 == 0:
+            self.logf.flush()
+        now = time.time()
+        if now - self.last > self.every:
+            self.save()
+            self.last = now
+        if self.time_limit and now - self.t0 > self.time_limit:
+            self.save()
+            print("%s: time limit reached at step %d" % (self.tag, step), flush=True)
+            return True
+        return False
