@@ -211,18 +211,18 @@ static dvk_status check_memory(const dvk_model *m, uint32_t n, uint32_t per) {
                   (double)need / (1 << 20), (double)budget / (1 << 20), fit);
 }
 
-/* Rewrites an out-of-memory failure as advice on the batch size. */
-static dvk_status oom_advice(dvk_model *m, uint32_t n, dvk_status s) {
+/* Rewrites an out-of-memory failure as advice on the batch size; per = transformer sequences per image
+ * (2 with guidance). */
+static dvk_status oom_advice(dvk_model *m, uint32_t n, uint32_t per_seqs, dvk_status s) {
   if (s != DVK_ERR_OUT_OF_DEVICE_MEMORY) return s;
   char driver[sizeof m->ctx->vk->error];
   snprintf(driver, sizeof driver, "%s", m->ctx->vk->error);
-  uint64_t per = dvk_tf_state_bytes(&m->tf, 1);
+  uint64_t per = dvk_tf_state_bytes(&m->tf, per_seqs);
   return dvk_fail(m->ctx->vk, s,
                   "out of device memory generating %u images at once (about %.0f MiB of KV cache and activations "
                   "per image); try -n %u (driver: %s)", n, (double)per / (1 << 20), n > 1 ? n / 2 : 1, driver);
 }
 
-/* Runs the transformer for all candidates; codes [n, G*G]; timings into im. */
 /* Classifier-free guidance on the host: rows 0..n-1 of logits [2n, vi] become null + s * (cond - null),
  * null = row n + b. */
 static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
@@ -233,6 +233,7 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
   }
 }
 
+/* Runs the transformer for all candidates; codes [n, G*G]; timings into im. */
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
                                int32_t *codes, dvk_images *im) {
   dvk_ctx *vk = m->ctx->vk;
@@ -325,13 +326,13 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
   if (s == DVK_OK) s = check_memory(m, n, seqs / n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
-  if (s == DVK_OK) s = oom_advice(m, n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
+  if (s == DVK_OK) s = oom_advice(m, n, seqs / n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
   if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes, im);
   const double t_rerank = now_s();
-  if (s == DVK_OK && p->keep) s = oom_advice(m, n, rerank(m, text, codes, n, p->keep, im));
+  if (s == DVK_OK && p->keep) s = oom_advice(m, n, seqs / n, rerank(m, text, codes, n, p->keep, im));
   const double t_dvae = now_s();
   if (im) im->seconds_rerank = t_dvae - t_rerank;
-  if (s == DVK_OK) s = oom_advice(m, n, dvk_dvae_decode(vk, arena, &m->dvae, codes, kept, rgb, NULL));
+  if (s == DVK_OK) s = oom_advice(m, n, seqs / n, dvk_dvae_decode(vk, arena, &m->dvae, codes, kept, rgb, NULL));
   if (im) im->seconds_dvae = now_s() - t_dvae;
   if (s != DVK_OK) dvk_discard(vk); /* an op that failed part-way may leave commands on `arena`'s buffers */
   dvk_tf_state_free(&st);

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Export the trained default model into assets/ and recompute what its card reports:
 #   GGUF (f16, with the dVAE encoder and the reranker) -> metrics JSON -> sample sheet.
-# Usage: [COND_SCALE=S] tools/release_model.sh "NAME" "DESCRIPTION" [OUT=assets/dalle-emoji.gguf]
+# Usage: [COND_SCALE=S] [DALLE_RUN=R] tools/release_model.sh "NAME" "DESCRIPTION" [OUT=assets/dalle-emoji.gguf]
 #   COND_SCALE: the recommended classifier-free guidance scale stored in the file (dalle.cond_scale)
-# Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): dalle/final.pt (falls back to
-# dalle/ckpt.pt for an interim release), dvae_dec/final.pt, dalle/bpe.json, clip/final.pt (the reranker).
+#   DALLE_RUN: the transformer run to export (default dalle)
+# Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): $DALLE_RUN/final.pt (falls back to
+# $DALLE_RUN/ckpt.pt for an interim release), dvae_dec/final.pt, $DALLE_RUN/bpe.json, clip/final.pt (the reranker).
 # Then: look at docs/sample-sheet.png, update assets/MODEL_CARD.md from build/release-metrics.json,
 # and refresh the end-to-end golden: tests/test_e2e.sh build --default --update.
 set -euo pipefail
@@ -14,13 +15,14 @@ RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
 NAME=${1:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 DESC=${2:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 OUT=${3:-assets/dalle-emoji.gguf}
-DALLE=$RUNS/dalle/final.pt
-[ -f "$DALLE" ] || { DALLE=$RUNS/dalle/ckpt.pt; echo "release: no final.pt, using $DALLE (interim)"; }
+RUN=$RUNS/${DALLE_RUN:-dalle}
+DALLE=$RUN/final.pt
+[ -f "$DALLE" ] || { DALLE=$RUN/ckpt.pt; echo "release: no final.pt, using $DALLE (interim)"; }
 LICENSE="weights: CC-BY-4.0 (trained on Twemoji CC-BY 4.0 and Noto Emoji Apache-2.0; see MODEL_CARD.md)"
 mkdir -p build
 TMP=$OUT.tmp.$$
 trap 'rm -f "$TMP"' EXIT
-$PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/dvae_dec/final.pt" --bpe "$RUNS/dalle/bpe.json" \
+$PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/dvae_dec/final.pt" --bpe "$RUN/bpe.json" \
   --clip "$RUNS/clip/final.pt" ${COND_SCALE:+--cond-scale "$COND_SCALE"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
 mv "$TMP" "$OUT"
 ls -l "$OUT"

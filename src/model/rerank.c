@@ -76,14 +76,15 @@ static uint64_t pass_rows(const dvk_reranker *r, uint32_t n) {
 uint64_t dvk_rerank_bytes(const dvk_reranker *r, uint32_t n) {
   const dvk_clip_config *c = &r->cfg;
   const uint64_t rows = pass_rows(r, n);
-  /* x, h, attn [rows, d]; qkv [rows, 3d]; ff [rows, d_ff]; k, v [rows, d]; features [rows, d_embed]; ids */
-  return rows * 4 * (8ull * c->d_model + c->d_ff + c->d_embed + 1);
+  /* x, h, attn [rows, d]; qkv [rows, 3d]; ff [rows, d_ff]; k, v [rows, d]; ids [rows];
+   * features [CHUNK, d_embed] */
+  return rows * 4 * (8ull * c->d_model + c->d_ff + 1) + (uint64_t)CHUNK * c->d_embed * 4;
 }
 
 typedef struct pass {
   dvk_block_io io;
   dvk_kv_cache kv; /* one cache reused by every layer: each layer's keys are consumed before the next */
-  dvk_tensor feat; /* [rows, d_embed] */
+  dvk_tensor feat; /* [CHUNK, d_embed]: one feature per sequence */
   dvk_tensor ids;  /* int32 [rows] */
 } pass;
 
@@ -97,21 +98,22 @@ static dvk_status run_tower(dvk_ctx *ctx, const dvk_reranker *r, const dvk_clip_
   p->kv.s_max = S;
   for (uint32_t l = 0; l < t->n_layers; l++)
     DVK_TRY(dvk_block_forward(ctx, &t->layers[l], &p->kv, &p->io, c->d_model, c->ln_eps, batch, S, 0));
-  /* ln_f and proj over every row (cheap next to the blocks), then only the last rows are read */
+  /* ln_f over every row (cheap next to the blocks; the op has no row stride), then proj on each
+   * sequence's last row only: X rows S * d_model floats apart */
   DVK_TRY(dvk_op_layernorm(ctx, p->io.h, p->io.x, t->lnf_w, t->lnf_b, rows, c->d_model, c->ln_eps));
-  DVK_TRY(dvk_op_matmul(ctx, p->feat, p->io.h, &t->proj, NULL, rows, 0));
-  float *all = malloc((size_t)rows * de * sizeof *all);
-  if (!all) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
-  dvk_status s = dvk_download(ctx, all, p->feat, (VkDeviceSize)rows * de * 4);
-  for (uint32_t b = 0; s == DVK_OK && b < batch; b++) {
-    const float *v = all + ((size_t)b * S + S - 1) * de;
+  const VkDeviceSize last = (VkDeviceSize)(S - 1) * c->d_model * 4;
+  const dvk_matmul_desc proj = {.m = batch, .x = dvk_tensor_slice(p->io.h, last, p->io.h.size - last),
+                                .ldx = S * c->d_model, .w = &t->proj, .y = p->feat};
+  DVK_TRY(dvk_op_matmul_ex(ctx, &proj));
+  DVK_TRY(dvk_download(ctx, out, p->feat, (VkDeviceSize)batch * de * 4));
+  for (uint32_t b = 0; b < batch; b++) {
+    float *v = out + (size_t)b * de;
     double nn = 0;
     for (uint32_t k = 0; k < de; k++) nn += (double)v[k] * v[k];
     const double inv = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
-    for (uint32_t k = 0; k < de; k++) out[(size_t)b * de + k] = (float)(v[k] * inv);
+    for (uint32_t k = 0; k < de; k++) v[k] = (float)(v[k] * inv);
   }
-  free(all);
-  return s;
+  return DVK_OK;
 }
 
 static dvk_status alloc_pass(dvk_ctx *ctx, dvk_arena *a, const dvk_reranker *r, uint32_t n, pass *p) {
@@ -124,7 +126,7 @@ static dvk_status alloc_pass(dvk_ctx *ctx, dvk_arena *a, const dvk_reranker *r, 
   DVK_TRY(dvk_arena_alloc(a, rows * c->d_ff * 4, &p->io.ff));
   DVK_TRY(dvk_arena_alloc(a, rows * d * 4, &p->kv.k));
   DVK_TRY(dvk_arena_alloc(a, rows * d * 4, &p->kv.v));
-  DVK_TRY(dvk_arena_alloc(a, rows * c->d_embed * 4, &p->feat));
+  DVK_TRY(dvk_arena_alloc(a, (VkDeviceSize)CHUNK * c->d_embed * 4, &p->feat));
   DVK_TRY(dvk_arena_alloc(a, rows * 4, &p->ids));
   p->kv.n_heads = c->n_heads;
   p->kv.d_head = c->d_model / c->n_heads;
