@@ -73,6 +73,7 @@ typedef struct dvk_model_info {
   uint32_t image_width, image_height; /* pixels of one generated image */
   int has_reranker;                   /* 1: the file holds a reranker (dvk_generate_params.keep usable) */
   float cond_scale;                   /* the model's recommended guidance scale (1 = none) */
+  float temperature, top_p;           /* the model's recommended sampling temperature and top-p (1 = off) */
 } dvk_model_info;
 
 void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
@@ -91,9 +92,12 @@ typedef struct dvk_generate_params {
   const char *prompt;       /* UTF-8 text; "" generates unconditionally */
   uint32_t n_images;        /* candidates generated together as one batch; >= 1 */
   uint64_t seed;            /* seeds the sampler */
-  float temperature;        /* > 0; logits are divided by it (default 1) */
+  float temperature;        /* > 0: logits are divided by it; 0 (default) = the model's recommended value
+                               (dvk_model_info.temperature, 1 when the file names none) */
   uint32_t top_k;           /* keep the k most likely image tokens; 0 = all (default 0) */
-  float top_p;              /* nucleus sampling: keep the smallest set with probability >= top_p; (0, 1] */
+  float top_p;              /* nucleus sampling: keep the smallest set with probability >= top_p; (0, 1];
+                               0 (default) = the model's recommended value (dvk_model_info.top_p, 1 = off
+                               when the file names none) */
   float cond_scale;         /* classifier-free guidance: logits = null + cond_scale * (cond - null), where
                                null are the logits given the empty caption (DALLE-pytorch's cond_scale,
                                dalle-mini's super-conditioning; meaningful for models trained with empty
@@ -130,7 +134,7 @@ typedef struct dvk_images {
 } dvk_images;
 
 /* Generates p->n_images candidates and returns them all, or the p->keep best by the reranker.
- * Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature <= 0, top_p outside (0, 1],
+ * Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature < 0, top_p outside [0, 1],
  * cond_scale < 0 or not finite, keep > n_images: the message names the parameter), DVK_ERR_UNSUPPORTED (keep > 0 on a model without
  * a reranker), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
  * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */

@@ -122,11 +122,13 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .text_vocab = d->text_vocab, .grid = d->grid, .image_vocab = d->image_vocab,
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
                            .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size,
-                           .has_reranker = m->cfg.clip.present, .cond_scale = d->cond_scale};
+                           .has_reranker = m->cfg.clip.present, .cond_scale = d->cond_scale,
+                           .temperature = d->temperature, .top_p = d->top_p};
 }
 
 dvk_generate_params dvk_generate_defaults(void) {
-  dvk_generate_params p = {.prompt = "", .n_images = 1, .seed = 0, .temperature = 1.0f, .top_k = 0, .top_p = 1.0f};
+  /* temperature, top_p, cond_scale 0: the model's recommended values */
+  dvk_generate_params p = {.prompt = "", .n_images = 1, .seed = 0, .temperature = 0, .top_k = 0, .top_p = 0};
   return p;
 }
 
@@ -157,8 +159,10 @@ static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uin
 static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_generate_params *p) {
   if (!p->prompt) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
   if (p->n_images == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
-  if (!(p->temperature > 0)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0");
-  if (!(p->top_p > 0 && p->top_p <= 1)) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1]");
+  if (!(p->temperature >= 0 && isfinite(p->temperature)))
+    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0 (0: the model's default)");
+  if (!(p->top_p >= 0 && p->top_p <= 1))
+    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1] (0: the model's default)");
   if (!(p->cond_scale >= 0 && isfinite(p->cond_scale)))
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "cond_scale must be >= 0 (0: the model's default; 1: off)");
   if (p->keep > p->n_images)
@@ -246,7 +250,9 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   int32_t *null_ids = malloc(d->text_len * sizeof *null_ids);
   dvk_sampler sampler = {0};
   dvk_status s = DVK_OK;
-  if (!logits || !rng || !step_codes || !null_ids || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
+  const float temperature = p->temperature > 0 ? p->temperature : d->temperature;
+  const float top_p = p->top_p > 0 ? p->top_p : d->top_p;
+  if (!logits || !rng || !step_codes || !null_ids || dvk_sampler_init(&sampler, vi, temperature, p->top_k, top_p) != 0)
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);

@@ -113,6 +113,41 @@ int main(void) {
     for (uint32_t i = 0; same && i < ref->count; i++) same = memcmp(ref->pixels[i], again->pixels[i], bytes) == 0;
     CHECK(same, "the generation after a failed one differs from the reference");
   }
+  /* sampling defaults: temperature / top_p 0 resolve to the file's recommended values, 1 when it names none
+   * (g5 names none), so the defaults must give exactly what explicit 1 / 1 gives */
+  dvk_model_info info;
+  dvk_model_get_info(m, &info);
+  CHECK(info.temperature == 1.0f && info.top_p == 1.0f && info.cond_scale == 1.0f,
+        "g5 has no recommended sampling keys, got temperature %g top_p %g cond_scale %g", (double)info.temperature,
+        (double)info.top_p, (double)info.cond_scale);
+  dvk_generate_params ep = dvk_generate_defaults();
+  CHECK(ep.temperature == 0 && ep.top_p == 0 && ep.cond_scale == 0, "defaults should defer to the model");
+  ep.prompt = "red heart";
+  ep.n_images = 2;
+  ep.seed = 5;
+  ep.temperature = 1.0f;
+  ep.top_p = 1.0f;
+  ep.cond_scale = 1.0f;
+  dvk_images *expl = NULL;
+  s = dvk_generate(m, &ep, &expl);
+  CHECK(s == DVK_OK, "explicit sampling settings: %s", dvk_last_error(ctx));
+  if (ref && expl) {
+    size_t bytes = (size_t)ref->height * ref->stride;
+    int same = ref->count == expl->count;
+    for (uint32_t i = 0; same && i < ref->count; i++) same = memcmp(ref->pixels[i], expl->pixels[i], bytes) == 0;
+    CHECK(same, "defaults (model's values) differ from explicit temperature 1, top_p 1, cond_scale 1");
+  }
+  dvk_images_free(expl);
+  ep.temperature = -1.0f;
+  s = dvk_generate(m, &ep, &expl);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "temperature"), "temperature -1: %d '%s'", (int)s,
+        dvk_last_error(ctx));
+  ep.temperature = 1.0f;
+  ep.top_p = 1.5f;
+  s = dvk_generate(m, &ep, &expl);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "top_p"), "top_p 1.5: %d '%s'", (int)s,
+        dvk_last_error(ctx));
+
   snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");
   check_rerank(ctx, m, path);
   CHECK(vk->validation_messages == 0, "the validation layer reported %u message(s)", vk->validation_messages);

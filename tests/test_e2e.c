@@ -5,7 +5,7 @@
  *                              [--cond-scale S]
  * Writes into OUTDIR (which must exist):
  *   run.txt     "key value" lines: model, device, prompt, seed, n_images, top_k, temperature, top_p,
- *               cond_scale (the one used: the model's when the option is absent),
+ *               cond_scale (the values used: the model's when an option is absent),
  *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens
  *   logits.f32  [steps, n, image_vocab] float32 LE: the logits of every step as on_step saw them
  *   codes.i32   [steps, n] int32 LE: the codes sampled at every step
@@ -62,7 +62,8 @@ static int write_run(const char *dir, const char *model, const char *device, con
                      "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
                      "dropped_tokens %u\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
-                     (double)p->temperature, (double)p->top_p,
+                     (double)(p->temperature > 0 ? p->temperature : info->temperature),
+                     (double)(p->top_p > 0 ? p->top_p : info->top_p),
                      (double)(p->cond_scale > 0 ? p->cond_scale : info->cond_scale), info->grid, info->image_vocab, info->grid * info->grid,
                      im->width, im->height, im->prompt_tokens, im->dropped_tokens);
   if (len < 0 || (size_t)len >= sizeof text) return 1;

@@ -24,14 +24,15 @@ for a in "$@"; do
   esac
 done
 
-# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale (0: the model's). Chosen to cover top-k,
-# top-p, 2-3 candidates, classifier-free guidance.
+# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale (top_p, cond_scale 0: the option is left out,
+# so the model's recommended value is used; temperature always so). Chosen to cover top-k, top-p, 2-3
+# candidates, classifier-free guidance, and the default model's own sampling settings.
 settings() {
   case $1 in
     g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0" ;;
     g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|0" ;;
     g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5" ;;
-    *)                     echo "red heart, twemoji style|42|2|64|1|0" ;;
+    *)                     echo "red heart, twemoji style|42|2|64|0|0" ;;
   esac
 }
 
@@ -60,7 +61,8 @@ for model in "${MODELS[@]}"; do
   dir="$TMP/$stem"
   mkdir -p "$dir"
   echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp, cond-scale $cond"
-  opts=(--seed "$seed" -n "$n" --top-k "$topk" --top-p "$topp")
+  opts=(--seed "$seed" -n "$n" --top-k "$topk")
+  [ "$topp" != 0 ] && opts+=(--top-p "$topp")
   [ "$cond" != 0 ] && opts+=(--cond-scale "$cond")
   if "$BUILD/tests/test_e2e" "$model" "$dir" --prompt "$prompt" "${opts[@]}" &&
      "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" --candidates "$n" --separate -q -o "$dir/cli.png"; then

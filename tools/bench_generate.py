@@ -119,18 +119,19 @@ def main(argv=None):
     ap.add_argument("--prompt", default="red heart, twemoji style")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--top-k", type=int, default=0)
-    ap.add_argument("--top-p", type=float, default=1.0)
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--top-p", type=float, default=0.0, help="(0: the model's)")
+    ap.add_argument("--temperature", type=float, default=0.0, help="(0: the model's)")
     ap.add_argument("--cond-scale", type=float, default=0.0, help="guidance scale (0: the model's)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engine", default=os.path.join(REPO, "build", "dalle-vk"))
     ap.add_argument("--torch-threads", type=int, nargs="+", default=sorted({os.cpu_count() or 1, 1}, reverse=True))
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    if a.cond_scale <= 0:  # the model's recommended value, passed explicitly to both sides
-        sys.path.insert(0, TOOLS)
-        from dallevk.gguf import GGUFReader
-        a.cond_scale = float(GGUFReader(a.model).get("dalle.cond_scale", 1.0))
+    sys.path.insert(0, TOOLS)
+    from dallevk.gguf import GGUFReader
+    for k in ("cond_scale", "temperature", "top_p"):  # 0: the model's recommended value, passed explicitly to both sides
+        if getattr(a, k) <= 0:
+            setattr(a, k, float(GGUFReader(a.model).get("dalle." + k, 1.0)))
     if a.torch_worker:
         return torch_worker(a)
     devices, _, _, _, eng_base = run_child([a.engine, "--list-devices"])

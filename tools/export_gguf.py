@@ -320,11 +320,11 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
 
 
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
-           description=None, clip=None, cond_scale=None):
+           description=None, clip=None, cond_scale=None, temperature=None, top_p=None):
     """Writes the model file. dalle: (config dict, state_dict); dvae: (config dict, decoder state_dict,
     encoder state_dict or None); merges: list of (a, b); clip: (ClipConfig dict, Clip state_dict), needs
-    dalle; cond_scale: the recommended classifier-free guidance scale (dalle.cond_scale), needs dalle.
-    Returns the number of tensors written."""
+    dalle; cond_scale, temperature, top_p: the recommended sampling settings (dalle.cond_scale,
+    dalle.temperature, dalle.top_p), need dalle. Returns the number of tensors written."""
     if dalle is None and dvae is None and merges is None and clip is None:
         raise SystemExit("export_gguf: nothing to export")
     check_consistency(dalle[0] if dalle else None, dvae[0] if dvae else None,
@@ -338,12 +338,13 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     tensors = []
     if dalle is not None:
         tensors += add_transformer(w, dalle[0], dalle[1])
-        if cond_scale is not None:
-            if not 0 < cond_scale <= 100:
-                raise SystemExit("export_gguf: --cond-scale must be in (0, 100], got %g" % cond_scale)
-            w.add_float32("dalle.cond_scale", cond_scale)
-    elif cond_scale is not None:
-        raise SystemExit("export_gguf: --cond-scale needs the transformer (--dalle)")
+        for key, v, hi in (("cond_scale", cond_scale, 100), ("temperature", temperature, 100), ("top_p", top_p, 1)):
+            if v is not None:
+                if not 0 < v <= hi:
+                    raise SystemExit("export_gguf: --%s must be in (0, %g], got %g" % (key.replace("_", "-"), hi, v))
+                w.add_float32("dalle." + key, v)
+    elif (cond_scale, temperature, top_p) != (None, None, None):
+        raise SystemExit("export_gguf: --cond-scale / --temperature / --top-p need the transformer (--dalle)")
     if dvae is not None:
         tensors += add_dvae(w, dvae[0], dvae[1], dvae[2] if encoder else None)
     if clip is not None:
@@ -368,6 +369,8 @@ def main(argv=None):
     ap.add_argument("--cond-scale", type=float,
                     help="recommended classifier-free guidance scale (dalle.cond_scale; for a transformer "
                          "trained with empty captions, train_dalle.py --null-cond-prob)")
+    ap.add_argument("--temperature", type=float, help="recommended sampling temperature (dalle.temperature)")
+    ap.add_argument("--top-p", type=float, help="recommended nucleus sampling mass (dalle.top_p)")
     ap.add_argument("--name")
     ap.add_argument("--license")
     ap.add_argument("--description")
@@ -386,7 +389,8 @@ def main(argv=None):
         ck = _load(a.clip)
         clip = (dict(ck["config"]), _dalle_state(ck))
     n = export(a.out, dalle, dvae, merges, f16=a.f16, encoder=not a.no_encoder, name=a.name,
-               license=a.license, description=a.description, clip=clip, cond_scale=a.cond_scale)
+               license=a.license, description=a.description, clip=clip, cond_scale=a.cond_scale,
+               temperature=a.temperature, top_p=a.top_p)
     print("export_gguf: wrote %s (%d tensors, %.1f MiB)" % (a.out, n, os.path.getsize(a.out) / 2**20))
     return 0
 

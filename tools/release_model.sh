@@ -1,9 +1,11 @@
 #!/bin/bash
 # Export the trained default model into assets/ and recompute what its card reports:
 #   GGUF (f16, with the dVAE encoder and the reranker) -> metrics JSON -> sample sheet.
-# Usage: [COND_SCALE=S] [DALLE_RUN=R] tools/release_model.sh "NAME" "DESCRIPTION" [OUT=assets/dalle-emoji.gguf]
-#   COND_SCALE: the recommended classifier-free guidance scale stored in the file (dalle.cond_scale)
-#   DALLE_RUN: the transformer run to export (default dalle)
+# Usage: [COND_SCALE=S] [TEMPERATURE=T] [TOP_P=P] [DALLE_RUN=R] tools/release_model.sh "NAME" "DESCRIPTION" [OUT]
+#   OUT: default assets/dalle-emoji.gguf
+#   COND_SCALE, TEMPERATURE, TOP_P: the recommended sampling settings stored in the file (dalle.cond_scale,
+#   dalle.temperature, dalle.top_p); the engine, the CLI and the sample sheet use them unless told otherwise
+#   DALLE_RUN: the transformer run to export (default dalle_bal, the balanced continuation of tools/train_all.sh)
 # Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): $DALLE_RUN/final.pt (falls back to
 # $DALLE_RUN/ckpt.pt for an interim release), dvae_dec/final.pt, $DALLE_RUN/bpe.json, clip/final.pt (the reranker).
 # Then: look at docs/sample-sheet.png, update assets/MODEL_CARD.md from build/release-metrics.json,
@@ -15,7 +17,7 @@ RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
 NAME=${1:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 DESC=${2:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 OUT=${3:-assets/dalle-emoji.gguf}
-RUN=$RUNS/${DALLE_RUN:-dalle}
+RUN=$RUNS/${DALLE_RUN:-dalle_bal}
 DALLE=$RUN/final.pt
 [ -f "$DALLE" ] || { DALLE=$RUN/ckpt.pt; echo "release: no final.pt, using $DALLE (interim)"; }
 LICENSE="weights: CC-BY-4.0 (trained on Twemoji CC-BY 4.0 and Noto Emoji Apache-2.0; see MODEL_CARD.md)"
@@ -23,8 +25,9 @@ mkdir -p build
 TMP=$OUT.tmp.$$
 trap 'rm -f "$TMP"' EXIT
 $PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/dvae_dec/final.pt" --bpe "$RUN/bpe.json" \
-  --clip "$RUNS/clip/final.pt" ${COND_SCALE:+--cond-scale "$COND_SCALE"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
+  --clip "$RUNS/clip/final.pt" ${COND_SCALE:+--cond-scale "$COND_SCALE"} \
+  ${TEMPERATURE:+--temperature "$TEMPERATURE"} ${TOP_P:+--top-p "$TOP_P"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
 mv "$TMP" "$OUT"
 ls -l "$OUT"
 $PY tools/eval_metrics.py --model "$OUT" --threads 2 --json build/release-metrics.json
-$PY tools/sample_sheet.py --model "$OUT" --top-k 32 --threads 2 --out docs/sample-sheet.png
+$PY tools/sample_sheet.py --model "$OUT" --threads 2 --out docs/sample-sheet.png  # the file's own sampling settings

@@ -7,8 +7,8 @@ ground-truth emoji (when the caption comes from the dataset), its dVAE reconstru
 then --n samples (KV-cache sampling), and, when the model has a reranker, the --keep best of
 --candidates samples by the reranker's score (DALL-E's CLIP reranking; the first --n candidates are the
 raw samples shown, so raw and reranked columns come from the same draws).
-Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature 1]
-       [--top-k 0] [--top-p 1] [--prompts "a|b|..."]
+Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature T]
+       [--top-k 0] [--top-p P] [--prompts "a|b|..."]   (T, P: the model file's recommended values)
 """
 import argparse
 import os
@@ -59,12 +59,15 @@ def main(argv=None):
     ap.add_argument("--out", default="sample_sheet.png")
     ap.add_argument("--dvae", default="auto",
                     help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
-    ap.add_argument("--dalle", default="dalle")
+    ap.add_argument("--dalle", default="auto",
+                    help="transformer run; auto = dalle_bal (balanced continuation) if present, else dalle")
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--temperature", type=float, default=0.0,
+                    help="sampling temperature (0: the model file's dalle.temperature, else 1)")
     ap.add_argument("--top-k", type=int, default=0)
-    ap.add_argument("--top-p", type=float, default=1.0)
+    ap.add_argument("--top-p", type=float, default=0.0,
+                    help="nucleus sampling mass (0: the model file's dalle.top_p, else 1 = off)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cond-scale", type=float, default=0.0,
                     help="classifier-free guidance scale (0: the model file's dalle.cond_scale, else 1)")
@@ -81,7 +84,7 @@ def main(argv=None):
         gm = load_model(a.model)
         enc, dec, model, tok, info = gm.encoder, gm.decoder, gm.dalle, gm.bpe, {"path": a.model}
         clip = gm.clip
-        model_scale = gm.cond_scale
+        model_scale, model_temp, model_top_p = gm.cond_scale, gm.temperature, gm.top_p
     else:
         enc, dec, _, _ = load_dvae(a.dvae)
         model, tok, info = load_dalle(a.dalle)
@@ -90,16 +93,18 @@ def main(argv=None):
             clip = load_clip()[0]
         except (OSError, FileNotFoundError, KeyError):
             clip = None
-        model_scale = 1.0
+        model_scale, model_temp, model_top_p = 1.0, 1.0, 1.0
     scale = a.cond_scale if a.cond_scale > 0 else model_scale
+    temp = a.temperature if a.temperature > 0 else model_temp
+    top_p = a.top_p if a.top_p > 0 else model_top_p
     M = max(a.n, a.candidates) if clip is not None and a.candidates > 0 else a.n
     K = min(a.keep, M) if clip is not None and a.candidates > 0 else 0
     prompts = a.prompts.split("|") if a.prompts else SEEN + heldout_prompts(items)
     cfg = model.cfg
     text = torch.stack([pad_text(tok.encode(p), cfg.text_len, cfg.text_vocab) for p in prompts])
     with torch.no_grad():
-        codes = model.generate(text, n=M, seed=a.seed, temperature=a.temperature,
-                               top_k=a.top_k, top_p=a.top_p, cond_scale=scale).view(len(prompts), M, -1)
+        codes = model.generate(text, n=M, seed=a.seed, temperature=temp,
+                               top_k=a.top_k, top_p=top_p, cond_scale=scale).view(len(prompts), M, -1)
         G = cfg.grid
         shown = [codes[:, :a.n]]
         if K:
@@ -113,7 +118,8 @@ def main(argv=None):
     W = label_w + cell * (2 + cols) + gap
     sheet = Image.new("RGB", (W, cell * len(prompts) + 20), "white")
     draw = ImageDraw.Draw(sheet)
-    title = "prompt | ground truth | dVAE recon | %d samples (cond_scale %g)" % (a.n, scale)
+    title = "prompt | ground truth | dVAE recon | %d samples (temperature %g, top-k %d, top-p %g, cond_scale %g)" % (
+        a.n, temp, a.top_k, top_p, scale)
     if K:
         title += " | best %d of %d by the reranker" % (K, M)
     draw.text((4, 4), title + " (%s)" % os.path.basename(info["path"]), fill="black")

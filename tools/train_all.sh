@@ -1,6 +1,6 @@
 #!/bin/bash
 # Train the default emoji model end to end on one CPU thread, resumably:
-#   data cache -> dVAE -> transformer -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
+#   data cache -> dVAE -> transformer (5000 steps, then 6000 balanced) -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
 #   (each stage skips itself when its run dir holds final.pt).
 # Launch:  mkdir -p ~/.cache/dalle-vk && nohup setsid bash tools/train_all.sh \
 #              > ~/.cache/dalle-vk/train.log 2>&1 &
@@ -33,6 +33,19 @@ echo "== $(date -u +%FT%TZ) transformer"
 # transformer hyperparameters: the defaults in tools/train_dalle.py (see its --help)
 $PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
   --steps 5000 --null-cond-prob 0.1
+
+echo "== $(date -u +%FT%TZ) transformer, balanced continuation (run dalle_bal)"
+# From the step-5000 checkpoint (with its optimizer state), 6000 more steps that draw a base emoji
+# uniformly and then one of its images (--sample-by base): skin-tone variants are half of the images,
+# and drawn by image they crowd out rare concepts ("dog face": 2 of ~7000 images). The cosine schedule
+# restarts over the new total. This run is the shipped transformer (assets/MODEL_CARD.md).
+RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
+if [ ! -f "$RUNS/dalle_bal/ckpt.pt" ] && [ ! -f "$RUNS/dalle_bal/final.pt" ]; then
+  mkdir -p "$RUNS/dalle_bal"
+  cp "$RUNS/dalle/ckpt.pt" "$RUNS/dalle/bpe.json" "$RUNS/dalle/codes.npy" "$RUNS/dalle/log.csv" "$RUNS/dalle_bal/"
+fi
+$PY tools/train_dalle.py --resume --name dalle_bal --device "$DEVICE" --threads "$THREADS" \
+  --steps 11000 --sample-by base
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
 # reranker hyperparameters: the defaults in tools/train_clip.py (see its --help)

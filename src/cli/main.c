@@ -28,7 +28,7 @@ typedef struct cli_options {
   uint32_t count, candidates; /* candidates 0: the default (see usage) */
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
-  float temperature, top_p, cond_scale; /* cond_scale 0: the model's recommended value */
+  float temperature, top_p, cond_scale; /* 0: the model's recommended value */
   uint32_t top_k;
 } cli_options;
 
@@ -56,9 +56,11 @@ static void usage(FILE *f) {
           "      --separate         write PATH-0.png, PATH-1.png, ... instead of one grid\n"
           "      --seed N           sampler seed (default: random, printed); same prompt + seed + device +\n"
           "                         model -> the same PNG bytes\n"
-          "      --temperature T    > 0 (default 1.0); lower is more conservative\n"
+          "      --temperature T    > 0, lower is more conservative (default: the model's recommended\n"
+          "                         value, 1.0 when it names none)\n"
           "      --top-k K          sample among the K most likely image tokens (default 0 = all)\n"
-          "      --top-p P          nucleus sampling, 0 < P <= 1 (default 1.0)\n"
+          "      --top-p P          nucleus sampling, 0 < P <= 1, 1 = off (default: the model's\n"
+          "                         recommended value, 1.0 when it names none)\n"
           "      --cond-scale S     classifier-free guidance: logits = empty-caption logits + S * (prompt\n"
           "                         logits - empty-caption logits); S > 0, 1 = off, higher follows the\n"
           "                         prompt more closely (default: the model's recommended value)\n"
@@ -113,7 +115,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
     {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
-  *o = (cli_options){.output = "dalle-vk.png", .count = 1, .temperature = 1.0f, .top_p = 1.0f};
+  *o = (cli_options){.output = "dalle-vk.png", .count = 1};
   opterr = 0;
   int c;
   uint64_t v;
@@ -284,9 +286,11 @@ static int run(const cli_options *o) {
   }
   if (o->verbose) {
     const double tokens = (double)info.grid * info.grid * candidates;
-    fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)o->temperature,
-            o->top_k, (double)o->top_p, (double)(o->cond_scale > 0 ? o->cond_scale : info.cond_scale),
-            o->cond_scale > 0 ? "" : " (the model's default)");
+    const int dflt = !(o->temperature > 0 && o->top_p > 0 && o->cond_scale > 0);
+    fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n",
+            (double)(o->temperature > 0 ? o->temperature : info.temperature), o->top_k,
+            (double)(o->top_p > 0 ? o->top_p : info.top_p), (double)(o->cond_scale > 0 ? o->cond_scale : info.cond_scale),
+            dflt ? " (unset values: the model's defaults)" : "");
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);

@@ -98,6 +98,16 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
     DVK_TRY(gguf_get_f32(f, "dalle.cond_scale", &d->cond_scale, err, errlen));
     if (!(d->cond_scale > 0 && d->cond_scale <= 100)) return bad(f, err, errlen, "dalle.cond_scale must be in (0, 100]");
   }
+  d->temperature = 1.0f;
+  if (gguf_find_key(f, "dalle.temperature")) {
+    DVK_TRY(gguf_get_f32(f, "dalle.temperature", &d->temperature, err, errlen));
+    if (!(d->temperature > 0 && d->temperature <= 100)) return bad(f, err, errlen, "dalle.temperature must be in (0, 100]");
+  }
+  d->top_p = 1.0f;
+  if (gguf_find_key(f, "dalle.top_p")) {
+    DVK_TRY(gguf_get_f32(f, "dalle.top_p", &d->top_p, err, errlen));
+    if (!(d->top_p > 0 && d->top_p <= 1)) return bad(f, err, errlen, "dalle.top_p must be in (0, 1]");
+  }
 
   dvk_dvae_config *v = &cfg->dvae;
   GET_U32("dvae.group_count", &v->group_count);

@@ -21,6 +21,8 @@ typedef struct dvk_dalle_config {
   int conv_wrap;
   dvk_attn_mask_type attn_types[DVK_MAX_LAYERS];
   float cond_scale;     /* recommended classifier-free guidance scale (dalle.cond_scale; absent: 1 = none) */
+  float temperature;    /* recommended sampling temperature (dalle.temperature; absent: 1) */
+  float top_p;          /* recommended nucleus sampling mass (dalle.top_p; absent: 1 = off) */
 } dvk_dalle_config;
 
 /* The dVAE decoder (OpenAI architecture, sizes as parameters). */

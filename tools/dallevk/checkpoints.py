@@ -2,7 +2,8 @@
 
 load_dvae(name) -> (Encoder, Decoder, DvaeConfig, info); name "auto" = the decoder
     fine-tuned run "dvae_dec" when it has a final.pt, else "dvae"
-load_dalle(name) -> (Dalle, BPE, info)
+load_dalle(name) -> (Dalle, BPE, info); name "auto" = the balanced continuation "dalle_bal"
+    (tools/train_all.sh, the shipped transformer) when it has a checkpoint, else "dalle"
 load_clip(name) -> (Clip, BPE, info)   the reranker (tools/train_clip.py), with the transformer's BPE
 info = {"path": file loaded, "final": bool, "step": int or None, "metrics": dict}
 """
@@ -33,6 +34,14 @@ def resolve_dvae(name="auto"):
     return "dvae_dec" if os.path.exists(ft) else "dvae"
 
 
+def resolve_dalle(name="auto"):
+    if name != "auto":
+        return name
+    bal = os.path.join(D.run_root(), "dalle_bal")
+    has = any(os.path.exists(os.path.join(bal, f)) for f in ("final.pt", "ckpt.pt"))
+    return "dalle_bal" if has else "dalle"
+
+
 def load_dvae(name="auto", device="cpu"):
     run, path, final = _pick(resolve_dvae(name))
     st = torch.load(path, map_location="cpu")
@@ -45,8 +54,8 @@ def load_dvae(name="auto", device="cpu"):
     return enc.to(device).eval(), dec.to(device).eval(), cfg, info
 
 
-def load_dalle(name="dalle", device="cpu"):
-    run, path, final = _pick(name)
+def load_dalle(name="auto", device="cpu"):
+    run, path, final = _pick(resolve_dalle(name))
     st = torch.load(path, map_location="cpu")
     cfg = DalleConfig(**st["config"])
     model = Dalle(cfg)

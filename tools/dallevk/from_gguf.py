@@ -51,6 +51,8 @@ class GGUFModel:
     f16: bool
     clip: Optional[Clip] = None
     cond_scale: float = 1.0  # dalle.cond_scale: recommended classifier-free guidance scale (1 = none)
+    temperature: float = 1.0  # dalle.temperature: recommended sampling temperature
+    top_p: float = 1.0  # dalle.top_p: recommended nucleus sampling mass (1 = off)
 
 
 def read_dalle_config(r):
@@ -165,4 +167,5 @@ def load_model(path=None, dtype=torch.float32, data=None):
         raise ValueError("%s: tensors no table names: %s" % (path, unknown))
     f16 = any(t.type == GGMLType.F16 for t in r.tensors.values())
     cond_scale = float(r.get("dalle.cond_scale", 1.0))
-    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip, cond_scale)
+    return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip, cond_scale,
+                     float(r.get("dalle.temperature", 1.0)), float(r.get("dalle.top_p", 1.0)))

@@ -168,6 +168,25 @@ class TestGuidance(unittest.TestCase):
         with self.assertRaises(SystemExit):
             export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), cond_scale=0.0)
 
+    def test_sampling_defaults_round_trip(self):
+        """dalle.temperature / dalle.top_p: written when given, 1 when absent, out-of-range values refused."""
+        dalle, dec, enc, merges = _models()
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "m.gguf")
+        self.addCleanup(lambda: (os.path.exists(path) and os.unlink(path), os.rmdir(d)))
+        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges,
+                           temperature=0.75, top_p=0.625)
+        m = load_model(path)
+        self.assertEqual((m.temperature, m.top_p, m.cond_scale), (0.75, 0.625, 1.0))
+        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges)
+        m = load_model(path)
+        self.assertEqual((m.temperature, m.top_p), (1.0, 1.0))
+        for kw in ({"top_p": 1.5}, {"top_p": 0.0}, {"temperature": -1.0}):
+            with self.assertRaises(SystemExit):
+                export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), **kw)
+        with self.assertRaisesRegex(SystemExit, "need the transformer"):
+            export_gguf.export(path, merges=merges, top_p=0.5)
+
     @torch.no_grad()
     def test_guided_first_step(self):
         """The first guided draw comes from null + s * (cond - null) of the two prefills; s = 1 is plain."""
