@@ -36,6 +36,14 @@ static dvk_status generate_keep(dvk_model *m, uint32_t n, uint32_t keep, dvk_ima
 
 static dvk_status generate(dvk_model *m, uint32_t n, dvk_images **out) { return generate_keep(m, n, 0, out); }
 
+/* Whether two image sets (both non-NULL) hold the same count and pixel bytes. */
+static int same_images(const dvk_images *a, const dvk_images *b) {
+  const size_t bytes = (size_t)a->height * a->stride;
+  int same = a->count == b->count && a->height == b->height && a->stride == b->stride;
+  for (uint32_t i = 0; same && i < a->count; i++) same = memcmp(a->pixels[i], b->pixels[i], bytes) == 0;
+  return same;
+}
+
 /* keep = 3 of 6 candidates against keep = 0 (all 6, unscored), on a model with a reranker. */
 static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   dvk_model *m = NULL;
@@ -107,12 +115,7 @@ int main(void) {
 
   s = generate(m, 2, &again);
   CHECK(s == DVK_OK, "generation after a failed one: %s", dvk_last_error(ctx));
-  if (ref && again) {
-    size_t bytes = (size_t)ref->height * ref->stride;
-    int same = ref->count == again->count;
-    for (uint32_t i = 0; same && i < ref->count; i++) same = memcmp(ref->pixels[i], again->pixels[i], bytes) == 0;
-    CHECK(same, "the generation after a failed one differs from the reference");
-  }
+  if (ref && again) CHECK(same_images(ref, again), "the generation after a failed one differs from the reference");
   /* sampling defaults: temperature / top_p 0 resolve to the file's recommended values, 1 when it names none
    * (g5 names none), so the defaults must give exactly what explicit 1 / 1 gives */
   dvk_model_info info;
@@ -131,12 +134,8 @@ int main(void) {
   dvk_images *expl = NULL;
   s = dvk_generate(m, &ep, &expl);
   CHECK(s == DVK_OK, "explicit sampling settings: %s", dvk_last_error(ctx));
-  if (ref && expl) {
-    size_t bytes = (size_t)ref->height * ref->stride;
-    int same = ref->count == expl->count;
-    for (uint32_t i = 0; same && i < ref->count; i++) same = memcmp(ref->pixels[i], expl->pixels[i], bytes) == 0;
-    CHECK(same, "defaults (model's values) differ from explicit temperature 1, top_p 1, cond_scale 1");
-  }
+  if (ref && expl)
+    CHECK(same_images(ref, expl), "defaults (model's values) differ from explicit temperature 1, top_p 1, cond_scale 1");
   dvk_images_free(expl);
   ep.temperature = -1.0f;
   s = dvk_generate(m, &ep, &expl);
