@@ -22,14 +22,24 @@ add_backports() {
   fi
 }
 
+pkgs=(build-essential cmake pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libstb-dev
+      libvulkan1)
+dev_pkgs=(vulkan-validationlayers vulkan-tools libopenblas-dev python3 python3-torch python3-numpy python3-pil)
+[ "$dev" = 1 ] && pkgs+=("${dev_pkgs[@]}")
+
+# Nothing to do (no sudo, no network) when every package is installed and Mesa is the backports build.
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+missing=()
+for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+mesa_bpo=0
+installed mesa-vulkan-drivers && dpkg-query -W -f='${Version}' mesa-vulkan-drivers | grep -q bpo && mesa_bpo=1
+if [ ${#missing[@]} = 0 ] && [ "$mesa_bpo" = 1 ]; then
+  echo "install-deps: all packages already installed"
+  exit 0
+fi
+
 add_backports
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-pkgs=(build-essential cmake pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libstb-dev
-      libvulkan1)
 $SUDO apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports mesa-vulkan-drivers
-if [ "$dev" = 1 ]; then
-  $SUDO apt-get install -y -q --no-install-recommends vulkan-validationlayers vulkan-tools libopenblas-dev \
-    python3 python3-torch python3-numpy python3-pil
-fi

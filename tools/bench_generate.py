@@ -55,7 +55,7 @@ def engine_once(a, n, tmp):
            "--top-k", str(a.top_k), "--top-p", str(a.top_p), "--temperature", str(a.temperature),
            "--cond-scale", str(a.cond_scale), "-o", os.path.join(tmp, "e.png")]
     _, err, wall, cpu, rss = run_child(cmd)
-    rates = re.findall(r"progress: \d+/\d+ tokens, ([0-9.]+) tok/s", err)
+    rates = re.findall(r"progress: \d+/\d+ tokens(?: x \d+ candidates?)?, ([0-9.]+) tok/s", err)
     gen = re.findall(r"images? of \d+x\d+ in ([0-9.]+)s", err)
     if not rates or not gen:
         raise SystemExit("bench_generate: cannot read the engine's timings from:\n" + err)

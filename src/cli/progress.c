@@ -33,12 +33,14 @@ int progress_update(void *user, uint32_t done, uint32_t total) {
       char bar[WIDTH + 1];
       for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '#' : '.';
       bar[WIDTH] = 0;
-      fprintf(stderr, "\r[%s] %u/%u tokens  %.1f tok/s  ETA %.0fs ", bar, done, total, rate, eta);
+      fprintf(stderr, "\r[%s] %u/%u tokens x %u candidate%s  %.1f tok/s  ETA %.0fs ", bar, done, total, p->batch,
+              p->batch == 1 ? "" : "s", rate, eta);
     } else {
       int decile = (int)(10.0 * done / total);
       if (decile != p->last_decile) {
         p->last_decile = decile;
-        fprintf(stderr, "progress: %u/%u tokens, %.1f tok/s, ETA %.0fs\n", done, total, rate, eta);
+        fprintf(stderr, "progress: %u/%u tokens x %u candidate%s, %.1f tok/s, ETA %.0fs\n", done, total, p->batch,
+                p->batch == 1 ? "" : "s", rate, eta);
       }
     }
     fflush(stderr);
