@@ -54,6 +54,10 @@ def parse_args(argv):
                     help="probability that a training caption is replaced by the empty caption (all pad "
                          "tokens), so the model also learns p(image | no text) for classifier-free guidance "
                          "(cond_scale) at sampling; default 0.1 (on --resume: the saved value, else 0)")
+    ap.add_argument("--input-noise", type=float, default=None,
+                    help="probability that an input image code (not its target) is replaced by a uniformly random "
+                         "code: the model cannot lean on the previous codes alone and learns to recover from its "
+                         "own sampling errors (exposure bias); default 0 (on --resume: the saved value)")
     return ap.parse_args(argv)
 
 
@@ -121,6 +125,8 @@ def main(argv=None):
     D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"), 5000)
     if a.sample_by is None:
         a.sample_by = (state["args"].get("sample_by") or "image") if state is not None else "image"
+    if a.input_noise is None:
+        a.input_noise = (state["args"].get("input_noise") or 0.0) if state is not None else 0.0
     if a.null_cond_prob is None:  # resumed runs keep theirs (0 for runs from before the option)
         a.null_cond_prob = (state["args"].get("null_cond_prob") or 0.0) if state is not None else 0.1
 
@@ -199,7 +205,13 @@ def main(argv=None):
             caps = ["" if rng.random() < a.null_cond_prob else c for c in caps]
         t = text_batch(tok, caps, cfg).to(a.device)
         c = torch.from_numpy(codes_flat[b]).to(a.device)
-        loss, tce, ice = model.loss(t, c)
+        inp = None
+        if a.input_noise > 0:  # seeded per step, so a resumed run draws the same corruption
+            g = torch.Generator().manual_seed(a.seed * 1000003 + step)
+            flip = torch.rand(c.shape, generator=g) < a.input_noise
+            rnd = torch.randint(0, cfg.image_vocab, c.shape, generator=g)
+            inp = torch.where(flip.to(c.device), rnd.to(c.device), c)
+        loss, tce, ice = model.loss(t, c, input_codes=inp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

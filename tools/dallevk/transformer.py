@@ -267,10 +267,12 @@ class Dalle(nn.Module):
         x = self.ln_f(x)
         return self.text_logits(x[:, :T - 1]), self.image_logits(x[:, T:])
 
-    def loss(self, text_ids, image_codes, text_weight=1.0 / 8):
+    def loss(self, text_ids, image_codes, text_weight=1.0 / 8, input_codes=None):
         """Paper loss: text CE (targets that are pad ids >= Vt are ignored) * 1/8 + image
-        CE * 7/8, each averaged over its own tokens. Returns (loss, text_ce, image_ce)."""
-        tl, il = self.forward(text_ids, image_codes)
+        CE * 7/8, each averaged over its own tokens. input_codes [B, G*G] (default image_codes): the
+        codes fed as input, e.g. a corrupted copy, while image_codes stay the targets.
+        Returns (loss, text_ce, image_ce)."""
+        tl, il = self.forward(text_ids, image_codes if input_codes is None else input_codes)
         tgt = text_ids[:, 1:].clone()
         tgt[tgt >= self.cfg.text_vocab] = -100
         if (tgt >= 0).any():

@@ -79,6 +79,27 @@ class TestGenerate(unittest.TestCase):
         self.assertEqual(t.tolist(), [5, 101, 102, 103])
 
 
+class TestInputCodes(unittest.TestCase):
+    """Dalle.loss(input_codes=...): corrupted inputs, clean targets (train_dalle.py --input-noise)."""
+
+    def test_input_codes(self):
+        m = _small_model(["row", "col"], 4, False)
+        cfg = m.cfg
+        g = torch.Generator().manual_seed(5)
+        text = torch.randint(0, cfg.text_vocab, (2, cfg.text_len), generator=g)
+        codes = torch.randint(0, cfg.image_vocab, (2, cfg.grid ** 2), generator=g)
+        base = m.loss(text, codes)
+        same = m.loss(text, codes, input_codes=codes.clone())
+        self.assertEqual([v.item() for v in base], [v.item() for v in same])
+        bad = codes.clone()
+        bad[:, 5] = (bad[:, 5] + 1) % cfg.image_vocab  # input 5 feeds the prediction of target 6 onwards
+        _, il = m.forward(text, codes)
+        _, il2 = m.forward(text, bad)
+        self.assertTrue(torch.equal(il[:, :6], il2[:, :6]))
+        self.assertFalse(torch.equal(il[:, 6:], il2[:, 6:]))
+        self.assertNotEqual(m.loss(text, codes, input_codes=bad)[2].item(), base[2].item())
+
+
 class TestConfigs(unittest.TestCase):
     def test_round_trip(self):
         c = DalleConfig(n_layers=3, grid=5, conv_wrap=True)
