@@ -127,6 +127,7 @@ typedef struct dvk_images {
   double seconds_decode;   /* G*G - 1 decode steps with sampling */
   double seconds_dvae;     /* codes -> pixels */
   double seconds_rerank;   /* scoring the candidates (0 when not reranked) */
+  float temperature, top_p, cond_scale; /* the sampling settings used (the model's where the params left 0) */
   float *scores;           /* reranked: count scores, best first (logit_scale * cosine similarity of the
                               prompt's and the image's features; higher = closer); else NULL */
   uint32_t *candidates;    /* reranked: index of each image among the n_images sampled candidates (the

@@ -186,9 +186,14 @@ static uint64_t device_budget(const dvk_model *m) {
   return usable > m->weight_bytes ? usable - m->weight_bytes : 0;
 }
 
-/* The guidance scale a generation uses (params, else the model's). */
-static float cond_scale_of(const dvk_model *m, const dvk_generate_params *p) {
-  return p->cond_scale > 0 ? p->cond_scale : m->cfg.dalle.cond_scale;
+/* p with its unset (0) sampling settings replaced by the model's recommended ones: what a generation uses. */
+static dvk_generate_params resolved(const dvk_model *m, const dvk_generate_params *p) {
+  const dvk_dalle_config *d = &m->cfg.dalle;
+  dvk_generate_params q = *p;
+  if (!(q.temperature > 0)) q.temperature = d->temperature;
+  if (!(q.top_p > 0)) q.top_p = d->top_p;
+  if (!(q.cond_scale > 0)) q.cond_scale = d->cond_scale;
+  return q;
 }
 
 /* Transformer sequences for n candidates: 2n with guidance (prompt + empty caption). */
@@ -237,22 +242,19 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
   }
 }
 
-/* Runs the transformer for all candidates; codes [n, G*G]; timings into im. */
+/* Runs the transformer for all candidates with p's (resolved) settings; codes [n, G*G]; timings into im. */
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
                                int32_t *codes, dvk_images *im) {
   dvk_ctx *vk = m->ctx->vk;
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t n = p->n_images, steps = d->grid * d->grid, vi = d->image_vocab, seqs = st->batch;
-  const float scale = cond_scale_of(m, p);
   float *logits = malloc((size_t)seqs * vi * sizeof *logits);
   dvk_rng *rng = malloc(n * sizeof *rng);
   int32_t *step_codes = malloc(seqs * sizeof *step_codes);
   int32_t *null_ids = malloc(d->text_len * sizeof *null_ids);
   dvk_sampler sampler = {0};
   dvk_status s = DVK_OK;
-  const float temperature = p->temperature > 0 ? p->temperature : d->temperature;
-  const float top_p = p->top_p > 0 ? p->top_p : d->top_p;
-  if (!logits || !rng || !step_codes || !null_ids || dvk_sampler_init(&sampler, vi, temperature, p->top_k, top_p) != 0)
+  if (!logits || !rng || !step_codes || !null_ids || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
@@ -263,7 +265,7 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
                  : dvk_transformer_prefill(vk, &m->tf, st, text, logits);
   im->seconds_prefill = now_s() - t0;
   for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
-    if (seqs > n) guide(logits, n, vi, scale);
+    if (seqs > n) guide(logits, n, vi, p->cond_scale);
     for (uint32_t b = 0; b < n; b++) {
       step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
       codes[(size_t)b * steps + i] = step_codes[b];
@@ -312,14 +314,15 @@ static dvk_status rerank(dvk_model *m, const int32_t *text, int32_t *codes, uint
   return s;
 }
 
-dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images **out) {
+dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *params, dvk_images **out) {
   *out = NULL;
   dvk_ctx *vk = m->ctx->vk;
-  DVK_TRY(check_params(m, vk, p));
+  DVK_TRY(check_params(m, vk, params));
+  const dvk_generate_params q = resolved(m, params), *p = &q;
   const double t0 = now_s();
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t n = p->n_images, G = d->grid, R = m->cfg.dvae.image_size, kept = p->keep ? p->keep : n;
-  const uint32_t seqs = sequences(n, cond_scale_of(m, p));
+  const uint32_t seqs = sequences(n, p->cond_scale);
   int32_t *text = malloc(d->text_len * sizeof *text);
   int32_t *codes = malloc((size_t)n * G * G * sizeof *codes);
   dvk_images *im = calloc(1, sizeof *im);
@@ -329,6 +332,11 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   dvk_tf_state st = {0};
   dvk_status s = DVK_OK;
   if (!text || !codes || !im || !rgb || !pixels) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (s == DVK_OK) {
+    im->temperature = p->temperature;
+    im->top_p = p->top_p;
+    im->cond_scale = p->cond_scale;
+  }
   if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
   if (s == DVK_OK) s = check_memory(m, n, seqs / n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);

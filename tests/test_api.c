@@ -134,8 +134,12 @@ int main(void) {
   dvk_images *expl = NULL;
   s = dvk_generate(m, &ep, &expl);
   CHECK(s == DVK_OK, "explicit sampling settings: %s", dvk_last_error(ctx));
-  if (ref && expl)
+  if (ref && expl) {
     CHECK(same_images(ref, expl), "defaults (model's values) differ from explicit temperature 1, top_p 1, cond_scale 1");
+    CHECK(ref->temperature == 1.0f && ref->top_p == 1.0f && ref->cond_scale == 1.0f,
+          "the defaults' reported settings: temperature %g top_p %g cond_scale %g", (double)ref->temperature,
+          (double)ref->top_p, (double)ref->cond_scale);
+  }
   dvk_images_free(expl);
   ep.temperature = -1.0f;
   s = dvk_generate(m, &ep, &expl);

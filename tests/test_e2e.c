@@ -62,9 +62,7 @@ static int write_run(const char *dir, const char *model, const char *device, con
                      "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
                      "dropped_tokens %u\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
-                     (double)(p->temperature > 0 ? p->temperature : info->temperature),
-                     (double)(p->top_p > 0 ? p->top_p : info->top_p),
-                     (double)(p->cond_scale > 0 ? p->cond_scale : info->cond_scale), info->grid, info->image_vocab, info->grid * info->grid,
+                     (double)im->temperature, (double)im->top_p, (double)im->cond_scale, info->grid, info->image_vocab, info->grid * info->grid,
                      im->width, im->height, im->prompt_tokens, im->dropped_tokens);
   if (len < 0 || (size_t)len >= sizeof text) return 1;
   return write_file(dir, "run.txt", text, (size_t)len);

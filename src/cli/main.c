@@ -287,10 +287,8 @@ static int run(const cli_options *o) {
   if (o->verbose) {
     const double tokens = (double)info.grid * info.grid * candidates;
     const int dflt = !(o->temperature > 0 && o->top_p > 0 && o->cond_scale > 0);
-    fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n",
-            (double)(o->temperature > 0 ? o->temperature : info.temperature), o->top_k,
-            (double)(o->top_p > 0 ? o->top_p : info.top_p), (double)(o->cond_scale > 0 ? o->cond_scale : info.cond_scale),
-            dflt ? " (unset values: the model's defaults)" : "");
+    fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)im->temperature,
+            o->top_k, (double)im->top_p, (double)im->cond_scale, dflt ? " (unset values: the model's defaults)" : "");
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);

@@ -11,6 +11,17 @@ static dvk_status bad(const gguf_file *f, char *err, size_t errlen, const char *
   return DVK_ERR_MODEL_FORMAT;
 }
 
+/* An optional f32 key: *dst = dflt when absent, else its value, which must lie in (0, hi]. */
+static dvk_status optional_f32(const gguf_file *f, const char *key, float dflt, float hi, float *dst, char *err,
+                               size_t errlen) {
+  *dst = dflt;
+  if (!gguf_find_key(f, key)) return DVK_OK;
+  DVK_TRY(gguf_get_f32(f, key, dst, err, errlen));
+  if (*dst > 0 && *dst <= hi) return DVK_OK;
+  if (err) snprintf(err, errlen, "%s: %s must be in (0, %g]", gguf_name(f), key, (double)hi);
+  return DVK_ERR_MODEL_FORMAT;
+}
+
 static dvk_status read_attn_types(const gguf_file *f, dvk_dalle_config *d, char *err, size_t errlen) {
   const gguf_array *a;
   DVK_TRY(gguf_get_array(f, "dalle.attn_types", GGUF_TYPE_STRING, &a, err, errlen));
@@ -93,21 +104,10 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
   if (d->conv_kernel % 2 == 0) return bad(f, err, errlen, "dalle.conv_kernel must be odd");
   if (!(d->ln_eps > 0 && d->ln_eps < 1)) return bad(f, err, errlen, "dalle.ln_eps must be in (0, 1)");
   DVK_TRY(read_attn_types(f, d, err, errlen));
-  d->cond_scale = 1.0f;
-  if (gguf_find_key(f, "dalle.cond_scale")) {
-    DVK_TRY(gguf_get_f32(f, "dalle.cond_scale", &d->cond_scale, err, errlen));
-    if (!(d->cond_scale > 0 && d->cond_scale <= 100)) return bad(f, err, errlen, "dalle.cond_scale must be in (0, 100]");
-  }
-  d->temperature = 1.0f;
-  if (gguf_find_key(f, "dalle.temperature")) {
-    DVK_TRY(gguf_get_f32(f, "dalle.temperature", &d->temperature, err, errlen));
-    if (!(d->temperature > 0 && d->temperature <= 100)) return bad(f, err, errlen, "dalle.temperature must be in (0, 100]");
-  }
-  d->top_p = 1.0f;
-  if (gguf_find_key(f, "dalle.top_p")) {
-    DVK_TRY(gguf_get_f32(f, "dalle.top_p", &d->top_p, err, errlen));
-    if (!(d->top_p > 0 && d->top_p <= 1)) return bad(f, err, errlen, "dalle.top_p must be in (0, 1]");
-  }
+  /* recommended sampling settings (optional; absent = 1, i.e. plain sampling without guidance) */
+  DVK_TRY(optional_f32(f, "dalle.cond_scale", 1.0f, 100.0f, &d->cond_scale, err, errlen));
+  DVK_TRY(optional_f32(f, "dalle.temperature", 1.0f, 100.0f, &d->temperature, err, errlen));
+  DVK_TRY(optional_f32(f, "dalle.top_p", 1.0f, 1.0f, &d->top_p, err, errlen));
 
   dvk_dvae_config *v = &cfg->dvae;
   GET_U32("dvae.group_count", &v->group_count);
