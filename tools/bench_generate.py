@@ -129,9 +129,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     sys.path.insert(0, TOOLS)
     from dallevk.gguf import GGUFReader
+    reader = GGUFReader(a.model)
     for k in ("cond_scale", "temperature", "top_p"):  # 0: the model's recommended value, passed explicitly to both sides
         if getattr(a, k) <= 0:
-            setattr(a, k, float(GGUFReader(a.model).get("dalle." + k, 1.0)))
+            setattr(a, k, float(reader.get("dalle." + k, 1.0)))
     if a.torch_worker:
         return torch_worker(a)
     devices, _, _, _, eng_base = run_child([a.engine, "--list-devices"])

@@ -123,12 +123,9 @@ def main(argv=None):
     if run is None:
         return 0
     D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"), 5000)
-    if a.sample_by is None:
-        a.sample_by = (state["args"].get("sample_by") or "image") if state is not None else "image"
-    if a.input_noise is None:
-        a.input_noise = (state["args"].get("input_noise") or 0.0) if state is not None else 0.0
-    if a.null_cond_prob is None:  # resumed runs keep theirs (0 for runs from before the option)
-        a.null_cond_prob = (state["args"].get("null_cond_prob") or 0.0) if state is not None else 0.1
+    D.saved_or(a, state, "sample_by", "image", "image")
+    D.saved_or(a, state, "input_noise", 0.0, 0.0)
+    D.saved_or(a, state, "null_cond_prob", 0.1, 0.0)  # runs from before the option trained without
 
     images, items = D.load_dataset()
     codes = encode_dataset(run, a.dvae, images, a.device)

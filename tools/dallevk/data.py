@@ -95,6 +95,14 @@ def restore_args(a, state, keys, default_steps):
     a.steps = a.steps or default_steps
 
 
+def saved_or(a, state, key, fresh, before):
+    """An option whose None means "not given": on resume the run's saved value (`before` for runs saved
+    before the option existed), else `fresh`."""
+    if getattr(a, key) is None:
+        saved = state["args"].get(key) if state is not None else None
+        setattr(a, key, fresh if state is None else (before if saved is None else saved))
+
+
 def add_run_args(ap, name, steps, batch, lr, warmup):
     """Adds the options every training script shares, with that script's defaults: --name (run directory
     under run_root()), --device, --threads, --resume, --steps (None = the saved total on --resume, else
