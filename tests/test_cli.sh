@@ -73,6 +73,16 @@ expect "missing model" 1 "cannot open" -- --model "$TMP/none.gguf" "x" -o "$O"
 expect "empty model" 1 "cannot load model" -- --model "$TMP/empty.gguf" "x" -o "$O"
 expect "truncated model" 1 "cannot load model" -- --model "$TMP/trunc.gguf" "x" -o "$O"
 expect "non-GGUF model" 1 "magic" -- --model "$TMP/text.gguf" "x" -o "$O"
+# a well-formed file whose recommended top-p is out of range (the default model's dalle.top_p, the f32 after
+# the key and its type id, set to 1.5): the loader names the key and the allowed range
+DEFAULT_MODEL="$(dirname "$0")/../assets/dalle-emoji.gguf"
+cp "$DEFAULT_MODEL" "$TMP/badp.gguf"
+off=$(grep -obUaF "dalle.top_p" "$TMP/badp.gguf" | head -1 | cut -d: -f1)
+if [ -n "$off" ]; then
+  printf '\x00\x00\xc0\x3f' | dd of="$TMP/badp.gguf" bs=1 seek=$((off + 11 + 4)) conv=notrunc status=none
+  expect "model's dalle.top_p out of range" 1 "dalle.top_p must be in (0, 1]" -- --model "$TMP/badp.gguf" "x" -o "$O"
+else fail=$((fail + 1)); echo "FAIL $DEFAULT_MODEL has no dalle.top_p key to corrupt"; fi
+rm -f "$TMP/badp.gguf"
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"

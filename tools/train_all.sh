@@ -1,6 +1,7 @@
 #!/bin/bash
 # Train the default emoji model end to end on one CPU thread, resumably:
-#   data cache -> dVAE -> transformer (5000 steps, then 6000 balanced) -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
+#   data cache -> dVAE -> transformer (5000 steps, then 6000 balanced, 1776 with input noise,
+#   4724 loss-weighted) -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
 #   (each stage skips itself when its run dir holds final.pt).
 # Launch:  mkdir -p ~/.cache/dalle-vk && nohup setsid bash tools/train_all.sh \
 #              > ~/.cache/dalle-vk/train.log 2>&1 &
@@ -34,18 +35,39 @@ echo "== $(date -u +%FT%TZ) transformer"
 $PY tools/train_dalle.py --resume --name dalle --dvae dvae --device "$DEVICE" --threads "$THREADS" \
   --steps 5000 --null-cond-prob 0.1
 
+RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
+# branch FROM TO: start run TO from run FROM's last checkpoint (weights, optimizer state, BPE, codes, log),
+# once; later calls leave TO alone so that it resumes where it stopped
+branch() {
+  if [ ! -f "$RUNS/$2/ckpt.pt" ] && [ ! -f "$RUNS/$2/final.pt" ]; then
+    mkdir -p "$RUNS/$2"
+    cp "$RUNS/$1/ckpt.pt" "$RUNS/$1/bpe.json" "$RUNS/$1/codes.npy" "$RUNS/$1/log.csv" "$RUNS/$2/"
+  fi
+}
+
 echo "== $(date -u +%FT%TZ) transformer, balanced continuation (run dalle_bal)"
 # From the step-5000 checkpoint (with its optimizer state), 6000 more steps that draw a base emoji
 # uniformly and then one of its images (--sample-by base): skin-tone variants are half of the images,
 # and drawn by image they crowd out rare concepts ("dog face": 2 of ~7000 images). The cosine schedule
-# restarts over the new total. This run is the shipped transformer (assets/MODEL_CARD.md).
-RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
-if [ ! -f "$RUNS/dalle_bal/ckpt.pt" ] && [ ! -f "$RUNS/dalle_bal/final.pt" ]; then
-  mkdir -p "$RUNS/dalle_bal"
-  cp "$RUNS/dalle/ckpt.pt" "$RUNS/dalle/bpe.json" "$RUNS/dalle/codes.npy" "$RUNS/dalle/log.csv" "$RUNS/dalle_bal/"
-fi
+# restarts over the new total (as in every continuation below).
+branch dalle dalle_bal
 $PY tools/train_dalle.py --resume --name dalle_bal --device "$DEVICE" --threads "$THREADS" \
   --steps 11000 --sample-by base
+
+echo "== $(date -u +%FT%TZ) transformer, input noise (run dalle_noise, to step 12776)"
+# 10% of the input codes replaced by random ones (targets clean): less memorisation, less drift when
+# sampling. Its schedule ran to 14000; the next stage branched from it at step 12776.
+branch dalle_bal dalle_noise
+$PY tools/train_dalle.py --resume --name dalle_noise --device "$DEVICE" --threads "$THREADS" \
+  --steps 14000 --input-noise 0.1 --stop-at 12776
+
+echo "== $(date -u +%FT%TZ) transformer, loss-weighted draws (run dalle_loss)"
+# A base emoji drawn half uniformly, half in proportion to its running image CE (--sample-by loss): the
+# concepts memorised worst (animals, objects) are drawn most. Input noise 0.1 carries over. This run is
+# the shipped transformer (assets/MODEL_CARD.md).
+branch dalle_noise dalle_loss
+$PY tools/train_dalle.py --resume --name dalle_loss --device "$DEVICE" --threads "$THREADS" \
+  --steps 17500 --sample-by loss
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
 # reranker hyperparameters: the defaults in tools/train_clip.py (see its --help)

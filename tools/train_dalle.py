@@ -45,11 +45,16 @@ def parse_args(argv):
     ap.add_argument("--ckpt-every", type=float, default=180.0)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--time-limit", type=float, default=0.0)
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="save and exit once this step is reached, before --steps (the LR schedule still runs "
+                         "to --steps): to branch another run from that checkpoint (tools/train_all.sh); 0 = off")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sample-by", choices=("image", "base"), default=None,
+    ap.add_argument("--sample-by", choices=("image", "base", "loss"), default=None,
                     help="draw training images uniformly (image), or a base emoji uniformly and then one of its "
-                         "images (base: skin-tone variants stop outweighing rare concepts); default image "
-                         "(on --resume: the saved value)")
+                         "images (base: skin-tone variants stop outweighing rare concepts), or a base emoji with "
+                         "probability half uniform, half proportional to a running estimate of its image CE, then one of "
+                         "its images (loss: the concepts memorised worst are drawn most); default image (on --resume: the "
+                         "saved value)")
     ap.add_argument("--null-cond-prob", type=float, default=None,
                     help="probability that a training caption is replaced by the empty caption (all pad "
                          "tokens), so the model also learns p(image | no text) for classifier-free guidance "
@@ -101,19 +106,22 @@ def text_batch(tok, caps, cfg):
 
 
 @torch.no_grad()
-def heldout_ce(model, tok, items, codes, idx, device, batch=32):
-    """Mean image-token CE (nats/token) over items idx with their first caption."""
+def image_ce_each(model, tok, items, codes, idx, device, batch=32):
+    """Image-token CE (nats/token) of each item in idx with its first caption -> float64 [len(idx)]."""
     model.eval()
-    tot, n = 0.0, 0
+    out = []
     for s in range(0, len(idx), batch):
-        b = idx[s:s + batch]
+        b = list(idx[s:s + batch])
         t = text_batch(tok, [items[i]["captions"][0] for i in b], model.cfg).to(device)
         c = torch.from_numpy(codes[b].reshape(len(b), -1).astype(np.int64)).to(device)
-        _, _, ice = model.loss(t, c)
-        tot += ice.item() * len(b)
-        n += len(b)
+        out.append(model.loss(t, c, per_sample=True)[2].double().cpu().numpy())
     model.train()
-    return tot / max(1, n)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def heldout_ce(model, tok, items, codes, idx, device):
+    """Mean image-token CE (nats/token) over items idx with their first caption."""
+    return float(image_ce_each(model, tok, items, codes, idx, device).mean()) if len(idx) else 0.0
 
 
 def main(argv=None):
@@ -179,8 +187,8 @@ def main(argv=None):
     def save():
         logf.flush()
         D.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                       "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate()},
-                      ckpt_path)
+                       "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate(),
+                       "base_ce": base_ce}, ckpt_path)
 
     t0 = time.time()
     ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dalle")
@@ -189,11 +197,27 @@ def main(argv=None):
     for i in train_idx:
         groups.setdefault(items[i]["base"], []).append(int(i))
     by_base = [groups[k] for k in sorted(groups)]  # training images of each base emoji
+    base_ce = state.get("base_ce") if state is not None else None  # --sample-by loss: CE estimate per base
+    if a.sample_by == "loss" and (base_ce is None or len(base_ce) != len(by_base)):
+        t1 = time.time()
+        base_ce = image_ce_each(model, tok, items, codes, [g[0] for g in by_base], a.device).tolist()
+        print("dalle: image CE of %d base emoji (first image, first caption) in %.0fs: mean %.3f, min %.3f, "
+              "max %.3f" % (len(base_ce), time.time() - t1, np.mean(base_ce), min(base_ce), max(base_ce)),
+              flush=True)
     while step < a.steps:
+        if a.stop_at and step >= a.stop_at:
+            save()
+            print("dalle: stopped at step %d (--stop-at), no final.pt" % step, flush=True)
+            return 0
         lr = lr_at(step, a)
         for g in opt.param_groups:
             g["lr"] = lr
-        if a.sample_by == "base":
+        if a.sample_by == "loss":
+            # half uniform, half proportional to the CE estimate: easy concepts are still revisited
+            mean_ce = sum(base_ce) / len(base_ce)
+            ks = rng.choices(range(len(by_base)), weights=[v + mean_ce for v in base_ce], k=a.batch)
+            b = [rng.choice(by_base[k]) for k in ks]
+        elif a.sample_by == "base":
             b = [rng.choice(by_base[rng.randrange(len(by_base))]) for _ in range(a.batch)]
         else:
             b = [train_idx[rng.randrange(len(train_idx))] for _ in range(a.batch)]
@@ -208,7 +232,11 @@ def main(argv=None):
             flip = torch.rand(c.shape, generator=g) < a.input_noise
             rnd = torch.randint(0, cfg.image_vocab, c.shape, generator=g)
             inp = torch.where(flip.to(c.device), rnd.to(c.device), c)
-        loss, tce, ice = model.loss(t, c, input_codes=inp)
+        loss, tce, ice_each = model.loss(t, c, input_codes=inp, per_sample=True)
+        ice = ice_each.mean()
+        if a.sample_by == "loss":  # running estimate: each draw moves its base 30% toward what it measured
+            for k, v in zip(ks, ice_each.tolist()):
+                base_ce[k] = 0.7 * base_ce[k] + 0.3 * v
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -267,11 +267,12 @@ class Dalle(nn.Module):
         x = self.ln_f(x)
         return self.text_logits(x[:, :T - 1]), self.image_logits(x[:, T:])
 
-    def loss(self, text_ids, image_codes, text_weight=1.0 / 8, input_codes=None):
+    def loss(self, text_ids, image_codes, text_weight=1.0 / 8, input_codes=None, per_sample=False):
         """Paper loss: text CE (targets that are pad ids >= Vt are ignored) * 1/8 + image
         CE * 7/8, each averaged over its own tokens. input_codes [B, G*G] (default image_codes): the
         codes fed as input, e.g. a corrupted copy, while image_codes stay the targets.
-        Returns (loss, text_ce, image_ce)."""
+        Returns (loss, text_ce, image_ce); per_sample: image_ce is [B] (each image's mean over its
+        tokens; loss uses their mean, the same value)."""
         tl, il = self.forward(text_ids, image_codes if input_codes is None else input_codes)
         tgt = text_ids[:, 1:].clone()
         tgt[tgt >= self.cfg.text_vocab] = -100
@@ -280,8 +281,10 @@ class Dalle(nn.Module):
                                       ignore_index=-100)
         else:
             text_ce = tl.sum() * 0
-        image_ce = F.cross_entropy(il.reshape(-1, il.shape[-1]), image_codes.reshape(-1))
-        return text_weight * text_ce + (1 - text_weight) * image_ce, text_ce, image_ce
+        image_ce = F.cross_entropy(il.reshape(-1, il.shape[-1]), image_codes.reshape(-1),
+                                   reduction="none").view(image_codes.shape).mean(1)
+        loss = text_weight * text_ce + (1 - text_weight) * image_ce.mean()
+        return loss, text_ce, (image_ce if per_sample else image_ce.mean())
 
     # ---- KV cache -------------------------------------------------------------------
     def _run_cached(self, x, cache):

@@ -99,6 +99,22 @@ class TestInputCodes(unittest.TestCase):
         self.assertFalse(torch.equal(il[:, 6:], il2[:, 6:]))
         self.assertNotEqual(m.loss(text, codes, input_codes=bad)[2].item(), base[2].item())
 
+    def test_per_sample(self):
+        """per_sample=True (train_dalle.py --sample-by loss): image CE of each sequence, computed alone."""
+        m = _small_model(["row", "col"], 4, False)
+        cfg = m.cfg
+        g = torch.Generator().manual_seed(6)
+        text = torch.randint(0, cfg.text_vocab, (3, cfg.text_len), generator=g)
+        codes = torch.randint(0, cfg.image_vocab, (3, cfg.grid ** 2), generator=g)
+        loss, tce, each = m.loss(text, codes, per_sample=True)
+        self.assertEqual(tuple(each.shape), (3,))
+        for i in range(3):
+            _, il = m.forward(text[i:i + 1], codes[i:i + 1])
+            ref = torch.nn.functional.cross_entropy(il[0].double(), codes[i]).item()
+            self.assertAlmostEqual(each[i].item(), ref, places=5, msg="sequence %d" % i)
+        self.assertNotAlmostEqual(each[0].item(), each[1].item(), places=4)
+        self.assertAlmostEqual(m.loss(text, codes)[0].item(), loss.item(), places=6)
+
 
 class TestConfigs(unittest.TestCase):
     def test_round_trip(self):
