@@ -73,7 +73,7 @@ def main(argv=None):
     ap.add_argument("--dvae", default="auto",
                     help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
     ap.add_argument("--dalle", default="auto",
-                    help="transformer run; auto = dalle_bal (balanced continuation) if present, else dalle")
+                    help="transformer run; auto = the latest stage of tools/train_all.sh with a checkpoint (dalle_loss, dalle_noise, dalle_bal, else dalle)")
     ap.add_argument("--clip", default="clip", help="reranker run (skipped when it has no checkpoint)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="", help="also write the numbers to this file")

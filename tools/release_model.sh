@@ -5,7 +5,7 @@
 #   OUT: default assets/dalle-emoji.gguf
 #   COND_SCALE, TEMPERATURE, TOP_P: the recommended sampling settings stored in the file (dalle.cond_scale,
 #   dalle.temperature, dalle.top_p); the engine, the CLI and the sample sheet use them unless told otherwise
-#   DALLE_RUN: the transformer run to export (default dalle_bal, the balanced continuation of tools/train_all.sh)
+#   DALLE_RUN: the transformer run to export (default dalle_loss, the last transformer stage of tools/train_all.sh)
 # Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): $DALLE_RUN/final.pt (falls back to
 # $DALLE_RUN/ckpt.pt for an interim release), dvae_dec/final.pt, $DALLE_RUN/bpe.json, clip/final.pt (the reranker).
 # Then: look at docs/sample-sheet.png, update assets/MODEL_CARD.md from build/release-metrics.json,
@@ -17,7 +17,7 @@ RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
 NAME=${1:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 DESC=${2:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 OUT=${3:-assets/dalle-emoji.gguf}
-RUN=$RUNS/${DALLE_RUN:-dalle_bal}
+RUN=$RUNS/${DALLE_RUN:-dalle_loss}
 DALLE=$RUN/final.pt
 [ -f "$DALLE" ] || { DALLE=$RUN/ckpt.pt; echo "release: no final.pt, using $DALLE (interim)"; }
 LICENSE="weights: CC-BY-4.0 (trained on Twemoji CC-BY 4.0 and Noto Emoji Apache-2.0; see MODEL_CARD.md)"

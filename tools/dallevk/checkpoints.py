@@ -2,8 +2,8 @@
 
 load_dvae(name) -> (Encoder, Decoder, DvaeConfig, info); name "auto" = the decoder
     fine-tuned run "dvae_dec" when it has a final.pt, else "dvae"
-load_dalle(name) -> (Dalle, BPE, info); name "auto" = the balanced continuation "dalle_bal"
-    (tools/train_all.sh, the shipped transformer) when it has a checkpoint, else "dalle"
+load_dalle(name) -> (Dalle, BPE, info); name "auto" = the latest transformer stage of tools/train_all.sh
+    that has a checkpoint: "dalle_loss" (the shipped transformer), "dalle_noise", "dalle_bal", else "dalle"
 load_clip(name) -> (Clip, BPE, info)   the reranker (tools/train_clip.py), with the transformer's BPE
 info = {"path": file loaded, "final": bool, "step": int or None, "metrics": dict}
 """
@@ -37,9 +37,10 @@ def resolve_dvae(name="auto"):
 def resolve_dalle(name="auto"):
     if name != "auto":
         return name
-    bal = os.path.join(D.run_root(), "dalle_bal")
-    has = any(os.path.exists(os.path.join(bal, f)) for f in ("final.pt", "ckpt.pt"))
-    return "dalle_bal" if has else "dalle"
+    for run in ("dalle_loss", "dalle_noise", "dalle_bal"):  # tools/train_all.sh's stages, latest first
+        if any(os.path.exists(os.path.join(D.run_root(), run, f)) for f in ("final.pt", "ckpt.pt")):
+            return run
+    return "dalle"
 
 
 def load_dvae(name="auto", device="cpu"):
