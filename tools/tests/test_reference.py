@@ -79,15 +79,22 @@ class TestGenerate(unittest.TestCase):
         self.assertEqual(t.tolist(), [5, 101, 102, 103])
 
 
-class TestInputCodes(unittest.TestCase):
-    """Dalle.loss(input_codes=...): corrupted inputs, clean targets (train_dalle.py --input-noise)."""
+class TestLossOptions(unittest.TestCase):
+    """Dalle.loss options: input_codes (corrupted inputs, clean targets: train_dalle.py --input-noise) and
+    per_sample (train_dalle.py --sample-by loss)."""
 
-    def test_input_codes(self):
+    @staticmethod
+    def batch(n, seed):
+        """A small model and n random (caption ids, codes) pairs."""
         m = _small_model(["row", "col"], 4, False)
         cfg = m.cfg
-        g = torch.Generator().manual_seed(5)
-        text = torch.randint(0, cfg.text_vocab, (2, cfg.text_len), generator=g)
-        codes = torch.randint(0, cfg.image_vocab, (2, cfg.grid ** 2), generator=g)
+        g = torch.Generator().manual_seed(seed)
+        text = torch.randint(0, cfg.text_vocab, (n, cfg.text_len), generator=g)
+        return m, text, torch.randint(0, cfg.image_vocab, (n, cfg.grid ** 2), generator=g)
+
+    def test_input_codes(self):
+        m, text, codes = self.batch(2, 5)
+        cfg = m.cfg
         base = m.loss(text, codes)
         same = m.loss(text, codes, input_codes=codes.clone())
         self.assertEqual([v.item() for v in base], [v.item() for v in same])
@@ -101,11 +108,7 @@ class TestInputCodes(unittest.TestCase):
 
     def test_per_sample(self):
         """per_sample=True (train_dalle.py --sample-by loss): image CE of each sequence, computed alone."""
-        m = _small_model(["row", "col"], 4, False)
-        cfg = m.cfg
-        g = torch.Generator().manual_seed(6)
-        text = torch.randint(0, cfg.text_vocab, (3, cfg.text_len), generator=g)
-        codes = torch.randint(0, cfg.image_vocab, (3, cfg.grid ** 2), generator=g)
+        m, text, codes = self.batch(3, 6)
         loss, tce, each = m.loss(text, codes, per_sample=True)
         self.assertEqual(tuple(each.shape), (3,))
         for i in range(3):
