@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""How much the caption decides the image, teacher-forced (the numbers in assets/MODEL_CARD.md's "Status").
+
+1. On 96 training images without a skin tone (fixed sample, seed 1): the mean image-token CE (nats/token)
+   with each image's own first caption, with another image's first caption (the image 7 places on in the
+   sample), and with the empty caption. A model that follows the text has own << other; own ~ empty means the
+   text is ignored.
+2. Whole-image NLL (nats, summed over the 256 codes) of named emoji images (--names, in --style) under each
+   of their captions and the empty one: the row of an image shows which caption makes it likeliest; the
+   "dog face" column shows which image the model finds likeliest for "dog face" (memorised yellow faces
+   cost far fewer nats than a dog).
+Usage: /usr/bin/python3 tools/caption_gap.py [--dalle auto | --model assets/dalle-emoji.gguf]
+"""
+import argparse
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dallevk import data as D  # noqa: E402
+from dallevk.checkpoints import load_dalle  # noqa: E402
+from dallevk.transformer import pad_text  # noqa: E402
+from eval_metrics import encode_all  # noqa: E402
+
+NAMES = "grinning face|dog face|cat face|neutral face|red heart"
+
+
+@torch.no_grad()
+def image_nll(model, tok, captions, codes):
+    """captions: n strings, codes int64 [n, G*G] -> per-token NLL [n, G*G] (nats)."""
+    cfg = model.cfg
+    t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions])
+    c = torch.from_numpy(codes)
+    _, il = model.forward(t, c)
+    return F.cross_entropy(il.reshape(-1, il.shape[-1]), c.reshape(-1), reduction="none").view(c.shape)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dalle", default="auto", help="transformer run (auto: as tools/sample_sheet.py)")
+    ap.add_argument("--model", default="", help="a model file (with the dVAE encoder) instead of the runs")
+    ap.add_argument("--names", default=NAMES, help="'|'-separated emoji names for the NLL matrix")
+    ap.add_argument("--style", default="twemoji", choices=("twemoji", "noto"))
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    images, items = D.load_dataset()
+    if a.model:
+        from dallevk.from_gguf import load_model
+        gm = load_model(a.model)
+        if gm.encoder is None or gm.dalle is None:
+            raise SystemExit("%s: needs the transformer and the dVAE encoder" % a.model)
+        model, tok, what = gm.dalle, gm.bpe, a.model
+        codes = encode_all(gm.encoder, images)
+    else:
+        model, tok, info = load_dalle(a.dalle)
+        what = "%s (%s)" % (info["path"], "final" if info["final"] else "step %s" % info["step"])
+        codes = np.load(os.path.join(info["run"], "codes.npy"))
+    model.eval()
+    codes = codes.reshape(len(codes), -1).astype(np.int64)
+    print("model:", what)
+
+    train = [i for i, it in enumerate(items) if it["split"] == "train" and not it["tone"]]
+    idx = random.Random(1).sample(train, 96)
+    first = [items[i]["captions"][0] for i in idx]
+    own = image_nll(model, tok, first, codes[idx]).mean().item()
+    other = image_nll(model, tok, first[7:] + first[:7], codes[idx]).mean().item()
+    empty = image_nll(model, tok, [""] * len(idx), codes[idx]).mean().item()
+    print("96 training images, image CE (nats/token): own caption %.3f, another's %.3f, empty %.3f"
+          % (own, other, empty))
+
+    names = a.names.split("|")
+    caps = ["%s, %s style" % (n, a.style) for n in names]
+    rows = []
+    for c in caps:
+        hit = [i for i, it in enumerate(items) if c in it["captions"]]
+        if not hit:
+            raise SystemExit("no image has the caption %r" % c)
+        rows.append(hit[0])
+    w = max(len(n) for n in names) + 2
+    print("whole-image NLL (nats): rows = images, columns = captions ('%s style'), last = empty caption" % a.style)
+    print(" " * w + " ".join("%9.9s" % n for n in names) + "     empty")
+    for n, i in zip(names, rows):
+        vals = [image_nll(model, tok, [c], codes[[i]]).sum().item() for c in caps + [""]]
+        print(n.ljust(w) + " ".join("%9.0f" % v for v in vals))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
