@@ -18,30 +18,19 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
 from dallevk.checkpoints import load_dalle  # noqa: E402
-from dallevk.transformer import pad_text  # noqa: E402
+from dallevk.transformer import caption_image_ce  # noqa: E402
 from eval_metrics import encode_all  # noqa: E402
 
 NAMES = "grinning face|dog face|cat face|neutral face|red heart"
 
 
-@torch.no_grad()
-def image_nll(model, tok, captions, codes):
-    """captions: n strings, codes int64 [n, G*G] -> per-token NLL [n, G*G] (nats)."""
-    cfg = model.cfg
-    t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions])
-    c = torch.from_numpy(codes)
-    _, il = model.forward(t, c)
-    return F.cross_entropy(il.reshape(-1, il.shape[-1]), c.reshape(-1), reduction="none").view(c.shape)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dalle", default="auto", help="transformer run (auto: as tools/sample_sheet.py)")
+    ap.add_argument("--dalle", default="auto", help="transformer run (auto: checkpoints.resolve_dalle)")
     ap.add_argument("--model", default="", help="a model file (with the dVAE encoder) instead of the runs")
     ap.add_argument("--names", default=NAMES, help="'|'-separated emoji names for the NLL matrix")
     ap.add_argument("--style", default="twemoji", choices=("twemoji", "noto"))
@@ -60,16 +49,14 @@ def main(argv=None):
         model, tok, info = load_dalle(a.dalle)
         what = "%s (%s)" % (info["path"], "final" if info["final"] else "step %s" % info["step"])
         codes = np.load(os.path.join(info["run"], "codes.npy"))
-    model.eval()
-    codes = codes.reshape(len(codes), -1).astype(np.int64)
+    codes = codes.reshape(len(codes), -1)
     print("model:", what)
 
     train = [i for i, it in enumerate(items) if it["split"] == "train" and not it["tone"]]
     idx = random.Random(1).sample(train, 96)
     first = [items[i]["captions"][0] for i in idx]
-    own = image_nll(model, tok, first, codes[idx]).mean().item()
-    other = image_nll(model, tok, first[7:] + first[:7], codes[idx]).mean().item()
-    empty = image_nll(model, tok, [""] * len(idx), codes[idx]).mean().item()
+    own, other, empty = (caption_image_ce(model, tok, caps, codes[idx]).mean()
+                         for caps in (first, first[7:] + first[:7], [""] * len(idx)))
     print("96 training images, image CE (nats/token): own caption %.3f, another's %.3f, empty %.3f"
           % (own, other, empty))
 
@@ -85,7 +72,7 @@ def main(argv=None):
     print("whole-image NLL (nats): rows = images, columns = captions ('%s style'), last = empty caption" % a.style)
     print(" " * w + " ".join("%9.9s" % n for n in names) + "     empty")
     for n, i in zip(names, rows):
-        vals = [image_nll(model, tok, [c], codes[[i]]).sum().item() for c in caps + [""]]
+        vals = caption_image_ce(model, tok, caps + [""], codes[[i] * (len(caps) + 1)]) * codes.shape[1]
         print(n.ljust(w) + " ".join("%9.0f" % v for v in vals))
     return 0
 

@@ -27,7 +27,7 @@ from dallevk import data as D  # noqa: E402
 from dallevk.checkpoints import load_clip, load_dalle, load_dvae  # noqa: E402
 from dallevk.clip import retrieval  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
-from dallevk.transformer import pad_text  # noqa: E402
+from dallevk.transformer import caption_image_ce, pad_text  # noqa: E402
 
 
 @torch.no_grad()
@@ -47,19 +47,9 @@ def encode_all(enc, images, batch=128):
     return np.concatenate(out).astype(np.int64)
 
 
-@torch.no_grad()
-def model_ce(model, tok, items, codes, idx, batch=32):
-    cfg = model.cfg
-    tot, n = 0.0, 0
-    for s in range(0, len(idx), batch):
-        b = idx[s:s + batch]
-        t = torch.stack([pad_text(tok.encode(items[i]["captions"][0]), cfg.text_len,
-                                  cfg.text_vocab) for i in b])
-        c = torch.from_numpy(codes[b].reshape(len(b), -1).astype(np.int64))
-        _, _, ice = model.loss(t, c)
-        tot += ice.item() * len(b)
-        n += len(b)
-    return tot / n
+def model_ce(model, tok, items, codes, idx):
+    """Mean image-token CE (nats/token) of items idx with their first caption."""
+    return float(caption_image_ce(model, tok, [items[i]["captions"][0] for i in idx], codes[idx]).mean())
 
 
 def unigram_ce(train_codes, held_codes, vocab):
@@ -73,7 +63,8 @@ def main(argv=None):
     ap.add_argument("--dvae", default="auto",
                     help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
     ap.add_argument("--dalle", default="auto",
-                    help="transformer run; auto = the latest stage of tools/train_all.sh with a checkpoint (dalle_loss, dalle_noise, dalle_bal, else dalle)")
+                    help="transformer run; auto = the latest stage of tools/train_all.sh with a checkpoint "
+                         "(dallevk/checkpoints.py resolve_dalle)")
     ap.add_argument("--clip", default="clip", help="reranker run (skipped when it has no checkpoint)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="", help="also write the numbers to this file")

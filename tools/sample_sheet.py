@@ -60,7 +60,8 @@ def main(argv=None):
     ap.add_argument("--dvae", default="auto",
                     help="dVAE run; auto = dvae_dec (decoder fine-tuned) if finished, else dvae")
     ap.add_argument("--dalle", default="auto",
-                    help="transformer run; auto = the latest stage of tools/train_all.sh with a checkpoint (dalle_loss, dalle_noise, dalle_bal, else dalle)")
+                    help="transformer run; auto = the latest stage of tools/train_all.sh with a checkpoint "
+                         "(dallevk/checkpoints.py resolve_dalle)")
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=0.0,

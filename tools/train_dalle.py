@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
 from dallevk.bpe import BPE  # noqa: E402
 from dallevk.dvae import DvaeConfig, Encoder  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
+from dallevk.transformer import Dalle, DalleConfig, caption_image_ce, pad_text  # noqa: E402
 
 
 def parse_args(argv):
@@ -105,23 +105,10 @@ def text_batch(tok, caps, cfg):
     return torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in caps])
 
 
-@torch.no_grad()
-def image_ce_each(model, tok, items, codes, idx, device, batch=32):
-    """Image-token CE (nats/token) of each item in idx with its first caption -> float64 [len(idx)]."""
-    model.eval()
-    out = []
-    for s in range(0, len(idx), batch):
-        b = list(idx[s:s + batch])
-        t = text_batch(tok, [items[i]["captions"][0] for i in b], model.cfg).to(device)
-        c = torch.from_numpy(codes[b].reshape(len(b), -1).astype(np.int64)).to(device)
-        out.append(model.loss(t, c, per_sample=True)[2].double().cpu().numpy())
-    model.train()
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def heldout_ce(model, tok, items, codes, idx, device):
-    """Mean image-token CE (nats/token) over items idx with their first caption."""
-    return float(image_ce_each(model, tok, items, codes, idx, device).mean()) if len(idx) else 0.0
+def first_caption_ce(model, tok, items, codes, idx, device):
+    """Image-token CE (nats/token) of each item in idx with its first caption -> float64 numpy [len(idx)]."""
+    idx = list(idx)
+    return caption_image_ce(model, tok, [items[i]["captions"][0] for i in idx], codes[idx], device)
 
 
 def main(argv=None):
@@ -190,6 +177,9 @@ def main(argv=None):
                        "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate(),
                        "base_ce": base_ce}, ckpt_path)
 
+    def held_ce():  # held-out image CE (val + zero-shot items, first caption)
+        return float(first_caption_ce(model, tok, items, codes, held_idx, a.device).mean())
+
     t0 = time.time()
     ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dalle")
     codes_flat = codes.reshape(len(codes), -1).astype(np.int64)
@@ -200,7 +190,7 @@ def main(argv=None):
     base_ce = state.get("base_ce") if state is not None else None  # --sample-by loss: CE estimate per base
     if a.sample_by == "loss" and (base_ce is None or len(base_ce) != len(by_base)):
         t1 = time.time()
-        base_ce = image_ce_each(model, tok, items, codes, [g[0] for g in by_base], a.device).tolist()
+        base_ce = first_caption_ce(model, tok, items, codes, [g[0] for g in by_base], a.device).tolist()
         print("dalle: image CE of %d base emoji (first image, first caption) in %.0fs: mean %.3f, min %.3f, "
               "max %.3f" % (len(base_ce), time.time() - t1, np.mean(base_ce), min(base_ce), max(base_ce)),
               flush=True)
@@ -244,7 +234,7 @@ def main(argv=None):
         step += 1
         held = ""
         if step % a.eval_every == 0 or step == a.steps:
-            held = heldout_ce(model, tok, items, codes, held_idx, a.device)
+            held = held_ce()
             print("dalle: step %d loss %.4f text %.3f image %.3f heldout image %.3f (%.0fs)"
                   % (step, loss.item(), tce.item(), ice.item(), held, time.time() - t0), flush=True)
         log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.5f" % tce.item(),
@@ -252,7 +242,7 @@ def main(argv=None):
         if ckpt.after_step(step):
             return 0
     save()
-    held = heldout_ce(model, tok, items, codes, held_idx, a.device)
+    held = held_ce()
     dv = torch.load(os.path.join(D.run_root(), a.dvae, "final.pt"), map_location="cpu")
     D.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
                    "bpe_merges": [list(m) for m in tok.merges], "dvae": a.dvae,

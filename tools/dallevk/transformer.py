@@ -345,6 +345,23 @@ class Dalle(nn.Module):
         return torch.stack(out, dim=1)
 
 
+@torch.no_grad()
+def caption_image_ce(model, tok, captions, codes, device="cpu", batch=32):
+    """Teacher-forced image-token CE (nats/token) of each (caption, image) pair: captions n strings (BPE-encoded
+    with tok, padded as pad_text), codes [n, G, G] or [n, G*G] integer array -> float64 numpy [n]. The model
+    runs in eval mode and is put back in the mode it was in."""
+    import numpy as np
+    cfg, was_training = model.cfg, model.training
+    model.eval()
+    codes = np.asarray(codes).reshape(len(captions), -1).astype(np.int64)
+    out = [np.zeros(0)]
+    for s in range(0, len(captions), batch):
+        t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions[s:s + batch]])
+        c = torch.from_numpy(codes[s:s + batch])
+        out.append(model.loss(t.to(device), c.to(device), per_sample=True)[2].double().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out)
+
 def guide_logits(logits, cond_scale):
     """Classifier-free guidance (DALLE-pytorch's cond_scale, dalle-mini's super-conditioning): logits
     [2B, V], rows 0..B-1 given the prompt, rows B..2B-1 given the empty caption ->
