@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
 from dallevk.checkpoints import load_dalle  # noqa: E402
 from dallevk.transformer import caption_image_ce  # noqa: E402
-from eval_metrics import encode_all  # noqa: E402
 
 NAMES = "grinning face|dog face|cat face|neutral face|red heart"
 
@@ -44,7 +43,7 @@ def main(argv=None):
         if gm.encoder is None or gm.dalle is None:
             raise SystemExit("%s: needs the transformer and the dVAE encoder" % a.model)
         model, tok, what = gm.dalle, gm.bpe, a.model
-        codes = encode_all(gm.encoder, images)
+        codes = D.encode_images(gm.encoder, images)
     else:
         model, tok, info = load_dalle(a.dalle)
         what = "%s (%s)" % (info["path"], "final" if info["final"] else "step %s" % info["step"])

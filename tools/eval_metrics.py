@@ -41,12 +41,6 @@ def dvae_psnr(enc, dec, images, idx, batch=64):
 
 
 @torch.no_grad()
-def encode_all(enc, images, batch=128):
-    out = [enc.encode_codes(D.to_tensor(images[s:s + batch])).numpy()
-           for s in range(0, len(images), batch)]
-    return np.concatenate(out).astype(np.int64)
-
-
 def model_ce(model, tok, items, codes, idx):
     """Mean image-token CE (nats/token) of items idx with their first caption."""
     return float(caption_image_ce(model, tok, [items[i]["captions"][0] for i in idx], codes[idx]).mean())
@@ -113,7 +107,7 @@ def main(argv=None):
         nonlocal codes
         if codes is None:
             cpath = os.path.join(run, "codes.npy") if run else ""
-            codes = np.load(cpath).astype(np.int64) if cpath and os.path.exists(cpath) else encode_all(enc, images)
+            codes = np.load(cpath).astype(np.int64) if cpath and os.path.exists(cpath) else D.encode_images(enc, images)
         return codes
 
     if model is not None:

@@ -39,6 +39,14 @@ def to_tensor(batch_u8):
     return torch.from_numpy(np.ascontiguousarray(batch_u8)).permute(0, 3, 1, 2).float() / 255.0
 
 
+@torch.no_grad()
+def encode_images(enc, images, device="cpu", batch=128):
+    """dVAE encoder enc, uint8 images [N, H, W, 3] -> argmax codes int64 numpy [N, G, G], in batches."""
+    out = [enc.encode_codes(to_tensor(images[s:s + batch]).to(device)).cpu().numpy()
+           for s in range(0, len(images), batch)]
+    return np.concatenate(out).astype(np.int64)
+
+
 def atomic_save(obj, path):
     """torch.save to path via a temporary file and rename (never a torn checkpoint)."""
     tmp = path + ".tmp"
