@@ -13,7 +13,8 @@
  * -> G*G decode steps with a KV cache, all n_images candidates as one batch, sampling with temperature /
  * top-k / top-p (optionally on classifier-free-guided logits) from a seeded generator -> image codes [n, G, G] -> (optionally: reranking, DALL-E's
  * third stage: a contrastive model stored in the file scores every candidate against the prompt and the
- * best `keep` are kept) -> dVAE decoder -> RGB8 pixels.
+ * best `keep` are kept; optionally also during sampling: after chosen image rows, the lower-scoring half of the
+ * candidates is replaced by copies of the higher-scoring half, see prune_rows) -> dVAE decoder -> RGB8 pixels.
  * Same prompt + seed + device + model (+ keep) -> identical pixels.
  *
  * Errors: every call returns a dvk_status; the message of the last failure on a context is
@@ -33,6 +34,9 @@ extern "C" {
 #endif
 
 #define DVK_VERSION "0.1.0"
+
+/* dvk_generate_params.prune_rows: no pruning, whatever the model recommends. */
+#define DVK_PRUNE_OFF (1ull << 63)
 
 typedef struct dvk_context dvk_context; /* a Vulkan device and its queue */
 typedef struct dvk_model dvk_model;     /* a loaded model: weights on the device, tokenizer, config */
@@ -74,6 +78,7 @@ typedef struct dvk_model_info {
   int has_reranker;                   /* 1: the file holds a reranker (dvk_generate_params.keep usable) */
   float cond_scale;                   /* the model's recommended guidance scale (1 = none) */
   float temperature, top_p;           /* the model's recommended sampling temperature and top-p (1 = off) */
+  uint64_t prune_rows;                /* the model's recommended pruning rows (bit r = after image row r; 0 = none) */
 } dvk_model_info;
 
 void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
@@ -87,6 +92,11 @@ typedef int (*dvk_progress_fn)(void *user, uint32_t done, uint32_t total);
  * temperature/top-k/top-p); codes int32 [n_images]. Pointers are valid during the call only. */
 typedef void (*dvk_step_fn)(void *user, uint32_t step, const float *logits, const int32_t *codes);
 /* (with guidance, logits are the guided ones the codes were sampled from) */
+
+/* Called after each pruning (prune_rows), right after on_step of the row's last token `step`: from now on
+ * candidate b continues from candidate src[b]'s codes 0..step and state (src[b] == b: kept as it was);
+ * src [n_images] candidate indices, valid during the call only. Each candidate keeps its own sampler stream. */
+typedef void (*dvk_prune_fn)(void *user, uint32_t step, const uint32_t *src);
 
 typedef struct dvk_generate_params {
   const char *prompt;       /* UTF-8 text; "" generates unconditionally */
@@ -111,6 +121,16 @@ typedef struct dvk_generate_params {
   const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
   dvk_step_fn on_step;      /* may be NULL */
   void *on_step_user;
+  uint64_t prune_rows;      /* pruning during sampling (this engine's extension of DALL-E's reranking): bit r set =
+                               once image row r (0-based) of every candidate is sampled, the reranker scores each
+                               candidate's rows 0..r against the prompt, and the lower-scoring half of the
+                               candidates (the worst first) continue as copies of the higher-scoring half (the
+                               best first), each with its own sampler stream, so a few rows decide which
+                               beginnings get the sampling budget. Only rows 0 .. G-2; needs a reranker and
+                               n_images >= 2 (with 1 candidate nothing is pruned). 0 (default) = the model's
+                               recommended rows (dvk_model_info.prune_rows); DVK_PRUNE_OFF = none. */
+  dvk_prune_fn on_prune;    /* may be NULL */
+  void *on_prune_user;
 } dvk_generate_params;
 
 dvk_generate_params dvk_generate_defaults(void);
@@ -128,6 +148,7 @@ typedef struct dvk_images {
   double seconds_dvae;     /* codes -> pixels */
   double seconds_rerank;   /* scoring the candidates (0 when not reranked) */
   float temperature, top_p, cond_scale; /* the sampling settings used (the model's where the params left 0) */
+  uint64_t prune_rows;     /* the pruning rows used (0 = none) */
   float *scores;           /* reranked: count scores, best first (logit_scale * cosine similarity of the
                               prompt's and the image's features; higher = closer); else NULL */
   uint32_t *candidates;    /* reranked: index of each image among the n_images sampled candidates (the
@@ -136,8 +157,8 @@ typedef struct dvk_images {
 
 /* Generates p->n_images candidates and returns them all, or the p->keep best by the reranker.
  * Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature < 0, top_p outside [0, 1],
- * cond_scale < 0 or not finite, keep > n_images: the message names the parameter), DVK_ERR_UNSUPPORTED (keep > 0 on a model without
- * a reranker), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
+ * cond_scale < 0 or not finite, keep > n_images, prune_rows naming a row past G-2: the message names the parameter),
+ * DVK_ERR_UNSUPPORTED (keep > 0 or prune_rows set on a model without a reranker), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
  * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */
 dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);
 void dvk_images_free(dvk_images *images); /* NULL allowed */

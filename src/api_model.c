@@ -123,7 +123,7 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
                            .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size,
                            .has_reranker = m->cfg.clip.present, .cond_scale = d->cond_scale,
-                           .temperature = d->temperature, .top_p = d->top_p};
+                           .temperature = d->temperature, .top_p = d->top_p, .prune_rows = m->cfg.clip.prune_rows};
 }
 
 dvk_generate_params dvk_generate_defaults(void) {
@@ -169,6 +169,13 @@ static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_genera
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "keep (%u) must be at most n_images (%u)", p->keep, p->n_images);
   if (p->keep && !m->cfg.clip.present)
     return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "reranking needs a model with a reranker; %s has none", m->cfg.name);
+  if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF) {
+    const uint32_t G = m->cfg.dalle.grid;
+    if (G - 1 < 64 && p->prune_rows >> (G - 1))
+      return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prune_rows may only name image rows 0..%u (grid %u)", G - 2, G);
+    if (!m->cfg.clip.present)
+      return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "pruning needs a model with a reranker; %s has none", m->cfg.name);
+  }
   return DVK_OK;
 }
 
@@ -193,6 +200,8 @@ static dvk_generate_params resolved(const dvk_model *m, const dvk_generate_param
   if (!(q.temperature > 0)) q.temperature = d->temperature;
   if (!(q.top_p > 0)) q.top_p = d->top_p;
   if (!(q.cond_scale > 0)) q.cond_scale = d->cond_scale;
+  if (q.prune_rows == 0) q.prune_rows = m->cfg.clip.present ? m->cfg.clip.prune_rows : 0;
+  if (q.prune_rows == DVK_PRUNE_OFF || q.n_images < 2) q.prune_rows = 0;
   return q;
 }
 
@@ -242,6 +251,50 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
   }
 }
 
+/* Orders candidates by score, best first; ties: the lower index first. */
+typedef struct ranked {
+  float score;
+  uint32_t index;
+} ranked;
+
+static int by_score(const void *a, const void *b) {
+  const ranked *x = a, *y = b;
+  if (x->score != y->score) return x->score > y->score ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Pruning after image row `row` (dvk_generate_params.prune_rows), token i = the row's last: scores rows
+ * 0..row of every candidate's codes [n, G*G], and the k-th worst candidate (k < n/2) continues as a copy of
+ * the k-th best (codes 0..i, the transformer state of its sequences); step_codes [seqs] then hold each
+ * sequence's code i. */
+static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
+                        uint32_t row, uint32_t i, int32_t *codes, int32_t *step_codes) {
+  dvk_ctx *vk = m->ctx->vk;
+  const uint32_t n = p->n_images, seqs = st->batch, steps = m->cfg.dalle.grid * m->cfg.dalle.grid;
+  float *scores = malloc(n * sizeof *scores);
+  ranked *order = malloc(n * sizeof *order);
+  uint32_t *src = malloc(seqs * sizeof *src);
+  dvk_status s = scores && order && src ? DVK_OK : dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (s == DVK_OK) s = dvk_rerank_score_prefix(vk, &m->rr, text, codes, n, row + 1, scores);
+  if (s == DVK_OK) {
+    for (uint32_t b = 0; b < n; b++) order[b] = (ranked){scores[b], b};
+    qsort(order, n, sizeof *order, by_score);
+    for (uint32_t b = 0; b < seqs; b++) src[b] = b;
+    for (uint32_t k = 0; k < n / 2; k++) src[order[n - 1 - k].index] = order[k].index;
+    for (uint32_t b = 0; b < n; b++) {
+      if (src[b] != b) memcpy(codes + (size_t)b * steps, codes + (size_t)src[b] * steps, (i + 1) * sizeof *codes);
+      if (seqs > n) src[n + b] = n + src[b]; /* the candidate's empty-caption sequence follows it */
+    }
+    for (uint32_t b = 0; b < seqs; b++) step_codes[b] = codes[(size_t)(b % n) * steps + i];
+    s = dvk_transformer_copy_sequences(vk, &m->tf, st, src);
+  }
+  if (s == DVK_OK && p->on_prune) p->on_prune(p->on_prune_user, i, src);
+  free(scores);
+  free(order);
+  free(src);
+  return s;
+}
+
 /* Runs the transformer for all candidates with p's (resolved) settings; codes [n, G*G]; timings into im. */
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
                                int32_t *codes, dvk_images *im) {
@@ -272,6 +325,10 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
       if (seqs > n) step_codes[n + b] = step_codes[b]; /* the candidate's empty-caption sequence */
     }
     if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
+    const uint32_t row = i / d->grid;
+    if ((i + 1) % d->grid == 0 && row < 64 && (p->prune_rows >> row & 1) && i + 1 < steps)
+      s = prune(m, p, text, st, row, i, codes, step_codes);
+    if (s != DVK_OK) break;
     if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))
       s = dvk_fail(vk, DVK_ERR_CANCELLED, "cancelled");
     else if (i + 1 < steps)
@@ -336,6 +393,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *params, dvk_ima
     im->temperature = p->temperature;
     im->top_p = p->top_p;
     im->cond_scale = p->cond_scale;
+    im->prune_rows = p->prune_rows;
   }
   if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
   if (s == DVK_OK) s = check_memory(m, n, seqs / n);

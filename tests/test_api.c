@@ -4,7 +4,9 @@
  * binding); the next dvk_generate on the same context must give the same pixels as before, with the
  * validation layer silent (no stale commands on freed buffers submitted).
  * Reranking (keep > 0): the kept images are exactly the candidates the scores rank best, in order, and the
- * parameter errors (keep > n_images; a model without a reranker) are reported. */
+ * parameter errors (keep > n_images; a model without a reranker) are reported. Pruning (prune_rows): reported
+ * back in dvk_images.prune_rows, changes the images only when it runs, and its parameter errors (a row past
+ * G-2; a model without a reranker) are reported; with DVK_PRUNE_OFF or one candidate nothing is pruned. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +27,18 @@ static int g_failed;
     }                                                  \
   } while (0)
 
-static dvk_status generate_keep(dvk_model *m, uint32_t n, uint32_t keep, dvk_images **out) {
+static dvk_status generate_pruned(dvk_model *m, uint32_t n, uint32_t keep, uint64_t prune_rows, dvk_images **out) {
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = "red heart";
   p.n_images = n;
   p.keep = keep;
   p.seed = 5;
+  p.prune_rows = prune_rows;
   return dvk_generate(m, &p, out);
+}
+
+static dvk_status generate_keep(dvk_model *m, uint32_t n, uint32_t keep, dvk_images **out) {
+  return generate_pruned(m, n, keep, 0, out);
 }
 
 static dvk_status generate(dvk_model *m, uint32_t n, dvk_images **out) { return generate_keep(m, n, 0, out); }
@@ -76,6 +83,27 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   s = generate_keep(plain, 2, 1, &none);
   CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),
         "keep on a model without a reranker: %d '%s'", (int)s, dvk_last_error(ctx));
+
+  /* pruning: after rows 1 and 3 of the grid-6 model; the model recommends none, so 0 = off */
+  dvk_images *pruned = NULL, *off = NULL, *one = NULL;
+  CHECK(info.prune_rows == 0, "the parity model recommends pruning rows %#llx", (unsigned long long)info.prune_rows);
+  s = generate_pruned(m, 6, 0, 0xa, &pruned);
+  CHECK(s == DVK_OK && pruned && pruned->prune_rows == 0xa, "prune rows 1, 3: %s", dvk_last_error(ctx));
+  s = generate_pruned(m, 6, 0, DVK_PRUNE_OFF, &off);
+  CHECK(s == DVK_OK && off && off->prune_rows == 0, "DVK_PRUNE_OFF: %s", dvk_last_error(ctx));
+  if (all && off) CHECK(same_images(all, off), "DVK_PRUNE_OFF changed the images");
+  if (all && pruned) CHECK(!same_images(all, pruned), "pruning 3 of 6 candidates twice changed no image");
+  s = generate_pruned(m, 1, 0, 0xa, &one);
+  CHECK(s == DVK_OK && one && one->prune_rows == 0, "one candidate: nothing to prune: %s", dvk_last_error(ctx));
+  s = generate_pruned(m, 2, 0, 1ull << (info.grid - 1), &none);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "prune_rows"),
+        "pruning after the last row: %d '%s'", (int)s, dvk_last_error(ctx));
+  s = generate_pruned(plain, 2, 0, 1, &none);
+  CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),
+        "pruning on a model without a reranker: %d '%s'", (int)s, dvk_last_error(ctx));
+  dvk_images_free(pruned);
+  dvk_images_free(off);
+  dvk_images_free(one);
   dvk_images_free(all);
   dvk_images_free(best);
   dvk_model_free(m);

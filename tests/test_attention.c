@@ -262,6 +262,59 @@ static void test_decode_big(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, 
   free(row);
 }
 
+/* dvk_op_kv_copy (pruning): B sequences of random k/v; a random half of them (each a source-free slot)
+ * continue from a random kept one, positions 0..n-1; the rest of every sequence must stay as it was. Also
+ * the refusal of a chained src (a destination used as a source). */
+static void test_kv_copy(th_ctx *t, uint32_t B, uint32_t h, uint32_t dh, uint32_t s_max, uint32_t n) {
+  if (!th_case(t, "kv_copy B=%u h=%u dh=%u s_max=%u n=%u", B, h, dh, s_max, n)) return;
+  const size_t per = (size_t)h * s_max * dh, total = (size_t)B * per;
+  float *k0 = malloc(total * sizeof *k0), *v0 = malloc(total * sizeof *v0);
+  float *kr = malloc(total * sizeof *kr), *vr = malloc(total * sizeof *vr), *out = malloc(2 * total * sizeof *out);
+  uint32_t *src = malloc(B * sizeof *src);
+  th_buf kb = {0}, vb = {0};
+  dvk_status s = k0 && v0 && kr && vr && out && src ? DVK_OK : DVK_ERR_OUT_OF_HOST_MEMORY;
+  if (s == DVK_OK) {
+    th_fill_uniform(&t->rng, k0, total, -1, 1);
+    th_fill_uniform(&t->rng, v0, total, -1, 1);
+    for (uint32_t b = 0; b < B; b++) src[b] = b;
+    for (uint32_t b = 0; b < B; b++) /* a destination must not be a source: pick among untouched slots */
+      if (src[b] == b && th_rng_u64(&t->rng) % 2) {
+        uint32_t a = (uint32_t)(th_rng_u64(&t->rng) % B);
+        int used_as_src = 0;
+        for (uint32_t c = 0; c < B; c++) used_as_src |= src[c] == b && c != b;
+        if (a != b && src[a] == a && !used_as_src) src[b] = a;
+      }
+    uint32_t moved = 0;
+    for (uint32_t b = 0; b < B; b++) moved += src[b] != b;
+    if (!moved) src[B - 1] = 0; /* always copy something */
+    memcpy(kr, k0, total * sizeof *kr);
+    memcpy(vr, v0, total * sizeof *vr);
+    for (uint32_t b = 0; b < B; b++)
+      for (uint32_t hh = 0; b != src[b] && hh < h; hh++) {
+        memcpy(kr + (b * h + hh) * (size_t)s_max * dh, k0 + (src[b] * h + hh) * (size_t)s_max * dh, (size_t)n * dh * 4);
+        memcpy(vr + (b * h + hh) * (size_t)s_max * dh, v0 + (src[b] * h + hh) * (size_t)s_max * dh, (size_t)n * dh * 4);
+      }
+    s = th_alloc(t, total * 4, k0, &kb);
+  }
+  if (s == DVK_OK) s = th_alloc(t, total * 4, v0, &vb);
+  dvk_kv_cache c = {.k = kb.t, .v = vb.t, .batch = B, .n_heads = h, .s_max = s_max, .d_head = dh};
+  if (s == DVK_OK) s = dvk_op_kv_copy(t->ctx, &c, src, B, n);
+  if (s == DVK_OK) s = th_read(t, &kb, out);
+  if (s == DVK_OK) s = th_read(t, &vb, out + total);
+  if (s != DVK_OK) {
+    th_case_error(t, "kv_copy", s);
+  } else {
+    int ok = th_guard_ok(t, &kb) && th_guard_ok(t, &vb) && !memcmp(out, kr, total * 4) && !memcmp(out + total, vr, total * 4);
+    /* a chained src (b <- a while a <- c) is refused and changes nothing */
+    uint32_t chained[3] = {0, 0, 1};
+    dvk_kv_cache c3 = c;
+    c3.batch = 3;
+    ok &= B < 3 || dvk_op_kv_copy(t->ctx, &c3, chained, 3, n) == DVK_ERR_INVALID_ARGUMENT;
+    th_case_done(t, ok, ok ? 0.0 : 1.0, 0.0);
+  }
+  free(k0), free(v0), free(kr), free(vr), free(out), free(src);
+}
+
 static dvk_attn_mask mk(dvk_attn_mask_type type, uint32_t T, uint32_t G, uint32_t k, int wrap) {
   return (dvk_attn_mask){.type = type, .text_len = T, .grid = G, .conv_k = k, .conv_wrap = wrap};
 }
@@ -297,6 +350,8 @@ int main(int argc, char **argv) {
   test_prefill(&t, mk(DVK_MASK_CONV, 2, 6, 5, 1), 1, 1, 32, 2 + 36, 38);
   test_prefill(&t, mk(DVK_MASK_COL, 0, 3, 0, 0), 1, 2, 256, 9, 9);
   test_decode(&t, masks[1], 4, 1, 4, T + 1, 1);
+  test_kv_copy(&t, 6, 3, 8, S, T + 1 + 11);
+  test_kv_copy(&t, 9, 4, 4, 20, 20);
   /* the paper's decode shape, B = 1: first image position, middle, last */
   const uint32_t PT = 256, PG = 32, PS = PT + PG * PG;
   dvk_attn_mask paper[] = {mk(DVK_MASK_ROW, PT, PG, 0, 0), mk(DVK_MASK_COL, PT, PG, 0, 0),

@@ -2,13 +2,15 @@
  * tools/check_e2e.py to compare with the PyTorch reference (tests/test_e2e.sh runs both).
  *
  * Usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] [--top-p P]
- *                              [--cond-scale S]
+ *                              [--cond-scale S] [--prune-rows MASK]
  * Writes into OUTDIR (which must exist):
  *   run.txt     "key value" lines: model, device, prompt, seed, n_images, top_k, temperature, top_p,
  *               cond_scale (the values used: the model's when an option is absent),
- *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens
+ *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens, prune_rows (used)
  *   logits.f32  [steps, n, image_vocab] float32 LE: the logits of every step as on_step saw them
  *   codes.i32   [steps, n] int32 LE: the codes sampled at every step
+ *   prune.i32   [prunes, 1 + n] int32 LE: each on_prune's step and src (empty without pruning); candidate
+ *               b's final codes are its history rewritten by these (check_e2e.py reconstructs them)
  *   pixels.u8   [n, height, width, 3] RGB8 from dvk_images
  * and, when the model has a reranker, a second generation with the same parameters and keep = n (every
  * candidate scored, best first):
@@ -30,6 +32,8 @@ typedef struct recorder {
   int out_of_order;
   float *logits;      /* [steps, n, vi] */
   int32_t *codes;     /* [steps, n] */
+  int32_t *prunes;    /* [n_prunes, 1 + n]: step, src[0..n-1] of each on_prune */
+  uint32_t n_prunes, bad_prune;
 } recorder;
 
 static void on_step(void *user, uint32_t step, const float *logits, const int32_t *codes) {
@@ -41,6 +45,17 @@ static void on_step(void *user, uint32_t step, const float *logits, const int32_
   memcpy(r->logits + (size_t)step * r->n * r->vi, logits, (size_t)r->n * r->vi * sizeof *logits);
   memcpy(r->codes + (size_t)step * r->n, codes, r->n * sizeof *codes);
   r->next_step++;
+}
+
+static void on_prune(void *user, uint32_t step, const uint32_t *src) {
+  recorder *r = user;
+  if (r->n_prunes >= r->steps || step + 1 != r->next_step) { /* right after on_step of the same token */
+    r->bad_prune = 1;
+    return;
+  }
+  int32_t *e = r->prunes + (size_t)r->n_prunes++ * (1 + r->n);
+  e[0] = (int32_t)step;
+  for (uint32_t b = 0; b < r->n; b++) e[1 + b] = (int32_t)src[b];
 }
 
 /* Writes n bytes to DIR/NAME; returns 0 on success. */
@@ -60,17 +75,17 @@ static int write_run(const char *dir, const char *model, const char *device, con
   int len = snprintf(text, sizeof text,
                      "model %s\ndevice %s\nprompt %s\nseed %llu\nn_images %u\ntop_k %u\ntemperature %.9g\ntop_p %.9g\n"
                      "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
-                     "dropped_tokens %u\n",
+                     "dropped_tokens %u\nprune_rows %llu\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
                      (double)im->temperature, (double)im->top_p, (double)im->cond_scale, info->grid, info->image_vocab, info->grid * info->grid,
-                     im->width, im->height, im->prompt_tokens, im->dropped_tokens);
+                     im->width, im->height, im->prompt_tokens, im->dropped_tokens, (unsigned long long)im->prune_rows);
   if (len < 0 || (size_t)len >= sizeof text) return 1;
   return write_file(dir, "run.txt", text, (size_t)len);
 }
 
 static int usage(void) {
   fprintf(stderr, "usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] "
-                  "[--top-p P] [--cond-scale S]\n");
+                  "[--top-p P] [--cond-scale S] [--prune-rows MASK]\n");
   return 2;
 }
 
@@ -86,6 +101,7 @@ static int parse(int argc, char **argv, dvk_generate_params *p) {
     else if (!strcmp(k, "--temperature")) p->temperature = strtof(v, NULL);
     else if (!strcmp(k, "--top-p")) p->top_p = strtof(v, NULL);
     else if (!strcmp(k, "--cond-scale")) p->cond_scale = strtof(v, NULL);
+    else if (!strcmp(k, "--prune-rows")) p->prune_rows = strtoull(v, NULL, 0); /* bit mask, 0 = the model's */
     else return usage();
   }
   return strchr(p->prompt, '\n') ? usage() : 0; /* run.txt holds the prompt on one line */
@@ -131,22 +147,25 @@ static int record(dvk_context *ctx, dvk_model *model, const char *model_path, co
   recorder r = {.n = p->n_images, .vi = info.image_vocab, .steps = info.grid * info.grid};
   r.logits = malloc((size_t)r.steps * r.n * r.vi * sizeof *r.logits);
   r.codes = malloc((size_t)r.steps * r.n * sizeof *r.codes);
+  r.prunes = malloc((size_t)r.steps * (1 + r.n) * sizeof *r.prunes);
   dvk_images *im = NULL;
   int rc = 1;
-  if (!r.logits || !r.codes) {
+  if (!r.logits || !r.codes || !r.prunes) {
     fprintf(stderr, "test_e2e: out of host memory\n");
     goto out;
   }
   p->on_step = on_step;
   p->on_step_user = &r;
+  p->on_prune = on_prune;
+  p->on_prune_user = &r;
   dvk_status s = dvk_generate(model, p, &im);
   if (s != DVK_OK) {
     fprintf(stderr, "test_e2e: dvk_generate: %s: %s\n", dvk_status_str(s), dvk_last_error(ctx));
     goto out;
   }
-  if (r.out_of_order || r.next_step != r.steps) {
-    fprintf(stderr, "test_e2e: on_step reported %u of %u steps%s\n", r.next_step, r.steps,
-            r.out_of_order ? " (out of order or repeated)" : "");
+  if (r.out_of_order || r.bad_prune || r.next_step != r.steps) {
+    fprintf(stderr, "test_e2e: on_step reported %u of %u steps%s%s\n", r.next_step, r.steps,
+            r.out_of_order ? " (out of order or repeated)" : "", r.bad_prune ? " (on_prune out of place)" : "");
     goto out;
   }
   if (im->count != p->n_images || im->stride != 3 * im->width) {
@@ -158,6 +177,7 @@ static int record(dvk_context *ctx, dvk_model *model, const char *model_path, co
   rc |= write_file(dir, "logits.f32", r.logits, (size_t)r.steps * r.n * r.vi * sizeof *r.logits);
   rc |= write_file(dir, "codes.i32", r.codes, (size_t)r.steps * r.n * sizeof *r.codes);
   rc |= write_pixels(dir, "pixels.u8", im);
+  rc |= write_file(dir, "prune.i32", r.prunes, (size_t)r.n_prunes * (1 + r.n) * sizeof *r.prunes);
   if (info.has_reranker) rc |= record_rerank(ctx, model, dir, *p);
   fprintf(stderr, "test_e2e: %u x %u steps, %u images of %ux%u in %.2fs on %s -> %s\n", r.n, r.steps, im->count,
           im->width, im->height, im->seconds, dvk_context_device_name(ctx), dir);
@@ -165,6 +185,7 @@ out:
   dvk_images_free(im);
   free(r.logits);
   free(r.codes);
+  free(r.prunes);
   return rc;
 }
 

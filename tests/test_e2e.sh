@@ -24,15 +24,16 @@ for a in "$@"; do
   esac
 done
 
-# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale (top_p, cond_scale 0: the option is left out,
-# so the model's recommended value is used; temperature always so). Chosen to cover top-k, top-p, 2-3
-# candidates, classifier-free guidance, and the default model's own sampling settings.
+# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale|prune_rows (top_p, cond_scale 0 and prune_rows
+# "-": the option is left out, so the model's recommended value is used; temperature always so). Chosen to
+# cover top-k, top-p, 2-3 candidates, classifier-free guidance, pruning with guidance (g6, the parity model with
+# a reranker), and the default model's own sampling settings (its pruning rows included).
 settings() {
   case $1 in
-    g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0" ;;
-    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|0" ;;
-    g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5" ;;
-    *)                     echo "red heart, twemoji style|42|2|64|0|0" ;;
+    g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0|-" ;;
+    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|1.5|1,3" ;;
+    g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5|-" ;;
+    *)                     echo "red heart, twemoji style|42|2|64|0|0|-" ;;
   esac
 }
 
@@ -57,15 +58,22 @@ TMP=$(mktemp -d)
 trap 'if [ "$fail" = 0 ]; then rm -rf "$TMP"; else echo "run files kept in $TMP"; fi' EXIT
 for model in "${MODELS[@]}"; do
   stem=$(basename "$model" .gguf)
-  IFS='|' read -r prompt seed n topk topp cond <<<"$(settings "$stem")"
+  IFS='|' read -r prompt seed n topk topp cond prune <<<"$(settings "$stem")"
   dir="$TMP/$stem"
   mkdir -p "$dir"
-  echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp, cond-scale $cond"
+  echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp, cond-scale $cond, prune rows $prune"
   opts=(--seed "$seed" -n "$n" --top-k "$topk")
   [ "$topp" != 0 ] && opts+=(--top-p "$topp")
   [ "$cond" != 0 ] && opts+=(--cond-scale "$cond")
-  if "$BUILD/tests/test_e2e" "$model" "$dir" --prompt "$prompt" "${opts[@]}" &&
-     "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" --candidates "$n" --separate -q -o "$dir/cli.png"; then
+  api=() cli=()
+  if [ "$prune" != - ]; then  # the CLI takes the row list, test_e2e the API's bit mask
+    mask=0
+    for r in ${prune//,/ }; do mask=$((mask | (1 << r))); done
+    api=(--prune-rows "$mask") cli=(--prune-rows "$prune")
+  fi
+  if "$BUILD/tests/test_e2e" "$model" "$dir" --prompt "$prompt" "${opts[@]}" "${api[@]}" &&
+     "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" "${cli[@]}" --candidates "$n" --separate -q \
+       -o "$dir/cli.png"; then
     runs+=("$dir")
   else
     fail=1; echo "FAIL $stem: the engine run failed"

@@ -41,17 +41,19 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import sampler  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
+from dallevk.clip import prune_sources  # noqa: E402
 from dallevk.from_gguf import load_model  # noqa: E402
 from dallevk.transformer import guide_logits, pad_text  # noqa: E402
 
 GOLDEN_DIR = os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "e2e"))
 REGEN = "tests/test_e2e.sh BUILD_DIR --update MODEL.gguf (--default --update for the default model)"
-SETTINGS = ("prompt", "seed", "n_images", "top_k", "temperature", "top_p", "cond_scale")
-SETTING_DEFAULTS = {"cond_scale": "1"}  # goldens written before a setting existed hold its default
+SETTINGS = ("prompt", "seed", "n_images", "top_k", "temperature", "top_p", "cond_scale", "prune_rows")
+SETTING_DEFAULTS = {"cond_scale": "1", "prune_rows": "0"}  # goldens written before a setting existed hold its default
 
 
 def read_run(d):
-    """RUN_DIR -> (info dict of run.txt, logits [steps, n, Vi], codes [steps, n], pixels [n, H, W, 3])."""
+    """RUN_DIR -> (info dict of run.txt, logits [steps, n, Vi], codes [steps, n], pixels [n, H, W, 3],
+    prunes: list of (step, src list) from prune.i32, [] when absent)."""
     info = {}
     with open(os.path.join(d, "run.txt"), encoding="utf-8") as f:
         for line in f.read().split("\n"):
@@ -68,7 +70,26 @@ def read_run(d):
     logits = np.fromfile(os.path.join(d, "logits.f32"), dtype="<f4").reshape(steps, n, vi)
     codes = np.fromfile(os.path.join(d, "codes.i32"), dtype="<i4").reshape(steps, n)
     pixels = np.fromfile(os.path.join(d, "pixels.u8"), dtype=np.uint8).reshape(n, info["height"], info["width"], 3)
-    return info, logits, codes, pixels
+    path = os.path.join(d, "prune.i32")
+    ev = np.fromfile(path, dtype="<i4").reshape(-1, 1 + n) if os.path.exists(path) else np.zeros((0, 1 + n), int)
+    info["prune_rows"] = int(info.get("prune_rows", "0"))
+    return info, logits, codes, pixels, [(int(e[0]), [int(x) for x in e[1:]]) for e in ev]
+
+
+def histories(logits, codes, prunes):
+    """What each candidate's final image was sampled from: the per-step records rewritten by the prunes
+    (after event (step, src), candidate b's steps 0..step are candidate src[b]'s). -> (logits [steps, n, Vi],
+    codes [steps, n], prefixes: for each event, the codes [n, step + 1] the engine scored)."""
+    logits, codes = logits.copy(), codes.copy()
+    ev = dict(prunes)
+    prefixes = []
+    for s in range(codes.shape[0]):
+        if s in ev:
+            src = ev[s]
+            prefixes.append(codes[:s + 1].T.copy())
+            logits[:s + 1] = logits[:s + 1, src]
+            codes[:s + 1] = codes[:s + 1, src]
+    return logits, codes, prefixes
 
 
 def report(ok, what):
@@ -182,6 +203,34 @@ def check_rerank(m, run_dir, text_ids, codes, pixels, tol):
                   "reranked pixels = candidates' pixels %s" % (n, err, tol, ordered, cand.tolist(), same_px))
 
 
+@torch.no_grad()
+def check_prunes(m, info, text_ids, prunes, prefixes, tol):
+    """Each pruning: the rows are those run.txt names, and src is the rule (clip.prune_sources) applied to the
+    reference reranker's prefix scores; where two scores lie within tol (relative to the largest), either
+    order is accepted as long as no replaced candidate outscores a kept one by more than that."""
+    G, n = info["grid"], info["n_images"]
+    rows = [r for r in range(64) if info["prune_rows"] >> r & 1]
+    steps_expected = [(r + 1) * G - 1 for r in rows] if n >= 2 else []
+    if [s for s, _ in prunes] != steps_expected:
+        return report(False, "pruning steps %s, expected %s (prune_rows %#x)"
+                      % ([s for s, _ in prunes], steps_expected, info["prune_rows"]))
+    if m.clip is None:
+        return report(not prunes, "no pruning without a reranker")
+    worst = 0.0
+    for (step, src), pre in zip(prunes, prefixes):
+        ref = (m.clip.scale() * m.clip.prefix_features(torch.from_numpy(pre.astype(np.int64)), [step // G])[:, 0]
+               @ m.clip.text_features(text_ids.view(1, -1))[0]).numpy()
+        if src == prune_sources(ref.tolist()):
+            continue
+        replaced = [b for b in range(n) if src[b] != b]
+        kept = [b for b in range(n) if src[b] == b]
+        shape_ok = len(replaced) == n // 2 and all(src[b] in kept for b in replaced)
+        gap = max(ref[replaced].max() - ref[kept].min(), 0.0) / max(np.abs(ref).max(), 1e-30)
+        worst = max(worst, gap if shape_ok else float("inf"))
+    return report(worst <= tol, "pruning after rows %s: %d events, src = the rule on the reference prefix scores "
+                  "(largest near-tie reorder %.3g, tol %.0e)" % (rows, len(prunes), worst, tol))
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -243,16 +292,20 @@ def check_golden(path, info, model_path, codes):
 
 def check_run(run_dir, a):
     """All checks of one run; True when they pass."""
-    info, logits, codes, pixels = read_run(run_dir)
+    info, raw_logits, raw_codes, pixels, prunes = read_run(run_dir)
+    logits, codes, prefixes = histories(raw_logits, raw_codes, prunes)
     model = a.model or info["model"]
     m = load_model(model, dtype=torch.float64)
     tol = a.tol if a.tol is not None else (3e-3 if m.f16 else 1e-4)
     print("=== %s (%s weights), device %s; prompt %r, seed %d, n %d, top_k %d, temperature %g, top_p %g, "
-          "cond_scale %s" % (model, "f16" if m.f16 else "f32", info["device"], info["prompt"], info["seed"],
-                             info["n_images"], info["top_k"], info["temperature"], info["top_p"], info["cond_scale"]))
+          "cond_scale %s, prune_rows %#x" % (model, "f16" if m.f16 else "f32", info["device"], info["prompt"], info["seed"],
+                             info["n_images"], info["top_k"], info["temperature"], info["top_p"], info["cond_scale"],
+                             info["prune_rows"]))
     ok, text_ids = check_tokens(m, info)
     ok &= check_logits(m, text_ids, logits, codes, tol, float(info["cond_scale"]))
-    ok &= check_replay(info, logits, codes)
+    ok &= check_replay(info, raw_logits, raw_codes)  # every candidate's own stream, pruned or not
+    if info["prune_rows"] or prunes:
+        ok &= check_prunes(m, info, text_ids, prunes, prefixes, tol)
     ok &= check_pixels(m, codes, pixels, a.tol_pixels)
     if os.path.exists(os.path.join(run_dir, "cli-0.png")):
         ok &= check_cli_png(os.path.join(run_dir, "cli.png"), pixels)

@@ -320,11 +320,12 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
 
 
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
-           description=None, clip=None, cond_scale=None, temperature=None, top_p=None):
+           description=None, clip=None, cond_scale=None, temperature=None, top_p=None, prune_rows=None):
     """Writes the model file. dalle: (config dict, state_dict); dvae: (config dict, decoder state_dict,
     encoder state_dict or None); merges: list of (a, b); clip: (ClipConfig dict, Clip state_dict), needs
     dalle; cond_scale, temperature, top_p: the recommended sampling settings (dalle.cond_scale,
-    dalle.temperature, dalle.top_p), need dalle. Returns the number of tensors written."""
+    dalle.temperature, dalle.top_p), need dalle; prune_rows: list of image rows after which to prune candidates
+    by default (clip.prune_rows, a bit mask), needs clip. Returns the number of tensors written."""
     if dalle is None and dvae is None and merges is None and clip is None:
         raise SystemExit("export_gguf: nothing to export")
     check_consistency(dalle[0] if dalle else None, dvae[0] if dvae else None,
@@ -349,6 +350,11 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
         tensors += add_dvae(w, dvae[0], dvae[1], dvae[2] if encoder else None)
     if clip is not None:
         tensors += add_clip(w, clip[0], clip[1], dalle[0] if dalle else None)
+    if prune_rows:
+        G = dalle[0]["grid"] if dalle else 0
+        if clip is None or not all(0 <= r <= G - 2 and r < 63 for r in prune_rows):
+            raise SystemExit("export_gguf: --prune-rows needs the reranker (--clip) and rows 0..grid-2, got %s" % prune_rows)
+        w.add_uint64("clip.prune_rows", sum(1 << r for r in set(prune_rows)))
     if merges is not None:
         add_tokenizer(w, merges)
     for gname, arr in tensors:
@@ -371,6 +377,10 @@ def main(argv=None):
                          "trained with empty captions, train_dalle.py --null-cond-prob)")
     ap.add_argument("--temperature", type=float, help="recommended sampling temperature (dalle.temperature)")
     ap.add_argument("--top-p", type=float, help="recommended nucleus sampling mass (dalle.top_p)")
+    ap.add_argument("--prune-rows", type=lambda v: [int(x) for x in v.split(",")],
+                    help="recommended rows (0-based, comma-separated) after which the reranker prunes candidates "
+                         "during sampling (clip.prune_rows); the reranker should be trained with "
+                         "train_clip.py --prefix-weight")
     ap.add_argument("--name")
     ap.add_argument("--license")
     ap.add_argument("--description")
@@ -390,7 +400,7 @@ def main(argv=None):
         clip = (dict(ck["config"]), _dalle_state(ck))
     n = export(a.out, dalle, dvae, merges, f16=a.f16, encoder=not a.no_encoder, name=a.name,
                license=a.license, description=a.description, clip=clip, cond_scale=a.cond_scale,
-               temperature=a.temperature, top_p=a.top_p)
+               temperature=a.temperature, top_p=a.top_p, prune_rows=a.prune_rows)
     print("export_gguf: wrote %s (%d tensors, %.1f MiB)" % (a.out, n, os.path.getsize(a.out) / 2**20))
     return 0
 

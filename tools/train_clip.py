@@ -46,6 +46,10 @@ def parse_args(argv):
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--time-limit", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prefix-weight", type=float, default=None,
+                    help="weight of the prefix loss (Clip.loss): the contrastive loss also over the features of "
+                         "the image's first 1..G-1 rows, so the reranker can score half-sampled candidates "
+                         "(pruning during sampling); default 0 (on --resume: the saved value)")
     return ap.parse_args(argv)
 
 
@@ -70,6 +74,7 @@ def main(argv=None):
     if run is None:
         return 0
     D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dalle"), 700)
+    D.saved_or(a, state, "prefix_weight", 0.0, 0.0)
 
     dalle_run = os.path.join(D.run_root(), a.dalle)
     images, items = D.load_dataset()
@@ -129,6 +134,12 @@ def main(argv=None):
         print("clip: step %d held-out retrieval (N=%d) top-1 %.3f top-5 %.3f (chance %.4f / %.4f), "
               "mean rank %.1f" % (step, r["n"], r["top1"], r["top5"], r["chance1"], r["chance5"],
                                   r["mean_rank"]), flush=True)
+        if a.prefix_weight > 0:
+            G = cfg.grid
+            print("clip: step %d prefix retrieval top-1 / top-5: %s" % (step, ", ".join(
+                "rows 0-%d %.3f / %.3f" % (row, q["top1"], q["top5"]) for row, q in
+                ((row, retrieval(model, held_text, held_codes, row=row)) for row in (G // 4 - 1, G // 2 - 1)))),
+                flush=True)
         return r
 
     t0 = time.time()
@@ -142,7 +153,7 @@ def main(argv=None):
         b = [int(train_idx[k]) for k in rng.sample(range(len(train_idx)), a.batch)]  # distinct images
         t = text_batch(tok, [rng.choice(items[i]["captions"]) for i in b], cfg).to(a.device)
         c = torch.from_numpy(codes_flat[b]).to(a.device)
-        loss, logits = model.loss(t, c)
+        loss, logits = model.loss(t, c, a.prefix_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -30,6 +30,7 @@ typedef struct cli_options {
   int seed_given, separate, verbose, quiet;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
   uint32_t top_k;
+  uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
 } cli_options;
 
 /* Set by the SIGINT/SIGTERM handler; sig_atomic_t is int on the platforms we build for, which is what the
@@ -64,6 +65,10 @@ static void usage(FILE *f) {
           "      --cond-scale S     classifier-free guidance: logits = empty-caption logits + S * (prompt\n"
           "                         logits - empty-caption logits); S > 0, 1 = off, higher follows the\n"
           "                         prompt more closely (default: the model's recommended value)\n"
+          "      --prune-rows LIST  rows after which the reranker prunes the candidates while they are\n"
+          "                         sampled: comma-separated image rows, 0-based (e.g. 2,5), or 'none';\n"
+          "                         each time the lower-scoring half continue as copies of the better\n"
+          "                         half (default: the model's recommended rows)\n"
           "      --model PATH       model file (default: %s in ../assets or assets/ next to the program,\n"
           "                         the install prefix's share/dalle-vk, or env DVK_MODEL)\n"
           "      --device X         Vulkan device index or name substring (also env DVK_DEVICE)\n"
@@ -101,10 +106,28 @@ static int parse_float(const char *s, float *out) {
   return 0;
 }
 
+/* "none" -> DVK_PRUNE_OFF; "2,5" -> bits 2 and 5. Returns 0, or -1 when s is neither. */
+static int parse_rows(const char *s, uint64_t *mask) {
+  if (strcmp(s, "none") == 0) {
+    *mask = DVK_PRUNE_OFF;
+    return 0;
+  }
+  *mask = 0;
+  char buf[256];
+  if (!*s || strlen(s) >= sizeof buf) return -1;
+  strcpy(buf, s);
+  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    uint64_t r;
+    if (parse_u64(tok, 62, &r)) return -1;
+    *mask |= 1ull << r;
+  }
+  return *mask ? 0 : -1;
+}
+
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
   enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
-         OPT_CANDIDATES, OPT_COND };
+         OPT_CANDIDATES, OPT_COND, OPT_PRUNE };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
@@ -114,6 +137,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     {"device", required_argument, 0, OPT_DEVICE}, {"list-devices", no_argument, 0, OPT_LIST},
     {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
     {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
+    {"prune-rows", required_argument, 0, OPT_PRUNE},
     {0, 0, 0, 0}};
   *o = (cli_options){.output = "dalle-vk.png", .count = 1};
   opterr = 0;
@@ -152,6 +176,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     case OPT_COND:
       if (parse_float(optarg, &o->cond_scale) || !(o->cond_scale > 0 && o->cond_scale <= 100))
         return usage_error("--cond-scale must be a number in (0, 100], got '%s'", optarg);
+      break;
+    case OPT_PRUNE:
+      if (parse_rows(optarg, &o->prune_rows))
+        return usage_error("--prune-rows must be 'none' or comma-separated row numbers 0..62, got '%s'", optarg);
       break;
     case OPT_MODEL: o->model = optarg; break;
     case OPT_DEVICE: o->device = optarg; break;
@@ -260,6 +288,7 @@ static int run(const cli_options *o) {
   p.top_k = o->top_k;
   p.top_p = o->top_p;
   p.cond_scale = o->cond_scale;
+  p.prune_rows = o->prune_rows;
   p.progress = progress_update;
   p.progress_user = &prog;
   p.cancel = (const volatile int *)&g_cancel;
@@ -289,6 +318,12 @@ static int run(const cli_options *o) {
     const int dflt = !(o->temperature > 0 && o->top_p > 0 && o->cond_scale > 0);
     fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)im->temperature,
             o->top_k, (double)im->top_p, (double)im->cond_scale, dflt ? " (unset values: the model's defaults)" : "");
+    if (im->prune_rows) {
+      fprintf(stderr, "dalle-vk: pruned the candidates after image rows");
+      for (uint32_t r = 0; r < 63; r++)
+        if (im->prune_rows >> r & 1) fprintf(stderr, " %u", r);
+      fprintf(stderr, "%s\n", o->prune_rows ? "" : " (the model's default)");
+    }
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);

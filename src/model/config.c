@@ -47,7 +47,7 @@ static void copy_string(const gguf_file *f, const char *key, char *dst, size_t l
 }
 
 /* clip.* (optional): sizes of the reranker's two towers. */
-static dvk_status read_clip(const gguf_file *f, dvk_clip_config *c, char *err, size_t errlen) {
+static dvk_status read_clip(const gguf_file *f, uint32_t grid, dvk_clip_config *c, char *err, size_t errlen) {
   if (!gguf_find_key(f, "clip.d_model")) return DVK_OK;
   c->present = 1;
   GET_U32("clip.d_model", &c->d_model);
@@ -67,6 +67,11 @@ static dvk_status read_clip(const gguf_file *f, dvk_clip_config *c, char *err, s
     return bad(f, err, errlen, "clip.d_model / clip.n_heads must be a whole multiple of 4, at most 256");
   if (!(c->ln_eps > 0 && c->ln_eps < 1)) return bad(f, err, errlen, "clip.ln_eps must be in (0, 1)");
   if (!(c->logit_scale > 0 && c->logit_scale <= 1000)) return bad(f, err, errlen, "clip.logit_scale must be in (0, 1000]");
+  if (gguf_find_key(f, "clip.prune_rows")) { /* optional: bit r = prune after image row r, rows 0 .. grid-2 */
+    DVK_TRY(gguf_get_u64(f, "clip.prune_rows", &c->prune_rows, err, errlen));
+    if (grid - 1 < 64 && c->prune_rows >> (grid - 1))
+      return bad(f, err, errlen, "clip.prune_rows names a row past grid - 2 (bit r: prune after image row r)");
+  }
   return DVK_OK;
 }
 
@@ -126,5 +131,5 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
     return bad(f, err, errlen, "dvae.image_size is not dalle.grid * 2^(dvae.group_count - 1)");
   if ((v->n_hid << (v->group_count - 1)) % 4 || v->n_hid % 4)
     return bad(f, err, errlen, "dvae.n_hid must be a multiple of 4");
-  return read_clip(f, &cfg->clip, err, errlen);
+  return read_clip(f, d->grid, &cfg->clip, err, errlen);
 }

@@ -37,6 +37,7 @@ typedef struct dvk_clip_config {
   uint32_t d_model, n_heads, d_ff, text_layers, image_layers, d_embed;
   float ln_eps;
   float logit_scale;    /* score = logit_scale * cosine(text feature, image feature) */
+  uint64_t prune_rows;  /* recommended rows to prune candidates after (clip.prune_rows, bit r = row r; absent: 0) */
 } dvk_clip_config;
 
 typedef struct dvk_model_config {

@@ -134,9 +134,11 @@ static dvk_status alloc_pass(dvk_ctx *ctx, dvk_arena *a, const dvk_reranker *r, 
   return DVK_OK;
 }
 
+/* codes int32 [n, len]: the first len codes of each candidate's image (the image tower is causal, so a
+ * shorter sequence gives exactly the prefix's feature). */
 static dvk_status score_all(dvk_ctx *ctx, const dvk_reranker *r, pass *p, const int32_t *text_ids,
-                            const int32_t *codes, uint32_t n, float *scores, float *tf, float *imf) {
-  const uint32_t T = r->text_len, GG = r->grid * r->grid, de = r->cfg.d_embed;
+                            const int32_t *codes, uint32_t n, uint32_t len, float *scores, float *tf, float *imf) {
+  const uint32_t T = r->text_len, de = r->cfg.d_embed;
   /* text tower: one sequence of T rows */
   DVK_TRY(dvk_upload(ctx, p->ids, text_ids, (VkDeviceSize)T * 4));
   dvk_embed_out out = {.t = p->io.x, .out_rows = T, .out_row0 = 0};
@@ -145,10 +147,10 @@ static dvk_status score_all(dvk_ctx *ctx, const dvk_reranker *r, pass *p, const 
   /* image tower, CHUNK candidates at a time */
   for (uint32_t b0 = 0; b0 < n; b0 += CHUNK) {
     const uint32_t nb = n - b0 < CHUNK ? n - b0 : CHUNK;
-    DVK_TRY(dvk_upload(ctx, p->ids, codes + (size_t)b0 * GG, (VkDeviceSize)nb * GG * 4));
-    out = (dvk_embed_out){.t = p->io.x, .out_rows = GG, .out_row0 = 0};
-    DVK_TRY(dvk_op_embed_image(ctx, &out, p->ids, nb, GG, 0, r->grid, &r->image_tok, &r->row_emb, &r->col_emb));
-    DVK_TRY(run_tower(ctx, r, &r->image, p, nb, GG, imf + (size_t)b0 * de));
+    DVK_TRY(dvk_upload(ctx, p->ids, codes + (size_t)b0 * len, (VkDeviceSize)nb * len * 4));
+    out = (dvk_embed_out){.t = p->io.x, .out_rows = len, .out_row0 = 0};
+    DVK_TRY(dvk_op_embed_image(ctx, &out, p->ids, nb, len, 0, r->grid, &r->image_tok, &r->row_emb, &r->col_emb));
+    DVK_TRY(run_tower(ctx, r, &r->image, p, nb, len, imf + (size_t)b0 * de));
   }
   for (uint32_t b = 0; b < n; b++) {
     double dot = 0;
@@ -158,8 +160,8 @@ static dvk_status score_all(dvk_ctx *ctx, const dvk_reranker *r, pass *p, const 
   return DVK_OK;
 }
 
-dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
-                            uint32_t n, float *scores, float *text_feat, float *image_feat) {
+static dvk_status score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+                        uint32_t n, uint32_t len, float *scores, float *text_feat, float *image_feat) {
   const uint32_t de = r->cfg.d_embed;
   float *tf = text_feat ? text_feat : malloc(de * sizeof *tf);
   float *imf = image_feat ? image_feat : malloc((size_t)n * de * sizeof *imf);
@@ -169,10 +171,28 @@ dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *
   if (!tf || !imf) s = dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = dvk_arena_create(ctx, 0, &a);
   if (s == DVK_OK) s = alloc_pass(ctx, a, r, n, &p);
-  if (s == DVK_OK) s = score_all(ctx, r, &p, text_ids, codes, n, scores, tf, imf);
+  if (s == DVK_OK) s = score_all(ctx, r, &p, text_ids, codes, n, len, scores, tf, imf);
   if (s != DVK_OK) dvk_discard(ctx);
   dvk_arena_destroy(a);
   if (!text_feat) free(tf);
   if (!image_feat) free(imf);
+  return s;
+}
+
+dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+                            uint32_t n, float *scores, float *text_feat, float *image_feat) {
+  return score(ctx, r, text_ids, codes, n, r->grid * r->grid, scores, text_feat, image_feat);
+}
+
+dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+                                   const int32_t *codes, uint32_t n, uint32_t rows, float *scores) {
+  const uint32_t G = r->grid, len = rows * G;
+  if (rows == 0 || rows > G)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "rerank prefix: %u rows of a %u-row image", rows, G);
+  int32_t *packed = malloc((size_t)n * len * sizeof *packed);
+  if (!packed) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  for (uint32_t b = 0; b < n; b++) memcpy(packed + (size_t)b * len, codes + (size_t)b * G * G, len * sizeof *packed);
+  dvk_status s = score(ctx, r, text_ids, packed, n, len, scores, NULL, NULL);
+  free(packed);
   return s;
 }

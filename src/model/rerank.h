@@ -45,4 +45,12 @@ uint64_t dvk_rerank_bytes(const dvk_reranker *r, uint32_t n);
 dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                             uint32_t n, float *scores, float *text_feat, float *image_feat);
 
+/* Scores image prefixes (pruning candidates during sampling, DVK's addition to DALL-E's reranking): codes
+ * int32 [n, G*G] of which only the first `rows` rows (rows * G codes) of each candidate are read,
+ * 1 <= rows <= G. The image tower is causal, so the prefix's feature is the tower's feature at position
+ * rows * G - 1 (tools/dallevk/clip.py Clip.prefix_features); scores f32 [n] as dvk_rerank_score, which
+ * rows = G equals. Errors: DVK_ERR_INVALID_ARGUMENT (rows out of range), as dvk_rerank_score. */
+dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+                                   const int32_t *codes, uint32_t n, uint32_t rows, float *scores);
+
 #endif

@@ -172,3 +172,10 @@ dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_t
   st->next_image = i + 1;
   return DVK_OK;
 }
+
+dvk_status dvk_transformer_copy_sequences(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+                                          const uint32_t *src) {
+  const uint32_t filled = tf->cfg.text_len + 1 + st->next_image; /* text, start of image, fed image tokens */
+  for (uint32_t l = 0; l < tf->cfg.n_layers; l++) DVK_TRY(dvk_op_kv_copy(ctx, &st->kv[l], src, st->batch, filled));
+  return DVK_OK;
+}

@@ -75,4 +75,11 @@ dvk_status dvk_transformer_prefill_guided(dvk_ctx *ctx, const dvk_transformer *t
 dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,
                                   float *host_logits);
 
+/* Sequence b continues from sequence src[b]'s state (src [st->batch]; src[b] == b: unchanged): the KV cache
+ * of every layer, positions 0 .. T + next_image - 1 (everything fed so far), is copied from src[b] to b. A
+ * source must keep its own state (src[src[b]] == src[b]). The caller copies its host-side codes likewise and
+ * then decodes the code each sequence sampled last. Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (bad src). */
+dvk_status dvk_transformer_copy_sequences(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+                                          const uint32_t *src);
+
 #endif

@@ -2,6 +2,7 @@
 #include "ops/attention.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "ops/util.h"
 
@@ -88,6 +89,34 @@ dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t
     DVK_TRY(dvk_dispatch(ctx, &desc));
   }
   return DVK_OK;
+}
+
+dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n) {
+  DVK_TRY(check_cache(ctx, "kv_copy", cache, batch));
+  if (n > cache->s_max) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_copy: %u positions past s_max %u", n, cache->s_max);
+  uint32_t moved = 0;
+  for (uint32_t b = 0; b < batch; b++) {
+    if (src[b] >= batch || src[src[b]] != src[b])
+      return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_copy: sequence %u <- %u (a source must keep its own state)", b,
+                      src[b]);
+    moved += src[b] != b;
+  }
+  if (moved == 0 || n == 0) return DVK_OK;
+  VkBufferCopy *k = malloc((size_t)moved * cache->n_heads * sizeof *k), *v = malloc((size_t)moved * cache->n_heads * sizeof *v);
+  dvk_status s = k && v ? DVK_OK : dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  const VkDeviceSize head = (VkDeviceSize)cache->s_max * cache->d_head * 4, len = (VkDeviceSize)n * cache->d_head * 4;
+  uint32_t r = 0;
+  for (uint32_t b = 0; s == DVK_OK && b < batch; b++)
+    for (uint32_t h = 0; src[b] != b && h < cache->n_heads; h++, r++) {
+      const VkDeviceSize from = ((VkDeviceSize)src[b] * cache->n_heads + h) * head, to = ((VkDeviceSize)b * cache->n_heads + h) * head;
+      k[r] = (VkBufferCopy){.srcOffset = cache->k.offset + from, .dstOffset = cache->k.offset + to, .size = len};
+      v[r] = (VkBufferCopy){.srcOffset = cache->v.offset + from, .dstOffset = cache->v.offset + to, .size = len};
+    }
+  if (s == DVK_OK) s = dvk_transfer_copy_n(ctx, cache->k.buffer, cache->k.buffer, r, k);
+  if (s == DVK_OK) s = dvk_transfer_copy_n(ctx, cache->v.buffer, cache->v.buffer, r, v);
+  free(k);
+  free(v);
+  return s;
 }
 
 static dvk_status check_mask(dvk_ctx *ctx, const dvk_attn_mask *m, uint32_t end) {

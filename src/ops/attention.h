@@ -51,6 +51,12 @@ dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor 
  * Errors: DVK_ERR_INVALID_ARGUMENT (batch > cache.batch, n > s_max, tensors too small). */
 dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n);
 
+/* Copies positions 0..n-1 (k and v) of sequence src[b] to sequence b, for every b < batch with src[b] != b
+ * (pruning candidates: a dropped candidate continues from a kept one's cache). A source must keep its own
+ * state (src[src[b]] == src[b]). One blocking transfer per tensor.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (src out of range or chained, batch > cache.batch, n > s_max). */
+dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n);
+
 /* Attention of nq queries per sequence, at positions p0 .. p0+nq-1, against the cached keys/values:
  *   out[b, t, hh*d_head + x] = sum_k softmax_k(q . K[b, hh, k] / sqrt(d_head)) V[b, hh, k, x]
  * over the keys k the mask allows for position p0 + t (enumerated in the shader; only those are read).

@@ -394,8 +394,12 @@ static dvk_status transfer_begin(dvk_ctx *ctx) {
 }
 
 dvk_status dvk_transfer_copy(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region) {
+  return dvk_transfer_copy_n(ctx, src, dst, 1, &region);
+}
+
+dvk_status dvk_transfer_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions) {
   DVK_TRY(transfer_begin(ctx));
-  vkCmdCopyBuffer(ctx->rec->cmd, src, dst, 1, &region);
+  if (n) vkCmdCopyBuffer(ctx->rec->cmd, src, dst, n, regions);
   return dvk_flush(ctx);
 }
 

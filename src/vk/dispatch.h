@@ -59,6 +59,8 @@ void dvk_profile_report(dvk_ctx *ctx);
 
 /* Internal (memory.c): blocking buffer copy and fill through the context's command buffer. */
 dvk_status dvk_transfer_copy(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region);
+/* n regions in one command (Vulkan: within one buffer, no region's source may overlap a destination). */
+dvk_status dvk_transfer_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
 dvk_status dvk_transfer_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
 
 /* Internal (context.c): recorder lifetime. */

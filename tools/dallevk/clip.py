@@ -87,16 +87,19 @@ class _Tower(nn.Module):
         self.register_buffer("mask", causal_mask(n_pos), persistent=False)
 
     def states(self, x):
-        """Input states [B, N, dc] -> final (ln_f) states of every position [B, N, dc]."""
+        """Input states [B, N, dc] (N <= the tower's length: a causal prefix) -> final (ln_f) states of every
+        position [B, N, dc]."""
+        n = x.shape[1]
         for blk in self.blk:
             q, k, v = blk.attn.project(blk.ln1(x))
-            x = x + blk.attn.attend(q, k, v, self.mask)
+            x = x + blk.attn.attend(q, k, v, self.mask[:n, :n])
             x = x + blk.mlp(blk.ln2(x))
         return self.ln_f(x)
 
-    def feature(self, x):
-        """Input states [B, N, dc] -> L2-normalised feature of the last position [B, d_embed]."""
-        v = self.proj(self.states(x)[:, -1])
+    def feature(self, x, positions=(-1,)):
+        """Input states [B, N, dc] -> L2-normalised features of the given positions [B, len(positions),
+        d_embed] (default: the last one only)."""
+        v = self.proj(self.states(x)[:, list(positions)])
         return v / v.norm(dim=-1, keepdim=True)
 
 
@@ -144,35 +147,92 @@ class Clip(nn.Module):
         if ids.dim() == 1:
             ids = ids.view(1, -1)
         assert ids.shape[1] == self.cfg.text_len
-        return self.text.feature(self.text.embed(ids))
+        return self.text.feature(self.text.embed(ids))[:, 0]
 
     def image_features(self, codes):
         """codes [N, G*G] (or [N, G, G]) -> normalised features [N, d_embed]."""
         codes = codes.reshape(codes.shape[0], -1)
         assert codes.shape[1] == self.cfg.grid ** 2
-        return self.image.feature(self.image.embed(codes))
+        return self.image.feature(self.image.embed(codes))[:, 0]
+
+    def prefix_features(self, codes, rows):
+        """Features of image prefixes: codes [N, G*G] (or [N, G, G]; only rows 0..max(rows) are read, the tower
+        being causal) and rows (ints in 0..G-1) -> [N, len(rows), d_embed], entry r = the feature at position
+        (r+1)*G - 1, i.e. of the image's first r+1 rows. rows = [G-1] gives image_features."""
+        G = self.cfg.grid
+        codes = codes.reshape(codes.shape[0], -1)[:, :(max(rows) + 1) * G]
+        return self.image.feature(self.image.embed(codes), [(r + 1) * G - 1 for r in rows])
 
     def scores(self, ids, codes):
         """ids [B, T] and codes [N, G*G] -> s * cosine, [B, N]; ids [T] -> [N]."""
         s = self.scale() * self.text_features(ids) @ self.image_features(codes).t()
         return s[0] if ids.dim() == 1 else s
 
-    def loss(self, ids, codes):
-        """B matching pairs ids [B, T], codes [B, G*G] -> (symmetric CE, score matrix [B, B])."""
-        logits = self.scores(ids, codes)
-        y = torch.arange(logits.shape[0], device=logits.device)
-        return 0.5 * (F.cross_entropy(logits, y) + F.cross_entropy(logits.t(), y)), logits
+    def loss(self, ids, codes, prefix_weight=0.0):
+        """B matching pairs ids [B, T], codes [B, G*G] -> (loss, score matrix [B, B] of the whole images).
+        Loss: CLIP's symmetric CE over the score matrix (mean of the row-wise and column-wise CE, the
+        diagonal as targets); with prefix_weight w > 0: (1 - w) * that + w * the mean of the same loss over
+        the G-1 score matrices of the image prefixes (first 1 .. G-1 rows, prefix_features), which trains
+        the scores that prune candidates mid-image."""
+        G = self.cfg.grid
+        tf = self.text_features(ids)
+        imf = self.prefix_features(codes, list(range(G)) if prefix_weight > 0 else [G - 1])
+        y = torch.arange(tf.shape[0], device=tf.device)
+
+        def sym_ce(logits):
+            return 0.5 * (F.cross_entropy(logits, y) + F.cross_entropy(logits.t(), y))
+
+        logits = self.scale() * tf @ imf[:, -1].t()
+        loss = sym_ce(logits)
+        if prefix_weight > 0:
+            pre = torch.stack([sym_ce(self.scale() * tf @ imf[:, r].t()) for r in range(G - 1)]).mean()
+            loss = (1 - prefix_weight) * loss + prefix_weight * pre
+        return loss, logits
+
+
+def prune_sources(scores):
+    """Pruning rule (src/api_model.c prune): scores of n candidates -> src [n]: candidates ranked best first
+    (ties: lower index first); the k-th worst (k < n // 2) continues as a copy of the k-th best, the others
+    as themselves."""
+    order = sorted(range(len(scores)), key=lambda b: (-float(scores[b]), b))
+    src = list(range(len(scores)))
+    for k in range(len(scores) // 2):
+        src[order[-1 - k]] = order[k]
+    return src
+
+
+class Pruner:
+    """Dalle.generate's on_row hook for pruning during sampling: after each row in `rows` (0-based), score
+    every candidate's prefix against the prompt (prefix_features) and apply prune_sources. text_ids [T] (one
+    prompt for all candidates). events collects (row, scores, src) of each pruning."""
+
+    def __init__(self, clip, text_ids, rows):
+        self.clip, self.rows, self.events = clip, set(rows), []
+        with torch.no_grad():
+            self.text = clip.text_features(text_ids.view(1, -1))[0]
+
+    @torch.no_grad()
+    def __call__(self, row, codes):
+        if row not in self.rows or codes.shape[0] < 2:
+            return None
+        scores = self.clip.scale() * self.clip.prefix_features(codes, [row])[:, 0] @ self.text
+        src = prune_sources(scores.tolist())
+        self.events.append((row, scores, src))
+        return src
 
 
 @torch.no_grad()
-def retrieval(model, text_ids, codes, batch=64):
-    """Caption -> image retrieval. text_ids [N, T] (one caption of image n), codes [N, G*G].
+def retrieval(model, text_ids, codes, batch=64, row=None):
+    """Caption -> image retrieval. text_ids [N, T] (one caption of image n), codes [N, G*G]; row: score the
+    image prefixes of rows 0..row instead of the whole images (prefix_features).
     For each caption, rank of its own image among all N = the number of images scoring strictly higher.
     -> dict(top1, top5, chance1 = 1/N, chance5 = min(5, N)/N, mean_rank (1-based), n)."""
     was = model.training
     model.eval()
     tf = torch.cat([model.text_features(text_ids[s:s + batch]) for s in range(0, len(text_ids), batch)])
-    imf = torch.cat([model.image_features(codes[s:s + batch]) for s in range(0, len(codes), batch)])
+    G = model.cfg.grid
+    r = G - 1 if row is None else row
+    imf = torch.cat([model.prefix_features(codes[s:s + batch], [r])[:, 0] for s in range(0, len(codes), batch)])
     model.train(was)
     sim = tf @ imf.t()
     rank = (sim > sim.diag().view(-1, 1)).sum(1)

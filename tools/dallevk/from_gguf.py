@@ -53,6 +53,7 @@ class GGUFModel:
     cond_scale: float = 1.0  # dalle.cond_scale: recommended classifier-free guidance scale (1 = none)
     temperature: float = 1.0  # dalle.temperature: recommended sampling temperature
     top_p: float = 1.0  # dalle.top_p: recommended nucleus sampling mass (1 = off)
+    prune_rows: tuple = ()  # clip.prune_rows as row numbers: recommended pruning rows (none when absent)
 
 
 def read_dalle_config(r):
@@ -168,4 +169,5 @@ def load_model(path=None, dtype=torch.float32, data=None):
     f16 = any(t.type == GGMLType.F16 for t in r.tensors.values())
     cond_scale = float(r.get("dalle.cond_scale", 1.0))
     return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip, cond_scale,
-                     float(r.get("dalle.temperature", 1.0)), float(r.get("dalle.top_p", 1.0)))
+                     float(r.get("dalle.temperature", 1.0)), float(r.get("dalle.top_p", 1.0)),
+                     tuple(b for b in range(64) if int(r.get("clip.prune_rows", 0)) >> b & 1))

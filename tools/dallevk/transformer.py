@@ -323,9 +323,12 @@ class Dalle(nn.Module):
         return self.image_logits(h[:, -1])
 
     @torch.no_grad()
-    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0, cond_scale=1.0):
+    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0, cond_scale=1.0, on_row=None):
         """text_ids [T] or [B, T] -> codes [B*n, G*G] sampled with the KV cache. cond_scale != 1:
-        classifier-free guidance (guide_logits) against the empty caption, run as extra sequences."""
+        classifier-free guidance (guide_logits) against the empty caption, run as extra sequences.
+        on_row(row, codes [B*n, (row+1)*G]) is called when image row `row` < G-1 is complete; it may return
+        src (int list [B*n]): sequence b then continues from sequence src[b]'s codes and cache (pruning,
+        clip.Pruner)."""
         if text_ids.dim() == 1:
             text_ids = text_ids.view(1, -1)
         text_ids = text_ids.repeat_interleave(n, dim=0)
@@ -340,6 +343,17 @@ class Dalle(nn.Module):
             lg = guide_logits(logits, cond_scale) if guided else logits
             code = sample_logits(lg, gen, temperature, top_k, top_p)
             out.append(code)
+            G = self.cfg.grid
+            if on_row is not None and (i + 1) % G == 0 and i + 1 < G * G:
+                src = on_row(i // G, torch.stack(out, dim=1))
+                if src is not None:
+                    src = torch.as_tensor(list(src), dtype=torch.long)
+                    out = list(torch.stack(out, dim=1)[src].unbind(1))
+                    code = out[-1]
+                    full = torch.cat([src, src + B]) if guided else src
+                    for li in range(self.cfg.n_layers):
+                        cache["k"][li] = cache["k"][li][full]
+                        cache["v"][li] = cache["v"][li][full]
             if i + 1 < self.cfg.grid ** 2:
                 logits = self.decode_step(cache, torch.cat([code, code]) if guided else code)
         return torch.stack(out, dim=1)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, TOOLS)
 import export_gguf  # noqa: E402
-from dallevk.clip import Clip, ClipConfig, causal_mask, retrieval  # noqa: E402
+from dallevk.clip import Clip, ClipConfig, Pruner, causal_mask, prune_sources, retrieval  # noqa: E402
 from dallevk.from_gguf import load_model  # noqa: E402
 from dallevk.gguf import GGUFReader, GGUFWriter  # noqa: E402
 from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
@@ -218,6 +218,71 @@ class TestModel(unittest.TestCase):
         self.assertAlmostEqual(0.5 * (cols + rows).item(), loss.item(), places=6)
         loss.backward()
         self.assertIsNotNone(clip.logit_scale.grad)
+
+    def test_prefix_features(self):
+        """Row r's prefix feature = the whole-image feature of any image sharing rows 0..r (the tower is
+        causal); the last row's = image_features; the prefix loss reduces to the plain one at weight 0."""
+        clip = _clip()
+        ids, codes = _inputs(clip)
+        G = clip.cfg.grid
+        with torch.no_grad():
+            full = clip.prefix_features(codes, list(range(G)))
+            self.assertTrue(torch.allclose(full[:, -1], clip.image_features(codes), atol=1e-6))
+            for r in range(G - 1):
+                other = codes.clone()
+                other[:, (r + 1) * G:] = torch.randint(0, clip.cfg.image_vocab, other[:, (r + 1) * G:].shape)
+                self.assertTrue(torch.allclose(clip.prefix_features(other, [r])[:, 0], full[:, r], atol=1e-6))
+                self.assertTrue(torch.allclose(clip.prefix_features(codes[:, :(r + 1) * G], [r])[:, 0], full[:, r],
+                                               atol=1e-6))
+            self.assertFalse(torch.allclose(full[:, 0], full[:, -1], atol=1e-3))
+        plain, s0 = clip.loss(ids, codes)
+        weighted, s1 = clip.loss(ids, codes, prefix_weight=0.0)
+        self.assertEqual(plain.item(), weighted.item())
+        mixed, s2 = clip.loss(ids, codes, prefix_weight=0.5)
+        self.assertTrue(torch.equal(s0, s2))
+        y = torch.arange(3)
+        pre = [clip.scale() * clip.text_features(ids) @ full[:, r].t() for r in range(G - 1)]
+        manual = 0.5 * plain + 0.5 * torch.stack([0.5 * (F.cross_entropy(m, y) + F.cross_entropy(m.t(), y))
+                                                  for m in pre]).mean()
+        self.assertAlmostEqual(mixed.item(), manual.item(), places=5)
+
+    def test_prune_sources(self):
+        self.assertEqual(prune_sources([0.1, 0.9, 0.5, 0.3]), [1, 1, 2, 2])  # worst <- best, 2nd worst <- 2nd best
+        self.assertEqual(prune_sources([1.0, 1.0, 1.0]), [0, 1, 0])  # ties: lower index ranks first
+        self.assertEqual(prune_sources([3.0]), [0])
+        seed = 7
+        rng = np.random.default_rng(seed)
+        for _ in range(50):
+            sc = rng.normal(size=int(rng.integers(2, 12))).tolist()
+            src = prune_sources(sc)
+            moved = [b for b in range(len(sc)) if src[b] != b]
+            self.assertEqual(len(moved), len(sc) // 2, "seed %d" % seed)
+            self.assertTrue(all(src[src[b]] == src[b] for b in range(len(sc))), "seed %d: chained" % seed)
+            self.assertTrue(max(sc[b] for b in moved) <= min(sc[b] for b in range(len(sc)) if b not in moved),
+                            "seed %d" % seed)
+
+    def test_pruned_generation(self):
+        """Dalle.generate with a Pruner: identical to plain sampling up to the first pruning row; after it, each
+        candidate's codes start with its source's prefix (with and without guidance). The reordered KV cache is
+        checked against teacher forcing by the engine's end-to-end test (check_e2e.py, pruning with guidance)."""
+        torch.manual_seed(0)
+        dalle = _randomize(Dalle(DalleConfig(**DALLE_KW, d_model=16, n_heads=2, n_layers=2, d_ff=32,
+                                             attn_types=["row", "col"])), 3).eval()
+        clip = _clip()
+        ids = _inputs(clip)[0][1]
+        G = dalle.cfg.grid
+        for cond_scale in (1.0, 2.0):
+            plain = dalle.generate(ids, n=5, seed=4, cond_scale=cond_scale)
+            pr = Pruner(clip, ids, [1])
+            seen = []
+            pruned = dalle.generate(ids, n=5, seed=4, cond_scale=cond_scale,
+                                    on_row=lambda r, c: seen.append(c.clone()) or pr(r, c))
+            self.assertEqual(len(pr.events), 1)
+            row, scores, src = pr.events[0]
+            self.assertEqual(row, 1)
+            self.assertTrue(torch.equal(pruned[:, :2 * G], seen[1][src]))
+            self.assertTrue(torch.equal(seen[1], plain[:, :2 * G]))
+            self.assertNotEqual(src, list(range(5)))
 
     def test_retrieval(self):
         clip = _clip()
