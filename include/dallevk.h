@@ -115,7 +115,9 @@ typedef struct dvk_generate_params {
                                (dvk_model_info.cond_scale); otherwise > 0. Doubles the decode batch. */
   uint32_t keep;            /* 0 (default): return all n_images candidates in sampling order; 1..n_images:
                                score every candidate with the model's reranker and return the `keep`
-                               best, best first (needs dvk_model_info.has_reranker) */
+                               best, best first, with distinct images first: a candidate whose codes equal
+                               a better one's comes only after every distinct candidate (needs
+                               dvk_model_info.has_reranker) */
   dvk_progress_fn progress; /* may be NULL */
   void *progress_user;
   const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
@@ -149,7 +151,8 @@ typedef struct dvk_images {
   double seconds_rerank;   /* scoring the candidates (0 when not reranked) */
   float temperature, top_p, cond_scale; /* the sampling settings used (the model's where the params left 0) */
   uint64_t prune_rows;     /* the pruning rows used (0 = none) */
-  float *scores;           /* reranked: count scores, best first (logit_scale * cosine similarity of the
+  float *scores;           /* reranked: count scores, best first among the distinct images, then any
+                              duplicates best first (logit_scale * cosine similarity of the
                               prompt's and the image's features; higher = closer); else NULL */
   uint32_t *candidates;    /* reranked: index of each image among the n_images sampled candidates (the
                               candidate's sampler stream); else NULL */

@@ -251,18 +251,6 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
   }
 }
 
-/* Orders candidates by score, best first; ties: the lower index first. */
-typedef struct ranked {
-  float score;
-  uint32_t index;
-} ranked;
-
-static int by_score(const void *a, const void *b) {
-  const ranked *x = a, *y = b;
-  if (x->score != y->score) return x->score > y->score ? -1 : 1;
-  return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* Pruning after image row `row` (dvk_generate_params.prune_rows), token i = the row's last: scores rows
  * 0..row of every candidate's codes [n, G*G], and the k-th worst candidate (k < n/2) continues as a copy of
  * the k-th best (codes 0..i, the transformer state of its sequences); step_codes [seqs] then hold each
@@ -272,15 +260,11 @@ static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_
   dvk_ctx *vk = m->ctx->vk;
   const uint32_t n = p->n_images, seqs = st->batch, steps = m->cfg.dalle.grid * m->cfg.dalle.grid;
   float *scores = malloc(n * sizeof *scores);
-  ranked *order = malloc(n * sizeof *order);
   uint32_t *src = malloc(seqs * sizeof *src);
-  dvk_status s = scores && order && src ? DVK_OK : dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  dvk_status s = scores && src ? DVK_OK : dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = dvk_rerank_score_prefix(vk, &m->rr, text, codes, n, row + 1, scores);
+  if (s == DVK_OK && dvk_prune_sources(scores, n, src) != 0) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) {
-    for (uint32_t b = 0; b < n; b++) order[b] = (ranked){scores[b], b};
-    qsort(order, n, sizeof *order, by_score);
-    for (uint32_t b = 0; b < seqs; b++) src[b] = b;
-    for (uint32_t k = 0; k < n / 2; k++) src[order[n - 1 - k].index] = order[k].index;
     for (uint32_t b = 0; b < n; b++) {
       if (src[b] != b) memcpy(codes + (size_t)b * steps, codes + (size_t)src[b] * steps, (i + 1) * sizeof *codes);
       if (seqs > n) src[n + b] = n + src[b]; /* the candidate's empty-caption sequence follows it */
@@ -290,7 +274,6 @@ static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_
   }
   if (s == DVK_OK && p->on_prune) p->on_prune(p->on_prune_user, i, src);
   free(scores);
-  free(order);
   free(src);
   return s;
 }
@@ -343,8 +326,10 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   return s;
 }
 
-/* Scores the n candidates codes [n, G*G] and moves the `keep` best to the front, best first (ties: lower
- * index first); fills im->scores and im->candidates. */
+/* Scores the n candidates codes [n, G*G] and moves the `keep` best distinct ones to the front, best first (ties:
+ * lower index first): a candidate whose codes equal a better kept one's (pruning's copies can end identical)
+ * is passed over, and such duplicates fill the remaining places, best first, only when fewer than `keep`
+ * candidates are distinct. Fills im->scores and im->candidates. */
 static dvk_status rerank(dvk_model *m, const int32_t *text, int32_t *codes, uint32_t n, uint32_t keep,
                          dvk_images *im) {
   const size_t gg = (size_t)m->cfg.dalle.grid * m->cfg.dalle.grid;
@@ -356,16 +341,15 @@ static dvk_status rerank(dvk_model *m, const int32_t *text, int32_t *codes, uint
   if (!scores || !picked || !im->scores || !im->candidates)
     s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = dvk_rerank_score(m->ctx->vk, &m->rr, text, codes, n, scores, NULL, NULL);
-  for (uint32_t k = 0; s == DVK_OK && k < keep; k++) { /* selection: keep is small next to n */
-    uint32_t best = 0;
-    for (uint32_t b = 1; b < n; b++)
-      if (scores[b] > scores[best]) best = b;
-    im->scores[k] = scores[best];
-    im->candidates[k] = best;
-    memcpy(picked + k * gg, codes + best * gg, gg * sizeof *codes);
-    scores[best] = -INFINITY;
+  if (s == DVK_OK && dvk_rerank_pick(scores, codes, n, gg, keep, im->candidates) != 0)
+    s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (s == DVK_OK) {
+    for (uint32_t k = 0; k < keep; k++) {
+      im->scores[k] = scores[im->candidates[k]];
+      memcpy(picked + k * gg, codes + im->candidates[k] * gg, gg * sizeof *codes);
+    }
+    memcpy(codes, picked, keep * gg * sizeof *codes);
   }
-  if (s == DVK_OK) memcpy(codes, picked, keep * gg * sizeof *codes);
   free(scores);
   free(picked);
   return s;

@@ -84,6 +84,24 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),
         "keep on a model without a reranker: %d '%s'", (int)s, dvk_last_error(ctx));
 
+  /* greedy sampling (top-k 1): all 6 candidates are the same image; the best 3 are then candidates 0, 1, 2
+   * (the distinct one first, then duplicates, equal scores: lower index first) */
+  {
+    dvk_generate_params g = dvk_generate_defaults();
+    g.prompt = "red heart";
+    g.n_images = 6;
+    g.keep = 3;
+    g.top_k = 1;
+    dvk_images *same = NULL;
+    s = dvk_generate(m, &g, &same);
+    CHECK(s == DVK_OK && same && same->count == 3, "greedy keep 3: %s", dvk_last_error(ctx));
+    if (same && same->candidates)
+      CHECK(same->candidates[0] == 0 && same->candidates[1] == 1 && same->candidates[2] == 2 &&
+                same->scores[0] == same->scores[2],
+            "greedy keep 3: candidates %u %u %u", same->candidates[0], same->candidates[1], same->candidates[2]);
+    dvk_images_free(same);
+  }
+
   /* pruning: after rows 1 and 3 of the grid-6 model; the model recommends none, so 0 = off */
   dvk_images *pruned = NULL, *off = NULL, *one = NULL;
   CHECK(info.prune_rows == 0, "the parity model recommends pruning rows %#llx", (unsigned long long)info.prune_rows);

@@ -15,13 +15,19 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
     <= 1e-4 for f32 weights, <= 3e-3 when the file holds f16 tensors (--tol overrides);
  3. sampler replay: src/model/sample.c's draw (tools/dallevk/sampler.py) from the engine's logits with
     candidate b's stream (seed * 0x9e3779b97f4a7c15 + b) gives exactly the engine's code, every step;
+ 3b. pruning (prune.i32, run.txt's prune_rows): it happened after exactly the named rows, and each src is
+    the rule (clip.prune_sources) applied to the reference reranker's scores of the candidates' prefixes
+    (near-ties within the logits tolerance may order either way). Checks 2, 4, 5b and 6 use each
+    candidate's history rewritten by the prunings (what its final image was sampled from), check 3 the
+    records as sampled;
  4. pixels: the reference dVAE decodes the engine's codes; rounded to 8 bits (floor(v * 255 + 0.5))
     they are within --tol-pixels (default 2) of dvk_images' RGB8 in every channel;
  5. when cli-*.png exist: they equal the API's pixels exactly;
  5b. when the run has rerank_*.{f32,i32,u8} (the model has a reranker): the reference reranker's scores of
     the prompt against every candidate's final codes match the engine's (relative error, same tolerance
-    as the logits), the engine's order is best first, and its reranked pixels are exactly the candidates'
-    pixels in that order;
+    as the logits), the engine's order is best first among distinct images, then the duplicates (codes
+    equal to an earlier one's) best first, and its reranked pixels are exactly the candidates' pixels in
+    that order;
  6. golden codes: the final codes [n, G*G] equal GOLDEN_DIR/<model file stem>-codes.txt. The golden
     records the model file's sha256, the settings and the device it was made on; another model file
     or other settings fail (regenerate with --update). On another device a difference is reported but
@@ -196,11 +202,17 @@ def check_rerank(m, run_dir, text_ids, codes, pixels, tol):
     ref = m.clip.scores(text_ids, torch.from_numpy(codes.T.astype(np.int64))).numpy()
     ok_perm = sorted(cand.tolist()) == list(range(n))
     err = rel_err(scores.astype(np.float64), ref[cand]) if ok_perm else float("inf")
-    ordered = bool(np.all(np.diff(scores) <= 0))
+    # distinct images first, then the duplicates (codes equal to an earlier kept one's), each part best first
+    final = codes.T
+    dup = [any(np.array_equal(final[cand[k]], final[cand[q]]) for q in range(k)) for k in range(n)] if ok_perm else []
+    first_dup = dup.index(True) if True in dup else n
+    ordered = ok_perm and not any(dup[:first_dup]) and all(dup[first_dup:]) and \
+        bool(np.all(np.diff(scores[:first_dup]) <= 0)) and bool(np.all(np.diff(scores[first_dup:]) <= 0))
     same_px = ok_perm and all(np.array_equal(rpx[k], pixels[cand[k]]) for k in range(n))
     return report(ok_perm and err <= tol and ordered and same_px,
-                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first %s, candidates %s, "
-                  "reranked pixels = candidates' pixels %s" % (n, err, tol, ordered, cand.tolist(), same_px))
+                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first (distinct images first: %d) %s, "
+                  "candidates %s, reranked pixels = candidates' pixels %s"
+                  % (n, err, tol, first_dup if ok_perm else 0, ordered, cand.tolist(), same_px))
 
 
 @torch.no_grad()

@@ -11,7 +11,8 @@
                                             Bar: model CE <= 0.75 * baseline.
 3. Reranker (tools/train_clip.py run, or the model file's clip.* section), when present: held-out
    caption -> image retrieval over the dVAE codes of all held-out images (each image's first caption;
-   top-1 / top-5 accuracy that the true image ranks first / in the first five), against chance 1/N, 5/N.
+   top-1 / top-5 accuracy that the true image ranks first / in the first five), against chance 1/N, 5/N;
+   the same from the images' first half (rows 0..G/2-1: the prefix scores that prune candidates mid-image).
 Uses final.pt of each run when present, else the latest ckpt.pt (marked "partial").
 """
 import argparse
@@ -140,15 +141,20 @@ def main(argv=None):
         c = get_codes(os.path.join(D.run_root(), cinfo["dalle"]) if cinfo["dalle"] else "")
         t = torch.stack([pad_text(ctok.encode(items[i]["captions"][0]), clip.cfg.text_len, clip.cfg.text_vocab)
                          for i in held])
-        r = retrieval(clip, t, torch.from_numpy(c[held].reshape(len(held), -1)))
+        hc = torch.from_numpy(c[held].reshape(len(held), -1))
+        r = retrieval(clip, t, hc)
+        half = clip.cfg.grid // 2 - 1
+        rh = retrieval(clip, t, hc, row=half)
         out.update({"clip_heldout_top1": r["top1"], "clip_heldout_top5": r["top5"], "clip_chance_top1": r["chance1"],
                     "clip_chance_top5": r["chance5"], "clip_heldout_mean_rank": r["mean_rank"],
-                    "clip_step": cinfo["step"], "clip_final": cinfo["final"]})
+                    "clip_step": cinfo["step"], "clip_final": cinfo["final"],
+                    "clip_half_image_top1": rh["top1"], "clip_half_image_top5": rh["top5"]})
         tag = "" if cinfo["final"] else " (partial: step %s)" % cinfo["step"]
         print("reranker%s:" % tag)
         print("  held-out caption->image retrieval among %d images: top-1 %.3f, top-5 %.3f "
               "(chance %.4f / %.4f), mean rank %.1f" % (r["n"], r["top1"], r["top5"], r["chance1"], r["chance5"],
                                                          r["mean_rank"]))
+        print("  the same from rows 0-%d only (prefix features): top-1 %.3f, top-5 %.3f" % (half, rh["top1"], rh["top5"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -6,7 +6,8 @@ Rows 1-8: captions seen in training; rows 9-16: held-out captions (4 from the va
 ground-truth emoji (when the caption comes from the dataset), its dVAE reconstruction,
 then --n samples (KV-cache sampling), and, when the model has a reranker, the --keep best of
 --candidates samples by the reranker's score (DALL-E's CLIP reranking; the first --n candidates are the
-raw samples shown, so raw and reranked columns come from the same draws).
+raw samples shown, so raw and reranked columns come from the same draws). With pruning (--prune-rows, by
+default the model file's clip.prune_rows) the candidates, the first --n included, are pruned while sampled.
 Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature T]
        [--top-k 0] [--top-p P] [--prompts "a|b|..."]   (T, P: the model file's recommended values)
 """
@@ -21,6 +22,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
 from dallevk.checkpoints import load_dalle, load_dvae  # noqa: E402
+from dallevk.clip import Pruner  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
 from dallevk.transformer import pad_text  # noqa: E402
 
@@ -75,6 +77,9 @@ def main(argv=None):
     ap.add_argument("--candidates", type=int, default=32,
                     help="samples per prompt for reranking (0: no reranked columns)")
     ap.add_argument("--keep", type=int, default=4, help="reranked samples shown per prompt")
+    ap.add_argument("--prune-rows", default="",
+                    help="rows after which the reranker prunes the candidates during sampling (clip.Pruner), "
+                         "comma-separated, or 'none'; default: the model file's clip.prune_rows (runs: none)")
     ap.add_argument("--prompts", default="", help="'|'-separated prompts (default: 8+8)")
     ap.add_argument("--model", default="", help="sample a model file (e.g. assets/dalle-emoji.gguf) instead of the runs")
     a = ap.parse_args(argv)
@@ -86,6 +91,7 @@ def main(argv=None):
         enc, dec, model, tok, info = gm.encoder, gm.decoder, gm.dalle, gm.bpe, {"path": a.model}
         clip = gm.clip
         model_scale, model_temp, model_top_p = gm.cond_scale, gm.temperature, gm.top_p
+        model_prune = gm.prune_rows
     else:
         enc, dec, _, _ = load_dvae(a.dvae)
         model, tok, info = load_dalle(a.dalle)
@@ -95,17 +101,22 @@ def main(argv=None):
         except (OSError, FileNotFoundError, KeyError):
             clip = None
         model_scale, model_temp, model_top_p = 1.0, 1.0, 1.0
+        model_prune = ()
     scale = a.cond_scale if a.cond_scale > 0 else model_scale
     temp = a.temperature if a.temperature > 0 else model_temp
     top_p = a.top_p if a.top_p > 0 else model_top_p
+    prune = (() if a.prune_rows == "none" else tuple(int(r) for r in a.prune_rows.split(","))) if a.prune_rows \
+        else model_prune
     M = max(a.n, a.candidates) if clip is not None and a.candidates > 0 else a.n
     K = min(a.keep, M) if clip is not None and a.candidates > 0 else 0
     prompts = a.prompts.split("|") if a.prompts else SEEN + heldout_prompts(items)
     cfg = model.cfg
     text = torch.stack([pad_text(tok.encode(p), cfg.text_len, cfg.text_vocab) for p in prompts])
+    prune = prune if K and M >= 2 else ()
     with torch.no_grad():
-        codes = model.generate(text, n=M, seed=a.seed, temperature=temp,
-                               top_k=a.top_k, top_p=top_p, cond_scale=scale).view(len(prompts), M, -1)
+        codes = model.generate(text, n=M, seed=a.seed, temperature=temp, top_k=a.top_k, top_p=top_p,
+                               cond_scale=scale, on_row=Pruner(clip, text, prune) if prune else None
+                               ).view(len(prompts), M, -1)
         G = cfg.grid
         shown = [codes[:, :a.n]]
         if K:
@@ -123,6 +134,8 @@ def main(argv=None):
         a.n, temp, a.top_k, top_p, scale)
     if K:
         title += " | best %d of %d by the reranker" % (K, M)
+    if prune:
+        title += ", pruned after rows %s" % ",".join(map(str, prune))
     draw.text((4, 4), title + " (%s)" % os.path.basename(info["path"]), fill="black")
     for r, p in enumerate(prompts):
         y = 20 + r * cell

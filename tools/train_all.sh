@@ -70,8 +70,15 @@ $PY tools/train_dalle.py --resume --name dalle_loss --device "$DEVICE" --threads
   --steps 17500 --sample-by loss
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
-# reranker hyperparameters: the defaults in tools/train_clip.py (see its --help)
-$PY tools/train_clip.py --resume --name clip --device "$DEVICE" --threads "$THREADS"
+# reranker hyperparameters: the defaults in tools/train_clip.py (see its --help), plus the prefix loss that
+# lets it prune candidates mid-image (--prefix-weight 0.5): 700 steps (run clip_prefix), then continued to
+# 1400 (run clip_prefix2, the cosine schedule stretched over the new total): the shipped reranker.
+$PY tools/train_clip.py --resume --name clip_prefix --prefix-weight 0.5 --device "$DEVICE" --threads "$THREADS"
+if [ ! -f "$RUNS/clip_prefix2/ckpt.pt" ] && [ ! -f "$RUNS/clip_prefix2/final.pt" ]; then
+  mkdir -p "$RUNS/clip_prefix2"
+  cp "$RUNS/clip_prefix/ckpt.pt" "$RUNS/clip_prefix/log.csv" "$RUNS/clip_prefix2/"
+fi
+$PY tools/train_clip.py --resume --name clip_prefix2 --steps 1400 --device "$DEVICE" --threads "$THREADS"
 
 echo "== $(date -u +%FT%TZ) dVAE decoder fine-tune (encoder frozen: the codes stay those the transformer learned)"
 $PY tools/train_dvae.py --resume --name dvae_dec --init-from dvae --decoder-only 1 \

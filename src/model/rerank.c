@@ -196,3 +196,48 @@ dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const in
   free(packed);
   return s;
 }
+
+/* Candidates by score, best first; ties: the lower index first. */
+typedef struct ranked {
+  float score;
+  uint32_t index;
+} ranked;
+
+static int by_score(const void *a, const void *b) {
+  const ranked *x = a, *y = b;
+  if (x->score != y->score) return x->score > y->score ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static ranked *rank_all(const float *scores, uint32_t n) {
+  ranked *order = malloc((n ? n : 1) * sizeof *order);
+  if (!order) return NULL;
+  for (uint32_t b = 0; b < n; b++) order[b] = (ranked){scores[b], b};
+  qsort(order, n, sizeof *order, by_score);
+  return order;
+}
+
+int dvk_prune_sources(const float *scores, uint32_t n, uint32_t *src) {
+  ranked *order = rank_all(scores, n);
+  if (!order) return -1;
+  for (uint32_t b = 0; b < n; b++) src[b] = b;
+  for (uint32_t k = 0; k < n / 2; k++) src[order[n - 1 - k].index] = order[k].index;
+  free(order);
+  return 0;
+}
+
+int dvk_rerank_pick(const float *scores, const int32_t *codes, uint32_t n, size_t gg, uint32_t keep, uint32_t *picked) {
+  ranked *order = rank_all(scores, n);
+  if (!order) return -1;
+  uint32_t k = 0;
+  for (int sweep = 0; sweep < 2 && k < keep; sweep++) /* sweep 0: distinct codes only; sweep 1: the rest */
+    for (uint32_t j = 0; j < n && k < keep; j++) {
+      const uint32_t b = order[j].index;
+      int taken = 0;
+      for (uint32_t q = 0; q < k && !taken; q++)
+        taken = picked[q] == b || (sweep == 0 && !memcmp(codes + picked[q] * gg, codes + b * gg, gg * sizeof *codes));
+      if (!taken) picked[k++] = b;
+    }
+  free(order);
+  return 0;
+}

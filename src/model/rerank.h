@@ -53,4 +53,15 @@ dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *
 dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores);
 
+/* The pruning rule (docs/design.md §4): scores f32 [n] -> src [n]: candidates ranked best first (ties: lower
+ * index first); the k-th worst (k < n / 2) continues as a copy of the k-th best, the others as themselves.
+ * Reference: tools/dallevk/clip.py prune_sources. Returns 0, or -1 when out of host memory. */
+int dvk_prune_sources(const float *scores, uint32_t n, uint32_t *src);
+
+/* The final selection: scores f32 [n] of candidates codes int32 [n, gg] -> picked [keep] candidate indices,
+ * best first (ties: lower index first) among candidates whose codes differ from every better picked one's;
+ * when fewer than keep are distinct, the passed-over duplicates follow, best first. keep <= n.
+ * Returns 0, or -1 when out of host memory. */
+int dvk_rerank_pick(const float *scores, const int32_t *codes, uint32_t n, size_t gg, uint32_t keep, uint32_t *picked);
+
 #endif

@@ -203,21 +203,25 @@ def prune_sources(scores):
 
 class Pruner:
     """Dalle.generate's on_row hook for pruning during sampling: after each row in `rows` (0-based), score
-    every candidate's prefix against the prompt (prefix_features) and apply prune_sources. text_ids [T] (one
-    prompt for all candidates). events collects (row, scores, src) of each pruning."""
+    every candidate's prefix against its prompt (prefix_features) and apply prune_sources within each prompt's
+    candidates. text_ids [T] (one prompt for all candidates) or [P, T] with generate's text_ids [P, T] and n:
+    candidates p*n .. p*n+n-1 belong to prompt p. events collects (row, scores, src) of each pruning."""
 
     def __init__(self, clip, text_ids, rows):
         self.clip, self.rows, self.events = clip, set(rows), []
         with torch.no_grad():
-            self.text = clip.text_features(text_ids.view(1, -1))[0]
+            self.text = clip.text_features(text_ids.view(-1, text_ids.shape[-1]))  # [P, E]
 
     @torch.no_grad()
     def __call__(self, row, codes):
-        if row not in self.rows or codes.shape[0] < 2:
+        P = self.text.shape[0]
+        n = codes.shape[0] // P
+        if row not in self.rows or n < 2:
             return None
-        scores = self.clip.scale() * self.clip.prefix_features(codes, [row])[:, 0] @ self.text
-        src = prune_sources(scores.tolist())
-        self.events.append((row, scores, src))
+        feats = self.clip.prefix_features(codes, [row])[:, 0].view(P, n, -1)
+        scores = self.clip.scale() * torch.einsum("pne,pe->pn", feats, self.text)
+        src = [p * n + b for p in range(P) for b in prune_sources(scores[p].tolist())]
+        self.events.append((row, scores.view(-1), src))
         return src
 
 
