@@ -128,17 +128,16 @@ def main(argv=None):
     cols = a.n + K
     cell, label_w, gap = 66, 300, (12 if K else 0)
     W = label_w + cell * (2 + cols) + gap
-    sheet = Image.new("RGB", (W, cell * len(prompts) + 20), "white")
+    sheet = Image.new("RGB", (W, cell * len(prompts) + 28), "white")
     draw = ImageDraw.Draw(sheet)
-    title = "prompt | ground truth | dVAE recon | %d samples (temperature %g, top-k %d, top-p %g, cond_scale %g)" % (
-        a.n, temp, a.top_k, top_p, scale)
-    if K:
-        title += " | best %d of %d by the reranker" % (K, M)
-    if prune:
-        title += ", pruned after rows %s" % ",".join(map(str, prune))
-    draw.text((4, 4), title + " (%s)" % os.path.basename(info["path"]), fill="black")
+    title = "%s: one batch of %d per prompt%s; T %g, top-k %d, top-p %g, cfg %g" % (
+        os.path.basename(info["path"]), M, ", pruned after rows %s (0-based)" % ",".join(map(str, prune)) if prune
+        else "", temp, a.top_k, top_p, scale)
+    title += "\nprompt | ground truth | dVAE recon | %d of the batch%s" % (
+        a.n, " | best %d of the %d by the reranker" % (K, M) if K else "")
+    draw.text((4, 2), title, fill="black")
     for r, p in enumerate(prompts):
-        y = 20 + r * cell
+        y = 28 + r * cell
         label = ("[held-out] " if r >= len(SEEN) and not a.prompts else "") + p
         label = label.replace("\u2019", "'").encode("latin-1", "replace").decode("latin-1")
         if len(label) > 48:  # two lines for long captions

@@ -67,7 +67,8 @@ static void usage(FILE *f) {
           "                         logits - empty-caption logits); S > 0, 1 = off, higher follows the\n"
           "                         prompt more closely (default: the model's recommended value)\n"
           "      --prune-rows LIST  rows after which the reranker prunes the candidates while they are\n"
-          "                         sampled: comma-separated image rows, 0-based (e.g. 2,5), or 'none';\n"
+          "                         sampled: comma-separated image rows, 0-based, 0..G-2 for a G x G grid\n"
+          "                         (0..14 for the default model; e.g. 2,5), or 'none';\n"
           "                         each time the lower-scoring half continue as copies of the better\n"
           "                         half (default: the model's recommended rows)\n"
           "      --model PATH       model file (default: %s in ../assets or assets/ next to the program,\n"
@@ -107,7 +108,8 @@ static int parse_float(const char *s, float *out) {
   return 0;
 }
 
-/* "none" -> DVK_PRUNE_OFF; "2,5" -> bits 2 and 5. Returns 0, or -1 when s is neither. */
+/* "none" -> DVK_PRUNE_OFF; "2,5" -> bits 2 and 5 (each row once, 0..62; the model's grid is checked once it
+ * is loaded). Returns 0, or -1 when s is neither. */
 static int parse_rows(const char *s, uint64_t *mask) {
   if (strcmp(s, "none") == 0) {
     *mask = DVK_PRUNE_OFF;
@@ -117,12 +119,14 @@ static int parse_rows(const char *s, uint64_t *mask) {
   char buf[256];
   if (!*s || strlen(s) >= sizeof buf) return -1;
   strcpy(buf, s);
-  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+  for (char *item = buf, *comma; item; item = comma ? comma + 1 : NULL) {
+    comma = strchr(item, ',');
+    if (comma) *comma = '\0';
     uint64_t r;
-    if (parse_u64(tok, 62, &r)) return -1;
+    if (parse_u64(item, 62, &r) || (*mask >> r & 1)) return -1; /* empty, not a number, or repeated */
     *mask |= 1ull << r;
   }
-  return *mask ? 0 : -1;
+  return 0;
 }
 
 /* Returns -1 to continue, else an exit code. */
@@ -180,7 +184,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       break;
     case OPT_PRUNE:
       if (parse_rows(optarg, &o->prune_rows))
-        return usage_error("--prune-rows must be 'none' or comma-separated row numbers 0..62, got '%s'", optarg);
+        return usage_error("--prune-rows must be 'none' or distinct comma-separated row numbers (0 = the first "
+                           "image row), got '%s'", optarg);
       break;
     case OPT_MODEL: o->model = optarg; break;
     case OPT_DEVICE: o->device = optarg; break;
@@ -277,6 +282,11 @@ static int run(const cli_options *o) {
             o->count, model_path);
     goto done;
   }
+  if (o->prune_rows && o->prune_rows != DVK_PRUNE_OFF && info.grid - 1 < 64 && o->prune_rows >> (info.grid - 1)) {
+    fprintf(stderr, "dalle-vk: --prune-rows: %s has %u image rows; prunable rows are 0..%u (after the last row "
+            "comes the final reranking)\n", model_path, info.grid, info.grid - 2);
+    goto done;
+  }
   uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
   progress prog;
   progress_init(&prog, !o->quiet, candidates, (const volatile int *)&g_cancel);
@@ -324,6 +334,9 @@ static int run(const cli_options *o) {
       for (uint32_t r = 0; r < 63; r++)
         if (im->prune_rows >> r & 1) fprintf(stderr, " %u", r);
       fprintf(stderr, "%s\n", o->prune_rows ? "" : " (the model's default)");
+    } else {
+      fprintf(stderr, "dalle-vk: pruning: off%s\n", o->prune_rows == DVK_PRUNE_OFF ? " (--prune-rows none)"
+                                                   : candidates < 2 ? " (one candidate)" : " (the model names no rows)");
     }
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
