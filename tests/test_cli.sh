@@ -83,6 +83,14 @@ if [ -n "$off" ]; then
   expect "model's dalle.top_p out of range" 1 "dalle.top_p must be in (0, 1]" -- --model "$TMP/badp.gguf" "x" -o "$O"
 else fail=$((fail + 1)); echo "FAIL $DEFAULT_MODEL has no dalle.top_p key to corrupt"; fi
 rm -f "$TMP/badp.gguf"
+# the same for clip.prune_rows (uint64, type id 10): row 15 of a 16-row grid (the last row) is refused
+cp "$DEFAULT_MODEL" "$TMP/badr.gguf"
+off=$(grep -obUaF "clip.prune_rows" "$TMP/badr.gguf" | head -1 | cut -d: -f1)
+if [ -n "$off" ]; then
+  printf '\x00\x80\x00\x00\x00\x00\x00\x00' | dd of="$TMP/badr.gguf" bs=1 seek=$((off + 15 + 4)) conv=notrunc status=none
+  expect "model's clip.prune_rows past the grid" 1 "clip.prune_rows names a row past grid - 2" -- --model "$TMP/badr.gguf" "x" -o "$O"
+else fail=$((fail + 1)); echo "FAIL $DEFAULT_MODEL has no clip.prune_rows key to corrupt"; fi
+rm -f "$TMP/badr.gguf"
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"

@@ -49,13 +49,13 @@ def _inputs(clip, n=3, seed=5):
 
 
 class TestRoundTrip(unittest.TestCase):
-    def export(self, clip, f16=False, with_dalle=True):
+    def export(self, clip, f16=False, with_dalle=True, prune_rows=None):
         dalle = Dalle(DalleConfig(**DALLE_KW, d_model=16, n_heads=2, n_layers=1, d_ff=16, attn_types=["full"]))
         d = tempfile.mkdtemp()
         path = os.path.join(d, "m.gguf")
         self.addCleanup(lambda: (os.path.exists(path) and os.unlink(path), os.rmdir(d)))
         export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()) if with_dalle else None,
-                           clip=(clip.cfg.to_dict(), clip.state_dict()), f16=f16)
+                           clip=(clip.cfg.to_dict(), clip.state_dict()), f16=f16, prune_rows=prune_rows)
         return path
 
     def test_f32_exact(self):
@@ -103,6 +103,10 @@ class TestRoundTrip(unittest.TestCase):
     def test_optional_and_checks(self):
         path = self.export(_clip())
         self.assertIsNotNone(load_model(path).clip)
+        self.assertEqual(load_model(path).prune_rows, ())
+        self.assertEqual(load_model(self.export(_clip(), prune_rows=[2, 0])).prune_rows, (0, 2))
+        with self.assertRaisesRegex(SystemExit, "rows 0..grid-2"):  # grid 4: row 3 is the last, not prunable
+            self.export(_clip(), prune_rows=[3])
         d = tempfile.mkdtemp()
         p2 = os.path.join(d, "noclip.gguf")
         export_gguf.export(p2, merges=[(97, 98)])
