@@ -73,24 +73,24 @@ expect "missing model" 1 "cannot open" -- --model "$TMP/none.gguf" "x" -o "$O"
 expect "empty model" 1 "cannot load model" -- --model "$TMP/empty.gguf" "x" -o "$O"
 expect "truncated model" 1 "cannot load model" -- --model "$TMP/trunc.gguf" "x" -o "$O"
 expect "non-GGUF model" 1 "magic" -- --model "$TMP/text.gguf" "x" -o "$O"
-# a well-formed file whose recommended top-p is out of range (the default model's dalle.top_p, the f32 after
-# the key and its type id, set to 1.5): the loader names the key and the allowed range
+# Well-formed copies of the default model with one metadata value overwritten: the loader names the key and
+# what is allowed. patched NAME KEY VALUE_BYTES MESSAGE: VALUE_BYTES (printf escapes) replace the value that
+# follows KEY and its 4-byte type id.
 DEFAULT_MODEL="$(dirname "$0")/../assets/dalle-emoji.gguf"
-cp "$DEFAULT_MODEL" "$TMP/badp.gguf"
-off=$(grep -obUaF "dalle.top_p" "$TMP/badp.gguf" | head -1 | cut -d: -f1)
-if [ -n "$off" ]; then
-  printf '\x00\x00\xc0\x3f' | dd of="$TMP/badp.gguf" bs=1 seek=$((off + 11 + 4)) conv=notrunc status=none
-  expect "model's dalle.top_p out of range" 1 "dalle.top_p must be in (0, 1]" -- --model "$TMP/badp.gguf" "x" -o "$O"
-else fail=$((fail + 1)); echo "FAIL $DEFAULT_MODEL has no dalle.top_p key to corrupt"; fi
-rm -f "$TMP/badp.gguf"
-# the same for clip.prune_rows (uint64, type id 10): row 15 of a 16-row grid (the last row) is refused
-cp "$DEFAULT_MODEL" "$TMP/badr.gguf"
-off=$(grep -obUaF "clip.prune_rows" "$TMP/badr.gguf" | head -1 | cut -d: -f1)
-if [ -n "$off" ]; then
-  printf '\x00\x80\x00\x00\x00\x00\x00\x00' | dd of="$TMP/badr.gguf" bs=1 seek=$((off + 15 + 4)) conv=notrunc status=none
-  expect "model's clip.prune_rows past the grid" 1 "clip.prune_rows names a row past grid - 2" -- --model "$TMP/badr.gguf" "x" -o "$O"
-else fail=$((fail + 1)); echo "FAIL $DEFAULT_MODEL has no clip.prune_rows key to corrupt"; fi
-rm -f "$TMP/badr.gguf"
+patched() {
+  cp "$DEFAULT_MODEL" "$TMP/patched.gguf"
+  local off
+  off=$(grep -obUaF "$2" "$TMP/patched.gguf" | head -1 | cut -d: -f1)
+  if [ -n "$off" ]; then
+    printf "$3" | dd of="$TMP/patched.gguf" bs=1 seek=$((off + ${#2} + 4)) conv=notrunc status=none
+    expect "$1" 1 "$4" -- --model "$TMP/patched.gguf" "x" -o "$O"
+  else fail=$((fail + 1)); echo "FAIL $DEFAULT_MODEL has no $2 key to corrupt"; fi
+  rm -f "$TMP/patched.gguf"
+}
+patched "model's dalle.top_p out of range" dalle.top_p '\x00\x00\xc0\x3f' "dalle.top_p must be in (0, 1]"  # f32 1.5
+# uint64 bit 15: the last row of a 16-row grid, which cannot be pruned after
+patched "model's clip.prune_rows past the grid" clip.prune_rows '\x00\x80\x00\x00\x00\x00\x00\x00' \
+  "clip.prune_rows names a row past grid - 2"
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"
