@@ -171,7 +171,7 @@ static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_genera
     return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "reranking needs a model with a reranker; %s has none", m->cfg.name);
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF) {
     const uint32_t G = m->cfg.dalle.grid;
-    if (G - 1 < 64 && p->prune_rows >> (G - 1))
+    if (!dvk_prune_rows_fit(p->prune_rows, G))
       return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prune_rows may only name image rows 0..%u (grid %u)", G - 2, G);
     if (!m->cfg.clip.present)
       return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "pruning needs a model with a reranker; %s has none", m->cfg.name);

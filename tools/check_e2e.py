@@ -230,8 +230,7 @@ def check_prunes(m, info, text_ids, prunes, prefixes, tol):
         return report(not prunes, "no pruning without a reranker")
     worst = 0.0
     for (step, src), pre in zip(prunes, prefixes):
-        ref = (m.clip.scale() * m.clip.prefix_features(torch.from_numpy(pre.astype(np.int64)), [step // G])[:, 0]
-               @ m.clip.text_features(text_ids.view(1, -1))[0]).numpy()
+        ref = m.clip.prefix_scores(text_ids, torch.from_numpy(pre.astype(np.int64)), step // G).numpy()
         if src == prune_sources(ref.tolist()):
             continue
         replaced = [b for b in range(n) if src[b] != b]

@@ -63,14 +63,6 @@ def parse_args(argv):
                     help="probability that an input image code (not its target) is replaced by a uniformly random "
                          "code: the model cannot lean on the previous codes alone and learns to recover from its "
                          "own sampling errors (exposure bias); default 0 (on --resume: the saved value)")
-    ap.add_argument("--contrast", type=float, default=None,
-                    help="weight of a mismatched-caption hinge: each image is also scored under the name of another "
-                         "emoji (half the time one sharing a word of its name, e.g. 'neutral face' under 'dog face') "
-                         "and its image CE there is pushed at least --contrast-margin above its CE under its own "
-                         "caption, so a caption cannot be satisfied by a memorised image of another concept; costs a "
-                         "second forward pass per step; default 0 (on --resume: the saved value)")
-    ap.add_argument("--contrast-margin", type=float, default=None,
-                    help="the hinge's margin in nats/token; default 0.5 (on --resume: the saved value)")
     return ap.parse_args(argv)
 
 
@@ -115,42 +107,6 @@ def first_caption_ce(model, tok, items, codes, idx, device):
     return caption_image_ce(model, tok, [items[i]["captions"][0] for i in idx], codes[idx], device)
 
 
-NAME_STOP_WORDS = {"with", "in", "of", "and", "the", "a", "on", "an", "skin", "tone", "no", "up", "button"}
-
-
-class NegativeCaptions:
-    """Mismatched captions for the --contrast hinge. For a training image of base emoji k in style s: the first
-    caption (name, style) of an image in style s of another base emoji, half the time one whose name shares a
-    content word with k's name (the hard cases: 'dog face' for a yellow face), else any other."""
-
-    def __init__(self, items, by_base):
-        self.items = items
-        self.base_of = {i: k for k, g in enumerate(by_base) for i in g}
-        self.by_base = by_base
-        self.words = [self.name_words(items[g[0]]) for g in by_base]
-        self.sharing = {}
-        for k, ws in enumerate(self.words):
-            for w in ws:
-                self.sharing.setdefault(w, []).append(k)
-
-    @staticmethod
-    def name_words(item):
-        return set(item["captions"][0].split(",")[0].split()) - NAME_STOP_WORDS
-
-    def draw(self, i, rng):
-        """training item index i -> (caption, usable): usable is False when the caption is also one of i's own."""
-        k = self.base_of[i]
-        pool = [j for w in self.words[k] for j in self.sharing[w] if j != k]
-        if not pool or rng.random() < 0.5:
-            pool = range(len(self.by_base))
-        j = rng.choice(pool)
-        while j == k:
-            j = rng.randrange(len(self.by_base))
-        same = [n for n in self.by_base[j] if self.items[n]["style"] == self.items[i]["style"]]
-        cap = self.items[rng.choice(same or self.by_base[j])]["captions"][0]
-        return cap, cap not in self.items[i]["captions"]
-
-
 def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -161,8 +117,6 @@ def main(argv=None):
     D.saved_or(a, state, "sample_by", "image", "image")
     D.saved_or(a, state, "input_noise", 0.0, 0.0)
     D.saved_or(a, state, "null_cond_prob", 0.1, 0.0)  # runs from before the option trained without
-    D.saved_or(a, state, "contrast", 0.0, 0.0)
-    D.saved_or(a, state, "contrast_margin", 0.5, 0.5)
 
     images, items = D.load_dataset()
     codes = encode_dataset(run, a.dvae, images, a.device)
@@ -229,8 +183,6 @@ def main(argv=None):
     for i in train_idx:
         groups.setdefault(items[i]["base"], []).append(int(i))
     by_base = [groups[k] for k in sorted(groups)]  # training images of each base emoji
-    negatives = NegativeCaptions(items, by_base) if a.contrast > 0 else None
-    gaps = []  # --contrast: mean (mismatched - own) image CE per step, printed at each evaluation
     base_ce = state.get("base_ce") if state is not None else None  # --sample-by loss: CE estimate per base
     if a.sample_by == "loss" and (base_ce is None or len(base_ce) != len(by_base)):
         t1 = time.time()
@@ -268,16 +220,6 @@ def main(argv=None):
             inp = torch.where(flip.to(c.device), rnd.to(c.device), c)
         loss, tce, ice_each = model.loss(t, c, input_codes=inp, per_sample=True)
         ice = ice_each.mean()
-        if negatives is not None:  # images with the empty caption have no own caption to compare with
-            drawn = [negatives.draw(i, rng) for i in b]
-            keep = torch.tensor([u and cap != "" for (_, u), cap in zip(drawn, caps)], dtype=ice_each.dtype)
-            _, _, neg_each = model.loss(text_batch(tok, [d[0] for d in drawn], cfg).to(a.device), c,
-                                        input_codes=inp, per_sample=True)
-            gap = neg_each - ice_each
-            keep = keep.to(gap.device)
-            hinge = (torch.relu(a.contrast_margin - gap) * keep).sum() / keep.sum().clamp(min=1)
-            loss = loss + a.contrast * (7 / 8) * hinge
-            gaps.append(float((gap.detach() * keep).sum() / keep.sum().clamp(min=1)))
         if a.sample_by == "loss":  # running estimate: each draw moves its base 30% toward what it measured
             for k, v in zip(ks, ice_each.tolist()):
                 base_ce[k] = 0.7 * base_ce[k] + 0.3 * v
@@ -289,10 +231,8 @@ def main(argv=None):
         held = ""
         if step % a.eval_every == 0 or step == a.steps:
             held = held_ce()
-            print("dalle: step %d loss %.4f text %.3f image %.3f heldout image %.3f (%.0fs)%s"
-                  % (step, loss.item(), tce.item(), ice.item(), held, time.time() - t0,
-                     " mismatched-caption gap %.3f" % np.mean(gaps) if gaps else ""), flush=True)
-            gaps.clear()
+            print("dalle: step %d loss %.4f text %.3f image %.3f heldout image %.3f (%.0fs)"
+                  % (step, loss.item(), tce.item(), ice.item(), held, time.time() - t0), flush=True)
         log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.5f" % tce.item(),
                       "%.5f" % ice.item(), "%.6g" % lr, held if held == "" else "%.5f" % held])
         if ckpt.after_step(step):

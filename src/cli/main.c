@@ -108,8 +108,8 @@ static int parse_float(const char *s, float *out) {
   return 0;
 }
 
-/* "none" -> DVK_PRUNE_OFF; "2,5" -> bits 2 and 5 (each row once, 0..62; the model's grid is checked once it
- * is loaded). Returns 0, or -1 when s is neither. */
+/* "none" -> DVK_PRUNE_OFF; "2,5" -> bits 2 and 5 (each row once, 0..62; dvk_generate checks them against the
+ * model's grid). Returns 0, or -1 when s is neither. */
 static int parse_rows(const char *s, uint64_t *mask) {
   if (strcmp(s, "none") == 0) {
     *mask = DVK_PRUNE_OFF;
@@ -280,11 +280,6 @@ static int run(const cli_options *o) {
   if (candidates > o->count && !info.has_reranker) {
     fprintf(stderr, "dalle-vk: --candidates %u > --count %u needs a model with a reranker; %s has none\n", candidates,
             o->count, model_path);
-    goto done;
-  }
-  if (o->prune_rows && o->prune_rows != DVK_PRUNE_OFF && info.grid - 1 < 64 && o->prune_rows >> (info.grid - 1)) {
-    fprintf(stderr, "dalle-vk: --prune-rows: %s has %u image rows; prunable rows are 0..%u (after the last row "
-            "comes the final reranking)\n", model_path, info.grid, info.grid - 2);
     goto done;
   }
   uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;

@@ -69,7 +69,7 @@ static dvk_status read_clip(const gguf_file *f, uint32_t grid, dvk_clip_config *
   if (!(c->logit_scale > 0 && c->logit_scale <= 1000)) return bad(f, err, errlen, "clip.logit_scale must be in (0, 1000]");
   if (gguf_find_key(f, "clip.prune_rows")) { /* optional: bit r = prune after image row r, rows 0 .. grid-2 */
     DVK_TRY(gguf_get_u64(f, "clip.prune_rows", &c->prune_rows, err, errlen));
-    if (grid - 1 < 64 && c->prune_rows >> (grid - 1))
+    if (!dvk_prune_rows_fit(c->prune_rows, grid))
       return bad(f, err, errlen, "clip.prune_rows names a row past grid - 2 (bit r: prune after image row r)");
   }
   return DVK_OK;

@@ -40,6 +40,10 @@ typedef struct dvk_clip_config {
   uint64_t prune_rows;  /* recommended rows to prune candidates after (clip.prune_rows, bit r = row r; absent: 0) */
 } dvk_clip_config;
 
+/* Whether a pruning row mask (bit r = after image row r) names only rows 0..grid-2: after the last row comes
+ * the final reranking. */
+static inline int dvk_prune_rows_fit(uint64_t rows, uint32_t grid) { return grid - 1 >= 64 || !(rows >> (grid - 1)); }
+
 typedef struct dvk_model_config {
   dvk_dalle_config dalle;
   dvk_dvae_config dvae;

@@ -163,6 +163,11 @@ class Clip(nn.Module):
         codes = codes.reshape(codes.shape[0], -1)[:, :(max(rows) + 1) * G]
         return self.image.feature(self.image.embed(codes), [(r + 1) * G - 1 for r in rows])
 
+    def prefix_scores(self, ids, codes, row):
+        """One caption ids [T] against the first row+1 rows of each image codes [N, G*G] -> s * cosine [N]
+        (the pruning scores; row = G-1 gives scores(ids, codes))."""
+        return self.scale() * self.prefix_features(codes, [row])[:, 0] @ self.text_features(ids)[0]
+
     def scores(self, ids, codes):
         """ids [B, T] and codes [N, G*G] -> s * cosine, [B, N]; ids [T] -> [N]."""
         s = self.scale() * self.text_features(ids) @ self.image_features(codes).t()
@@ -191,7 +196,7 @@ class Clip(nn.Module):
 
 
 def prune_sources(scores):
-    """Pruning rule (src/api_model.c prune): scores of n candidates -> src [n]: candidates ranked best first
+    """Pruning rule (src/model/rerank.c dvk_prune_sources): scores of n candidates -> src [n]: candidates ranked best first
     (ties: lower index first); the k-th worst (k < n // 2) continues as a copy of the k-th best, the others
     as themselves."""
     order = sorted(range(len(scores)), key=lambda b: (-float(scores[b]), b))
@@ -209,8 +214,7 @@ class Pruner:
 
     def __init__(self, clip, text_ids, rows):
         self.clip, self.rows, self.events = clip, set(rows), []
-        with torch.no_grad():
-            self.text = clip.text_features(text_ids.view(-1, text_ids.shape[-1]))  # [P, E]
+        self.text = text_ids.view(-1, text_ids.shape[-1])  # [P, T]
 
     @torch.no_grad()
     def __call__(self, row, codes):
@@ -218,10 +222,9 @@ class Pruner:
         n = codes.shape[0] // P
         if row not in self.rows or n < 2:
             return None
-        feats = self.clip.prefix_features(codes, [row])[:, 0].view(P, n, -1)
-        scores = self.clip.scale() * torch.einsum("pne,pe->pn", feats, self.text)
-        src = [p * n + b for p in range(P) for b in prune_sources(scores[p].tolist())]
-        self.events.append((row, scores.view(-1), src))
+        scores = torch.cat([self.clip.prefix_scores(self.text[p], codes[p * n:(p + 1) * n], row) for p in range(P)])
+        src = [p * n + b for p in range(P) for b in prune_sources(scores[p * n:(p + 1) * n].tolist())]
+        self.events.append((row, scores, src))
         return src
 
 
