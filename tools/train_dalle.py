@@ -17,6 +17,7 @@ import csv
 import math
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -42,6 +43,11 @@ def parse_args(argv):
     ap.add_argument("--n-layers", type=int, default=6)
     ap.add_argument("--conv-kernel", type=int, default=5)
     ap.add_argument("--conv-wrap", type=int, default=0)
+    ap.add_argument("--d-ff", type=int, default=0, help="MLP width (default 4 * d_model)")
+    ap.add_argument("--grow-from", default=None,
+                    help="start a new run from the weights of this finished run (its final.pt, BPE and codes), "
+                         "widened to --d-ff: the new MLP units start with random inputs and zero outputs, so the "
+                         "model computes the same function at step 0 and gains capacity; fresh optimizer")
     ap.add_argument("--ckpt-every", type=float, default=180.0)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--time-limit", type=float, default=0.0)
@@ -96,6 +102,23 @@ def encode_dataset(run, dvae_name, images, device):
     return codes
 
 
+def widen_mlp(sd, d_ff, gen, std=0.02):
+    """A copy of state dict sd whose MLPs have d_ff units: each layer's new fc1 rows are drawn from N(0, std),
+    their biases and the new fc2 columns are zero, so the widened model computes the same outputs
+    (Net2Net-style growth, Chen et al. 2016, with zero outgoing weights instead of split units)."""
+    out = dict(sd)
+    for k, v in sd.items():
+        if k.endswith("mlp.fc1.w") and v.shape[0] > d_ff:
+            raise ValueError("--d-ff %d is narrower than the source run's %d" % (d_ff, v.shape[0]))
+        if k.endswith("mlp.fc1.w") and v.shape[0] < d_ff:
+            out[k] = torch.cat([v, torch.randn(d_ff - v.shape[0], v.shape[1], generator=gen) * std])
+        elif k.endswith("mlp.fc1.b") and v.shape[0] < d_ff:
+            out[k] = torch.cat([v, torch.zeros(d_ff - v.shape[0])])
+        elif k.endswith("mlp.fc2.w") and v.shape[1] < d_ff:
+            out[k] = torch.cat([v, torch.zeros(v.shape[0], d_ff - v.shape[1])], dim=1)
+    return out
+
+
 def text_batch(tok, caps, cfg):
     """list of caption strings -> int64 [B, T]."""
     return torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in caps])
@@ -118,6 +141,10 @@ def main(argv=None):
     D.saved_or(a, state, "input_noise", 0.0, 0.0)
     D.saved_or(a, state, "null_cond_prob", 0.1, 0.0)  # runs from before the option trained without
 
+    if state is None and a.grow_from:
+        for f in ("bpe.json", "codes.npy"):  # the source run's tokenizer and codes, so the weights still fit
+            if not os.path.exists(os.path.join(run, f)):
+                shutil.copy(os.path.join(D.run_root(), a.grow_from, f), os.path.join(run, f))
     images, items = D.load_dataset()
     codes = encode_dataset(run, a.dvae, images, a.device)
     train_idx = D.split_indices(items, "train")
@@ -131,14 +158,21 @@ def main(argv=None):
         tok.save(bpe_path)
         print("dalle: BPE vocab %d trained in %.0fs" % (tok.vocab_size, time.time() - t0))
 
+    grown = None
     if state is not None:
         cfg = DalleConfig(**state["config"])
+    elif a.grow_from:
+        src = torch.load(os.path.join(D.run_root(), a.grow_from, "final.pt"), map_location="cpu")
+        cfg = DalleConfig(**dict(src["config"], d_ff=a.d_ff or src["config"]["d_ff"]))
+        a.dvae = src.get("dvae", a.dvae)
+        grown = widen_mlp(src["model"], cfg.d_ff, torch.Generator().manual_seed(a.seed))
+        print("dalle: grown from %s (d_ff %d -> %d)" % (a.grow_from, src["config"]["d_ff"], cfg.d_ff))
     else:
         G = codes.shape[1]
         dv = torch.load(os.path.join(D.run_root(), a.dvae, "final.pt"), map_location="cpu")
         cfg = DalleConfig(text_len=a.text_len, text_vocab=tok.vocab_size, grid=G,
                           image_vocab=dv["config"]["vocab_size"], d_model=a.d_model,
-                          n_heads=a.n_heads, n_layers=a.n_layers, d_ff=4 * a.d_model,
+                          n_heads=a.n_heads, n_layers=a.n_layers, d_ff=a.d_ff or 4 * a.d_model,
                           conv_kernel=a.conv_kernel, conv_wrap=bool(a.conv_wrap))
     torch.manual_seed(a.seed)
     model = Dalle(cfg).to(a.device)
@@ -156,6 +190,8 @@ def main(argv=None):
         step = state["step"]
         rng.setstate(state["py_rng"])
         print("dalle: resumed at step", step)
+    elif grown is not None:
+        model.load_state_dict(grown)
     n_params = sum(p.numel() for p in model.parameters())
     print("dalle: config", cfg.to_dict(), "params %.2fM" % (n_params / 1e6), flush=True)
 

@@ -6,7 +6,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tools/
 from dallevk import bpe, dvae  # noqa: E402
 from dallevk.transformer import (Dalle, DalleConfig, build_mask,  # noqa: E402
                                  image_key_allowed, pad_text, paper_schedule)
@@ -117,6 +117,30 @@ class TestLossOptions(unittest.TestCase):
             self.assertAlmostEqual(each[i].item(), ref, places=5, msg="sequence %d" % i)
         self.assertNotAlmostEqual(each[0].item(), each[1].item(), places=4)
         self.assertAlmostEqual(m.loss(text, codes)[0].item(), loss.item(), places=6)
+
+
+class TestGrow(unittest.TestCase):
+    def test_widen_mlp_keeps_function_and_trains(self):
+        import train_dalle
+        m = _small_model(["row", "col", "conv"], 4, False)
+        cfg2 = DalleConfig(**dict(m.cfg.to_dict(), d_ff=200))
+        w = Dalle(cfg2).to(torch.float64)
+        w.load_state_dict(train_dalle.widen_mlp(m.state_dict(), 200, torch.Generator().manual_seed(1)))
+        torch.manual_seed(3)
+        text = torch.randint(0, m.cfg.text_vocab, (2, m.cfg.text_len))
+        codes = torch.randint(0, m.cfg.image_vocab, (2, 16))
+        with torch.no_grad():
+            for a, b in zip(m(text, codes), w(text, codes)):
+                self.assertLess(_rel(b, a), 1e-12)
+        fc1 = w.layers[0].mlp.fc1.w
+        self.assertTrue(torch.equal(fc1[:128], m.layers[0].mlp.fc1.w))
+        self.assertGreater(fc1[128:].abs().min().item(), 0.0)  # random, not zero: new units differ
+        loss, _, _ = w.loss(text, codes)
+        loss.backward()
+        g = w.layers[0].mlp.fc2.w.grad[:, 128:]
+        self.assertGreater(g.abs().max().item(), 1e-8)  # the new units get gradient at once
+        with self.assertRaises(ValueError):
+            train_dalle.widen_mlp(m.state_dict(), 64, torch.Generator())
 
 
 class TestConfigs(unittest.TestCase):
