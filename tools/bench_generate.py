@@ -6,7 +6,7 @@
 
 For each batch size N, R times each (the median is reported):
   engine   the command `ENGINE --model MODEL PROMPT -n N --candidates N --seed S --top-k K --cond-scale C
-           -o TMP.png` (no reranking; C = the model's dalle.cond_scale unless given; progress on:
+           --prune-rows none -o TMP.png` (no reranking, no pruning: the PyTorch side does neither; C = the model's dalle.cond_scale unless given; progress on:
            its last progress line gives the transformer's tokens/s, its summary line the generation time);
   PyTorch  this script in a child process (--torch-worker): load the same GGUF (tools/dallevk/from_gguf),
            then the same generation: BPE, prefill, G*G-1 KV-cache decode steps for the N candidates as
@@ -53,7 +53,7 @@ def run_child(cmd, env=None):
 def engine_once(a, n, tmp):
     cmd = [a.engine, "--model", a.model, a.prompt, "-n", str(n), "--candidates", str(n), "--seed", str(a.seed),
            "--top-k", str(a.top_k), "--top-p", str(a.top_p), "--temperature", str(a.temperature),
-           "--cond-scale", str(a.cond_scale), "-o", os.path.join(tmp, "e.png")]
+           "--cond-scale", str(a.cond_scale), "--prune-rows", "none", "-o", os.path.join(tmp, "e.png")]
     _, err, wall, cpu, rss = run_child(cmd)
     rates = re.findall(r"progress: \d+/\d+ tokens(?: x \d+ candidates?)?, ([0-9.]+) tok/s", err)
     gen = re.findall(r"images? of \d+x\d+ in ([0-9.]+)s", err)

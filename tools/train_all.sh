@@ -63,11 +63,18 @@ $PY tools/train_dalle.py --resume --name dalle_noise --device "$DEVICE" --thread
 
 echo "== $(date -u +%FT%TZ) transformer, loss-weighted draws (run dalle_loss)"
 # A base emoji drawn half uniformly, half in proportion to its running image CE (--sample-by loss): the
-# concepts memorised worst (animals, objects) are drawn most. Input noise 0.1 carries over. This run is
-# the shipped transformer (assets/MODEL_CARD.md).
+# concepts memorised worst (animals, objects) are drawn most. Input noise 0.1 carries over.
 branch dalle_noise dalle_loss
 $PY tools/train_dalle.py --resume --name dalle_loss --device "$DEVICE" --threads "$THREADS" \
   --steps 17500 --sample-by loss
+
+echo "== $(date -u +%FT%TZ) transformer, MLPs widened (run dalle_wide)"
+# The finished dalle_loss with every MLP widened 1024 -> 2048 units (the new ones output zero at first, so
+# the model starts where dalle_loss ended), 3500 more steps with a fresh optimizer: the 5.8 M-parameter model
+# was at capacity (rare detailed images such as "dog face" stayed expensive while memorised ones got cheaper).
+# This run is the shipped transformer (assets/MODEL_CARD.md).
+$PY tools/train_dalle.py --resume --name dalle_wide --grow-from dalle_loss --d-ff 2048 --steps 3500 \
+  --lr 2e-4 --warmup 100 --sample-by loss --input-noise 0.1 --null-cond-prob 0.1 --device "$DEVICE" --threads "$THREADS"
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
 # reranker hyperparameters: the defaults in tools/train_clip.py (see its --help), plus the prefix loss that
