@@ -6,8 +6,9 @@
 
 For each batch size N, R times each (the median is reported):
   engine   the command `ENGINE --model MODEL PROMPT -n N --candidates N --seed S --top-k K --cond-scale C
-           --prune-rows none -o TMP.png` (no reranking, no pruning: the PyTorch side does neither; C = the model's dalle.cond_scale unless given; progress on:
-           its last progress line gives the transformer's tokens/s, its summary line the generation time);
+           --prune-rows none -o TMP.png` (no reranking, no pruning: the PyTorch side does neither;
+           C = the model's dalle.cond_scale unless given; progress on: its last progress line gives the
+           transformer's tokens/s, its summary line the generation time);
   PyTorch  this script in a child process (--torch-worker): load the same GGUF (tools/dallevk/from_gguf),
            then the same generation: BPE, prefill, G*G-1 KV-cache decode steps for the N candidates as
            one batch (2N sequences with guidance, cond_scale != 1, as the engine), the same temperature /
