@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
 from dallevk.bpe import BPE  # noqa: E402
+from dallevk.checkpoints import load_dalle  # noqa: E402
 from dallevk.dvae import DvaeConfig, Encoder  # noqa: E402
 from dallevk.transformer import Dalle, DalleConfig, caption_image_ce, pad_text  # noqa: E402
 
@@ -45,7 +46,8 @@ def parse_args(argv):
     ap.add_argument("--conv-wrap", type=int, default=0)
     ap.add_argument("--d-ff", type=int, default=0, help="MLP width (default 4 * d_model)")
     ap.add_argument("--grow-from", default=None,
-                    help="start a new run from the weights of this finished run (its final.pt, BPE and codes), "
+                    help="start a new run from the weights of this run (its final.pt, else its latest ckpt.pt; its BPE "
+                         "and codes), "
                          "widened to --d-ff: the new MLP units start with random inputs and zero outputs, so the "
                          "model computes the same function at step 0 and gains capacity; fresh optimizer")
     ap.add_argument("--ckpt-every", type=float, default=180.0)
@@ -162,11 +164,11 @@ def main(argv=None):
     if state is not None:
         cfg = DalleConfig(**state["config"])
     elif a.grow_from:
-        src = torch.load(os.path.join(D.run_root(), a.grow_from, "final.pt"), map_location="cpu")
-        cfg = DalleConfig(**dict(src["config"], d_ff=a.d_ff or src["config"]["d_ff"]))
-        a.dvae = src.get("dvae", a.dvae)
-        grown = widen_mlp(src["model"], cfg.d_ff, torch.Generator().manual_seed(a.seed))
-        print("dalle: grown from %s (d_ff %d -> %d)" % (a.grow_from, src["config"]["d_ff"], cfg.d_ff))
+        src, _, src_info = load_dalle(a.grow_from)
+        cfg = DalleConfig(**dict(src.cfg.to_dict(), d_ff=a.d_ff or src.cfg.d_ff))
+        a.dvae = src_info["dvae"]
+        grown = widen_mlp(src.state_dict(), cfg.d_ff, torch.Generator().manual_seed(a.seed))
+        print("dalle: grown from %s (d_ff %d -> %d)" % (src_info["path"], src.cfg.d_ff, cfg.d_ff))
     else:
         G = codes.shape[1]
         dv = torch.load(os.path.join(D.run_root(), a.dvae, "final.pt"), map_location="cpu")
