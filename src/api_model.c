@@ -309,7 +309,8 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
     }
     if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
     const uint32_t row = i / d->grid;
-    if ((i + 1) % d->grid == 0 && row < 64 && (p->prune_rows >> row & 1) && i + 1 < steps)
+    /* rows 0..G-2 only (checked in check_params and at load), so a pruning is always followed by a decode */
+    if ((i + 1) % d->grid == 0 && row < 64 && (p->prune_rows >> row & 1))
       s = prune(m, p, text, st, row, i, codes, step_codes);
     if (s != DVK_OK) break;
     if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))

@@ -112,8 +112,8 @@ dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_
       k[r] = (VkBufferCopy){.srcOffset = cache->k.offset + from, .dstOffset = cache->k.offset + to, .size = len};
       v[r] = (VkBufferCopy){.srcOffset = cache->v.offset + from, .dstOffset = cache->v.offset + to, .size = len};
     }
-  if (s == DVK_OK) s = dvk_transfer_copy_n(ctx, cache->k.buffer, cache->k.buffer, r, k);
-  if (s == DVK_OK) s = dvk_transfer_copy_n(ctx, cache->v.buffer, cache->v.buffer, r, v);
+  if (s == DVK_OK) s = dvk_record_copy_n(ctx, cache->k.buffer, cache->k.buffer, r, k);
+  if (s == DVK_OK) s = dvk_record_copy_n(ctx, cache->v.buffer, cache->v.buffer, r, v);
   free(k);
   free(v);
   return s;

@@ -53,7 +53,8 @@ dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t
 
 /* Copies positions 0..n-1 (k and v) of sequence src[b] to sequence b, for every b < batch with src[b] != b
  * (pruning candidates: a dropped candidate continues from a kept one's cache). A source must keep its own
- * state (src[src[b]] == src[b]). One blocking transfer per tensor.
+ * state (src[src[b]] == src[b]). Recorded as one copy command per tensor into the current submission
+ * (no wait); the next dispatches see the copied state.
  * Errors: DVK_ERR_INVALID_ARGUMENT (src out of range or chained, batch > cache.batch, n > s_max). */
 dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n);
 

@@ -62,6 +62,10 @@ dvk_status dvk_transfer_copy(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, VkBufferC
 /* n regions in one command (Vulkan: within one buffer, no region's source may overlap a destination). */
 dvk_status dvk_transfer_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
 dvk_status dvk_transfer_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
+/* Records n buffer-to-buffer copies into the current submission without waiting: they run after every
+ * dispatch recorded before and before every one recorded after (barriers on both sides); the next flush,
+ * download or blocking transfer executes them. Same region rules as dvk_transfer_copy_n. */
+dvk_status dvk_record_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
 
 /* Internal (context.c): recorder lifetime. */
 dvk_status dvk_recorder_init(dvk_ctx *ctx);
