@@ -1,7 +1,7 @@
 #!/bin/bash
 # Train the default emoji model end to end on one CPU thread, resumably:
 #   data cache -> dVAE -> transformer (5000 steps, then 6000 balanced, 1776 with input noise,
-#   4724 loss-weighted) -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
+#   4724 loss-weighted, then MLPs widened: 3500 + 3500) -> reranker (CLIP) -> dVAE decoder fine-tune -> metrics. Rerunning resumes whichever stage is unfinished
 #   (each stage skips itself when its run dir holds final.pt).
 # Launch:  mkdir -p ~/.cache/dalle-vk && nohup setsid bash tools/train_all.sh \
 #              > ~/.cache/dalle-vk/train.log 2>&1 &
@@ -72,9 +72,14 @@ echo "== $(date -u +%FT%TZ) transformer, MLPs widened (run dalle_wide)"
 # The finished dalle_loss with every MLP widened 1024 -> 2048 units (the new ones output zero at first, so
 # the model starts where dalle_loss ended), 3500 more steps with a fresh optimizer: the 5.8 M-parameter model
 # was at capacity (rare detailed images such as "dog face" stayed expensive while memorised ones got cheaper).
-# This run is the shipped transformer (assets/MODEL_CARD.md).
 $PY tools/train_dalle.py --resume --name dalle_wide --grow-from dalle_loss --d-ff 2048 --steps 3500 \
   --lr 2e-4 --warmup 100 --sample-by loss --input-noise 0.1 --null-cond-prob 0.1 --device "$DEVICE" --threads "$THREADS"
+
+echo "== $(date -u +%FT%TZ) transformer, widened model continued (run dalle_wide2)"
+# dalle_wide's last checkpoint (optimizer state and settings kept) continued to 7000 steps, its cosine schedule
+# stretched over the new total: its loss was still falling. This run is the shipped transformer (assets/MODEL_CARD.md).
+branch dalle_wide dalle_wide2
+$PY tools/train_dalle.py --resume --name dalle_wide2 --steps 7000 --device "$DEVICE" --threads "$THREADS"
 
 echo "== $(date -u +%FT%TZ) reranker (CLIP-style, on the transformer run's bpe.json + codes.npy)"
 # reranker hyperparameters: the defaults in tools/train_clip.py (see its --help), plus the prefix loss that
