@@ -407,12 +407,12 @@ dvk_status dvk_record_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t 
   if (n == 0) return DVK_OK;
   DVK_TRY(begin_if_needed(ctx));
   VkCommandBuffer cmd = ctx->rec->cmd;
-  /* earlier shaders' writes visible to the copy (and their reads done before it overwrites) */
+  /* earlier shaders' and copies' writes visible to this copy (and their reads done before it overwrites) */
   VkMemoryBarrier before = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                            .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                            .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                             .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0,
-                       NULL, 0, NULL);
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
   vkCmdCopyBuffer(cmd, src, dst, n, regions);
   /* the copy's writes visible to later shaders (and its reads done before they overwrite the source) */
   VkMemoryBarrier after = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
