@@ -47,8 +47,7 @@ def parse_args(argv):
     ap.add_argument("--d-ff", type=int, default=0, help="MLP width (default 4 * d_model)")
     ap.add_argument("--grow-from", default=None,
                     help="start a new run from the weights of this run (its final.pt, else its latest ckpt.pt; its BPE "
-                         "and codes), "
-                         "widened to --d-ff: the new MLP units start with random inputs and zero outputs, so the "
+                         "and codes), widened to --d-ff: the new MLP units start with random inputs and zero outputs, so the "
                          "model computes the same function at step 0 and gains capacity; fresh optimizer")
     ap.add_argument("--ckpt-every", type=float, default=180.0)
     ap.add_argument("--eval-every", type=int, default=250)
