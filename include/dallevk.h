@@ -38,6 +38,11 @@ extern "C" {
 /* dvk_generate_params.prune_rows: no pruning, whatever the model recommends. */
 #define DVK_PRUNE_OFF (1ull << 63)
 
+/* dvk_generate_params.rerank_pool when left 0: the reranker chooses among the more likely half of the
+ * candidates (measured on the default model: this removes the broken shapes the reranker alone put first for
+ * "red heart", docs/design.md §4). */
+#define DVK_DEFAULT_RERANK_POOL 0.5f
+
 typedef struct dvk_context dvk_context; /* a Vulkan device and its queue */
 typedef struct dvk_model dvk_model;     /* a loaded model: weights on the device, tokenizer, config */
 
@@ -118,6 +123,12 @@ typedef struct dvk_generate_params {
                                best, best first, with distinct images first: a candidate whose codes equal
                                a better one's comes only after every distinct candidate (needs
                                dvk_model_info.has_reranker) */
+  float rerank_pool;        /* with keep: the reranker picks first among this fraction of the candidates, those the
+                               transformer itself finds most likely (highest mean log-probability of their own
+                               codes, dvk_images.mean_logprob), and takes the others only when the pool runs out;
+                               this keeps the reranker from preferring broken images it scores highly (this
+                               engine's addition, docs/design.md §4). Pool = ceil(rerank_pool * n_images)
+                               candidates. (0, 1]; 1 = plain reranking; 0 (default) = DVK_DEFAULT_RERANK_POOL */
   dvk_progress_fn progress; /* may be NULL */
   void *progress_user;
   const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
@@ -151,11 +162,15 @@ typedef struct dvk_images {
   double seconds_rerank;   /* scoring the candidates (0 when not reranked) */
   float temperature, top_p, cond_scale; /* the sampling settings used (the model's where the params left 0) */
   uint64_t prune_rows;     /* the pruning rows used (0 = none) */
+  uint32_t rerank_pool_size; /* candidates in the reranker's pool (rerank_pool); 0 when not reranked */
   float *scores;           /* reranked: count scores, best first among the distinct images, then any
                               duplicates best first (logit_scale * cosine similarity of the
                               prompt's and the image's features; higher = closer); else NULL */
   uint32_t *candidates;    /* reranked: index of each image among the n_images sampled candidates (the
                               candidate's sampler stream); else NULL */
+  float *mean_logprob;     /* count values: each image's mean over its G*G codes of log p(code), nats per code,
+                              under the logits it was sampled from (after guidance, at temperature 1, before
+                              top-k / top-p): how likely the transformer finds its own image; <= 0 */
 } dvk_images;
 
 /* Generates p->n_images candidates and returns them all, or the p->keep best by the reranker.

@@ -138,6 +138,7 @@ void dvk_images_free(dvk_images *im) {
   free(im->pixels);
   free(im->scores);
   free(im->candidates);
+  free(im->mean_logprob);
   free(im);
 }
 
@@ -165,6 +166,9 @@ static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_genera
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1] (0: the model's default)");
   if (!(p->cond_scale >= 0 && isfinite(p->cond_scale)))
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "cond_scale must be >= 0 (0: the model's default; 1: off)");
+  if (!(p->rerank_pool >= 0 && p->rerank_pool <= 1))
+    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "rerank_pool must be in (0, 1] (0: the default, %g)",
+                    (double)DVK_DEFAULT_RERANK_POOL);
   if (p->keep > p->n_images)
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "keep (%u) must be at most n_images (%u)", p->keep, p->n_images);
   if (p->keep && !m->cfg.clip.present)
@@ -200,6 +204,7 @@ static dvk_generate_params resolved(const dvk_model *m, const dvk_generate_param
   if (!(q.temperature > 0)) q.temperature = d->temperature;
   if (!(q.top_p > 0)) q.top_p = d->top_p;
   if (!(q.cond_scale > 0)) q.cond_scale = d->cond_scale;
+  if (!(q.rerank_pool > 0)) q.rerank_pool = DVK_DEFAULT_RERANK_POOL;
   if (q.prune_rows == 0) q.prune_rows = m->cfg.clip.present ? m->cfg.clip.prune_rows : 0;
   if (q.prune_rows == DVK_PRUNE_OFF || q.n_images < 2) q.prune_rows = 0;
   return q;
@@ -256,7 +261,7 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
  * the k-th best (codes 0..i, the transformer state of its sequences); step_codes [seqs] then hold each
  * sequence's code i. */
 static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
-                        uint32_t row, uint32_t i, int32_t *codes, int32_t *step_codes) {
+                        uint32_t row, uint32_t i, int32_t *codes, int32_t *step_codes, double *logprob_sum) {
   dvk_ctx *vk = m->ctx->vk;
   const uint32_t n = p->n_images, seqs = st->batch, steps = m->cfg.dalle.grid * m->cfg.dalle.grid;
   float *scores = malloc(n * sizeof *scores);
@@ -267,6 +272,7 @@ static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_
   if (s == DVK_OK) {
     for (uint32_t b = 0; b < n; b++) {
       if (src[b] != b) memcpy(codes + (size_t)b * steps, codes + (size_t)src[b] * steps, (i + 1) * sizeof *codes);
+      if (src[b] != b) logprob_sum[b] = logprob_sum[src[b]]; /* src[b] is kept, so still its own sum */
       if (seqs > n) src[n + b] = n + src[b]; /* the candidate's empty-caption sequence follows it */
     }
     for (uint32_t b = 0; b < seqs; b++) step_codes[b] = codes[(size_t)(b % n) * steps + i];
@@ -278,9 +284,11 @@ static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_
   return s;
 }
 
-/* Runs the transformer for all candidates with p's (resolved) settings; codes [n, G*G]; timings into im. */
+/* Runs the transformer for all candidates with p's (resolved) settings; codes [n, G*G]; mean_logprob [n]: each
+ * candidate's mean over its G*G codes of the code's log-probability under the logits it was sampled from (after
+ * guidance, before temperature / top-k / top-p; dvk_log_prob), its pruning history included; timings into im. */
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
-                               int32_t *codes, dvk_images *im) {
+                               int32_t *codes, float *mean_logprob, dvk_images *im) {
   dvk_ctx *vk = m->ctx->vk;
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t n = p->n_images, steps = d->grid * d->grid, vi = d->image_vocab, seqs = st->batch;
@@ -288,9 +296,10 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   dvk_rng *rng = malloc(n * sizeof *rng);
   int32_t *step_codes = malloc(seqs * sizeof *step_codes);
   int32_t *null_ids = malloc(d->text_len * sizeof *null_ids);
+  double *logprob_sum = calloc(n, sizeof *logprob_sum);
   dvk_sampler sampler = {0};
   dvk_status s = DVK_OK;
-  if (!logits || !rng || !step_codes || !null_ids || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
+  if (!logits || !rng || !step_codes || !null_ids || !logprob_sum || dvk_sampler_init(&sampler, vi, p->temperature, p->top_k, p->top_p) != 0)
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
@@ -305,13 +314,14 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
     for (uint32_t b = 0; b < n; b++) {
       step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
       codes[(size_t)b * steps + i] = step_codes[b];
+      logprob_sum[b] += dvk_log_prob(logits + (size_t)b * vi, vi, (uint32_t)step_codes[b]);
       if (seqs > n) step_codes[n + b] = step_codes[b]; /* the candidate's empty-caption sequence */
     }
     if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
     const uint32_t row = i / d->grid;
     /* rows 0..G-2 only (checked in check_params and at load), so a pruning is always followed by a decode */
     if ((i + 1) % d->grid == 0 && row < 64 && (p->prune_rows >> row & 1))
-      s = prune(m, p, text, st, row, i, codes, step_codes);
+      s = prune(m, p, text, st, row, i, codes, step_codes, logprob_sum);
     if (s != DVK_OK) break;
     if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))
       s = dvk_fail(vk, DVK_ERR_CANCELLED, "cancelled");
@@ -319,7 +329,9 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
       s = dvk_transformer_decode(vk, &m->tf, st, step_codes, logits);
   }
   im->seconds_decode = now_s() - t0 - im->seconds_prefill;
+  for (uint32_t b = 0; s == DVK_OK && b < n; b++) mean_logprob[b] = (float)(logprob_sum[b] / steps);
   dvk_sampler_free(&sampler);
+  free(logprob_sum);
   free(logits);
   free(rng);
   free(step_codes);
@@ -327,31 +339,38 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   return s;
 }
 
-/* Scores the n candidates codes [n, G*G] and moves the `keep` best distinct ones to the front, best first (ties:
- * lower index first): a candidate whose codes equal a better kept one's (pruning's copies can end identical)
- * is passed over, and such duplicates fill the remaining places, best first, only when fewer than `keep`
- * candidates are distinct. Fills im->scores and im->candidates. */
-static dvk_status rerank(dvk_model *m, const int32_t *text, int32_t *codes, uint32_t n, uint32_t keep,
-                         dvk_images *im) {
+/* Scores the n candidates codes [n, G*G] and moves the `keep` best distinct ones to the front, best first:
+ * the pool (the rerank_pool fraction of the candidates with the highest mean_logprob [n], dvk_rerank_pool)
+ * before the others, then the higher score, then the lower index. A candidate whose codes equal a better kept
+ * one's (pruning's copies can end identical) is passed over, and such duplicates fill the remaining places,
+ * best first, only when fewer than `keep` candidates are distinct. Fills im->scores, im->candidates and
+ * im->mean_logprob (in the kept order). */
+static dvk_status rerank(dvk_model *m, const int32_t *text, int32_t *codes, const float *mean_logprob, uint32_t n,
+                         uint32_t keep, float pool_fraction, dvk_images *im) {
   const size_t gg = (size_t)m->cfg.dalle.grid * m->cfg.dalle.grid;
   float *scores = malloc(n * sizeof *scores);
+  uint8_t *in_pool = malloc(n);
   int32_t *picked = malloc(keep * gg * sizeof *picked);
   im->scores = malloc(keep * sizeof *im->scores);
   im->candidates = malloc(keep * sizeof *im->candidates);
+  im->mean_logprob = malloc(keep * sizeof *im->mean_logprob);
   dvk_status s = DVK_OK;
-  if (!scores || !picked || !im->scores || !im->candidates)
+  if (!scores || !in_pool || !picked || !im->scores || !im->candidates || !im->mean_logprob ||
+      dvk_rerank_pool(mean_logprob, n, pool_fraction, in_pool) != 0)
     s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = dvk_rerank_score(m->ctx->vk, &m->rr, text, codes, n, scores, NULL, NULL);
-  if (s == DVK_OK && dvk_rerank_pick(scores, codes, n, gg, keep, im->candidates) != 0)
+  if (s == DVK_OK && dvk_rerank_pick(scores, in_pool, codes, n, gg, keep, im->candidates) != 0)
     s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) {
     for (uint32_t k = 0; k < keep; k++) {
       im->scores[k] = scores[im->candidates[k]];
+      im->mean_logprob[k] = mean_logprob[im->candidates[k]];
       memcpy(picked + k * gg, codes + im->candidates[k] * gg, gg * sizeof *codes);
     }
     memcpy(codes, picked, keep * gg * sizeof *codes);
   }
   free(scores);
+  free(in_pool);
   free(picked);
   return s;
 }
@@ -367,26 +386,33 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *params, dvk_ima
   const uint32_t seqs = sequences(n, p->cond_scale);
   int32_t *text = malloc(d->text_len * sizeof *text);
   int32_t *codes = malloc((size_t)n * G * G * sizeof *codes);
+  float *mean_logprob = malloc(n * sizeof *mean_logprob);
   dvk_images *im = calloc(1, sizeof *im);
   uint8_t *rgb = malloc((size_t)n * R * R * 3);
   uint8_t **pixels = malloc(n * sizeof *pixels);
   dvk_arena *arena = NULL;
   dvk_tf_state st = {0};
   dvk_status s = DVK_OK;
-  if (!text || !codes || !im || !rgb || !pixels) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (!text || !codes || !mean_logprob || !im || !rgb || !pixels) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) {
     im->temperature = p->temperature;
     im->top_p = p->top_p;
     im->cond_scale = p->cond_scale;
     im->prune_rows = p->prune_rows;
+    im->rerank_pool_size = p->keep ? dvk_rerank_pool_size(p->rerank_pool, n) : 0;
   }
   if (s == DVK_OK) s = prompt_ids(m, p->prompt, text, &im->prompt_tokens, &im->dropped_tokens);
   if (s == DVK_OK) s = check_memory(m, n, seqs / n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
   if (s == DVK_OK) s = oom_advice(m, n, seqs / n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
-  if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes, im);
+  if (s == DVK_OK) s = sample_codes(m, p, text, &st, codes, mean_logprob, im);
   const double t_rerank = now_s();
-  if (s == DVK_OK && p->keep) s = oom_advice(m, n, seqs / n, rerank(m, text, codes, n, p->keep, im));
+  if (s == DVK_OK && p->keep)
+    s = oom_advice(m, n, seqs / n, rerank(m, text, codes, mean_logprob, n, p->keep, p->rerank_pool, im));
+  else if (s == DVK_OK) { /* not reranked: every candidate, in sampling order */
+    im->mean_logprob = mean_logprob;
+    mean_logprob = NULL;
+  }
   const double t_dvae = now_s();
   if (im) im->seconds_rerank = t_dvae - t_rerank;
   if (s == DVK_OK) s = oom_advice(m, n, seqs / n, dvk_dvae_decode(vk, arena, &m->dvae, codes, kept, rgb, NULL));
@@ -396,12 +422,14 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *params, dvk_ima
   dvk_arena_destroy(arena);
   free(text);
   free(codes);
+  free(mean_logprob);
   if (s != DVK_OK) {
     free(rgb);
     free(pixels);
     if (im) {
       free(im->scores);
       free(im->candidates);
+      free(im->mean_logprob);
     }
     free(im);
     return s;

@@ -196,6 +196,15 @@ int main(void) {
   s = dvk_generate(m, &ep, &expl);
   CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "top_p"), "top_p 1.5: %d '%s'", (int)s,
         dvk_last_error(ctx));
+  ep.top_p = 1.0f;
+  ep.rerank_pool = NAN;
+  s = dvk_generate(m, &ep, &expl);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool NaN: %d '%s'",
+        (int)s, dvk_last_error(ctx));
+  ep.rerank_pool = 1.5f;
+  s = dvk_generate(m, &ep, &expl);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool 1.5: %d '%s'",
+        (int)s, dvk_last_error(ctx));
 
   snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");
   check_rerank(ctx, m, path);

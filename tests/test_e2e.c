@@ -12,11 +12,14 @@
  *   prune.i32   [prunes, 1 + n] int32 LE: each on_prune's step and src (empty without pruning); candidate
  *               b's final codes are its history rewritten by these (check_e2e.py reconstructs them)
  *   pixels.u8   [n, height, width, 3] RGB8 from dvk_images
+ *   logprob.f32 [n] float32 LE: dvk_images.mean_logprob
  * and, when the model has a reranker, a second generation with the same parameters and keep = n (every
  * candidate scored, best first):
  *   rerank_scores.f32      [n] float32 LE: dvk_images.scores
  *   rerank_candidates.i32  [n] int32 LE: dvk_images.candidates
  *   rerank_pixels.u8       [n, height, width, 3]
+ *   rerank_logprob.f32     [n] float32 LE: dvk_images.mean_logprob (in the reranked order)
+ *   rerank.txt             "rerank_pool_size N": dvk_images.rerank_pool_size
  * Exit 0 when generation succeeded, every step was reported once in order and the validation layer
  * stayed silent; 1 otherwise (the reason on stderr); 2 on bad usage. */
 #include <stdio.h>
@@ -135,6 +138,10 @@ static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dv
   int rc = write_file(dir, "rerank_scores.f32", im->scores, im->count * sizeof *im->scores);
   rc |= write_file(dir, "rerank_candidates.i32", im->candidates, im->count * sizeof *im->candidates);
   rc |= write_pixels(dir, "rerank_pixels.u8", im);
+  rc |= write_file(dir, "rerank_logprob.f32", im->mean_logprob, im->count * sizeof *im->mean_logprob);
+  char text[64];
+  const int len = snprintf(text, sizeof text, "rerank_pool_size %u\n", im->rerank_pool_size);
+  rc |= write_file(dir, "rerank.txt", text, (size_t)len);
   fprintf(stderr, "test_e2e: reranked %u candidates in %.3fs, best #%u (score %.4f)\n", im->count,
           im->seconds_rerank, im->candidates[0], im->scores[0]);
   dvk_images_free(im);
@@ -177,6 +184,7 @@ static int record(dvk_context *ctx, dvk_model *model, const char *model_path, co
   rc |= write_file(dir, "logits.f32", r.logits, (size_t)r.steps * r.n * r.vi * sizeof *r.logits);
   rc |= write_file(dir, "codes.i32", r.codes, (size_t)r.steps * r.n * sizeof *r.codes);
   rc |= write_pixels(dir, "pixels.u8", im);
+  rc |= write_file(dir, "logprob.f32", im->mean_logprob, im->count * sizeof *im->mean_logprob);
   rc |= write_file(dir, "prune.i32", r.prunes, (size_t)r.n_prunes * (1 + r.n) * sizeof *r.prunes);
   if (info.has_reranker) rc |= record_rerank(ctx, model, dir, *p);
   fprintf(stderr, "test_e2e: %u x %u steps, %u images of %ux%u in %.2fs on %s -> %s\n", r.n, r.steps, im->count,

@@ -98,6 +98,31 @@ int main(void) {
   check(dvk_sample(&s, all_nan, &rng) < 3, "all-NaN logits give a valid index", seed);
   dvk_sampler_free(&s);
 
+  /* dvk_log_prob vs the naive definition log(exp(l_k) / sum_j exp(l_j)) in long double; shifted by +1000
+   * (where the naive sum overflows float) it must give the same values to float rounding of the shift */
+  double worst = 0, worst_shift = 0, total_p = 0;
+  float shifted[N];
+  long double z_ref = 0;
+  for (unsigned i = 0; i < N; i++) z_ref += expl((long double)logits[i]);
+  for (unsigned i = 0; i < N; i++) shifted[i] = logits[i] + 1000.0f;
+  for (unsigned k = 0; k < N; k++) {
+    const double ref = (double)logl(expl((long double)logits[k]) / z_ref);
+    worst = fmax(worst, fabs(dvk_log_prob(logits, N, k) - ref));
+    worst_shift = fmax(worst_shift, fabs(dvk_log_prob(shifted, N, k) - ref));
+    total_p += exp(dvk_log_prob(logits, N, k));
+  }
+  char what[160];
+  snprintf(what, sizeof what, "log_prob vs naive softmax: max err %.2g, shifted by 1000 %.2g, probabilities sum to %.15f",
+           worst, worst_shift, total_p);
+  check(worst < 1e-12 && worst_shift < 3e-4 && fabs(total_p - 1) < 1e-12, what, seed);
+  const float inf_logits[3] = {INFINITY, 0.0f, INFINITY}, one_inf[3] = {0.0f, INFINITY, 1.0f};
+  check(dvk_log_prob(nan_logits, 6, 0) == -INFINITY && dvk_log_prob(all_nan, 3, 1) == -INFINITY &&
+            fabs(dvk_log_prob(nan_logits, 6, 3) - (3.0 - log(exp(0.5) + exp(3.0) + exp(-1.0)))) < 1e-12,
+        "log_prob: NaN tokens -inf, NaN logits left out of the sum", seed);
+  check(dvk_log_prob(one_inf, 3, 1) == 0 && dvk_log_prob(one_inf, 3, 0) == -INFINITY &&
+            fabs(dvk_log_prob(inf_logits, 3, 2) + log(2.0)) < 1e-15 && dvk_log_prob(inf_logits, 3, 1) == -INFINITY,
+        "log_prob: +inf logits share the probability, the others get none", seed);
+
   dvk_rng a, b;
   dvk_rng_seed(&a, 7);
   dvk_rng_seed(&b, 7);

@@ -47,9 +47,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import sampler  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
-from dallevk.clip import prune_sources  # noqa: E402
+from dallevk.clip import prune_sources, rerank_pool, rerank_pool_size  # noqa: E402
 from dallevk.from_gguf import load_model  # noqa: E402
-from dallevk.transformer import guide_logits, pad_text  # noqa: E402
+from dallevk.transformer import guide_logits, mean_logprob, pad_text  # noqa: E402
 
 GOLDEN_DIR = os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "e2e"))
 REGEN = "tests/test_e2e.sh BUILD_DIR --update MODEL.gguf (--default --update for the default model)"
@@ -192,11 +192,32 @@ def check_cli_png(prefix, pixels):
 
 
 @torch.no_grad()
+def check_logprob(m, run_dir, text_ids, logits, codes, tol, cond_scale):
+    """dvk_images.mean_logprob (logprob.f32) against (a) the mean log-softmax of the logits the engine reported
+    for each candidate's final history, in float64 (tight: the same logits), and (b) the reference's
+    teacher-forced mean_logprob (guided like the run), within tol nats per code."""
+    lp = np.fromfile(os.path.join(run_dir, "logprob.f32"), dtype="<f4").astype(np.float64)
+    lg = logits.astype(np.float64)  # [steps, n, Vi], histories applied
+    lse = lg.max(-1) + np.log(np.exp(lg - lg.max(-1, keepdims=True)).sum(-1))
+    own = (np.take_along_axis(lg, codes[..., None].astype(np.int64), -1)[..., 0] - lse).mean(0)
+    err_own = float(np.abs(lp - own).max()) if lp.shape == own.shape else float("inf")
+    ref = mean_logprob(m.dalle, text_ids, torch.from_numpy(codes.T.astype(np.int64)), cond_scale).numpy()
+    err_ref = float(np.abs(lp - ref).max()) if lp.shape == ref.shape else float("inf")
+    return report(err_own <= 1e-5 and err_ref <= tol,
+                  "mean log-probability of %d images (%s nats/code): vs the reported logits max err %.2g (tol 1e-05), "
+                  "vs the reference %.2g (tol %.0e)" % (lp.size, np.round(lp, 3).tolist(), err_own, err_ref, tol))
+
+
+@torch.no_grad()
 def check_rerank(m, run_dir, text_ids, codes, pixels, tol):
     n = codes.shape[1]
     scores = np.fromfile(os.path.join(run_dir, "rerank_scores.f32"), dtype="<f4")
     cand = np.fromfile(os.path.join(run_dir, "rerank_candidates.i32"), dtype="<i4")
     rpx = np.fromfile(os.path.join(run_dir, "rerank_pixels.u8"), dtype=np.uint8).reshape(pixels.shape)
+    rlp = np.fromfile(os.path.join(run_dir, "rerank_logprob.f32"), dtype="<f4")
+    lp = np.fromfile(os.path.join(run_dir, "logprob.f32"), dtype="<f4")
+    with open(os.path.join(run_dir, "rerank.txt"), encoding="utf-8") as f:
+        pool_size = int(f.read().split()[1])
     if m.clip is None:
         return report(False, "rerank files exist but the model file has no reranker")
     ref = m.clip.scores(text_ids, torch.from_numpy(codes.T.astype(np.int64))).numpy()
@@ -206,13 +227,20 @@ def check_rerank(m, run_dir, text_ids, codes, pixels, tol):
     final = codes.T
     dup = [any(np.array_equal(final[cand[k]], final[cand[q]]) for q in range(k)) for k in range(n)] if ok_perm else []
     first_dup = dup.index(True) if True in dup else n
+    # the pool: the pool_size most likely candidates of the first run (the same draws), clip.rerank_pool's rule
+    pool_ok = pool_size == rerank_pool_size(0.5, n)  # test_e2e leaves rerank_pool at its default
+    pool = rerank_pool(lp.tolist(), pool_size)
+    same_lp = ok_perm and np.array_equal(rlp, lp[cand])
+    key = [(not pool[cand[k]], -float(scores[k])) for k in range(n)] if ok_perm else []
     ordered = ok_perm and not any(dup[:first_dup]) and all(dup[first_dup:]) and \
-        bool(np.all(np.diff(scores[:first_dup]) <= 0)) and bool(np.all(np.diff(scores[first_dup:]) <= 0))
+        key[:first_dup] == sorted(key[:first_dup]) and key[first_dup:] == sorted(key[first_dup:])
     same_px = ok_perm and all(np.array_equal(rpx[k], pixels[cand[k]]) for k in range(n))
-    return report(ok_perm and err <= tol and ordered and same_px,
-                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first (distinct images first: %d) %s, "
-                  "candidates %s, reranked pixels = candidates' pixels %s"
-                  % (n, err, tol, first_dup if ok_perm else 0, ordered, cand.tolist(), same_px))
+    return report(ok_perm and err <= tol and ordered and same_px and same_lp and pool_ok,
+                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first (pool of the %d most likely "
+                  "first%s, distinct images first: %d) %s, candidates %s, their log-probabilities = the first run's %s, "
+                  "reranked pixels = candidates' pixels %s"
+                  % (n, err, tol, pool_size, "" if pool_ok else " WRONG SIZE", first_dup if ok_perm else 0, ordered,
+                     cand.tolist(), same_lp, same_px))
 
 
 @torch.no_grad()
@@ -318,6 +346,7 @@ def check_run(run_dir, a):
     if info["prune_rows"] or prunes:
         ok &= check_prunes(m, info, text_ids, prunes, prefixes, tol)
     ok &= check_pixels(m, codes, pixels, a.tol_pixels)
+    ok &= check_logprob(m, run_dir, text_ids, logits, codes, tol, float(info["cond_scale"]))
     if os.path.exists(os.path.join(run_dir, "cli-0.png")):
         ok &= check_cli_png(os.path.join(run_dir, "cli.png"), pixels)
     if os.path.exists(os.path.join(run_dir, "rerank_scores.f32")):

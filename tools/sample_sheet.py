@@ -5,8 +5,9 @@ Rows 1-8: captions seen in training; rows 9-16: held-out captions (4 from the va
 4 zero-shot (emoji, style) pairs; see assets/splits/). Each row: the prompt, the
 ground-truth emoji (when the caption comes from the dataset), its dVAE reconstruction,
 then --n samples (KV-cache sampling), and, when the model has a reranker, the --keep best of
---candidates samples by the reranker's score (DALL-E's CLIP reranking; the first --n candidates are the
-raw samples shown, so raw and reranked columns come from the same draws). With pruning (--prune-rows, by
+--candidates samples by the reranker's score (DALL-E's CLIP reranking, among the --rerank-pool most likely
+candidates first, as the engine does; the first --n candidates are the raw samples shown, so raw and reranked
+columns come from the same draws). With pruning (--prune-rows, by
 default the model file's clip.prune_rows) the candidates, the first --n included, are pruned while sampled.
 Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature T]
        [--top-k 0] [--top-p P] [--prompts "a|b|..."]   (T, P: the model file's recommended values)
@@ -22,9 +23,9 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import data as D  # noqa: E402
 from dallevk.checkpoints import load_dalle, load_dvae  # noqa: E402
-from dallevk.clip import Pruner  # noqa: E402
+from dallevk.clip import Pruner, rerank_order, rerank_pool, rerank_pool_size  # noqa: E402
 from dallevk.dvae import decode_pixels  # noqa: E402
-from dallevk.transformer import pad_text  # noqa: E402
+from dallevk.transformer import mean_logprob, pad_text  # noqa: E402
 
 SEEN = ["red heart, twemoji style", "grinning face, noto style", "dog face, twemoji style",
         "cat face, noto style", "fire, twemoji style", "rocket, noto style",
@@ -77,6 +78,9 @@ def main(argv=None):
     ap.add_argument("--candidates", type=int, default=32,
                     help="samples per prompt for reranking (0: no reranked columns)")
     ap.add_argument("--keep", type=int, default=4, help="reranked samples shown per prompt")
+    ap.add_argument("--rerank-pool", type=float, default=0.5,
+                    help="the reranker picks first among this fraction of the candidates, the most likely by the "
+                         "transformer's mean log-probability (the engine's --rerank-pool; 1 = plain reranking)")
     ap.add_argument("--prune-rows", default="",
                     help="rows after which the reranker prunes the candidates during sampling (clip.Pruner), "
                          "comma-separated, or 'none'; default: the model file's clip.prune_rows (runs: none)")
@@ -120,8 +124,11 @@ def main(argv=None):
         G = cfg.grid
         shown = [codes[:, :a.n]]
         if K:
-            sc = torch.stack([clip.scores(text[r], codes[r]) for r in range(len(prompts))])
-            best = sc.argsort(dim=1, descending=True)[:, :K]
+            best = []
+            for r in range(len(prompts)):
+                pool = rerank_pool(mean_logprob(model, text[r], codes[r], scale).tolist(), rerank_pool_size(a.rerank_pool, M))
+                best.append(rerank_order(clip.scores(text[r], codes[r]).tolist(), pool)[:K])
+            best = torch.tensor(best)
             shown.append(torch.gather(codes, 1, best.unsqueeze(-1).expand(-1, -1, codes.shape[-1])))
         shown = torch.cat(shown, dim=1)
         px = decode_pixels(dec.decode_codes(shown.reshape(-1, G, G)))
@@ -134,7 +141,8 @@ def main(argv=None):
         os.path.basename(info["path"]), M, ", pruned after rows %s (0-based)" % ",".join(map(str, prune)) if prune
         else "", temp, a.top_k, top_p, scale)
     title += "\nprompt | ground truth | dVAE recon | %d of the batch%s" % (
-        a.n, " | best %d of the %d by the reranker" % (K, M) if K else "")
+        a.n, " | best %d of the %d by the reranker (among the %d most likely)" % (K, M, rerank_pool_size(a.rerank_pool, M))
+        if K else "")
     draw.text((4, 2), title, fill="black")
     for r, p in enumerate(prompts):
         y = 28 + r * cell

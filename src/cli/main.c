@@ -29,6 +29,7 @@ typedef struct cli_options {
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
+  float rerank_pool;                    /* 0: DVK_DEFAULT_RERANK_POOL */
   uint32_t top_k;
   uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
 } cli_options;
@@ -71,6 +72,9 @@ static void usage(FILE *f) {
           "                         (0..14 for the default model; e.g. 2,5), or 'none';\n"
           "                         each time the lower-scoring half continue as copies of the better\n"
           "                         half (default: the model's recommended rows)\n"
+          "      --rerank-pool F    the reranker picks among the fraction F of the candidates that the\n"
+          "                         transformer finds most likely (highest mean log-probability of their\n"
+          "                         own codes), 0 < F <= 1, 1 = plain reranking (default %g)\n"
           "      --model PATH       model file (default: %s in ../assets or assets/ next to the program,\n"
           "                         the install prefix's share/dalle-vk, or env DVK_MODEL)\n"
           "      --device X         Vulkan device index or name substring (also env DVK_DEVICE)\n"
@@ -79,7 +83,7 @@ static void usage(FILE *f) {
           "  -q, --quiet            print nothing but errors\n"
           "      --version          print the version and exit\n"
           "  -h, --help             this help\n",
-          DEFAULT_CANDIDATES, DEFAULT_MODEL);
+          DEFAULT_CANDIDATES, (double)DVK_DEFAULT_RERANK_POOL, DEFAULT_MODEL);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -132,7 +136,7 @@ static int parse_rows(const char *s, uint64_t *mask) {
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
   enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
-         OPT_CANDIDATES, OPT_COND, OPT_PRUNE };
+         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
@@ -142,7 +146,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     {"device", required_argument, 0, OPT_DEVICE}, {"list-devices", no_argument, 0, OPT_LIST},
     {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
     {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
-    {"prune-rows", required_argument, 0, OPT_PRUNE},
+    {"prune-rows", required_argument, 0, OPT_PRUNE}, {"rerank-pool", required_argument, 0, OPT_POOL},
     {0, 0, 0, 0}};
   *o = (cli_options){.output = "dalle-vk.png", .count = 1};
   opterr = 0;
@@ -186,6 +190,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       if (parse_rows(optarg, &o->prune_rows))
         return usage_error("--prune-rows must be 'none' or distinct comma-separated row numbers (0 = the first "
                            "image row), got '%s'", optarg);
+      break;
+    case OPT_POOL:
+      if (parse_float(optarg, &o->rerank_pool) || !(o->rerank_pool > 0 && o->rerank_pool <= 1))
+        return usage_error("--rerank-pool must be a number in (0, 1], got '%s'", optarg);
       break;
     case OPT_MODEL: o->model = optarg; break;
     case OPT_DEVICE: o->device = optarg; break;
@@ -295,6 +303,7 @@ static int run(const cli_options *o) {
   p.top_p = o->top_p;
   p.cond_scale = o->cond_scale;
   p.prune_rows = o->prune_rows;
+  p.rerank_pool = o->rerank_pool;
   p.progress = progress_update;
   p.progress_user = &prog;
   p.cancel = (const volatile int *)&g_cancel;
@@ -337,9 +346,10 @@ static int run(const cli_options *o) {
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);
     if (im->scores) {
-      fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs, kept %u:", candidates, im->seconds_rerank, im->count);
+      fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs (pool: the %u most likely), kept %u:", candidates,
+              im->seconds_rerank, im->rerank_pool_size, im->count);
       for (uint32_t i = 0; i < im->count && i < 16; i++)
-        fprintf(stderr, " #%u (score %.2f)", im->candidates[i], im->scores[i]);
+        fprintf(stderr, " #%u (score %.2f, log-prob %.3f)", im->candidates[i], im->scores[i], im->mean_logprob[i]);
       fprintf(stderr, "%s\n", im->count > 16 ? " ..." : "");
     }
   }

@@ -97,3 +97,19 @@ uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng) {
   }
   return s->order[keep - 1];
 }
+
+double dvk_log_prob(const float *logits, uint32_t n, uint32_t token) {
+  double top = -INFINITY;
+  uint32_t n_top_inf = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const double v = logit_key(logits[i]);
+    if (v > top) top = v;
+    n_top_inf += v == INFINITY;
+  }
+  const double x = logit_key(logits[token]);
+  if (x == -INFINITY) return -INFINITY;
+  if (top == INFINITY) return x == INFINITY ? -log((double)n_top_inf) : -INFINITY; /* the limit: +inf tokens share */
+  double total = 0; /* log-sum-exp around the largest logit */
+  for (uint32_t i = 0; i < n; i++) total += exp((double)logit_key(logits[i]) - top);
+  return x - top - log(total);
+}

@@ -35,4 +35,10 @@ void dvk_sampler_free(dvk_sampler *s);
  * generator state. */
 uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng);
 
+/* log p(token) under softmax(logits[n]) at temperature 1, in nats, computed in double: the model's own
+ * log-probability of a token, whatever temperature / top-k / top-p then sampled from. NaN logits count as
+ * -inf, as in dvk_sample; a -inf or NaN token gives -inf; with m > 0 logits +inf (the limit of m equal
+ * logits growing without bound) each of those gives -log(m) and every other token -inf; all -inf: -inf. */
+double dvk_log_prob(const float *logits, uint32_t n, uint32_t token);
+
 #endif

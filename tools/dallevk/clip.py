@@ -30,6 +30,7 @@ import math
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -204,6 +205,32 @@ def prune_sources(scores):
     for k in range(len(scores) // 2):
         src[order[-1 - k]] = order[k]
     return src
+
+
+def rerank_pool_size(fraction, n):
+    """Candidates in the reranker's pool (src/model/rerank.c dvk_rerank_pool_size): ceil(fraction * n), the fraction
+    taken as float32 and the product in double as the engine computes it, clamped to [1, n]."""
+    return min(max(math.ceil(float(np.float32(fraction)) * n), 1), n)
+
+
+def rerank_pool(mean_logprob, size):
+    """The reranker's pool (dvk_rerank_pool, docs/design.md section 4): mean_logprob [n] (each candidate's mean
+    log-probability of its own codes, compared as float32; NaN counts as -inf) and size (rerank_pool_size) -> bool
+    list [n], True for the `size` most likely candidates (ties: lower index first)."""
+    lp = [float("-inf") if math.isnan(float(v)) else float(np.float32(v)) for v in mean_logprob]
+    order = sorted(range(len(lp)), key=lambda b: (-lp[b], b))
+    pool = [False] * len(lp)
+    for b in order[:size]:
+        pool[b] = True
+    return pool
+
+
+def rerank_order(scores, pool=None):
+    """Candidates best first (dvk_rerank_pick before its duplicate rule): pool members (pool None: all) before the
+    others, then the higher score, then the lower index. -> index list [n]."""
+    n = len(scores)
+    pool = [True] * n if pool is None else pool
+    return sorted(range(n), key=lambda b: (not pool[b], -float(scores[b]), b))
 
 
 class Pruner:

@@ -360,6 +360,22 @@ class Dalle(nn.Module):
 
 
 @torch.no_grad()
+def mean_logprob(model, text_ids, codes, cond_scale=1.0):
+    """How likely the transformer finds each image (the reranker's pool, clip.rerank_pool; the engine's
+    dvk_images.mean_logprob): text_ids [T] (one prompt), codes [N, G*G] -> float64 [N], each image's mean over its
+    codes of log p(code) under the teacher-forced logits at temperature 1, guided as in generate when
+    cond_scale != 1 (guide_logits against the empty caption)."""
+    N = codes.shape[0]
+    _, il = model.forward(text_ids.view(1, -1).expand(N, -1), codes)
+    il = il.double()
+    if cond_scale != 1.0:
+        null = pad_text([], model.cfg.text_len, model.cfg.text_vocab).to(codes.device)
+        _, nl = model.forward(null.view(1, -1).expand(N, -1), codes)
+        il = nl.double() + cond_scale * (il - nl.double())
+    return torch.log_softmax(il, -1).gather(-1, codes.unsqueeze(-1)).squeeze(-1).mean(1)
+
+
+@torch.no_grad()
 def caption_image_ce(model, tok, captions, codes, device="cpu", batch=32):
     """Teacher-forced image-token CE (nats/token) of each (caption, image) pair: captions n strings (BPE-encoded
     with tok, padded as pad_text), codes [n, G, G] or [n, G*G] integer array -> float64 numpy [n]. The model
