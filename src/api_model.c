@@ -271,8 +271,10 @@ static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_
   if (s == DVK_OK && dvk_prune_sources(scores, n, src) != 0) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) {
     for (uint32_t b = 0; b < n; b++) {
-      if (src[b] != b) memcpy(codes + (size_t)b * steps, codes + (size_t)src[b] * steps, (i + 1) * sizeof *codes);
-      if (src[b] != b) logprob_sum[b] = logprob_sum[src[b]]; /* src[b] is kept, so still its own sum */
+      if (src[b] != b) { /* src[b] is kept, so its codes and sum are still its own */
+        memcpy(codes + (size_t)b * steps, codes + (size_t)src[b] * steps, (i + 1) * sizeof *codes);
+        logprob_sum[b] = logprob_sum[src[b]];
+      }
       if (seqs > n) src[n + b] = n + src[b]; /* the candidate's empty-caption sequence follows it */
     }
     for (uint32_t b = 0; b < seqs; b++) step_codes[b] = codes[(size_t)(b % n) * steps + i];
