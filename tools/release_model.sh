@@ -6,7 +6,7 @@
 #   COND_SCALE, TEMPERATURE, TOP_P: the recommended sampling settings stored in the file (dalle.cond_scale,
 #   dalle.temperature, dalle.top_p); the engine, the CLI and the sample sheet use them unless told otherwise
 #   PRUNE_ROWS: the recommended pruning rows (clip.prune_rows, comma-separated; default 1,3,5,7; "" = none)
-#   DALLE_RUN: the transformer run to export (default dalle_wide2, the last transformer stage of tools/train_all.sh)
+#   DALLE_RUN: the transformer run to export (default dalle_wide3, the last transformer stage of tools/train_all.sh)
 #   CLIP_RUN: the reranker run (default clip_prefix2, the last reranker stage of tools/train_all.sh)
 # Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): $DALLE_RUN/final.pt (falls back to
 # $DALLE_RUN/ckpt.pt for an interim release), dvae_dec/final.pt, $DALLE_RUN/bpe.json, $CLIP_RUN/final.pt (the reranker).
@@ -19,7 +19,7 @@ RUNS=${DVK_RUN_DIR:-$HOME/.cache/dalle-vk/runs}
 NAME=${1:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 DESC=${2:?usage: tools/release_model.sh NAME DESCRIPTION [OUT]}
 OUT=${3:-assets/dalle-emoji.gguf}
-RUN=$RUNS/${DALLE_RUN:-dalle_wide2}
+RUN=$RUNS/${DALLE_RUN:-dalle_wide3}
 DALLE=$RUN/final.pt
 PRUNE=${PRUNE_ROWS-1,3,5,7}
 [ -f "$DALLE" ] || { DALLE=$RUN/ckpt.pt; echo "release: no final.pt, using $DALLE (interim)"; }
