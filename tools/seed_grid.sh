@@ -6,10 +6,10 @@
 #   (the best 4 of 32 candidates with the file's settings) side by side, 8 px between seeds.
 # Needs build/dalle-vk (scripts/setup.sh) and Debian's python3-pil. Takes ~8 s per prompt and seed on 2 cores.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-MODEL=${1:?usage: tools/seed_grid.sh MODEL OUT.png PROMPT...}
-OUT=${2:?usage: tools/seed_grid.sh MODEL OUT.png PROMPT...}
+MODEL=$(realpath -m -- "${1:?usage: tools/seed_grid.sh MODEL OUT.png PROMPT...}")
+OUT=$(realpath -m -- "${2:?usage: tools/seed_grid.sh MODEL OUT.png PROMPT...}")
 shift 2
+cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "seed_grid: no prompt given" >&2; exit 2; }
 SEEDS=${SEEDS:-1 2 3 4 5 6}
 EXTRA=${EXTRA:-}
