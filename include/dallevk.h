@@ -81,6 +81,7 @@ typedef struct dvk_model_info {
   uint32_t text_len, text_vocab, grid, image_vocab, d_model, n_heads, n_layers;
   uint32_t image_width, image_height; /* pixels of one generated image */
   int has_reranker;                   /* 1: the file holds a reranker (dvk_generate_params.keep usable) */
+  int has_encoder;                    /* 1: the file holds the dVAE encoder (dvk_encode_image usable) */
   float cond_scale;                   /* the model's recommended guidance scale (1 = none) */
   float temperature, top_p;           /* the model's recommended sampling temperature and top-p (1 = off) */
   uint64_t prune_rows;                /* the model's recommended pruning rows (bit r = after image row r; 0 = none) */
@@ -144,6 +145,12 @@ typedef struct dvk_generate_params {
                                recommended rows (dvk_model_info.prune_rows); DVK_PRUNE_OFF = none. */
   dvk_prune_fn on_prune;    /* may be NULL */
   void *on_prune_user;
+  const int32_t *image_prefix; /* image prompt (DALL-E's image completion): the first image_prefix_len image codes of
+                               every candidate, in raster order (row 0 first), given instead of sampled, e.g. the
+                               first rows of dvk_encode_image's codes; the transformer continues the image from
+                               them. Codes in [0, image_vocab). Pruning skips the rows they fill (all candidates
+                               alike there). NULL / 0 (default): none */
+  uint32_t image_prefix_len;   /* 0 .. G*G - 1 */
 } dvk_generate_params;
 
 dvk_generate_params dvk_generate_defaults(void);
@@ -180,6 +187,14 @@ typedef struct dvk_images {
  * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */
 dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);
 void dvk_images_free(dvk_images *images); /* NULL allowed */
+
+/* Encodes one image into the model's image codes with its dVAE encoder (DALL-E's first stage, as its training images
+ * were encoded: argmax of the encoder's logits, the lowest code on ties). rgb: RGB8 [H, W, 3] bytes, top row first,
+ * H = W = dvk_model_info.image_width (resize and flatten transparency first); codes: int32 [G, G] out, row-major;
+ * logits: NULL, or f32 [image_vocab, G, G] out (the encoder's logits). Errors: DVK_ERR_INVALID_ARGUMENT (NULL
+ * rgb or codes), DVK_ERR_UNSUPPORTED (the file has no encoder, dvk_model_info.has_encoder = 0),
+ * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_DEVICE_LOST. */
+dvk_status dvk_encode_image(dvk_model *model, const uint8_t *rgb, int32_t *codes, float *logits);
 
 #ifdef __cplusplus
 }

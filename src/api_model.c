@@ -11,6 +11,7 @@
 #include "api_internal.h"
 #include "model/config.h"
 #include "model/dvae.h"
+#include "model/dvae_enc.h"
 #include "model/gguf.h"
 #include "model/rerank.h"
 #include "model/sample.h"
@@ -23,6 +24,7 @@ struct dvk_model {
   dvk_bpe *bpe;
   dvk_transformer tf;
   dvk_dvae dvae;
+  dvk_dvae_encoder enc; /* loaded when cfg.dvae.has_encoder */
   dvk_reranker rr; /* loaded when cfg.clip.present */
   dvk_arena *weights;
   uint64_t weight_bytes;
@@ -89,6 +91,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
     dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = err, .errlen = sizeof err};
     s = dvk_transformer_load(&L, &m->cfg.dalle, &m->tf);
     if (s == DVK_OK) s = dvk_dvae_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->dvae);
+    if (s == DVK_OK && m->cfg.dvae.has_encoder) s = dvk_dvae_encoder_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->enc);
     if (s == DVK_OK && m->cfg.clip.present) s = dvk_reranker_load(&L, &m->cfg, &m->rr);
     m->weight_bytes = L.bytes;
   }
@@ -110,6 +113,7 @@ void dvk_model_free(dvk_model *m) {
   if (!m) return;
   dvk_transformer_free(&m->tf);
   dvk_dvae_free(&m->dvae);
+  dvk_dvae_encoder_free(&m->enc);
   dvk_reranker_free(&m->rr);
   dvk_arena_destroy(m->weights);
   dvk_bpe_destroy(m->bpe);
@@ -122,7 +126,7 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .text_vocab = d->text_vocab, .grid = d->grid, .image_vocab = d->image_vocab,
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
                            .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size,
-                           .has_reranker = m->cfg.clip.present, .cond_scale = d->cond_scale,
+                           .has_reranker = m->cfg.clip.present, .has_encoder = m->cfg.dvae.has_encoder, .cond_scale = d->cond_scale,
                            .temperature = d->temperature, .top_p = d->top_p, .prune_rows = m->cfg.clip.prune_rows};
 }
 
@@ -173,6 +177,18 @@ static dvk_status check_params(const dvk_model *m, dvk_ctx *vk, const dvk_genera
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "keep (%u) must be at most n_images (%u)", p->keep, p->n_images);
   if (p->keep && !m->cfg.clip.present)
     return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "reranking needs a model with a reranker; %s has none", m->cfg.name);
+  if (p->image_prefix_len) {
+    const uint32_t gg = m->cfg.dalle.grid * m->cfg.dalle.grid, vi = m->cfg.dalle.image_vocab;
+    if (!p->image_prefix) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prefix is NULL but image_prefix_len is %u",
+                                          p->image_prefix_len);
+    if (p->image_prefix_len >= gg)
+      return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prefix_len (%u) must be less than the %u image tokens",
+                      p->image_prefix_len, gg);
+    for (uint32_t i = 0; i < p->image_prefix_len; i++)
+      if (p->image_prefix[i] < 0 || (uint32_t)p->image_prefix[i] >= vi)
+        return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prefix[%u] = %d is not an image code (0..%u)", i,
+                        p->image_prefix[i], vi - 1);
+  }
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF) {
     const uint32_t G = m->cfg.dalle.grid;
     if (!dvk_prune_rows_fit(p->prune_rows, G))
@@ -207,6 +223,8 @@ static dvk_generate_params resolved(const dvk_model *m, const dvk_generate_param
   if (!(q.rerank_pool > 0)) q.rerank_pool = DVK_DEFAULT_RERANK_POOL;
   if (q.prune_rows == 0) q.prune_rows = m->cfg.clip.present ? m->cfg.clip.prune_rows : 0;
   if (q.prune_rows == DVK_PRUNE_OFF || q.n_images < 2) q.prune_rows = 0;
+  for (uint32_t r = 0; r < 64 && (r + 1) * d->grid <= q.image_prefix_len; r++) /* rows the prefix fixes: all */
+    q.prune_rows &= ~(1ull << r);                                               /* candidates alike there */
   return q;
 }
 
@@ -286,7 +304,8 @@ static dvk_status prune(dvk_model *m, const dvk_generate_params *p, const int32_
   return s;
 }
 
-/* Runs the transformer for all candidates with p's (resolved) settings; codes [n, G*G]; mean_logprob [n]: each
+/* Runs the transformer for all candidates with p's (resolved) settings, the first p->image_prefix_len codes of every
+ * candidate given (teacher-forced), the rest sampled; codes [n, G*G]; mean_logprob [n]: each
  * candidate's mean over its G*G codes of the code's log-probability under the logits it was sampled from (after
  * guidance, before temperature / top-k / top-p; dvk_log_prob), its pruning history included; timings into im. */
 static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const int32_t *text, dvk_tf_state *st,
@@ -314,7 +333,8 @@ static dvk_status sample_codes(dvk_model *m, const dvk_generate_params *p, const
   for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
     if (seqs > n) guide(logits, n, vi, p->cond_scale);
     for (uint32_t b = 0; b < n; b++) {
-      step_codes[b] = (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
+      step_codes[b] = i < p->image_prefix_len ? p->image_prefix[i] /* given, not sampled: no draw */
+                                              : (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
       codes[(size_t)b * steps + i] = step_codes[b];
       logprob_sum[b] += dvk_log_prob(logits + (size_t)b * vi, vi, (uint32_t)step_codes[b]);
       if (seqs > n) step_codes[n + b] = step_codes[b]; /* the candidate's empty-caption sequence */
@@ -444,4 +464,18 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *params, dvk_ima
   im->seconds = now_s() - t0;
   *out = im;
   return DVK_OK;
+}
+
+dvk_status dvk_encode_image(dvk_model *m, const uint8_t *rgb, int32_t *codes, float *logits) {
+  dvk_ctx *vk = m->ctx->vk;
+  if (!rgb || !codes) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "dvk_encode_image: rgb and codes must not be NULL");
+  if (!m->cfg.dvae.has_encoder)
+    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a dVAE encoder; %s has none (export it "
+                    "without --no-encoder)", m->cfg.name);
+  dvk_arena *arena = NULL;
+  dvk_status s = dvk_arena_create(vk, 0, &arena);
+  if (s == DVK_OK) s = dvk_dvae_encode(vk, arena, &m->enc, rgb, codes, logits);
+  if (s != DVK_OK) dvk_discard(vk);
+  dvk_arena_destroy(arena);
+  return s;
 }

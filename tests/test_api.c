@@ -6,7 +6,10 @@
  * Reranking (keep > 0): the kept images are exactly the candidates the scores rank best, in order, and the
  * parameter errors (keep > n_images; a model without a reranker) are reported. Pruning (prune_rows): reported
  * back in dvk_images.prune_rows, changes the images only when it runs, and its parameter errors (a row past
- * G-2; a model without a reranker) are reported; with DVK_PRUNE_OFF or one candidate nothing is pruned. */
+ * G-2; a model without a reranker) are reported; with DVK_PRUNE_OFF or one candidate nothing is pruned.
+ * Image prompts (image_prefix): every candidate's first image_prefix_len codes are the given ones (seen through
+ * on_step), the rest are sampled (they differ between candidates), and bad prefixes (NULL, too long, a code
+ * outside the vocabulary) and dvk_encode_image on a model without a dVAE encoder are reported. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,77 @@ static dvk_status generate_keep(dvk_model *m, uint32_t n, uint32_t keep, dvk_ima
 }
 
 static dvk_status generate(dvk_model *m, uint32_t n, dvk_images **out) { return generate_keep(m, n, 0, out); }
+
+typedef struct prefix_watch {
+  const int32_t *prefix;
+  uint32_t len, n, mismatches, after_differs;
+} prefix_watch;
+
+static void watch_prefix(void *user, uint32_t step, const float *logits, const int32_t *codes) {
+  (void)logits;
+  prefix_watch *w = user;
+  for (uint32_t b = 0; b < w->n; b++) {
+    if (step < w->len && codes[b] != w->prefix[step]) w->mismatches++;
+    if (step >= w->len && codes[b] != codes[0]) w->after_differs++;
+  }
+}
+
+/* Image prompts on a model without an encoder (the parity model): prefix given through the API directly. */
+static void check_image_prefix(dvk_context *ctx, dvk_model *m, uint64_t seed) {
+  dvk_model_info info;
+  dvk_model_get_info(m, &info);
+  const uint32_t gg = info.grid * info.grid;
+  int32_t *prefix = malloc(gg * sizeof *prefix);
+  uint8_t *rgb = calloc((size_t)info.image_width * info.image_height * 3, 1);
+  int32_t *codes = malloc(gg * sizeof *codes);
+  if (!prefix || !rgb || !codes) {
+    CHECK(0, "out of host memory");
+    goto out;
+  }
+  srand((unsigned)seed);
+  for (uint32_t i = 0; i < gg; i++) prefix[i] = rand() % (int)info.image_vocab;
+  dvk_generate_params p = dvk_generate_defaults();
+  p.prompt = "red heart";
+  p.n_images = 3;
+  p.seed = seed;
+  p.image_prefix = prefix;
+  p.image_prefix_len = gg / 2 + 1; /* ends inside a row */
+  prefix_watch w = {.prefix = prefix, .len = p.image_prefix_len, .n = p.n_images};
+  p.on_step = watch_prefix;
+  p.on_step_user = &w;
+  dvk_images *im = NULL;
+  dvk_status s = dvk_generate(m, &p, &im);
+  CHECK(s == DVK_OK && im && im->count == 3, "image prefix of %u codes (seed %llu): %s", p.image_prefix_len,
+        (unsigned long long)seed, dvk_last_error(ctx));
+  CHECK(w.mismatches == 0, "%u given codes were not used (seed %llu)", w.mismatches, (unsigned long long)seed);
+  CHECK(w.after_differs > 0, "after the prefix the 3 candidates sampled identical codes (seed %llu)",
+        (unsigned long long)seed);
+  dvk_images_free(im);
+  im = NULL;
+  p.on_step = NULL;
+  p.image_prefix = NULL;
+  s = dvk_generate(m, &p, &im);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !im && strstr(dvk_last_error(ctx), "image_prefix"), "NULL prefix: %d '%s'",
+        (int)s, dvk_last_error(ctx));
+  p.image_prefix = prefix;
+  p.image_prefix_len = gg;
+  s = dvk_generate(m, &p, &im);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !im && strstr(dvk_last_error(ctx), "image_prefix_len"),
+        "prefix of all %u codes: %d '%s'", gg, (int)s, dvk_last_error(ctx));
+  p.image_prefix_len = 4;
+  prefix[2] = (int32_t)info.image_vocab;
+  s = dvk_generate(m, &p, &im);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !im && strstr(dvk_last_error(ctx), "image_prefix[2]"),
+        "code %u in the prefix: %d '%s'", info.image_vocab, (int)s, dvk_last_error(ctx));
+  CHECK(!info.has_encoder, "the parity model should have no dVAE encoder");
+  s = dvk_encode_image(m, rgb, codes, NULL);
+  CHECK(s == DVK_ERR_UNSUPPORTED && strstr(dvk_last_error(ctx), "encoder"), "encode without an encoder: %d '%s'",
+        (int)s, dvk_last_error(ctx));
+out:
+  free(prefix);
+  free(rgb);
+  free(codes);
+}
 
 /* Whether two image sets (both non-NULL) hold the same count and pixel bytes. */
 static int same_images(const dvk_images *a, const dvk_images *b) {
@@ -205,6 +279,8 @@ int main(void) {
   s = dvk_generate(m, &ep, &expl);
   CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool 1.5: %d '%s'",
         (int)s, dvk_last_error(ctx));
+
+  check_image_prefix(ctx, m, 20261201);
 
   snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");
   check_rerank(ctx, m, path);

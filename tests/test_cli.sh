@@ -116,6 +116,24 @@ expect "prune-rows repeated row" 2 "--prune-rows must be 'none' or distinct comm
 expect "prune-rows past the grid" 1 "prune_rows may only name image rows 0..4 (grid 6)" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
 expect "prune-rows without a reranker" 1 "pruning needs a model with a reranker" -- --model "$MODEL" "x" --prune-rows 1 -o "$O"
 expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
+expect "prompt-rows without an image" 2 "--prompt-rows needs --image-prompt" -- --model "$MODEL" "x" --prompt-rows 3 -o "$O"
+expect "prompt-rows zero" 2 "--prompt-rows must be an integer from 1" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 0 -o "$O"
+expect "image prompt without an encoder" 1 "needs a model with a dVAE encoder" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" -o "$O"
+# image prompts on the default model (it has the dVAE encoder): bad files, too many rows, and one completion
+EMODEL=assets/dalle-emoji.gguf
+if [ -f "$EMODEL" ]; then
+  echo "not an image" > "$TMP/text.png"
+  expect "image prompt missing" 1 "cannot read image prompt '$TMP/none.png'" -- --model "$EMODEL" "x" --image-prompt "$TMP/none.png" -o "$O"
+  expect "image prompt not an image" 1 "cannot read image prompt '$TMP/text.png'" -- --model "$EMODEL" "x" --image-prompt "$TMP/text.png" -o "$O"
+  expect "prompt-rows past the grid" 2 "--prompt-rows must be at most 15" -- --model "$EMODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 16 -o "$O"
+  # a 22x22 PNG of the test model, resized to 64x64, its top 12 rows kept
+  "$BIN" --model "$EMODEL" "red heart" --image-prompt "$TMP/a.png" --prompt-rows 12 -n 1 --candidates 2 --seed 3 -q -o "$TMP/ip.png"
+  wh=$(od -An -tu1 -j16 -N8 "$TMP/ip.png" 2>/dev/null | awk '{print $3*256+$4 "x" $7*256+$8}')
+  if [ "$wh" = "64x64" ]; then pass=$((pass + 1)); echo "PASS image prompt completion writes a 64x64 PNG"
+  else fail=$((fail + 1)); echo "FAIL image prompt completion: PNG '$wh'"; fi
+else
+  echo "NOT RUN image prompts on the default model ($EMODEL is missing)"
+fi
 expect "no such device" 1 "no usable Vulkan device matches" -- --model "$MODEL" --device no-such-gpu "x" -o "$O"
 VK_ICD_FILENAMES="$TMP/none.json" VK_DRIVER_FILES="$TMP/none.json" expect "no Vulkan device" 1 "Vulkan device" -- --model "$MODEL" "x" -o "$O"
 

@@ -20,11 +20,20 @@
  *   rerank_pixels.u8       [n, height, width, 3]
  *   rerank_logprob.f32     [n] float32 LE: dvk_images.mean_logprob (in the reranked order)
  *   rerank.txt             "rerank_pool_size N": dvk_images.rerank_pool_size
+ * and, when the model has a dVAE encoder (an image prompt, DALL-E's image completion):
+ *   enc_pixels.u8   [height, width, 3]: the first image above, the encoder's input
+ *   enc_codes.i32   [grid, grid] int32 LE: dvk_encode_image's codes of it
+ *   enc_logits.f32  [image_vocab, grid, grid] float32 LE: the encoder's logits
+ *   image_prompt/   a whole run as above (run.txt with image_prefix_len) with the same parameters and
+ *                   image_prefix = the first grid/2 rows of enc_codes
  * Exit 0 when generation succeeded, every step was reported once in order and the validation layer
  * stayed silent; 1 otherwise (the reason on stderr); 2 on bad usage. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api_internal.h" /* only to read the validation-message count of the context */
 #include "dallevk.h"
@@ -78,10 +87,11 @@ static int write_run(const char *dir, const char *model, const char *device, con
   int len = snprintf(text, sizeof text,
                      "model %s\ndevice %s\nprompt %s\nseed %llu\nn_images %u\ntop_k %u\ntemperature %.9g\ntop_p %.9g\n"
                      "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
-                     "dropped_tokens %u\nprune_rows %llu\n",
+                     "dropped_tokens %u\nprune_rows %llu\nimage_prefix_len %u\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
                      (double)im->temperature, (double)im->top_p, (double)im->cond_scale, info->grid, info->image_vocab, info->grid * info->grid,
-                     im->width, im->height, im->prompt_tokens, im->dropped_tokens, (unsigned long long)im->prune_rows);
+                     im->width, im->height, im->prompt_tokens, im->dropped_tokens, (unsigned long long)im->prune_rows,
+                     p->image_prefix_len);
   if (len < 0 || (size_t)len >= sizeof text) return 1;
   return write_file(dir, "run.txt", text, (size_t)len);
 }
@@ -148,6 +158,43 @@ static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dv
   return rc;
 }
 
+static int record(dvk_context *ctx, dvk_model *model, const char *model_path, const char *dir, dvk_generate_params *p);
+
+/* Encodes image 0 of im with the model's dVAE encoder, writes enc_*, then records a generation with the same
+ * parameters whose images start from the first grid/2 rows of those codes into DIR/image_prompt. */
+static int record_image_prompt(dvk_context *ctx, dvk_model *model, const char *model_path, const char *dir,
+                               dvk_generate_params p, const dvk_images *im, const dvk_model_info *info) {
+  const uint32_t G = info->grid, V = info->image_vocab;
+  int32_t *codes = malloc((size_t)G * G * sizeof *codes);
+  float *logits = malloc((size_t)V * G * G * sizeof *logits);
+  int rc = 1;
+  if (!codes || !logits) {
+    fprintf(stderr, "test_e2e: out of host memory\n");
+    goto out;
+  }
+  dvk_status s = dvk_encode_image(model, im->pixels[0], codes, logits);
+  if (s != DVK_OK) {
+    fprintf(stderr, "test_e2e: dvk_encode_image: %s: %s\n", dvk_status_str(s), dvk_last_error(ctx));
+    goto out;
+  }
+  rc = write_file(dir, "enc_pixels.u8", im->pixels[0], (size_t)im->height * im->stride);
+  rc |= write_file(dir, "enc_codes.i32", codes, (size_t)G * G * sizeof *codes);
+  rc |= write_file(dir, "enc_logits.f32", logits, (size_t)V * G * G * sizeof *logits);
+  char sub[4096];
+  snprintf(sub, sizeof sub, "%s/image_prompt", dir);
+  if (mkdir(sub, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "test_e2e: cannot create %s\n", sub);
+    rc = 1;
+  }
+  p.image_prefix = codes;
+  p.image_prefix_len = G / 2 * G;
+  if (rc == 0) rc = record(ctx, model, model_path, sub, &p);
+out:
+  free(codes);
+  free(logits);
+  return rc;
+}
+
 static int record(dvk_context *ctx, dvk_model *model, const char *model_path, const char *dir, dvk_generate_params *p) {
   dvk_model_info info;
   dvk_model_get_info(model, &info);
@@ -187,6 +234,8 @@ static int record(dvk_context *ctx, dvk_model *model, const char *model_path, co
   rc |= write_file(dir, "logprob.f32", im->mean_logprob, im->count * sizeof *im->mean_logprob);
   rc |= write_file(dir, "prune.i32", r.prunes, (size_t)r.n_prunes * (1 + r.n) * sizeof *r.prunes);
   if (info.has_reranker) rc |= record_rerank(ctx, model, dir, *p);
+  if (info.has_encoder && p->image_prefix_len == 0 && rc == 0)
+    rc |= record_image_prompt(ctx, model, model_path, dir, *p, im, &info);
   fprintf(stderr, "test_e2e: %u x %u steps, %u images of %ux%u in %.2fs on %s -> %s\n", r.n, r.steps, im->count,
           im->width, im->height, im->seconds, dvk_context_device_name(ctx), dir);
 out:

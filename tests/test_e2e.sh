@@ -75,6 +75,7 @@ for model in "${MODELS[@]}"; do
      "$BUILD/dalle-vk" --model "$model" "$prompt" "${opts[@]}" "${cli[@]}" --candidates "$n" --separate -q \
        -o "$dir/cli.png"; then
     runs+=("$dir")
+    [ -d "$dir/image_prompt" ] && runs+=("$dir/image_prompt")  # models with a dVAE encoder (test_e2e.c)
   else
     fail=1; echo "FAIL $stem: the engine run failed"
   fi

@@ -33,6 +33,13 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
     or other settings fail (regenerate with --update). On another device a difference is reported but
     does not fail: logits differ there in the last bits, which can move a draw across a bucket edge,
     and 2 and 3 already pin the codes to the logits.
+ 7. when the run has enc_*.{u8,i32,f32} (the model has a dVAE encoder): the reference encoder's logits of
+    enc_pixels.u8 (float64, map_pixels) match the engine's enc_logits.f32 (max |diff| / max |ref| within the
+    logits tolerance), enc_codes.i32 is their argmax, and equals the reference's argmax except where the
+    reference's two best logits lie within twice the engine's largest logit error; the run's image_prompt/ subdirectory (a run
+    whose first image_prefix_len codes were given, not sampled) is checked like any run by 1-5b (its replay
+    skips the given codes, which draw nothing), and every candidate's first image_prefix_len codes must
+    equal the parent's enc_codes; it has no golden (its parent's golden and the checks above pin it).
 --update writes the golden from a run, only when its checks 1-5 pass. One process checks every run
 (importing torch once). Exit status 0 when every check of every run passes, 1 otherwise.
 """
@@ -46,7 +53,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import sampler  # noqa: E402
-from dallevk.dvae import decode_pixels  # noqa: E402
+from dallevk.dvae import decode_pixels, map_pixels  # noqa: E402
 from dallevk.clip import prune_sources, rerank_pool, rerank_pool_size  # noqa: E402
 from dallevk.from_gguf import load_model  # noqa: E402
 from dallevk.transformer import guide_logits, mean_logprob, pad_text  # noqa: E402
@@ -79,6 +86,7 @@ def read_run(d):
     path = os.path.join(d, "prune.i32")
     ev = np.fromfile(path, dtype="<i4").reshape(-1, 1 + n) if os.path.exists(path) else np.zeros((0, 1 + n), int)
     info["prune_rows"] = int(info.get("prune_rows", "0"))
+    info["image_prefix_len"] = int(info.get("image_prefix_len", "0"))
     return info, logits, codes, pixels, [(int(e[0]), [int(x) for x in e[1:]]) for e in ev]
 
 
@@ -152,13 +160,14 @@ def check_replay(info, logits, codes):
     bad = []
     for b in range(n):
         rng = sampler.Xoshiro256ss(sampler.candidate_seed(info["seed"], b))
-        for s in range(steps):
+        for s in range(info["image_prefix_len"], steps):  # given codes draw nothing
             c = sampler.sample(logits[s, b], rng, info["temperature"], info["top_k"], info["top_p"])
             if c != codes[s, b]:
                 bad.append((b, s, c, int(codes[s, b])))
                 break
     ok = not bad
-    what = "sampler replay: %d codes equal src/model/sample.c's draws from the engine's logits" % (steps * n)
+    what = "sampler replay: %d codes equal src/model/sample.c's draws from the engine's logits" \
+        % ((steps - info["image_prefix_len"]) * n)
     if bad:
         what = "sampler replay: " + "; ".join("candidate %d step %d: replay %d, engine %d" % x for x in bad)
     report(ok, what)
@@ -270,6 +279,42 @@ def check_prunes(m, info, text_ids, prunes, prefixes, tol):
                   "(largest near-tie reorder %.3g, tol %.0e)" % (rows, len(prunes), worst, tol))
 
 
+@torch.no_grad()
+def check_encoder(m, run_dir, tol):
+    G, V = m.dalle.cfg.grid, m.dalle.cfg.image_vocab
+    px = np.fromfile(os.path.join(run_dir, "enc_pixels.u8"), dtype=np.uint8)
+    codes = np.fromfile(os.path.join(run_dir, "enc_codes.i32"), dtype="<i4")
+    logits = np.fromfile(os.path.join(run_dir, "enc_logits.f32"), dtype="<f4").astype(np.float64)
+    if m.encoder is None:
+        return report(False, "encoder files exist but the model file has no dVAE encoder")
+    R = int(round((px.size / 3) ** 0.5))
+    x = torch.from_numpy(px.reshape(1, R, R, 3).transpose(0, 3, 1, 2).astype(np.float64) / 255.0)
+    ref = m.encoder(map_pixels(x))[0].reshape(V, G * G).numpy()
+    if logits.size != ref.size or codes.size != G * G:
+        return report(False, "encoder: engine logits %d / codes %d values, expected %d / %d"
+                      % (logits.size, codes.size, ref.size, G * G))
+    logits = logits.reshape(V, G * G)
+    diff = float(np.abs(logits - ref).max())
+    err = diff / float(np.abs(ref).max())
+    own = bool(np.array_equal(codes, logits.argmax(0)))  # numpy: the first index on ties, like the engine
+    top2 = np.sort(ref, axis=0)[-2:]
+    clear = (top2[1] - top2[0]) > 2 * diff  # only there can logits within `diff` of ref not change the argmax
+    agree = codes == ref.argmax(0)
+    ok = err <= tol and own and bool(agree[clear].all())
+    return report(ok, "dVAE encoder on a %dx%d image: logits max err %.2g of the largest (tol %.0e), codes = their "
+                  "argmax %s, = the reference's at %d of %d cells (%d near-ties exempt)"
+                  % (R, R, err, tol, own, int(agree.sum()), G * G, int((~clear).sum())))
+
+
+def check_image_prefix(run_dir, info, raw_codes, codes):
+    L = info["image_prefix_len"]
+    enc = np.fromfile(os.path.join(os.path.dirname(os.path.normpath(run_dir)), "enc_codes.i32"), dtype="<i4")
+    ok = enc.size >= L and all(np.array_equal(c[:L, b], enc[:L]) for c in (raw_codes, codes)
+                               for b in range(codes.shape[1]))
+    return report(ok, "image prompt: the first %d codes of all %d candidates are the parent run's encoded codes"
+                  % (L, codes.shape[1]))
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -353,6 +398,12 @@ def check_run(run_dir, a):
         ok &= check_rerank(m, run_dir, text_ids, codes, pixels, tol)
     elif m.clip is not None:
         ok &= report(False, "the model has a reranker but the run has no rerank_* files")
+    if os.path.exists(os.path.join(run_dir, "enc_codes.i32")):
+        ok &= check_encoder(m, run_dir, tol)
+    elif m.encoder is not None and not info["image_prefix_len"]:
+        ok &= report(False, "the model has a dVAE encoder but the run has no enc_* files")
+    if info["image_prefix_len"]:
+        return ok & check_image_prefix(run_dir, info, raw_codes, codes)  # no golden: see 7
     golden = os.path.join(a.golden_dir, os.path.splitext(os.path.basename(model))[0] + "-codes.txt")
     if a.update:
         if ok:

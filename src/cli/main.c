@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/image_in.h"
 #include "cli/png_out.h"
 #include "cli/progress.h"
 #include "dallevk.h"
@@ -25,6 +26,8 @@
 
 typedef struct cli_options {
   const char *prompt, *output, *model, *device, *candidates_arg;
+  const char *image_prompt; /* --image-prompt PATH, or NULL */
+  uint32_t prompt_rows;     /* --prompt-rows K; 0: half the grid */
   uint32_t count, candidates; /* candidates 0: the default (see usage) */
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
@@ -75,6 +78,13 @@ static void usage(FILE *f) {
           "      --rerank-pool F    the reranker picks among the fraction F of the candidates that the\n"
           "                         transformer finds most likely (highest mean log-probability of their\n"
           "                         own codes), 0 < F <= 1, 1 = plain reranking (default %g)\n"
+          "      --image-prompt PATH\n"
+          "                         start every image from this image's top rows (DALL-E's image\n"
+          "                         completion): the model's dVAE encodes PATH (PNG, JPEG, ...; cropped to\n"
+          "                         a square, resized to the model's size, transparency on white) and\n"
+          "                         the transformer continues below its first rows\n"
+          "      --prompt-rows K    image rows (of the G x G codes) taken from --image-prompt, 1..G-1\n"
+          "                         (default: half, 8 for the default model)\n"
           "      --model PATH       model file (default: %s in ../assets or assets/ next to the program,\n"
           "                         the install prefix's share/dalle-vk, or env DVK_MODEL)\n"
           "      --device X         Vulkan device index or name substring (also env DVK_DEVICE)\n"
@@ -136,7 +146,7 @@ static int parse_rows(const char *s, uint64_t *mask) {
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
   enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
-         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL };
+         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL, OPT_IMAGE, OPT_ROWS };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
@@ -147,6 +157,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
     {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
     {"prune-rows", required_argument, 0, OPT_PRUNE}, {"rerank-pool", required_argument, 0, OPT_POOL},
+    {"image-prompt", required_argument, 0, OPT_IMAGE}, {"prompt-rows", required_argument, 0, OPT_ROWS},
     {0, 0, 0, 0}};
   *o = (cli_options){.output = "dalle-vk.png", .count = 1};
   opterr = 0;
@@ -195,6 +206,11 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       if (parse_float(optarg, &o->rerank_pool) || !(o->rerank_pool > 0 && o->rerank_pool <= 1))
         return usage_error("--rerank-pool must be a number in (0, 1], got '%s'", optarg);
       break;
+    case OPT_IMAGE: o->image_prompt = optarg; break;
+    case OPT_ROWS:
+      if (parse_u64(optarg, 255, &v) || v == 0) return usage_error("--prompt-rows must be an integer from 1 to 255, got '%s'", optarg);
+      o->prompt_rows = (uint32_t)v;
+      break;
     case OPT_MODEL: o->model = optarg; break;
     case OPT_DEVICE: o->device = optarg; break;
     case OPT_LIST: {
@@ -220,6 +236,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
   o->prompt = argv[optind];
   if (o->candidates && o->candidates < o->count)
     return usage_error("--candidates must be at least --count (N), got %s", o->candidates_arg);
+  if (o->prompt_rows && !o->image_prompt) return usage_error("%s", "--prompt-rows needs --image-prompt");
   if (o->verbose && o->quiet) o->verbose = 0;
   return -1;
 }
@@ -265,6 +282,7 @@ static int run(const cli_options *o) {
   dvk_context *ctx = NULL;
   dvk_model *model = NULL;
   dvk_images *im = NULL;
+  int32_t *prefix = NULL;
   int rc = EXIT_RUNTIME;
   if (dvk_context_create(&co, &ctx) != DVK_OK) {
     fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(NULL));
@@ -304,6 +322,37 @@ static int run(const cli_options *o) {
   p.cond_scale = o->cond_scale;
   p.prune_rows = o->prune_rows;
   p.rerank_pool = o->rerank_pool;
+  if (o->image_prompt) { /* its first rows' codes start every candidate */
+    const uint32_t rows = o->prompt_rows ? o->prompt_rows : info.grid / 2;
+    uint8_t *rgb = NULL;
+    if (!info.has_encoder) {
+      fprintf(stderr, "dalle-vk: --image-prompt needs a model with a dVAE encoder; %s has none\n", model_path);
+      goto done;
+    }
+    if (rows >= info.grid) {
+      fprintf(stderr, "dalle-vk: --prompt-rows must be at most %u for this model (a %ux%u grid), got %u\n",
+              info.grid - 1, info.grid, info.grid, rows);
+      rc = EXIT_USAGE;
+      goto done;
+    }
+    if (image_load_rgb(o->image_prompt, info.image_width, &rgb, err, sizeof err) != 0) {
+      fprintf(stderr, "dalle-vk: %s\n", err);
+      goto done;
+    }
+    prefix = malloc((size_t)info.grid * info.grid * sizeof *prefix);
+    dvk_status es = prefix ? dvk_encode_image(model, rgb, prefix, NULL) : DVK_ERR_OUT_OF_HOST_MEMORY;
+    free(rgb);
+    if (es != DVK_OK) {
+      fprintf(stderr, "dalle-vk: encoding the image prompt '%s': %s\n", o->image_prompt,
+              prefix ? dvk_last_error(ctx) : "out of host memory");
+      goto done;
+    }
+    p.image_prefix = prefix;
+    p.image_prefix_len = rows * info.grid;
+    if (o->verbose)
+      fprintf(stderr, "dalle-vk: image prompt %s: its first %u of %u rows of codes start every image\n", o->image_prompt,
+              rows, info.grid);
+  }
   p.progress = progress_update;
   p.progress_user = &prog;
   p.cancel = (const volatile int *)&g_cancel;
@@ -340,7 +389,9 @@ static int run(const cli_options *o) {
       fprintf(stderr, "%s\n", o->prune_rows ? "" : " (the model's default)");
     } else {
       fprintf(stderr, "dalle-vk: pruning: off%s\n", o->prune_rows == DVK_PRUNE_OFF ? " (--prune-rows none)"
-                                                   : candidates < 2 ? " (one candidate)" : " (the model names no rows)");
+                                                   : candidates < 2 ? " (one candidate)"
+                                                   : o->image_prompt ? " (the image prompt fixes the model's rows)"
+                                                                     : " (the model names no rows)");
     }
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
@@ -361,6 +412,7 @@ static int run(const cli_options *o) {
   }
   rc = 0;
 done:
+  free(prefix);
   dvk_images_free(im);
   dvk_model_free(model);
   dvk_context_destroy(ctx);

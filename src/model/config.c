@@ -131,5 +131,16 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
     return bad(f, err, errlen, "dvae.image_size is not dalle.grid * 2^(dvae.group_count - 1)");
   if ((v->n_hid << (v->group_count - 1)) % 4 || v->n_hid % 4)
     return bad(f, err, errlen, "dvae.n_hid must be a multiple of 4");
+  v->has_encoder = 0;
+  v->input_channels = 0;
+  if (gguf_find_key(f, "dvae.has_encoder")) {
+    bool enc = false;
+    DVK_TRY(gguf_get_bool(f, "dvae.has_encoder", &enc, err, errlen));
+    v->has_encoder = enc;
+  }
+  if (v->has_encoder) {
+    GET_U32("dvae.input_channels", &v->input_channels);
+    if (v->input_channels != 3) return bad(f, err, errlen, "dvae.input_channels must be 3 (RGB)");
+  }
   return read_clip(f, d->grid, &cfg->clip, err, errlen);
 }

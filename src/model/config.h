@@ -25,9 +25,11 @@ typedef struct dvk_dalle_config {
   float top_p;          /* recommended nucleus sampling mass (dalle.top_p; absent: 1 = off) */
 } dvk_dalle_config;
 
-/* The dVAE decoder (OpenAI architecture, sizes as parameters). */
+/* The dVAE (OpenAI architecture, sizes as parameters): the decoder always, the encoder when has_encoder. */
 typedef struct dvk_dvae_config {
   uint32_t group_count, n_hid, n_blk_per_group, vocab_size, n_init, output_channels, image_size;
+  int has_encoder;         /* dvae.has_encoder (absent: 0): the dvae.enc.* tensors are present */
+  uint32_t input_channels; /* dvae.input_channels, the encoder's input (3, RGB); 0 without an encoder */
 } dvk_dvae_config;
 
 /* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; rerank.h). Its text tower

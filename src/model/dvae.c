@@ -1,4 +1,4 @@
-/* dVAE decoder. See dvae.h. */
+/* dVAE decoder (and the conv helpers the encoder shares). See dvae.h. */
 #include "model/dvae.h"
 
 #include <stdio.h>
@@ -7,9 +7,8 @@
 
 #include "ops/image.h"
 
-/* Loads one conv weight [cout, cin, k, k] + bias [cout] and repacks it for conv2d. */
-static dvk_status load_conv(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout, uint32_t k,
-                            dvk_dvae_conv *c) {
+dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout, uint32_t k,
+                              dvk_dvae_conv *c) {
   char name[160];
   snprintf(name, sizeof name, "%s.w", prefix);
   const gguf_tensor *t;
@@ -33,6 +32,22 @@ static dvk_status load_conv(dvk_loader *L, const char *prefix, uint32_t cin, uin
   return dvk_load_vector(L, name, cout, &c->b);
 }
 
+dvk_status dvk_dvae_block_load(dvk_loader *L, const char *part, uint32_t g, uint32_t i, uint32_t n_in, uint32_t n_out,
+                               const uint32_t kernels[4], dvk_dvae_block *b) {
+  char prefix[128];
+  const uint32_t hid = n_out / 4, cin[4] = {n_in, hid, hid, hid}, cout[4] = {hid, hid, hid, n_out};
+  b->has_id = n_in != n_out;
+  if (b->has_id) {
+    snprintf(prefix, sizeof prefix, "dvae.%s.blocks.group_%u.block_%u.id_path", part, g, i);
+    DVK_TRY(dvk_dvae_conv_load(L, prefix, n_in, n_out, 1, &b->id));
+  }
+  for (int j = 0; j < 4; j++) {
+    snprintf(prefix, sizeof prefix, "dvae.%s.blocks.group_%u.block_%u.res_path.conv_%d", part, g, i, j + 1);
+    DVK_TRY(dvk_dvae_conv_load(L, prefix, cin[j], cout[j], kernels[j], &b->conv[j]));
+  }
+  return DVK_OK;
+}
+
 dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t grid, dvk_dvae *v) {
   memset(v, 0, sizeof *v);
   v->cfg = *cfg;
@@ -48,23 +63,11 @@ dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t gri
   }
   uint32_t n_prev = cfg->n_init, res = grid;
   v->act_floats = (uint64_t)cfg->n_init * res * res;
-  char prefix[128];
+  static const uint32_t kernels[4] = {1, 3, 3, 3};
   for (uint32_t g = 1; g <= ng; g++) {
-    const uint32_t n_g = cfg->n_hid << (ng - g), hid = n_g / 4;
-    for (uint32_t i = 1; i <= nb; i++) {
-      dvk_dvae_block *b = &v->blocks[(g - 1) * nb + (i - 1)];
-      const uint32_t n_in = i == 1 ? n_prev : n_g;
-      b->has_id = n_in != n_g;
-      if (b->has_id) {
-        snprintf(prefix, sizeof prefix, "dvae.dec.blocks.group_%u.block_%u.id_path", g, i);
-        DVK_TRY(load_conv(L, prefix, n_in, n_g, 1, &b->id));
-      }
-      const uint32_t cin[4] = {n_in, hid, hid, hid}, cout[4] = {hid, hid, hid, n_g}, k[4] = {1, 3, 3, 3};
-      for (int j = 0; j < 4; j++) {
-        snprintf(prefix, sizeof prefix, "dvae.dec.blocks.group_%u.block_%u.res_path.conv_%d", g, i, j + 1);
-        DVK_TRY(load_conv(L, prefix, cin[j], cout[j], k[j], &b->conv[j]));
-      }
-    }
+    const uint32_t n_g = cfg->n_hid << (ng - g);
+    for (uint32_t i = 1; i <= nb; i++)
+      DVK_TRY(dvk_dvae_block_load(L, "dec", g, i, i == 1 ? n_prev : n_g, n_g, kernels, &v->blocks[(g - 1) * nb + (i - 1)]));
     uint64_t act = (uint64_t)n_g * res * res;
     if (g < ng) res *= 2; /* upsampled output of this group */
     uint64_t up = (uint64_t)n_g * res * res;
@@ -72,7 +75,7 @@ dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t gri
     if (up > v->act_floats) v->act_floats = up;
     n_prev = n_g;
   }
-  DVK_TRY(load_conv(L, "dvae.dec.blocks.output.conv", cfg->n_hid, 2 * cfg->output_channels, 1, &v->output));
+  DVK_TRY(dvk_dvae_conv_load(L, "dvae.dec.blocks.output.conv", cfg->n_hid, 2 * cfg->output_channels, 1, &v->output));
   uint64_t out_act = (uint64_t)2 * cfg->output_channels * res * res;
   if (out_act > v->act_floats) v->act_floats = out_act;
   return DVK_OK;
@@ -83,11 +86,26 @@ void dvk_dvae_free(dvk_dvae *v) {
   v->blocks = NULL;
 }
 
-static dvk_status conv(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
-                       dvk_tensor x, const dvk_tensor *residual) {
+dvk_status dvk_dvae_conv_run(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
+                             dvk_tensor x, const dvk_tensor *residual) {
   dvk_conv2d_params p = {.batch = 1, .cin = c->cin, .cout = c->cout, .h = res, .w = res, .k = c->k,
                          .weight_f16 = c->f16, .relu_input = relu, .residual = residual != NULL, .gain = gain};
   return dvk_op_conv2d(ctx, &p, y, x, c->w, c->b, residual ? *residual : y);
+}
+
+dvk_status dvk_dvae_block_run(dvk_ctx *ctx, const dvk_dvae_block *b, uint32_t res, float gain, dvk_tensor *x,
+                              dvk_tensor *y, dvk_tensor h1, dvk_tensor h2) {
+  /* res_path: 4 x (ReLU, conv); the last adds to the id_path output in place */
+  DVK_TRY(dvk_dvae_conv_run(ctx, &b->conv[0], res, 1, 0, h1, *x, NULL));
+  DVK_TRY(dvk_dvae_conv_run(ctx, &b->conv[1], res, 1, 0, h2, h1, NULL));
+  DVK_TRY(dvk_dvae_conv_run(ctx, &b->conv[2], res, 1, 0, h1, h2, NULL));
+  if (!b->has_id) return dvk_dvae_conv_run(ctx, &b->conv[3], res, 1, gain, *x, h1, x);
+  DVK_TRY(dvk_dvae_conv_run(ctx, &b->id, res, 0, 0, *y, *x, NULL));
+  DVK_TRY(dvk_dvae_conv_run(ctx, &b->conv[3], res, 1, gain, *y, h1, y));
+  dvk_tensor t = *x;
+  *x = *y;
+  *y = t;
+  return DVK_OK;
 }
 
 /* One image: codes [G, G] -> `out` (device): RGB8 [R, R, 3] bytes, or f32 [3, R, R] when planar. */
@@ -100,20 +118,8 @@ static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, 
   DVK_TRY(dvk_op_dvae_gather(ctx, x, codes, v->input_w, v->input_b, 1, v->grid, c->vocab_size, c->n_init,
                              v->input_f16));
   for (uint32_t g = 1; g <= c->group_count; g++) {
-    for (uint32_t i = 1; i <= c->n_blk_per_group; i++) {
-      const dvk_dvae_block *b = &v->blocks[(g - 1) * c->n_blk_per_group + (i - 1)];
-      /* res_path: 4 x (ReLU, conv); the last adds to the id_path output in place */
-      DVK_TRY(conv(ctx, &b->conv[0], res, 1, 0, h1, x, NULL));
-      DVK_TRY(conv(ctx, &b->conv[1], res, 1, 0, h2, h1, NULL));
-      DVK_TRY(conv(ctx, &b->conv[2], res, 1, 0, h1, h2, NULL));
-      if (b->has_id) {
-        DVK_TRY(conv(ctx, &b->id, res, 0, 0, y, x, NULL));
-        DVK_TRY(conv(ctx, &b->conv[3], res, 1, gain, y, h1, &y));
-        dvk_tensor t = x; x = y; y = t;
-      } else {
-        DVK_TRY(conv(ctx, &b->conv[3], res, 1, gain, x, h1, &x));
-      }
-    }
+    for (uint32_t i = 1; i <= c->n_blk_per_group; i++)
+      DVK_TRY(dvk_dvae_block_run(ctx, &v->blocks[(g - 1) * c->n_blk_per_group + (i - 1)], res, gain, &x, &y, h1, h2));
     if (g < c->group_count) {
       const uint32_t n_g = c->n_hid << (c->group_count - g);
       DVK_TRY(dvk_op_upsample2x(ctx, y, x, n_g, res, res));
@@ -121,7 +127,7 @@ static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, 
       res *= 2;
     }
   }
-  DVK_TRY(conv(ctx, &v->output, res, 1, 0, h1, x, NULL));
+  DVK_TRY(dvk_dvae_conv_run(ctx, &v->output, res, 1, 0, h1, x, NULL));
   return planar ? dvk_op_dvae_map_planar(ctx, out, h1, 1, res, res) : dvk_op_dvae_map_rgb8(ctx, out, h1, 1, res, res);
 }
 

@@ -33,6 +33,28 @@ typedef struct dvk_dvae {
   uint64_t act_floats;     /* largest activation, floats (one image) */
 } dvk_dvae;
 
+/* Loads one conv of the dVAE: `prefix`.w [cout, cin, k, k] (f32 or f16, exact shape) and `prefix`.b [cout],
+ * the weight repacked into the conv2d device layout. Errors: DVK_ERR_MODEL_FORMAT (message in L->err), DVK_ERR_*. */
+dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout, uint32_t k,
+                              dvk_dvae_conv *c);
+
+/* Records y = c(relu ? ReLU(x) : x) on one res x res image (NCHW f32, batch 1); with residual, y = *residual +
+ * gain * (conv + bias) (residual may be y itself). */
+dvk_status dvk_dvae_conv_run(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
+                             dvk_tensor x, const dvk_tensor *residual);
+
+/* Loads residual block `i` of group `g` (1-based) of part "dec" or "enc": dvae.PART.blocks.group_G.block_I.id_path
+ * (a 1x1 conv, only when n_in != n_out) and res_path.conv_1..4 (n_in -> n_out/4 -> n_out/4 -> n_out/4 -> n_out,
+ * kernel sizes `kernels`: decoder 1, 3, 3, 3; encoder 3, 3, 3, 1). Errors as dvk_dvae_conv_load. */
+dvk_status dvk_dvae_block_load(dvk_loader *L, const char *part, uint32_t g, uint32_t i, uint32_t n_in, uint32_t n_out,
+                               const uint32_t kernels[4], dvk_dvae_block *b);
+
+/* Records one residual block on a res x res image: x <- id_path(x) + gain * res_path(x), res_path = 4 x (ReLU,
+ * conv). In place in *x without an id_path; with one, the result lands in *y and the two handles swap (so *x
+ * holds the output either way). h1, h2: scratch of n_out/4 channels. */
+dvk_status dvk_dvae_block_run(dvk_ctx *ctx, const dvk_dvae_block *b, uint32_t res, float gain, dvk_tensor *x,
+                              dvk_tensor *y, dvk_tensor h1, dvk_tensor h2);
+
 /* Loads the dvae.dec.* tensors of docs/model-format.md §3 (exact shapes) and repacks conv weights into
  * the conv2d device layout. Errors: DVK_ERR_MODEL_FORMAT (message in L->err), DVK_ERR_*. */
 dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t grid, dvk_dvae *v);

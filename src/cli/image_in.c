@@ -1,0 +1,50 @@
+/* Image prompt input through stb_image and stb_image_resize. See image_in.h. */
+#include "cli/image_in.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+
+int image_load_rgb(const char *path, uint32_t size, uint8_t **rgb, char *err, size_t errlen) {
+  *rgb = NULL;
+  int w, h, ch;
+  unsigned char *rgba = stbi_load(path, &w, &h, &ch, 4);
+  if (!rgba) {
+    snprintf(err, errlen, "cannot read image prompt '%s': %s", path, stbi_failure_reason());
+    return -1;
+  }
+  const int side = w < h ? w : h, x0 = (w - side) / 2, y0 = (h - side) / 2;
+  unsigned char *square = malloc((size_t)side * side * 3);
+  unsigned char *out = malloc((size_t)size * size * 3);
+  if (!square || !out) {
+    snprintf(err, errlen, "image prompt '%s': out of host memory for %dx%d pixels", path, w, h);
+    free(square);
+    free(out);
+    stbi_image_free(rgba);
+    return -1;
+  }
+  for (int y = 0; y < side; y++)
+    for (int x = 0; x < side; x++) {
+      const unsigned char *p = rgba + ((size_t)(y0 + y) * w + (x0 + x)) * 4;
+      for (int c = 0; c < 3; c++) /* over white: c * a + 255 * (1 - a), rounded */
+        square[((size_t)y * side + x) * 3 + c] = (unsigned char)((p[c] * p[3] + 255 * (255 - p[3]) + 127) / 255);
+    }
+  stbi_image_free(rgba);
+  int ok = 1;
+  if ((uint32_t)side == size) {
+    free(out);
+    out = square;
+  } else {
+    ok = stbir_resize_uint8(square, side, side, 0, out, (int)size, (int)size, 0, 3) != 0;
+    free(square);
+  }
+  if (!ok) {
+    snprintf(err, errlen, "image prompt '%s': resizing %dx%d to %ux%u failed", path, side, side, size, size);
+    free(out);
+    return -1;
+  }
+  *rgb = out;
+  return 0;
+}
