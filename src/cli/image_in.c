@@ -1,8 +1,10 @@
 /* Image prompt input through stb_image and stb_image_resize. See image_in.h. */
 #include "cli/image_in.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
@@ -10,9 +12,16 @@
 int image_load_rgb(const char *path, uint32_t size, uint8_t **rgb, char *err, size_t errlen) {
   *rgb = NULL;
   int w, h, ch;
-  unsigned char *rgba = stbi_load(path, &w, &h, &ch, 4);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "cannot read image prompt '%s': %s", path, strerror(errno));
+    return -1;
+  }
+  unsigned char *rgba = stbi_load_from_file(f, &w, &h, &ch, 4);
+  fclose(f);
   if (!rgba) {
-    snprintf(err, errlen, "cannot read image prompt '%s': %s", path, stbi_failure_reason());
+    snprintf(err, errlen, "cannot read image prompt '%s': not an image stb_image can decode (%s)", path,
+             stbi_failure_reason());
     return -1;
   }
   const int side = w < h ? w : h, x0 = (w - side) / 2, y0 = (h - side) / 2;
