@@ -117,7 +117,7 @@ expect "prune-rows past the grid" 1 "prune_rows may only name image rows 0..4 (g
 expect "prune-rows without a reranker" 1 "pruning needs a model with a reranker" -- --model "$MODEL" "x" --prune-rows 1 -o "$O"
 expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
 expect "prompt-rows without an image" 2 "--prompt-rows needs --image-prompt" -- --model "$MODEL" "x" --prompt-rows 3 -o "$O"
-expect "prompt-rows zero" 2 "--prompt-rows must be an integer from 1" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 0 -o "$O"
+expect "prompt-rows zero" 2 "--prompt-rows must be a positive integer" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 0 -o "$O"
 expect "image prompt without an encoder" 1 "needs a model with a dVAE encoder" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" -o "$O"
 # image prompts on the default model (it has the dVAE encoder): bad files, too many rows, and one completion
 EMODEL=assets/dalle-emoji.gguf

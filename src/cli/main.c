@@ -82,7 +82,8 @@ static void usage(FILE *f) {
           "                         start every image from this image's top rows (DALL-E's image\n"
           "                         completion): the model's dVAE encodes PATH (PNG, JPEG, ...; cropped to\n"
           "                         a square, resized to the model's size, transparency on white) and\n"
-          "                         the transformer continues below its first rows\n"
+          "                         the transformer continues below its first rows (pruning skips rows\n"
+          "                         inside them: with the default rows 1,3,5,7 and 8 given rows, none)\n"
           "      --prompt-rows K    image rows (of the G x G codes) taken from --image-prompt, 1..G-1\n"
           "                         (default: half, 8 for the default model)\n"
           "      --model PATH       model file (default: %s in ../assets or assets/ next to the program,\n"
@@ -208,7 +209,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       break;
     case OPT_IMAGE: o->image_prompt = optarg; break;
     case OPT_ROWS:
-      if (parse_u64(optarg, 255, &v) || v == 0) return usage_error("--prompt-rows must be an integer from 1 to 255, got '%s'", optarg);
+      if (parse_u64(optarg, 255, &v) || v == 0) return usage_error("--prompt-rows must be a positive integer, at most G-1 for a G x G grid (15 for the default model), got '%s'", optarg);
       o->prompt_rows = (uint32_t)v;
       break;
     case OPT_MODEL: o->model = optarg; break;
@@ -330,8 +331,8 @@ static int run(const cli_options *o) {
       goto done;
     }
     if (rows >= info.grid) {
-      fprintf(stderr, "dalle-vk: --prompt-rows must be at most %u for this model (a %ux%u grid), got %u\n",
-              info.grid - 1, info.grid, info.grid, rows);
+      fprintf(stderr, "dalle-vk: --prompt-rows must be at most %u for this model (a %ux%u grid), got %u\n"
+              "Try 'dalle-vk --help'.\n", info.grid - 1, info.grid, info.grid, rows);
       rc = EXIT_USAGE;
       goto done;
     }
@@ -390,7 +391,7 @@ static int run(const cli_options *o) {
     } else {
       fprintf(stderr, "dalle-vk: pruning: off%s\n", o->prune_rows == DVK_PRUNE_OFF ? " (--prune-rows none)"
                                                    : candidates < 2 ? " (one candidate)"
-                                                   : o->image_prompt ? " (the image prompt fixes the model's rows)"
+                                                   : o->image_prompt ? " (every pruning row lies inside the image prompt)"
                                                                      : " (the model names no rows)");
     }
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
