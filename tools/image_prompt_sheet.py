@@ -26,12 +26,11 @@ PROMPTS = ("cat face, twemoji style|star, twemoji style|fire, twemoji style|dog 
 
 
 def run_cli(a, prompt, out, extra=()):
-    cmd = [a.bin, "--model", a.model, prompt, "-n", "4", "--seed", str(a.seed), "-q", "-o", out, *extra]
+    """The CLI's best 4 of 32 as 4 PIL images (--separate writes OUT-0.png .. OUT-3.png)."""
+    cmd = [a.bin, "--model", a.model, prompt, "-n", "4", "--seed", str(a.seed), "-q", "--separate", "-o", out, *extra]
     subprocess.run(cmd, check=True)
-    grid = Image.open(out).convert("RGB")
-    t = (grid.size[0] - 2) // 2  # the CLI's 2x2 grid with a 2-px gutter
-    return [grid.crop(((q % 2) * (t + 2), (q // 2) * (t + 2), (q % 2) * (t + 2) + t, (q // 2) * (t + 2) + t))
-            for q in range(4)]
+    stem = os.path.splitext(out)[0]
+    return [Image.open("%s-%d.png" % (stem, q)).convert("RGB") for q in range(4)]
 
 
 def main(argv=None):

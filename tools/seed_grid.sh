@@ -3,7 +3,7 @@
 # prompt-fidelity counts in assets/MODEL_CARD.md ("seeds 1-6, best 4 of 32").
 # Usage: [SEEDS="1 2 3 4 5 6"] [EXTRA="--top-p 0.8"] tools/seed_grid.sh MODEL OUT.png "PROMPT" ["PROMPT" ...]
 #   one row per prompt; per seed, the 4 images of `build/dalle-vk MODEL PROMPT -n 4 --seed S $EXTRA`
-#   (the best 4 of 32 candidates with the file's settings) side by side, 8 px between seeds.
+#   (the best 4 of 32 candidates with the file's settings, written --separate) side by side, 8 px between seeds.
 # Needs build/dalle-vk (scripts/setup.sh) and Debian's python3-pil. Takes ~8 s per prompt and seed on 2 cores.
 set -euo pipefail
 MODEL=$(realpath -m -- "${1:?usage: tools/seed_grid.sh MODEL OUT.png PROMPT...}")
@@ -19,7 +19,7 @@ i=0
 for p in "$@"; do
   for s in $SEEDS; do
     # shellcheck disable=SC2086  # EXTRA holds several options
-    build/dalle-vk --model "$MODEL" "$p" -n 4 --seed "$s" -q $EXTRA -o "$TMP/cell_$(printf %04d $i).png" >/dev/null
+    build/dalle-vk --model "$MODEL" "$p" -n 4 --seed "$s" -q --separate $EXTRA -o "$TMP/cell_$(printf %04d $i).png" >/dev/null
     i=$((i + 1))
   done
 done
@@ -27,16 +27,16 @@ done
 import glob, os, sys
 from PIL import Image
 out, tmp, per_row = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cells = [Image.open(f).convert("RGB") for f in sorted(glob.glob(os.path.join(tmp, "cell_*.png")))]
-w, h = cells[0].size
-t = (w - 2) // 2            # the CLI's 2x2 grid: 2 tiles of t px and a 2 px gutter
+# --separate wrote cell_K-0.png .. cell_K-3.png per run: sorted, 4 consecutive files are one run
+tiles = [Image.open(f).convert("RGB") for f in sorted(glob.glob(os.path.join(tmp, "cell_*-[0-3].png")))]
+cells = [tiles[k:k + 4] for k in range(0, len(tiles), 4)]
+t = tiles[0].size[0]
 gap = 8
 sheet = Image.new("RGB", (per_row * (4 * t + gap) - gap, t * (len(cells) // per_row)), "white")
 for k, cell in enumerate(cells):
     r, c = divmod(k, per_row)
-    for q in range(4):
-        x0, y0 = (q % 2) * (t + 2), (q // 2) * (t + 2)
-        sheet.paste(cell.crop((x0, y0, x0 + t, y0 + t)), (c * (4 * t + gap) + q * t, r * t))
+    for q, tile in enumerate(cell):
+        sheet.paste(tile, (c * (4 * t + gap) + q * t, r * t))
 tmp_out = out + ".tmp.png"
 sheet.save(tmp_out)
 os.replace(tmp_out, out)

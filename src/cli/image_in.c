@@ -26,11 +26,8 @@ int image_load_rgb(const char *path, uint32_t size, uint8_t **rgb, char *err, si
   }
   const int side = w < h ? w : h, x0 = (w - side) / 2, y0 = (h - side) / 2;
   unsigned char *square = malloc((size_t)side * side * 3);
-  unsigned char *out = malloc((size_t)size * size * 3);
-  if (!square || !out) {
+  if (!square) {
     snprintf(err, errlen, "image prompt '%s': out of host memory for %dx%d pixels", path, w, h);
-    free(square);
-    free(out);
     stbi_image_free(rgba);
     return -1;
   }
@@ -41,14 +38,13 @@ int image_load_rgb(const char *path, uint32_t size, uint8_t **rgb, char *err, si
         square[((size_t)y * side + x) * 3 + c] = (unsigned char)((p[c] * p[3] + 255 * (255 - p[3]) + 127) / 255);
     }
   stbi_image_free(rgba);
-  int ok = 1;
   if ((uint32_t)side == size) {
-    free(out);
-    out = square;
-  } else {
-    ok = stbir_resize_uint8(square, side, side, 0, out, (int)size, (int)size, 0, 3) != 0;
-    free(square);
+    *rgb = square;
+    return 0;
   }
+  unsigned char *out = malloc((size_t)size * size * 3);
+  const int ok = out && stbir_resize_uint8(square, side, side, 0, out, (int)size, (int)size, 0, 3) != 0;
+  free(square);
   if (!ok) {
     snprintf(err, errlen, "image prompt '%s': resizing %dx%d to %ux%u failed", path, side, side, size, size);
     free(out);
