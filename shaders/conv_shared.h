@@ -32,13 +32,6 @@ DVK_STRUCT(dvk_pc_conv2d) {
 };
 DVK_PUSH_CHECK(dvk_pc_conv2d, 19)
 
-/* relu.comp: y[i] = max(x[i], 0), i < n. */
-DVK_STRUCT(dvk_pc_relu) {
-  DVK_U32 n;
-  DVK_U32 x_off, y_off;
-};
-DVK_PUSH_CHECK(dvk_pc_relu, 3)
-
 /* upsample2x.comp / maxpool2x2.comp: per plane (one channel of one image), output [oh, ow] from input
  * [ih, iw]; planes n_planes. */
 DVK_STRUCT(dvk_pc_plane2x) {

@@ -3,8 +3,8 @@
  * two sides cannot drift. Members are 32-bit scalars only, which lay out identically in C and in
  * std430 push-constant blocks; C checks sizes with _Static_assert (DVK_PUSH_CHECK).
  *
- * Usage, GLSL:  layout(push_constant) uniform PC { dvk_pc_add p; };
- *        C:     dvk_pc_add pc = {.n = n}; ... desc.push = &pc; desc.push_size = sizeof pc; */
+ * Usage, GLSL:  layout(push_constant) uniform PC { dvk_pc_layernorm p; };
+ *        C:     dvk_pc_layernorm pc = {.rows = rows, .d = d, .eps = eps}; ... desc.push = &pc; desc.push_size = sizeof pc; */
 #ifndef DVK_SHARED_H
 #define DVK_SHARED_H
 
@@ -29,11 +29,5 @@
 #ifndef __STDC__
 #define DVK_GROUP_INDEX (gl_WorkGroupID.x + gl_NumWorkGroups.x * gl_WorkGroupID.y)
 #endif
-
-/* ---- element-wise: y[i] = a[i] + b[i], i < n (add.comp) ---- */
-DVK_STRUCT(dvk_pc_add) {
-  DVK_U32 n;
-};
-DVK_PUSH_CHECK(dvk_pc_add, 1)
 
 #endif

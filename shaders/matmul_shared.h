@@ -33,20 +33,13 @@ DVK_PUSH_CHECK(dvk_pc_matmul, 12)
 #define DVK_MM_K_ALIGN 16u
 
 #ifndef __STDC__ /* GLSL: the epilogue every matmul kernel applies to one output element */
-/* erf(x) by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), odd-extended to x < 0. */
-float dvk_mm_erf(float x) {
-  float a = abs(x);
-  float t = 1.0 / (1.0 + 0.3275911 * a);
-  float poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  float r = 1.0 - poly * exp(-a * a);
-  return x < 0.0 ? -r : r;
-}
+#include "gelu.glsl"
 
-/* v = acc (+ bias) (-> GELU, erf form: 0.5 v (1 + erf(v / sqrt 2))) (+ old Y when accumulating). */
+/* v = acc (+ bias) (-> GELU, gelu.glsl) (+ old Y when accumulating). */
 float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags) {
   float v = acc;
   if ((flags & DVK_MM_BIAS) != 0u) v += bias_v;
-  if ((flags & DVK_MM_GELU) != 0u) v = 0.5 * v * (1.0 + dvk_mm_erf(v * 0.70710678118654752));
+  if ((flags & DVK_MM_GELU) != 0u) v = dvk_gelu(v);
   if ((flags & DVK_MM_ACCUMULATE) != 0u) v += y_old;
   return v;
 }

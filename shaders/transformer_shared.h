@@ -1,5 +1,5 @@
-/* Push-constant blocks of the transformer ops (issue 2): LayerNorm, GELU, softmax, argmax, embeddings,
- * KV cache, masked attention. Shared by the C host (src/ops/{norm,activation,embed,attention}.c) and
+/* Push-constant blocks of the transformer ops LayerNorm, embeddings,
+ * KV cache, masked attention. Shared by the C host (src/ops/{norm,embed,attention}.c) and
  * the GLSL shaders; conventions as in dvk_shared.h (32-bit scalar members only). */
 #ifndef DVK_TRANSFORMER_SHARED_H
 #define DVK_TRANSFORMER_SHARED_H
@@ -13,29 +13,6 @@ DVK_STRUCT(dvk_pc_layernorm) {
   DVK_F32 eps;
 };
 DVK_PUSH_CHECK(dvk_pc_layernorm, 3)
-
-/* ---- gelu.comp: y[i] = x[i] * Phi(x[i]), i < n (erf form) ---- */
-DVK_STRUCT(dvk_pc_gelu) {
-  DVK_U32 n;
-};
-DVK_PUSH_CHECK(dvk_pc_gelu, 1)
-
-/* ---- softmax.comp: y[r, :] = softmax(scale * x[r, :]), r < rows ---- */
-DVK_STRUCT(dvk_pc_softmax) {
-  DVK_U32 rows;
-  DVK_U32 n;     /* row length */
-  DVK_F32 scale; /* 1 / temperature */
-};
-DVK_PUSH_CHECK(dvk_pc_softmax, 3)
-
-/* ---- logits_argmax.comp: out[r] = c0-relative index of the max of x[r, c0 .. c0+n-1] ---- */
-DVK_STRUCT(dvk_pc_argmax) {
-  DVK_U32 rows;
-  DVK_U32 stride; /* floats between row starts of x */
-  DVK_U32 c0;     /* first column */
-  DVK_U32 n;      /* columns searched */
-};
-DVK_PUSH_CHECK(dvk_pc_argmax, 4)
 
 /* ---- embed.comp: out[b, row0 + t, :] = table[ids[b, t] - v0, :] + positions, for the ids inside the
  * bound table chunk [v0, v0 + v_count); pos_mode: 0 none, 1 text (pos_a[p0 + t]), 2 image

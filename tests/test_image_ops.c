@@ -1,4 +1,4 @@
-/* The dVAE image ops (src/ops/image.h) against C references: ReLU, 2x nearest upsampling, 2x2 max-pool,
+/* The dVAE image ops (src/ops/image.h) against C references: 2x nearest upsampling, 2x2 max-pool,
  * the output map (planar f32 and interleaved RGB8) and the code gather; odd sizes, batch 1 and > 1, and
  * the splitting over maxStorageBufferRange (forced by lowering the context's limit). */
 #include <math.h>
@@ -17,20 +17,6 @@
     if (s == DVK_OK) s = dvk_flush((t)->ctx);                                            \
     (t)->ctx->limits.max_storage_range = saved_;                                         \
   } while (0)
-
-static void test_relu(th_ctx *t, uint32_t n, int in_place, VkDeviceSize range) {
-  if (!th_case(t, "relu n=%u%s%s", n, in_place ? " in place" : "", range ? " split" : "")) return;
-  float *x = malloc(n * 4), *ref = malloc(n * 4);
-  th_fill_uniform(&t->rng, x, n, -1, 1);
-  for (uint32_t i = 0; i < n; i++) ref[i] = x[i] > 0 ? x[i] : 0;
-  th_buf dx, dy;
-  dvk_status s = th_alloc(t, n * 4, x, &dx);
-  if (s == DVK_OK && !in_place) s = th_alloc(t, n * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_relu(t->ctx, in_place ? dx.t : dy.t, dx.t, n));
-  if (s != DVK_OK) th_case_error(t, "relu", s);
-  else th_check_f32(t, in_place ? &dx : &dy, ref, n, 0);
-  free(x), free(ref);
-}
 
 static void test_upsample(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, VkDeviceSize range) {
   if (!th_case(t, "upsample2x planes=%u %ux%u%s", planes, h, w, range ? " split" : "")) return;
@@ -175,10 +161,6 @@ int main(int argc, char **argv) {
   th_ctx t;
   int rc = th_init(&t, argc, argv);
   if (rc) return rc;
-  test_relu(&t, 1, 0, 0);
-  test_relu(&t, 1001, 0, 0);
-  test_relu(&t, 70001, 1, 0);
-  test_relu(&t, 5000, 0, 4096);
   test_upsample(&t, 1, 1, 1, 0);
   test_upsample(&t, 15, 5, 7, 0);  /* B=3 x C=5 */
   test_upsample(&t, 8, 16, 16, 0);

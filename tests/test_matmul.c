@@ -133,6 +133,52 @@ static void test_large(th_ctx *t) {
   run_case(t, &c);
 }
 
+/* The GELU the model runs: the matmul epilogue (bias, then GELU) against libm's erf. W is the identity
+ * (rows of 0 and 1, exact in f16 too), so the pre-activation v = fl(x + b) is exact on both sides and
+ * only the epilogue is measured. |x| is log-uniform in [1e-3, 1e2], either sign: the tails where erf
+ * saturates and GELU(v) -> v or -> 0 are covered. Per element, |out - ref| <= 0.5 |v| E + 2^-23 |ref|:
+ * E = 1.5e-7 (the erf approximation) + 4.5e-7 (about 8 f32 roundings of values <= 2 in its evaluation),
+ * and the last term the rounding of the product. */
+static void test_gelu_epilogue(th_ctx *t, uint32_t m, uint32_t n, dvk_matmul_wtype type, dvk_matmul_kernel kernel) {
+  if (!th_case(t, "gelu epilogue %s %s m=%u n=%u", kernel_name(kernel), type == DVK_MATMUL_F16 ? "f16" : "f32", m, n))
+    return;
+  const size_t nx = (size_t)m * n;
+  float *x = malloc(nx * 4), *w = calloc((size_t)n * n, 4), *b = malloc((size_t)n * 4), *out = malloc(nx * 4);
+  for (size_t i = 0; i < nx; i++) {
+    float mag = powf(10.0f, th_rng_uniform(&t->rng, -3, 2));
+    x[i] = th_rng_uniform(&t->rng, -1, 1) < 0 ? -mag : mag;
+  }
+  for (uint32_t j = 0; j < n; j++) w[(size_t)j * n + j] = 1.0f;
+  th_fill_uniform(&t->rng, b, n, -1, 1);
+  th_buf dx, db, dy;
+  dvk_matmul_weight wt;
+  dvk_status s = th_alloc(t, nx * 4, x, &dx);
+  if (s == DVK_OK) s = th_alloc(t, (size_t)n * 4, b, &db);
+  if (s == DVK_OK) s = th_alloc(t, nx * 4, NULL, &dy);
+  if (s == DVK_OK) s = dvk_matmul_weight_upload(t->ctx, t->arena, type, n, n, w, DVK_MATMUL_F32, &wt);
+  if (s == DVK_OK) {
+    dvk_matmul_desc d = {.m = m, .x = dx.t, .w = &wt, .bias = &db.t, .y = dy.t, .flags = DVK_MATMUL_GELU,
+                         .kernel = kernel};
+    s = dvk_op_matmul_ex(t->ctx, &d);
+  }
+  if (s == DVK_OK) s = dvk_flush(t->ctx);
+  if (s == DVK_OK) s = th_read(t, &dy, out);
+  if (s != DVK_OK) {
+    th_case_error(t, "matmul gelu", s);
+  } else {
+    double worst = 0; /* largest |out - ref| / bound */
+    for (size_t i = 0; i < nx; i++) {
+      const float v = x[i] + b[i % n]; /* what the kernel adds: an f32 sum */
+      const double ref = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+      const double bound = 0.5 * fabs(v) * (1.5e-7 + 4.5e-7) + 0x1p-23 * fabs(ref) + 1e-30;
+      const double r = isfinite(out[i]) ? fabs(out[i] - ref) / bound : INFINITY;
+      if (!(r <= worst)) worst = r;
+    }
+    th_case_done(t, th_guard_ok(t, &dy) && worst <= 1.0, worst, 1.0);
+  }
+  free(x), free(w), free(b), free(out);
+}
+
 int main(int argc, char **argv) {
   th_ctx t;
   int rc = th_init(&t, argc, argv);
@@ -162,6 +208,10 @@ int main(int argc, char **argv) {
         if (c.kernel == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue; /* = auto */
         run_case(&t, &c);
       }
+  test_gelu_epilogue(&t, 8, 512, DVK_MATMUL_F32, DVK_MATMUL_AUTO);
+  test_gelu_epilogue(&t, 40, 384, DVK_MATMUL_F16, DVK_MATMUL_AUTO);
+  for (size_t q = 1; q < sizeof kernels / sizeof *kernels; q++)
+    test_gelu_epilogue(&t, 8, 256, DVK_MATMUL_F32, kernels[q]);
   test_errors(&t);
   test_large(&t);
   return th_finish(&t);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/activation.h"
+#include "ops/logits.h"
 #include "ops/norm.h"
 
 dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_transformer *tf) {

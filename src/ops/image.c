@@ -11,23 +11,6 @@ static dvk_status dispatch_1d(dvk_ctx *ctx, dvk_dispatch_desc *d, uint64_t n) {
   return dvk_dispatch(ctx, d);
 }
 
-dvk_status dvk_op_relu(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t n) {
-  if (!n) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "relu: n = 0");
-  uint64_t step = dvk_window_max_elems(ctx, 4);
-  for (uint64_t i = 0; i < n; i += step) {
-    uint64_t m = n - i < step ? n - i : step;
-    dvk_window wx = {0}, wy = {0};
-    DVK_TRY(dvk_window_of(ctx, "relu", "x", x, i, m, 4, &wx));
-    DVK_TRY(dvk_window_of(ctx, "relu", "y", y, i, m, 4, &wy));
-    dvk_pc_relu pc = {.n = (uint32_t)m, .x_off = wx.off, .y_off = wy.off};
-    dvk_dispatch_desc d = {.shader = "relu", .n_bindings = 2, .push = &pc, .push_size = sizeof pc};
-    d.bindings[0].t = wx.t;
-    d.bindings[1].t = wy.t;
-    DVK_TRY(dispatch_1d(ctx, &d, m));
-  }
-  return DVK_OK;
-}
-
 /* Runs a plane-to-plane shader (upsample2x, maxpool2x2) over `planes` planes, as many per dispatch as fit. */
 static dvk_status plane_op(dvk_ctx *ctx, const char *shader, dvk_tensor y, dvk_tensor x, uint64_t planes,
                            uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, uint64_t per_plane_invocations) {

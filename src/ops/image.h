@@ -1,6 +1,6 @@
-/* The dVAE's non-convolution ops on NCHW f32 images: ReLU, 2x nearest upsampling, 2x2 max-pooling, the
+/* The dVAE's non-convolution ops on NCHW f32 images: 2x nearest upsampling, 2x2 max-pooling, the
  * output map to pixels, and the decoder's input "conv" on one-hot codes as an embedding gather.
- * Shaders: relu.comp, upsample2x.comp, maxpool2x2.comp, dvae_map.comp, dvae_gather.comp.
+ * Shaders: upsample2x.comp, maxpool2x2.comp, dvae_map.comp, dvae_gather.comp.
  * Every op records its dispatches (split so that no binding exceeds maxStorageBufferRange) and returns
  * DVK_ERR_INVALID_ARGUMENT for empty shapes or tensors smaller than stated, DVK_ERR_* from Vulkan. */
 #ifndef DVK_OPS_IMAGE_H
@@ -9,9 +9,6 @@
 #include <stdint.h>
 
 #include "vk/dispatch.h"
-
-/* y[i] = max(x[i], 0) for i < n. x, y: f32 [n]; y may be x (in place). */
-dvk_status dvk_op_relu(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t n);
 
 /* 2x nearest upsampling (nn.Upsample(scale_factor=2, mode='nearest')): y[pl, i, j] = x[pl, i/2, j/2].
  * x: f32 [planes, h, w]; y: f32 [planes, 2h, 2w] (planes = B * C of an NCHW tensor). y must not overlap x. */

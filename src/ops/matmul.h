@@ -12,7 +12,7 @@
  * memory) or dvk_matmul_weight_upload (arena + upload).
  *
  * Epilogue, per output element, in this order: + b[n] (when a bias is given), GELU erf form
- * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf by Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7),
+ * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf of shaders/gelu.glsl, |error| <= 1.5e-7),
  * then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g. out-projection + residual).
  *
  * Large operands: W may exceed maxStorageBufferRange (128 MiB on lavapipe); the op then splits N
