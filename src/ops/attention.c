@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ops/util.h"
+#include "ops/window.h"
 
 #define MAX_D_HEAD 256
 #define ACC_FLOATS 4096 /* shared floats for merging the invocations' accumulators (16 KiB) */
@@ -28,7 +29,8 @@ static VkDeviceSize seq_bytes(const dvk_kv_cache *c) { return (VkDeviceSize)c->n
 static uint32_t batch_chunk(dvk_ctx *ctx, const VkDeviceSize *row_bytes, int n, uint32_t batch) {
   uint32_t chunk = batch, step = 1;
   for (int i = 0; i < n; i++) {
-    uint32_t c = dvk_rows_per_bind(ctx, row_bytes[i], batch), s = dvk_rows_align(ctx, row_bytes[i]);
+    uint32_t c = dvk_window_rows(ctx, row_bytes[i], batch, ctx->limits.max_storage_range);
+    uint32_t s = dvk_window_row_step(ctx, row_bytes[i]);
     if (c < chunk) chunk = c;
     if (s > step) step = s;
   }
@@ -36,8 +38,10 @@ static uint32_t batch_chunk(dvk_ctx *ctx, const VkDeviceSize *row_bytes, int n, 
   return chunk;
 }
 
-static dvk_tensor seqs(dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n) {
-  return dvk_tensor_slice(t, per_seq * b0, per_seq * n);
+/* The window over sequences [b0, b0 + n) of t (per_seq bytes each, a multiple of 4). */
+static dvk_status seqs(dvk_ctx *ctx, const char *name, dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n,
+                       dvk_tensor *out) {
+  return dvk_window_exact(ctx, "attention", name, t, per_seq / 4 * b0, per_seq / 4 * n, 4, out);
 }
 
 dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
@@ -57,9 +61,9 @@ dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor 
     dvk_pc_kv_append pc = {.batch = nb, .n = n, .p0 = p0, .n_heads = cache->n_heads, .d_head = cache->d_head,
                            .s_max = cache->s_max};
     dvk_dispatch_desc desc = {.shader = "kv_append", .n_bindings = 3, .push = &pc, .push_size = sizeof pc};
-    desc.bindings[0].t = seqs(qkv, qkv_seq, b0, nb);
-    desc.bindings[1].t = seqs(cache->k, kv_seq, b0, nb);
-    desc.bindings[2].t = seqs(cache->v, kv_seq, b0, nb);
+    DVK_TRY(seqs(ctx, "qkv", qkv, qkv_seq, b0, nb, &desc.bindings[0].t));
+    DVK_TRY(seqs(ctx, "k", cache->k, kv_seq, b0, nb, &desc.bindings[1].t));
+    DVK_TRY(seqs(ctx, "v", cache->v, kv_seq, b0, nb, &desc.bindings[2].t));
     dvk_groups_1d(ctx, dvk_div_up(nb * n * d, 256), desc.groups);
     DVK_TRY(dvk_dispatch(ctx, &desc));
   }
@@ -81,10 +85,10 @@ dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t
                               .d_head = cache->d_head, .s_max = cache->s_max};
     if (pc.first >= nb) continue;
     dvk_dispatch_desc desc = {.shader = "kv_broadcast", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
-    desc.bindings[0].t = seqs(cache->k, kv_seq, 0, 1);
-    desc.bindings[1].t = seqs(cache->k, kv_seq, b0, nb);
-    desc.bindings[2].t = seqs(cache->v, kv_seq, 0, 1);
-    desc.bindings[3].t = seqs(cache->v, kv_seq, b0, nb);
+    DVK_TRY(seqs(ctx, "k", cache->k, kv_seq, 0, 1, &desc.bindings[0].t));
+    DVK_TRY(seqs(ctx, "k", cache->k, kv_seq, b0, nb, &desc.bindings[1].t));
+    DVK_TRY(seqs(ctx, "v", cache->v, kv_seq, 0, 1, &desc.bindings[2].t));
+    DVK_TRY(seqs(ctx, "v", cache->v, kv_seq, b0, nb, &desc.bindings[3].t));
     dvk_groups_1d(ctx, dvk_div_up((nb - pc.first) * cache->n_heads * n * cache->d_head, 256), desc.groups);
     DVK_TRY(dvk_dispatch(ctx, &desc));
   }
@@ -169,10 +173,10 @@ dvk_status dvk_op_attention(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const 
     dvk_dispatch_desc desc = {.shader = texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4, .push = &pc,
                               .push_size = sizeof pc, .n_spec = 2,
                               .spec = {attn_workgroup(ctx, cache->d_head), cache->d_head}};
-    desc.bindings[0].t = seqs(qkv, qkv_seq, b0, nb);
-    desc.bindings[1].t = seqs(cache->k, kv_seq, b0, nb);
-    desc.bindings[2].t = seqs(cache->v, kv_seq, b0, nb);
-    desc.bindings[3].t = seqs(out, out_seq, b0, nb);
+    DVK_TRY(seqs(ctx, "qkv", qkv, qkv_seq, b0, nb, &desc.bindings[0].t));
+    DVK_TRY(seqs(ctx, "k", cache->k, kv_seq, b0, nb, &desc.bindings[1].t));
+    DVK_TRY(seqs(ctx, "v", cache->v, kv_seq, b0, nb, &desc.bindings[2].t));
+    DVK_TRY(seqs(ctx, "out", out, out_seq, b0, nb, &desc.bindings[3].t));
     if (texel) desc.bindings[1].format = desc.bindings[2].format = VK_FORMAT_R32G32B32A32_SFLOAT;
     dvk_groups_1d(ctx, (uint64_t)nb * cache->n_heads * nq, desc.groups);
     DVK_TRY(dvk_dispatch(ctx, &desc));

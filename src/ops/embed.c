@@ -2,6 +2,7 @@
 #include "ops/embed.h"
 
 #include "ops/util.h"
+#include "ops/window.h"
 #include "transformer_shared.h"
 
 static VkDeviceSize elem_bytes(dvk_table_dtype t) { return t == DVK_TABLE_F16 ? 2 : 4; }
@@ -40,7 +41,7 @@ static dvk_status check_io(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor id
 static dvk_status gather(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids, const dvk_embed_table *tok,
                          dvk_tensor pos_a, dvk_tensor pos_b, dvk_pc_embed pc) {
   VkDeviceSize row_bytes = (VkDeviceSize)tok->d * elem_bytes(tok->dtype);
-  uint32_t chunk = dvk_rows_per_bind(ctx, row_bytes, tok->rows);
+  uint32_t chunk = dvk_window_rows(ctx, row_bytes, tok->rows, ctx->limits.max_storage_range);
   if (chunk == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed: one table row exceeds the binding range");
   for (uint32_t v0 = 0; v0 < tok->rows; v0 += chunk) {
     uint32_t cnt = tok->rows - v0 < chunk ? tok->rows - v0 : chunk;
@@ -49,8 +50,8 @@ static dvk_status gather(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids,
     pc.first = v0 == 0;
     dvk_dispatch_desc d = {.shader = tok->dtype == DVK_TABLE_F16 ? "embed_f16" : "embed_f32",
                            .n_bindings = 5, .push = &pc, .push_size = sizeof pc};
-    VkDeviceSize off = row_bytes * v0, bytes = (row_bytes * cnt + 3) & ~(VkDeviceSize)3;
-    d.bindings[0].t = dvk_tensor_slice(tok->t, off, bytes);
+    DVK_TRY(dvk_window_exact(ctx, "embed", "tok", tok->t, (uint64_t)v0 * tok->d, (uint64_t)cnt * tok->d,
+                             (uint32_t)elem_bytes(tok->dtype), &d.bindings[0].t));
     d.bindings[1].t = dvk_bind_range(ids, (VkDeviceSize)pc.batch * pc.n * 4);
     d.bindings[2].t = pos_a;
     d.bindings[3].t = pos_b;
@@ -107,15 +108,13 @@ dvk_status dvk_op_embed_row(dvk_ctx *ctx, const dvk_embed_out *out, uint32_t bat
   DVK_TRY(check_table(ctx, "src", src, d, src->dtype, 0));
   if (out_bytes > ctx->limits.max_storage_range)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed_row: output exceeds maxStorageBufferRange");
-  /* Bind the aligned range that holds the row; the shader indexes from src_off elements in. */
-  VkDeviceSize eb = elem_bytes(src->dtype), start = (VkDeviceSize)src_row * d * eb;
-  VkDeviceSize base = start / ctx->limits.storage_align * ctx->limits.storage_align;
-  VkDeviceSize end = (start + (VkDeviceSize)d * eb + 3) & ~(VkDeviceSize)3;
-  dvk_pc_embed_row pc = {.batch = batch, .d = d, .out_rows = out->out_rows, .row = out->out_row0,
-                         .src_off = (uint32_t)((start - base) / eb)};
+  dvk_window row = {0}; /* the shader indexes from src_off elements into the window */
+  DVK_TRY(dvk_window_of(ctx, "embed_row", "src", src->t, (uint64_t)src_row * d, d, (uint32_t)elem_bytes(src->dtype),
+                        &row));
+  dvk_pc_embed_row pc = {.batch = batch, .d = d, .out_rows = out->out_rows, .row = out->out_row0, .src_off = row.off};
   dvk_dispatch_desc desc = {.shader = src->dtype == DVK_TABLE_F16 ? "embed_row_f16" : "embed_row_f32",
                             .n_bindings = 2, .push = &pc, .push_size = sizeof pc};
-  desc.bindings[0].t = dvk_tensor_slice(src->t, base, end - base);
+  desc.bindings[0].t = row.t;
   desc.bindings[1].t = dvk_bind_range(out->t, out_bytes);
   dvk_groups_1d(ctx, dvk_div_up(batch * d, 256), desc.groups);
   return dvk_dispatch(ctx, &desc);

@@ -1,12 +1,12 @@
 /* Matmul host side: weight layout, kernel choice, W chunking, dispatch. See matmul.h. */
 #include "ops/matmul.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "matmul_shared.h"
 #include "ops/util.h"
+#include "ops/window.h"
 
 _Static_assert(DVK_MATMUL_GELU == DVK_MM_GELU && DVK_MATMUL_ACCUMULATE == DVK_MM_ACCUMULATE,
                "public matmul flags must match the shader flags");
@@ -103,11 +103,47 @@ dvk_status dvk_matmul_weight_upload(dvk_ctx *ctx, dvk_arena *arena, dvk_matmul_w
 
 /* ---- dispatch ---- */
 
+/* Every kernel variant and what the host must know to bind and dispatch it. */
+typedef struct variant {
+  dvk_matmul_kernel kernel;
+  dvk_matmul_wtype wtype;
+  int x_scalar;       /* CPU kernel: X fetched 1 float per texel (k, ldx or the X offset not multiples of 4) */
+  const char *shader; /* SPIR-V module */
+  VkFormat x_format;  /* X's texel view; VK_FORMAT_UNDEFINED: a storage buffer */
+  VkFormat w_format;  /* W's texel view (f16 pairs as uints); VK_FORMAT_UNDEFINED: a storage buffer */
+  uint32_t tile_m, tile_n; /* X rows x W rows per workgroup; 0: the CPU kernel's shape (cpu_shape) */
+} variant;
+
+static const variant variants[] = {
+  {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_F32, 0, "matmul_cpu_f32", VK_FORMAT_R32G32B32A32_SFLOAT,
+   VK_FORMAT_R32G32B32A32_SFLOAT, 0, 0},
+  {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_F16, 0, "matmul_cpu_f16", VK_FORMAT_R32G32B32A32_SFLOAT,
+   VK_FORMAT_R32G32B32A32_UINT, 0, 0},
+  {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_F32, 1, "matmul_cpu_f32_x1", VK_FORMAT_R32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT,
+   0, 0},
+  {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_F16, 1, "matmul_cpu_f16_x1", VK_FORMAT_R32_SFLOAT, VK_FORMAT_R32G32B32A32_UINT,
+   0, 0},
+  {DVK_MATMUL_KERNEL_GPU_TILED, DVK_MATMUL_F32, 0, "matmul_gpu_f32", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
+   GPU_TILE, GPU_TILE},
+  {DVK_MATMUL_KERNEL_GPU_TILED, DVK_MATMUL_F16, 0, "matmul_gpu_f16", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
+   GPU_TILE, GPU_TILE},
+  {DVK_MATMUL_KERNEL_GPU_VEC, DVK_MATMUL_F32, 0, "matmul_vec_f32", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
+   VEC_MAX_M, 1},
+  {DVK_MATMUL_KERNEL_GPU_VEC, DVK_MATMUL_F16, 0, "matmul_vec_f16", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
+   VEC_MAX_M, 1},
+};
+
+static const variant *find_variant(dvk_matmul_kernel kernel, dvk_matmul_wtype wtype, int x_scalar) {
+  for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
+    if (variants[i].kernel == kernel && variants[i].wtype == wtype && variants[i].x_scalar == x_scalar)
+      return &variants[i];
+  return NULL;
+}
+
 typedef struct plan {
-  char shader[32];
-  int texel;               /* W bound as a texel buffer */
+  dvk_matmul_kernel kernel;
   uint32_t wg, rows, cols, kunroll; /* CPU kernel: lanes, X rows per workgroup, W rows per lane, K unroll */
-  uint64_t max_w_bytes;    /* most W bytes one binding may span */
+  uint64_t max_w_bytes;             /* most W bytes one binding may span */
 } plan;
 
 /* CPU devices get the CPU kernel when they can run it (subgroups of >= 8 lanes with shuffles in compute
@@ -133,13 +169,11 @@ static void cpu_shape(const dvk_ctx *ctx, const dvk_matmul_desc *d, plan *p) {
 }
 
 static dvk_status make_plan(dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes, plan *p) {
-  const int f16 = d->w->type == DVK_MATMUL_F16;
   memset(p, 0, sizeof *p);
   p->max_w_bytes = ctx->limits.max_storage_range;
-  switch (pick_kernel(ctx, d, x_bytes)) {
+  p->kernel = pick_kernel(ctx, d, x_bytes);
+  switch (p->kernel) {
   case DVK_MATMUL_KERNEL_CPU:
-    snprintf(p->shader, sizeof p->shader, "%s", f16 ? "matmul_cpu_f16" : "matmul_cpu_f32");
-    p->texel = 1;
     cpu_shape(ctx, d, p);
     if (p->kunroll < 1 || p->kunroll > DVK_MATMUL_K_ALIGN / 8)
       return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: K unroll %u out of range", p->kunroll);
@@ -154,13 +188,11 @@ static dvk_status make_plan(dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize
       p->max_w_bytes = (uint64_t)ctx->limits.max_texel_elements * 16;
     break;
   case DVK_MATMUL_KERNEL_GPU_TILED:
-    snprintf(p->shader, sizeof p->shader, "%s", f16 ? "matmul_gpu_f16" : "matmul_gpu_f32");
     break;
   case DVK_MATMUL_KERNEL_GPU_VEC:
     if (d->m > VEC_MAX_M)
       return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: the matrix-vector kernel takes m <= %u, got %u",
                       VEC_MAX_M, d->m);
-    snprintf(p->shader, sizeof p->shader, "%s", f16 ? "matmul_vec_f16" : "matmul_vec_f32");
     break;
   default:
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: unknown kernel %d", (int)d->kernel);
@@ -168,50 +200,23 @@ static dvk_status make_plan(dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize
   return DVK_OK;
 }
 
-/* Rows of W per chunk: as many as fit max_bytes, with every chunk start aligned to `align` bytes. */
-static uint32_t chunk_rows(VkDeviceSize row_bytes, uint64_t max_bytes, VkDeviceSize align, uint32_t n) {
-  uint64_t rows = max_bytes / row_bytes;
-  if (rows >= n) return n;
-  VkDeviceSize a = row_bytes, b = align; /* rows must be a multiple of align / gcd(row_bytes, align) */
-  while (b) { VkDeviceSize t = a % b; a = b; b = t; }
-  uint64_t step = align / a;
-  return (uint32_t)(rows - rows % step);
-}
-
-/* t widened to start at the closest offset at or below it that is a multiple of align (the
- * buffer's start is aligned); *first = t's first float inside the widened range. */
-static dvk_tensor align_down(dvk_tensor t, VkDeviceSize align, uint32_t *first) {
-  VkDeviceSize back = t.offset % align;
-  *first = (uint32_t)(back / 4);
-  t.offset -= back;
-  t.size += back;
-  if (t.host) t.host = (char *)t.host - back;
-  return t;
-}
-
-static dvk_status dispatch_chunk(dvk_ctx *ctx, const dvk_matmul_desc *d, const plan *p, dvk_pc_matmul pc,
-                                 dvk_tensor xb, dvk_tensor wb, dvk_tensor bb, dvk_tensor yb) {
-  dvk_dispatch_desc dd = {.shader = p->shader, .label = "matmul", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
+static dvk_status dispatch_chunk(dvk_ctx *ctx, const variant *v, const plan *p, dvk_pc_matmul pc, dvk_tensor xb,
+                                 dvk_tensor wb, dvk_tensor bb, dvk_tensor yb) {
+  dvk_dispatch_desc dd = {.shader = v->shader, .label = "matmul", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
   dd.bindings[0].t = xb;
+  dd.bindings[0].format = v->x_format;
   dd.bindings[1].t = wb;
-  if (p->texel) /* X as a texel view: 1 float per texel for the _x1 variants, else 4 */
-    dd.bindings[0].format = strstr(p->shader, "_x1") ? VK_FORMAT_R32_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT;
-  if (p->texel) dd.bindings[1].format = d->w->type == DVK_MATMUL_F16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32B32A32_SFLOAT;
+  dd.bindings[1].format = v->w_format;
   dd.bindings[2].t = bb;
   dd.bindings[3].t = yb;
-  uint64_t groups;
-  if (p->texel) {
-    pc.m_tiles = dvk_div_up(pc.m, p->rows);
-    groups = (uint64_t)pc.m_tiles * dvk_div_up(pc.n, p->wg * p->cols);
+  uint32_t tile_m = v->tile_m, tile_n = v->tile_n;
+  if (!tile_m) { /* the CPU kernel: its register-tile shape as specialization constants */
+    tile_m = p->rows, tile_n = p->wg * p->cols;
     dd.n_spec = 4;
     dd.spec[0] = p->wg, dd.spec[1] = p->rows, dd.spec[2] = p->cols, dd.spec[3] = p->kunroll;
-  } else if (strncmp(p->shader, "matmul_vec", 10) == 0) {
-    pc.m_tiles = 1;
-    groups = pc.n;
-  } else {
-    pc.m_tiles = dvk_div_up(pc.m, GPU_TILE);
-    groups = (uint64_t)pc.m_tiles * dvk_div_up(pc.n, GPU_TILE);
   }
+  pc.m_tiles = dvk_div_up(pc.m, tile_m);
+  uint64_t groups = (uint64_t)pc.m_tiles * dvk_div_up(pc.n, tile_n);
   pc.n_groups = (uint32_t)groups;
   dvk_groups_1d(ctx, groups, dd.groups);
   return dvk_dispatch(ctx, &dd);
@@ -240,30 +245,30 @@ dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d) {
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
                     "matmul: X and Y offsets must be multiples of 4 bytes, the bias offset of %llu",
                     (unsigned long long)ctx->limits.storage_align);
-  /* X and Y may start anywhere (sub-blocks): bind from an aligned offset and pass the element shift */
-  uint32_t x0, y0;
-  const VkDeviceSize x_align = p.texel && ctx->limits.texel_align > ctx->limits.storage_align ? ctx->limits.texel_align
-                                                                                               : ctx->limits.storage_align;
-  const dvk_tensor xb = align_down(dvk_bind_range(d->x, x_bytes), x_align, &x0);
-  const dvk_tensor yb = align_down(dvk_bind_range(d->y, y_bytes), ctx->limits.storage_align, &y0);
+  /* X and Y may start anywhere (sub-blocks): windows pass the element offset of X[0, 0] and Y[0, 0] */
+  dvk_window xw = {0}, yw = {0};
+  DVK_TRY(dvk_window_of(ctx, "matmul", "x", d->x, 0, x_bytes / 4, 4, &xw));
+  DVK_TRY(dvk_window_of(ctx, "matmul", "y", d->y, 0, y_bytes / 4, 4, &yw));
   /* the CPU kernel reads X 4 floats per fetch when rows and k are whole 16-byte texels */
-  if (p.texel && (k % 4 || ldx % 4 || x0 % 4)) strcat(p.shader, "_x1");
-  const dvk_tensor bb = d->bias ? dvk_bind_range(*d->bias, (VkDeviceSize)n * 4) : yb; /* unread when no bias */
+  const int x_scalar = p.kernel == DVK_MATMUL_KERNEL_CPU && (k % 4 || ldx % 4 || xw.off % 4);
+  const variant *v = find_variant(p.kernel, w->type, x_scalar);
+  if (!v) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: no kernel variant for weight type %d", (int)w->type);
+  const dvk_tensor bb = d->bias ? dvk_bind_range(*d->bias, (VkDeviceSize)n * 4) : yw.t; /* unread when no bias */
   const uint32_t kw = dvk_matmul_row_stride(k);
   const VkDeviceSize row_bytes = (VkDeviceSize)kw * elem_bytes(w->type);
-  VkDeviceSize align = ctx->limits.storage_align > ctx->limits.texel_align ? ctx->limits.storage_align : ctx->limits.texel_align;
-  if (align < 16) align = 16;
-  const uint32_t rows = chunk_rows(row_bytes, p.max_w_bytes, align, n);
+  const uint32_t rows = dvk_window_rows(ctx, row_bytes, n, p.max_w_bytes);
   if (rows == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: one W row of %llu bytes does not fit a binding",
                     (unsigned long long)row_bytes);
-  dvk_pc_matmul pc = {.m = m, .k = k, .kw = kw, .ldx = ldx, .ldy = ldy, .x0 = x0, .y0 = y0,
+  dvk_pc_matmul pc = {.m = m, .k = k, .kw = kw, .ldx = ldx, .ldy = ldy, .x0 = xw.off, .y0 = yw.off,
                       .flags = (d->flags & (DVK_MM_GELU | DVK_MM_ACCUMULATE)) | (d->bias ? DVK_MM_BIAS : 0u)};
   for (uint32_t n0 = 0; n0 < n; n0 += rows) {
     pc.n0 = n0;
     pc.n = n - n0 < rows ? n - n0 : rows;
-    dvk_tensor wb = dvk_tensor_slice(w->t, (VkDeviceSize)n0 * row_bytes, (VkDeviceSize)pc.n * row_bytes);
-    DVK_TRY(dispatch_chunk(ctx, d, &p, pc, xb, wb, bb, yb));
+    dvk_tensor wb = {0};
+    DVK_TRY(dvk_window_exact(ctx, "matmul", "w", w->t, (uint64_t)n0 * kw, (uint64_t)pc.n * kw,
+                             (uint32_t)elem_bytes(w->type), &wb));
+    DVK_TRY(dispatch_chunk(ctx, v, &p, pc, xw.t, wb, bb, yw.t));
   }
   return DVK_OK;
 }

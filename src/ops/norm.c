@@ -1,7 +1,8 @@
-/* LayerNorm and the row-chunking helper. See norm.h. */
+/* LayerNorm. See norm.h. */
 #include "ops/norm.h"
 
 #include "ops/util.h"
+#include "ops/window.h"
 #include "transformer_shared.h"
 
 /* CPU devices (lavapipe) reduce within one subgroup: barriers cost more there than the narrower
@@ -19,12 +20,11 @@ dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor
   DVK_TRY(dvk_need_bytes(ctx, "layernorm", "y", y, row_bytes * rows));
   DVK_TRY(dvk_need_bytes(ctx, "layernorm", "w", w, row_bytes));
   DVK_TRY(dvk_need_bytes(ctx, "layernorm", "b", b, row_bytes));
-  uint32_t chunk = dvk_rows_per_bind(ctx, row_bytes, rows);
+  uint32_t chunk = dvk_window_rows(ctx, row_bytes, rows, ctx->limits.max_storage_range);
   if (rows && chunk == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: a row of %u floats exceeds the binding range", d);
   for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
     uint32_t n = rows - r0 < chunk ? rows - r0 : chunk;
-    VkDeviceSize off = row_bytes * r0, bytes = row_bytes * n;
     dvk_pc_layernorm pc = {.rows = n, .d = d, .eps = eps};
     dvk_dispatch_desc desc = {.shader = "layernorm_wg", .n_bindings = 4, .push = &pc, .push_size = sizeof pc,
                               .n_spec = 1, .spec = {128}};
@@ -32,10 +32,10 @@ dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor
       desc.shader = "layernorm_sg";
       desc.spec[0] = ctx->limits.subgroup_size;
     }
-    desc.bindings[0].t = dvk_tensor_slice(x, off, bytes);
+    DVK_TRY(dvk_window_exact(ctx, "layernorm", "x", x, (uint64_t)r0 * d, (uint64_t)n * d, 4, &desc.bindings[0].t));
     desc.bindings[1].t = dvk_bind_range(w, row_bytes);
     desc.bindings[2].t = dvk_bind_range(b, row_bytes);
-    desc.bindings[3].t = dvk_tensor_slice(y, off, bytes);
+    DVK_TRY(dvk_window_exact(ctx, "layernorm", "y", y, (uint64_t)r0 * d, (uint64_t)n * d, 4, &desc.bindings[3].t));
     dvk_groups_1d(ctx, n, desc.groups);
     DVK_TRY(dvk_dispatch(ctx, &desc));
   }
