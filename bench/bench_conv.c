@@ -22,32 +22,35 @@ typedef struct shape {
   uint32_t b, cin, cout, h, w, k;
 } shape;
 
-static int bench(dvk_ctx *ctx, dvk_arena *arena, const shape *s, const dvk_conv2d_tile *t, int f16) {
+/* Times one shape with one tiling and prints a line. Errors: the DVK_ERR_* of the allocations and the op. */
+static dvk_status bench(dvk_ctx *ctx, dvk_arena *arena, const shape *s, const dvk_conv2d_tile *t, int f16) {
   uint64_t nx = (uint64_t)s->b * s->cin * s->h * s->w, ny = (uint64_t)s->b * s->cout * s->h * s->w;
   dvk_tensor x, w, b, y;
   dvk_arena_reset(arena);
-  if (dvk_arena_alloc(arena, nx * 4, &x) || dvk_arena_alloc(arena, ny * 4, &y) ||
-      dvk_arena_alloc(arena, dvk_conv2d_weight_bytes(s->cout, s->cin, s->k, f16), &w) ||
-      dvk_arena_alloc(arena, s->cout * 4, &b))
-    return 1;
+  DVK_TRY(dvk_arena_alloc(arena, nx * 4, &x));
+  DVK_TRY(dvk_arena_alloc(arena, ny * 4, &y));
+  DVK_TRY(dvk_arena_alloc(arena, dvk_conv2d_weight_bytes(s->cout, s->cin, s->k, f16), &w));
+  DVK_TRY(dvk_arena_alloc(arena, s->cout * 4, &b));
   /* small finite values: 0x3c003c00 = two halves of 1.0, or f32 ~0.0078 */
-  dvk_fill(ctx, x, 0x3c000000u, nx * 4);
-  dvk_fill(ctx, w, f16 ? 0x20002000u : 0x3c000000u, w.size & ~(VkDeviceSize)3);
-  dvk_fill(ctx, b, 0, s->cout * 4);
+  DVK_TRY(dvk_fill(ctx, x, 0x3c000000u, nx * 4));
+  DVK_TRY(dvk_fill(ctx, w, f16 ? 0x20002000u : 0x3c000000u, w.size & ~(VkDeviceSize)3));
+  DVK_TRY(dvk_fill(ctx, b, 0, s->cout * 4));
   dvk_conv2d_params p = {.batch = s->b, .cin = s->cin, .cout = s->cout, .h = s->h, .w = s->w, .k = s->k,
                          .weight_f16 = f16, .relu_input = 1, .tile = t};
-  if (dvk_op_conv2d(ctx, &p, y, x, w, b, y) || dvk_flush(ctx)) return 1; /* warm-up, pipeline creation */
+  DVK_TRY(dvk_op_conv2d(ctx, &p, y, x, w, b, y)); /* warm-up, pipeline creation */
+  DVK_TRY(dvk_flush(ctx));
   double flop = 2.0 * s->b * s->cout * s->cin * s->k * s->k * s->h * s->w, t0 = now_s(), el;
   int iters = 0;
   do {
-    if (dvk_op_conv2d(ctx, &p, y, x, w, b, y) || dvk_flush(ctx)) return 1;
+    DVK_TRY(dvk_op_conv2d(ctx, &p, y, x, w, b, y));
+    DVK_TRY(dvk_flush(ctx));
     iters++;
     el = now_s() - t0;
   } while (el < 1.0 && iters < 1000);
   printf("conv2d B=%u %ux%u cin=%u cout=%u k=%u %s tile %u/%u/%u/%u: %.2f ms, %.2f GFLOP/s\n", s->b, s->h, s->w,
          s->cin, s->cout, s->k, f16 ? "f16" : "f32", t->wg, t->tp, t->tc, t->texel, 1e3 * el / iters,
          flop * iters / el * 1e-9);
-  return 0;
+  return DVK_OK;
 }
 
 int main(int argc, char **argv) {
@@ -59,7 +62,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
-  if (dvk_arena_create(ctx, 0, &arena)) return 1;
+  if (dvk_arena_create(ctx, 0, &arena) != DVK_OK) {
+    fprintf(stderr, "%s\n", ctx->error);
+    dvk_ctx_destroy(ctx);
+    return 1;
+  }
   printf("device: %s (%s)\n", ctx->props.deviceName, ctx->driver_info);
   const shape shapes[] = {{1, 128, 128, 32, 32, 3}, {1, 64, 64, 64, 64, 3}, {1, 256, 64, 32, 32, 1}};
   int f16 = getenv("BENCH_F16") && atoi(getenv("BENCH_F16"));
@@ -71,7 +78,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bad tiling '%s' (want WG/TP/TC[/TEXEL])\n", argv[a]);
       return 2;
     }
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes && !rc; i++) rc = bench(ctx, arena, &shapes[i], &t, f16);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes && !rc; i++)
+      rc = bench(ctx, arena, &shapes[i], &t, f16) != DVK_OK;
   }
   if (rc) fprintf(stderr, "failed: %s\n", ctx->error);
   dvk_arena_destroy(arena);

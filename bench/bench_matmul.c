@@ -26,12 +26,13 @@ static float frand(uint64_t *s) {
   return (float)((*s >> 40) & 0xffffff) / 16777216.0f - 0.5f;
 }
 
-/* Runs op(arg) reps times per run, `runs` runs; returns the best seconds per op. A first call warms up. */
-typedef int (*op_fn)(void *arg);
+/* Runs op(arg) reps times per run, `runs` runs; returns the best seconds per op, -1 when op fails. A first
+ * call warms up. */
+typedef dvk_status (*op_fn)(void *arg);
 static double time_op(op_fn op, void *arg, int runs, int *reps_used, double *cpu_out) {
-  if (op(arg)) return -1;
+  if (op(arg) != DVK_OK) return -1;
   double t0 = bench_now();
-  if (op(arg)) return -1;
+  if (op(arg) != DVK_OK) return -1;
   double one = bench_now() - t0;
   int reps = one > 0 ? (int)(0.05 / one) : 1000; /* aim at >= 50 ms per run */
   if (reps < 1) reps = 1;
@@ -41,7 +42,7 @@ static double time_op(op_fn op, void *arg, int runs, int *reps_used, double *cpu
     t0 = bench_now();
     double c0 = bench_cpu_now();
     for (int i = 0; i < reps; i++)
-      if (op(arg)) return -1;
+      if (op(arg) != DVK_OK) return -1;
     double dt = (bench_now() - t0) / reps, dc = (bench_cpu_now() - c0) / reps;
     if (dt < best) best = dt;
     if (dc < best_cpu) best_cpu = dc;
@@ -58,19 +59,20 @@ typedef struct ours_arg {
 } ours_arg;
 
 /* Records reps_left matmuls (one submission: only the flush submits), then submits and waits. */
-static int ours_batch(void *p) {
+static dvk_status ours_batch(void *p) {
   ours_arg *a = p;
-  for (int i = 0; i < a->reps_left; i++)
-    if (dvk_op_matmul_ex(a->ctx, &a->d) != DVK_OK) return 1;
-  return dvk_flush(a->ctx) != DVK_OK;
+  for (int i = 0; i < a->reps_left; i++) DVK_TRY(dvk_op_matmul_ex(a->ctx, &a->d));
+  return dvk_flush(a->ctx);
 }
 
-static double time_ours(ours_arg *a, int runs, int *batch_out, double *cpu_out) {
+/* Best seconds per matmul (*best_out), its CPU seconds (*cpu_out) and the matmuls per submission (*batch_out).
+ * Errors: those of the op (message in ctx->error). */
+static dvk_status time_ours(ours_arg *a, int runs, double *best_out, int *batch_out, double *cpu_out) {
   /* warm-up and a single-op estimate */
   a->reps_left = 1;
-  if (ours_batch(a)) return -1;
+  DVK_TRY(ours_batch(a));
   double t0 = bench_now();
-  if (ours_batch(a)) return -1;
+  DVK_TRY(ours_batch(a));
   double one = bench_now() - t0;
   int batch = one > 0 ? (int)(0.05 / one) : 500;
   if (batch < 1) batch = 1;
@@ -80,14 +82,15 @@ static double time_ours(ours_arg *a, int runs, int *batch_out, double *cpu_out) 
   for (int r = 0; r < runs; r++) {
     t0 = bench_now();
     double c0 = bench_cpu_now();
-    if (ours_batch(a)) return -1;
+    DVK_TRY(ours_batch(a));
     double dt = (bench_now() - t0) / batch, dc = (bench_cpu_now() - c0) / batch;
     if (dt < best) best = dt;
     if (dc < best_cpu) best_cpu = dc;
   }
+  *best_out = best;
   *batch_out = batch;
   *cpu_out = best_cpu;
-  return best;
+  return DVK_OK;
 }
 
 typedef struct blas_arg {
@@ -96,27 +99,32 @@ typedef struct blas_arg {
   float *y;
 } blas_arg;
 
-static int blas_op(void *p) {
+static dvk_status blas_op(void *p) {
   blas_arg *a = p;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->m, a->n, a->k, 1.0f, a->x, a->k, a->w, a->k, 0.0f, a->y, a->n);
-  return 0;
+  return DVK_OK;
 }
 
-/* Benchmarks one shape and prints one table row; returns 0 on success. */
-static int bench_shape(dvk_ctx *ctx, dvk_arena *arena, uint32_t m, uint32_t n, uint32_t k, dvk_matmul_wtype type,
+/* Benchmarks one shape and prints one table row. Errors: DVK_ERR_OUT_OF_HOST_MEMORY, the DVK_ERR_* of the
+ * allocations and the op (message in ctx->error, also printed). */
+static dvk_status bench_shape(dvk_ctx *ctx, dvk_arena *arena, uint32_t m, uint32_t n, uint32_t k, dvk_matmul_wtype type,
                        const bench_opts *o, int with_blas) {
   const size_t nx = (size_t)m * k, nw = (size_t)n * k, ny = (size_t)m * n;
   float *x = malloc(nx * 4), *w = malloc(nw * 4), *y = malloc(ny * 4);
-  int rc = 1;
-  if (!x || !w || !y) goto done;
+  dvk_status rc = DVK_ERR_OUT_OF_HOST_MEMORY;
+  if (!x || !w || !y) {
+    dvk_fail(ctx, rc, "bench matmul: out of host memory for m=%u n=%u k=%u", m, n, k);
+    goto done;
+  }
   uint64_t seed = 42;
   for (size_t i = 0; i < nx; i++) x[i] = frand(&seed);
   for (size_t i = 0; i < nw; i++) w[i] = frand(&seed) * 0.05f;
   dvk_arena_reset(arena);
   dvk_tensor tx, ty;
   dvk_matmul_weight wt;
-  if (dvk_arena_alloc(arena, nx * 4, &tx) || dvk_arena_alloc(arena, ny * 4, &ty) ||
-      dvk_upload(ctx, tx, x, nx * 4) || dvk_matmul_weight_upload(ctx, arena, type, n, k, w, DVK_MATMUL_F32, &wt)) {
+  if ((rc = dvk_arena_alloc(arena, nx * 4, &tx)) != DVK_OK || (rc = dvk_arena_alloc(arena, ny * 4, &ty)) != DVK_OK ||
+      (rc = dvk_upload(ctx, tx, x, nx * 4)) != DVK_OK ||
+      (rc = dvk_matmul_weight_upload(ctx, arena, type, n, k, w, DVK_MATMUL_F32, &wt)) != DVK_OK) {
     fprintf(stderr, "bench matmul: setup failed: %s\n", ctx->error);
     goto done;
   }
@@ -124,8 +132,8 @@ static int bench_shape(dvk_ctx *ctx, dvk_arena *arena, uint32_t m, uint32_t n, u
   memcpy(oa.d.tune, o->tune, sizeof o->tune);
   int batch = 0, reps = 0;
   double cpu = 0, cpu_b = 0;
-  double t = time_ours(&oa, o->runs, &batch, &cpu);
-  if (t < 0) {
+  double t = 0;
+  if ((rc = time_ours(&oa, o->runs, &t, &batch, &cpu)) != DVK_OK) {
     fprintf(stderr, "bench matmul: %s\n", ctx->error);
     goto done;
   }
@@ -142,7 +150,7 @@ static int bench_shape(dvk_ctx *ctx, dvk_arena *arena, uint32_t m, uint32_t n, u
   }
   printf(" %4d |\n", batch);
   fflush(stdout);
-  rc = 0;
+  rc = DVK_OK;
 done:
   free(x), free(w), free(y);
   return rc;
@@ -161,8 +169,9 @@ static void header(int with_blas) {
   printf("|---|---|---|---|---|---|---|---|%s---|\n", with_blas ? "---|---|---|---|---|" : "");
 }
 
-/* CPU kernel shapes (lanes per workgroup, X rows per workgroup, W rows per lane) tried on the bar shapes. */
-static int sweep(dvk_ctx *ctx, dvk_arena *arena, bench_opts o) {
+/* CPU kernel shapes (lanes per workgroup, X rows per workgroup, W rows per lane) tried on the bar shapes.
+ * Errors: those of bench_shape. */
+static dvk_status sweep(dvk_ctx *ctx, dvk_arena *arena, bench_opts o) {
   /* the lane count must be the subgroup size (0: that size) */
   static const uint32_t big[][4] = {{0, 8, 1, 1}, {0, 8, 2, 1}, {0, 8, 2, 2}, {0, 8, 3, 1}, {0, 4, 2, 1},
                                     {0, 4, 3, 1}, {0, 4, 4, 1}, {0, 6, 2, 1}, {0, 2, 4, 1}, {0, 12, 1, 1},
@@ -173,15 +182,15 @@ static int sweep(dvk_ctx *ctx, dvk_arena *arena, bench_opts o) {
   for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
     memcpy(o.tune, big[i], sizeof o.tune);
     printf("(%u,%u,%u,%u) ", big[i][0], big[i][1], big[i][2], big[i][3]);
-    if (bench_shape(ctx, arena, 256, 1024, 1024, DVK_MATMUL_F32, &o, 0)) return 1;
+    DVK_TRY(bench_shape(ctx, arena, 256, 1024, 1024, DVK_MATMUL_F32, &o, 0));
   }
   printf("sweep: M=1 N=K=4096 f16 (WG,R,C,KU)\n");
   for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) {
     memcpy(o.tune, vec[i], sizeof o.tune);
     printf("(%u,%u,%u,%u) ", vec[i][0], vec[i][1], vec[i][2], vec[i][3]);
-    if (bench_shape(ctx, arena, 1, 4096, 4096, DVK_MATMUL_F16, &o, 0)) return 1;
+    DVK_TRY(bench_shape(ctx, arena, 1, 4096, 4096, DVK_MATMUL_F16, &o, 0));
   }
-  return 0;
+  return DVK_OK;
 }
 
 int bench_matmul(dvk_ctx *ctx, int argc, char **argv) {
@@ -207,7 +216,7 @@ int bench_matmul(dvk_ctx *ctx, int argc, char **argv) {
   }
   printf("matmul: Y[M,N] = X[M,K] W[N,K]^T, min of %d runs; OpenBLAS %s, %d threads\n", o.runs,
          openblas_get_config(), openblas_get_num_threads());
-  int rc = 0;
+  dvk_status rc = DVK_OK;
   if (do_sweep) {
     header(0);
     rc = sweep(ctx, arena, o);
@@ -227,5 +236,5 @@ int bench_matmul(dvk_ctx *ctx, int argc, char **argv) {
         }
   }
   dvk_arena_destroy(arena);
-  return rc;
+  return rc != DVK_OK;
 }
