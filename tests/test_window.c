@@ -1,6 +1,7 @@
 /* The binding-window rule (src/ops/window.h) against a direct C reference of it, on made-up device limits
  * (no Vulkan device needed): seeded random tensors, offsets aligned and not, windows at the end of a
- * tensor and past it, f16 tails that end off a 32-bit word, windows at and over maxStorageBufferRange.
+ * tensor and past it, f16 tails that end off a 32-bit word, windows at and over maxStorageBufferRange,
+ * the row splits and whole-operand bindings.
  * The reference searches byte by byte for the window start, so it shares no arithmetic with the helper. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,10 @@ static void check_window(const dvk_ctx *cc, dvk_tensor t, uint64_t first, uint64
   dvk_tensor e = {0};
   s = dvk_window_exact(c, "op", "x", t, first, n, eb, &e);
   if ((s == DVK_OK) != (r.off == 0)) fail(seed, iter, "exact window disagrees with the window offset");
+  if (first == 0 && r.off == 0) { /* an operand bound whole from an aligned start */
+    e = dvk_bind_range(t, n * eb);
+    if (e.offset != r.base || e.size != r.len) fail(seed, iter, "dvk_bind_range differs from the rule");
+  }
 }
 
 int main(int argc, char **argv) {

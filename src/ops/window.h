@@ -5,7 +5,8 @@
  * its first element, ends at its last byte rounded up to 4 (not past the tensor), and spans at most
  * maxStorageBufferRange. Ops whose shaders take an element offset bind any window (dvk_window_of); ops
  * whose shaders do not split at rows that keep every window start aligned (dvk_window_rows) and bind
- * with dvk_window_exact. Tested against a C reference of this rule in tests/test_window.c. */
+ * with dvk_window_exact; small operands bound whole from an aligned start use dvk_bind_range. Tested
+ * against a C reference of this rule in tests/test_window.c. */
 #ifndef DVK_OPS_WINDOW_H
 #define DVK_OPS_WINDOW_H
 
@@ -50,6 +51,20 @@ static inline uint32_t dvk_window_rows(const dvk_ctx *ctx, uint64_t row_bytes, u
   return (uint32_t)(rows - rows % step);
 }
 
+/* Buffer offset where a window that must cover up to `stop` (a buffer offset) ends: stop rounded up to
+ * 4 bytes, but not past t. */
+static inline VkDeviceSize dvk_window_end(dvk_tensor t, VkDeviceSize stop) {
+  VkDeviceSize end = (stop + 3) & ~(VkDeviceSize)3;
+  return end < t.offset + t.size ? end : t.offset + t.size;
+}
+
+/* The window of t's first `bytes` for an operand bound whole: t starts aligned (arena tensors do) and the
+ * caller has checked its size (dvk_need_bytes), so there is no error path; dvk_dispatch still rejects a
+ * misaligned start. */
+static inline dvk_tensor dvk_bind_range(dvk_tensor t, VkDeviceSize bytes) {
+  return dvk_tensor_slice(t, 0, dvk_window_end(t, t.offset + bytes) - t.offset);
+}
+
 /* Window over elements [first, first + n) (elem_bytes each) of t. It may start before t (in t's buffer)
  * when t's offset is not aligned. Errors: DVK_ERR_INVALID_ARGUMENT ("<op>: tensor <name> ...") when t
  * holds fewer bytes, its offset is not a multiple of elem_bytes, or the window exceeds maxStorageBufferRange. */
@@ -64,8 +79,7 @@ static inline dvk_status dvk_window_of(dvk_ctx *ctx, const char *op, const char 
                     name, (unsigned long long)t.offset, elem_bytes);
   VkDeviceSize start = t.offset + first * elem_bytes, stop = t.offset + end; /* in the buffer */
   VkDeviceSize base = start - start % dvk_window_align(ctx);
-  VkDeviceSize len = (stop - base + 3) & ~(VkDeviceSize)3;
-  if (base + len > t.offset + t.size) len = t.offset + t.size - base; /* t.size not a multiple of 4 */
+  VkDeviceSize len = dvk_window_end(t, stop) - base;
   if (len > ctx->limits.max_storage_range)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "%s: window of %s spans %llu bytes, over maxStorageBufferRange",
                     op, name, (unsigned long long)len);
