@@ -4,7 +4,8 @@
  * std430 push-constant blocks; C checks sizes with _Static_assert (DVK_PUSH_CHECK).
  *
  * Usage, GLSL:  layout(push_constant) uniform PC { dvk_pc_layernorm p; };
- *        C:     dvk_pc_layernorm pc = {.rows = rows, .d = d, .eps = eps}; ... desc.push = &pc; desc.push_size = sizeof pc; */
+ *        C:     dvk_pc_layernorm pc = {.rows = rows, .d = d, .eps = eps};
+ *               ... desc.push = &pc; desc.push_size = sizeof pc; */
 #ifndef DVK_SHARED_H
 #define DVK_SHARED_H
 

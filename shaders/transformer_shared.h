@@ -1,6 +1,6 @@
-/* Push-constant blocks of the transformer ops LayerNorm, embeddings,
- * KV cache, masked attention. Shared by the C host (src/ops/{norm,embed,attention}.c) and
- * the GLSL shaders; conventions as in dvk_shared.h (32-bit scalar members only). */
+/* Push-constant blocks of the transformer ops (LayerNorm, embeddings, KV cache, masked attention).
+ * Shared by the C host (src/ops/{norm,embed,attention}.c) and the GLSL shaders; conventions as in
+ * dvk_shared.h (32-bit scalar members only). */
 #ifndef DVK_TRANSFORMER_SHARED_H
 #define DVK_TRANSFORMER_SHARED_H
 

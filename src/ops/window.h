@@ -4,8 +4,8 @@
  * texels. So a window starts at the closest multiple of dvk_window_align (all three at once) at or below
  * its first element, ends at its last byte rounded up to 4 (not past the tensor), and spans at most
  * maxStorageBufferRange. Ops whose shaders take an element offset bind any window (dvk_window_of); ops
- * whose shaders do not split at rows that keep every window start aligned (dvk_window_rows) and bind
- * with dvk_window_exact; small operands bound whole from an aligned start use dvk_bind_range. Tested
+ * whose shaders take none split operands at rows that keep every window start aligned (dvk_window_rows)
+ * and bind with dvk_window_exact; small operands bound whole from an aligned start use dvk_bind_range. Tested
  * against a C reference of this rule in tests/test_window.c. */
 #ifndef DVK_OPS_WINDOW_H
 #define DVK_OPS_WINDOW_H
