@@ -257,6 +257,8 @@ class Checkpoint:
         f = self._file
         f.seek(0)
         head = f.read(2)
+        if head == b"PK":
+            raise ConvertError("%s: a zip archive without its central directory: truncated file?" % self.path)
         if len(head) < 2 or head[0] != 0x80:
             raise ConvertError("%s: not a PyTorch checkpoint (neither a zip archive nor a pickle)" % self.path)
         f.seek(0)
