@@ -92,6 +92,26 @@ class TestTamingVqgan(unittest.TestCase):
         self.assertFalse(hasattr(m, "enc"))
         self._decode_matches(m, 1e-4)
 
+    def test_gumbel_f8_matches_rudalle(self):
+        """ruDALL-E's Sber VQGAN layout (Gumbel quantizer, f8), goldens from rudalle's VQGanGumbelVAE."""
+        out = os.path.join(self.tmp.name, "gumbel.gguf")
+        rc, err = convert("vqgan", os.path.join(DATA, "gumbel_f8.ckpt"), "--resolution", "32", "--type", "f32",
+                          "-o", out)
+        self.assertEqual(rc, 0, err)
+        m = V.from_gguf(GGUFReader(out))
+        self.assertEqual((m.cfg.quantizer, m.cfg.ch_mult, m.cfg.attn_levels, m.cfg.grid), ("gumbel", (1, 1, 2, 2), (3,), 4))
+        g = GGUFReader(os.path.join(DATA, "gumbel_f8.gguf")).tensors
+        with torch.no_grad():
+            output = m.decode_codes(torch.from_numpy(g["dec.codes"].data.astype(np.int64)))
+            h = m.encode(torch.from_numpy(g["enc.pixels"].data.copy()))
+            logits = m.gumbel_proj(h)
+        np.testing.assert_allclose(output.numpy(), g["dec.output"].data, atol=1e-4, rtol=0)
+        self.assertLessEqual(np.abs(m.to_pixels(output).numpy() - g["dec.pixels"].data).max(), 1 / 255)
+        self.assertGreater(g["dec.pixels"].data.std(), 0.05)
+        np.testing.assert_allclose(logits.numpy(), g["enc.logits"].data, atol=1e-4, rtol=0)
+        np.testing.assert_array_equal(m.codes_from_h(h).numpy(), g["enc.codes"].data)
+        self.assertGreater(len(np.unique(g["enc.codes"].data)), 4)
+
     def test_reference_f32_statistics_under_half(self):
         """GroupNorm statistics and the attention softmax stay float32 when the model runs in half."""
         m = V.from_gguf(GGUFReader(self._convert("f32")))

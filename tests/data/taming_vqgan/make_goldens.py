@@ -23,8 +23,10 @@ nin_shortcut convs where the width changes), 2 res blocks (as the released model
 from exactly the stored f16 values.
 """
 import argparse
+import importlib
 import os
 import sys
+import types
 
 import torch
 
@@ -60,9 +62,36 @@ def shared_views(model, g):
     return sd
 
 
+class AttrDict(dict):
+    """minDALL-E reads its OmegaConf hparams both as a mapping and by attribute."""
+    __getattr__ = dict.__getitem__
+
+
+def check_mindalle(root, sd, codes, output, idx):
+    """Loads the same state_dict strictly into minDALL-E's stage-1 VQGAN (its own copy of the layers)
+    and checks that its decode_code / get_codes agree with taming's results."""
+    for name in ("dalle", "dalle.models", "dalle.models.stage1"):  # skip the packages' __init__ imports
+        mod = types.ModuleType(name)
+        mod.__path__ = [os.path.join(root, *name.split("."))]
+        sys.modules[name] = mod
+    VQGAN = importlib.import_module("dalle.models.stage1.vqgan").VQGAN
+    hparams = AttrDict({("pdrop" if k == "dropout" else k): v for k, v in DDCONFIG.items()})  # its name for dropout
+    m = VQGAN(n_embed=N_EMBED, embed_dim=EMBED_DIM, hparams=hparams).eval()
+    m.load_state_dict(sd, strict=True)
+    with torch.no_grad():
+        out = m.decode_code(codes)
+        got = m.get_codes(2 * _PIXELS[0] - 1)
+    print("minDALL-E VQGAN on the same checkpoint: strict load ok, decode max |diff| %.3g, codes equal %s"
+          % ((out - output).abs().max(), bool((got.flatten() == idx.flatten()).all())))
+
+
+_PIXELS = []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=HERE)
+    ap.add_argument("--mindalle", help="optional: root of kakaobrain/minDALL-E, to check its VQGAN on the same file")
     a = ap.parse_args()
     torch.manual_seed(31)
     model = VQModel(ddconfig=DDCONFIG, lossconfig={"target": "torch.nn.Identity"}, n_embed=N_EMBED,
@@ -95,6 +124,9 @@ def main():
         output = model.decode(quant)
         enc_h = model.quant_conv(model.encoder(2 * pixels - 1))
         _, _, (_, _, idx) = model.encode(2 * pixels - 1)
+    if a.mindalle:
+        _PIXELS.append(pixels)
+        check_mindalle(a.mindalle, sd, codes, output, idx)
     wr = GGUFWriter()
     wr.add_string("general.architecture", "dalle")
     wr.add_string("general.description", "goldens of upstream taming VQModel (tests/data/README.md)")
