@@ -16,6 +16,7 @@ TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, TOOLS)
 from dallevk import vqgan as V  # noqa: E402
 from dallevk.convert import cli  # noqa: E402
+from dallevk.convert.taming_vqgan import infer_config, to_upstream  # noqa: E402
 from dallevk.gguf import GGMLType, GGUFReader  # noqa: E402
 
 DATA = os.path.join(TOOLS, "..", "tests", "data", "taming_vqgan")
@@ -111,6 +112,32 @@ class TestTamingVqgan(unittest.TestCase):
         np.testing.assert_allclose(logits.numpy(), g["enc.logits"].data, atol=1e-4, rtol=0)
         np.testing.assert_array_equal(m.codes_from_h(h).numpy(), g["enc.codes"].data)
         self.assertGreater(len(np.unique(g["enc.codes"].data)), 4)
+
+    def test_full_size_layouts(self):
+        """minDALL-E's / taming's f16 16384 and ruDALL-E's Sber f8 VQGAN: names and shapes of
+        public-checkpoints.md 3.3 (spot checks; tensor counts as upstream's state_dicts at the
+        commits of tests/data/README.md), and the converter recovers each config from shapes alone."""
+        class Shape:
+            def __init__(self, shape):
+                self.shape = shape
+        f16 = V.VqganConfig()
+        f8 = V.VqganConfig(ch_mult=(1, 1, 2, 4), attn_levels=(3,), n_embed=8192, quantizer="gumbel")
+        for cfg, count, spots in (
+                (f16, 343, {"decoder.conv_in.weight": (512, 256, 3, 3), "quantize.embedding.weight": (16384, 256),
+                            "decoder.up.3.block.0.nin_shortcut.weight": (256, 512, 1, 1),
+                            "decoder.up.4.attn.2.proj_out.weight": (512, 512, 1, 1),
+                            "decoder.up.2.upsample.conv.weight": (256, 256, 3, 3),
+                            "post_quant_conv.weight": (256, 256, 1, 1), "decoder.conv_out.weight": (3, 128, 3, 3)}),
+                (f8, 301, {"quantize.embed.weight": (8192, 256), "quantize.proj.weight": (8192, 256, 1, 1),
+                           "decoder.up.2.block.0.nin_shortcut.weight": (256, 512, 1, 1),
+                           "decoder.up.3.attn.0.q.weight": (512, 512, 1, 1),
+                           "decoder.up.1.block.0.nin_shortcut.weight": (128, 256, 1, 1)})):
+            sd = {to_upstream(n, cfg.quantizer): Shape(s) for n, s in V.schema(cfg)}
+            self.assertEqual(len(sd), count)
+            for k, shape in spots.items():
+                self.assertEqual(sd[k].shape, shape, k)
+            self.assertEqual(infer_config("full.ckpt", sd), (cfg, True))
+            self.assertEqual(cfg.grid, 16 if cfg is f16 else 32)
 
     def test_reference_f32_statistics_under_half(self):
         """GroupNorm statistics and the attention softmax stay float32 when the model runs in half."""

@@ -49,6 +49,9 @@ def state_dict(path, root):
     for prefix in PREFIXES:
         if prefix + "decoder.conv_in.weight" in sd:
             return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    if "model.decoder.decoder.conv_in.weight" in sd:
+        raise ConvertError("%s: ruDALL-E's DWT VQGAN (512 px output) is not supported; convert "
+                           "vqgan.gumbelf8-sber.model.ckpt instead" % path)
     raise ConvertError("%s: missing tensor 'decoder.conv_in.weight' (expected shape [ch * ch_mult[-1], "
                        "z_channels, 3, 3]): not a %s" % (path, WHAT))
 
