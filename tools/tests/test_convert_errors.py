@@ -3,6 +3,7 @@ truncated file, a pickle naming a class the converter does not expect (refused, 
 overflow; each exits 1 with a message naming the file (and the key and expected shape), and leaves no
 output behind. Also: the legacy torch.save layout, ignored loss.* keys, lazy reading.
 Run: /usr/bin/python3 -m unittest discover tools/tests"""
+import argparse
 import collections
 import contextlib
 import io
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 import unittest
 
 import torch
@@ -19,6 +21,7 @@ sys.path.insert(0, TOOLS)
 from dallevk.convert import ConvertError, taming_vqgan  # noqa: E402
 from dallevk.convert import torchfile  # noqa: E402
 from dallevk.convert.cli import main  # noqa: E402
+from dallevk.convert.plan import Plan, write_plan  # noqa: E402
 from dallevk.gguf import GGUFReader  # noqa: E402
 
 DATA = os.path.join(TOOLS, "..", "tests", "data")
@@ -172,6 +175,42 @@ class TestConvertErrors(unittest.TestCase):
             self.assertEqual(reads, [])
             p.tensors[0][2]()
             self.assertEqual(len(reads), 1)
+
+    def test_lightning_metadata_is_inert(self):
+        """Training metadata of a Lightning .ckpt (hyperparameters, optimizer state, callbacks) loads as
+        inert data; the state_dict converts."""
+        ck = torch.load(CKPT)
+        ck["hyper_parameters"] = {"args": argparse.Namespace(lr=1e-4), "dtype": torch.float32, "cls": dict}
+        ck["optimizer_states"] = [{"state": {0: {"exp_avg": torch.ones(3)}}, "param_groups": [{"lr": 1e-4}]}]
+        ck["callbacks"] = collections.defaultdict(list, a=[1])
+        path = os.path.join(self.tmp.name, "lightning.ckpt")
+        torch.save(ck, path)
+        rc, err = self.run_cli("vqgan", path, "--resolution", "64")
+        self.assertEqual(rc, 0, err)
+        os.unlink(self.out)
+        ck["callbacks"] = collections.Counter(a=1)
+        torch.save(ck, path)
+        self.assert_fails(["vqgan", path], "lightning.ckpt", "'collections.Counter'")
+
+    def test_streaming_memory(self):
+        """Converting 16 tensors of 1 MiB peaks at a few tensors' worth of memory, not the file's 16 MiB."""
+        n, mib = 16, 1 << 20
+        path = os.path.join(self.tmp.name, "big.pt")
+        g = torch.Generator().manual_seed(3)
+        torch.save({"t%d" % i: torch.randn(mib // 4, generator=g).reshape(256, -1) for i in range(n)}, path)
+        tracemalloc.start()
+        try:
+            with contextlib.ExitStack() as stack:
+                ck = stack.enter_context(torchfile.open_checkpoint(path))
+                p = Plan()
+                for name, t in ck.root.items():
+                    p.tensor(name, t.shape, t.numpy)
+                write_plan(self.out, p, "f16")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(len(GGUFReader(self.out).tensors), n)
+        self.assertLess(peak, 5 * mib, "peak %.1f MiB" % (peak / mib))
 
     def test_cli_exit_status(self):
         r = subprocess.run([sys.executable, os.path.join(TOOLS, "convert.py"), "vqgan",

@@ -7,7 +7,8 @@ names. Here every global the pickle names must be in an allow-list:
 - tensor rebuild functions (torch._utils._rebuild_tensor_v2, _rebuild_parameter, ...) become
   LazyTensor objects: shape, stride, offset and dtype, with the bytes read from the file only when
   .numpy() is called (one storage at a time, so a converter never holds every tensor at once);
-- torch.*Storage types, torch.device, torch.Size, collections.OrderedDict, set and frozenset;
+- torch.*Storage types, torch dtypes (as names), torch.device, torch.Size, collections.OrderedDict /
+  defaultdict and the plain builtin data types (dict, list, set, int, str, ...);
 - the model classes a caller expects (e.g. dall_e.encoder.Encoder, torch.nn.modules.*) become Record
   instances that keep the pickled state as data (no method of the real class ever runs);
 - classes under caller-given "opaque" module prefixes (training metadata such as omegaconf or
@@ -158,9 +159,13 @@ _SAFE_GLOBALS = {
     "torch.device": _device,
     "torch.Size": tuple,
     "collections.OrderedDict": collections.OrderedDict,
-    "builtins.set": set,
-    "builtins.frozenset": frozenset,
+    "collections.defaultdict": collections.defaultdict,
 }
+# plain data types that training metadata may name (e.g. omegaconf's object_type=dict)
+_SAFE_GLOBALS.update({"builtins." + t.__name__: t for t in (set, frozenset, dict, list, tuple, int, float, str,
+                                                             bytes, bool, complex)})
+TORCH_DTYPES = frozenset(("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8",
+                          "uint8", "bool", "float", "half", "double", "long", "int"))
 _OLD_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
@@ -177,6 +182,8 @@ class _Unpickler(pickle.Unpickler):
             return _SAFE_GLOBALS[full]
         if module == "torch" and name in STORAGE_DTYPES:
             return StorageType(name)
+        if module == "torch" and name in TORCH_DTYPES:  # a dtype named in metadata: kept as its name
+            return full
         if full == "copyreg._reconstructor":
             return _reconstructor
         if full in c.allow or any(full.startswith(p) for p in c.opaque):
