@@ -78,7 +78,7 @@ def read_config(stack, decoder_path, encoder_path=None, image_size=256):
                 raise ConvertError("%s: %s %d differs from the decoder's %d (%s): not a matching pair"
                                    % (encoder_path, k, v, cfg[k], decoder_path))
         cfg["input_channels"] = _attr(encoder_path, enc, "input_channels", what)
-    if image_size % 2 ** (cfg["group_count"] - 1):
+    if image_size < 1 or image_size % 2 ** (cfg["group_count"] - 1):
         raise ConvertError("dVAE image size %d is not a multiple of %d" % (image_size, 2 ** (cfg["group_count"] - 1)))
     cfg["image_size"] = image_size
     return cfg, dec, enc

@@ -1,6 +1,7 @@
 """What a converter produces: typed keys and tensors to write, and the writing of a plan to GGUF."""
 import os
 
+from ..gguf import GGUFValueType
 from .ggufstream import StreamingGGUFWriter
 
 ARCH = "dalle"
@@ -8,8 +9,8 @@ ARCH = "dalle"
 
 class Plan:
     """keys: [(type, key, value)] with type a GGUFWriter add_<type> suffix ("uint32", "float32",
-    "bool", "string", or ("array", elem GGUFValueType)); tensors: [(GGUF name, PyTorch-order shape,
-    load)] where load() returns the array to store."""
+    "bool", "string") or "array_<elem type>" ("array_uint32"); tensors: [(GGUF name, PyTorch-order
+    shape, load)] where load() returns the array to store."""
 
     def __init__(self):
         self.keys, self.tensors = [], []
@@ -35,8 +36,8 @@ def write_plan(out, plan, dtype="f16", name=None, license=None, description=None
             w.add_string(k, v)
     w.add_uint32("general.file_type", 1 if dtype == "f16" else 0)
     for vtype, key, value in plan.keys:
-        if isinstance(vtype, tuple):
-            w.add_array(key, value, vtype[1])
+        if vtype.startswith("array_"):
+            w.add_array(key, list(value), GGUFValueType[vtype[len("array_"):].upper()])
         else:
             getattr(w, "add_" + vtype)(key, value)
     for tname, shape, load in plan.tensors:

@@ -62,8 +62,8 @@ def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_r
     quantizer = "gumbel" if CODEBOOK["gumbel"] in sd and CODEBOOK["vq"] not in sd else "vq"
     n_embed, embed_dim = require(path, sd, CODEBOOK[quantizer], 2, WHAT, "shape [n_embed, embed_dim]")
     z = require(path, sd, "post_quant_conv.weight", 4, WHAT, "shape [z_channels, embed_dim, 1, 1]")[0]
-    levels = 1 + max(int(m.group(1)) for m in map(re.compile(r"decoder\.up\.(\d+)\.").match, sd) if m) \
-        if any(k.startswith("decoder.up.") for k in sd) else 0
+    level_ids = {int(m.group(1)) for m in (re.match(r"decoder\.up\.(\d+)\.", k) for k in sd) if m}
+    levels = max(level_ids) + 1 if level_ids else 0
     if levels < 1:
         raise ConvertError("%s: no 'decoder.up.<level>.*' tensors: not a %s" % (path, WHAT))
     widths = [require(path, sd, "decoder.up.%d.block.0.conv1.weight" % lv, 4, WHAT,
@@ -78,7 +78,7 @@ def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_r
     if any(w % ch for w in widths):
         raise ConvertError("%s: decoder level widths %s are not multiples of ch %d" % (path, widths, ch))
     out_ch = require(path, sd, "decoder.conv_out.weight", 4, WHAT, "shape [out_channels, ch * ch_mult[0], 3, 3]")[0]
-    if resolution % 2 ** (levels - 1):
+    if resolution < 1 or resolution % 2 ** (levels - 1):
         raise ConvertError("resolution %d is not a multiple of %d (%d levels)" % (resolution, 2 ** (levels - 1), levels))
     cfg = V.VqganConfig(
         ch=ch, ch_mult=tuple(w // ch for w in widths), num_res_blocks=n_blocks - 1,
@@ -101,12 +101,7 @@ def plan(stack, path, encoder=True, resolution=256, norm_eps=1e-6, output_range=
     match_tensors(path, sd, [(up, shape) for up, _, shape in expected], WHAT, ignore)
     p = Plan()
     for key, fname, vtype in V.GGUF_KEYS:
-        value = getattr(cfg, fname)
-        if vtype == "array_uint32":
-            from ..gguf import GGUFValueType
-            p.key(("array", GGUFValueType.UINT32), key, [int(x) for x in value])
-        else:
-            p.key(vtype, key, value)
+        p.key(vtype, key, getattr(cfg, fname))
     p.key("bool", "vqgan.has_encoder", with_encoder)
     for up, name, shape in expected:
         p.tensor(V.PREFIX + name, shape, sd[up].numpy)

@@ -38,15 +38,6 @@ STORAGE_DTYPES = {
 }
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
-# torch's own modules that may appear in any model pickle (parameter-free or plain layers)
-TORCH_MODULE_CLASSES = frozenset(
-    "torch.nn.modules." + n for n in (
-        "container.Sequential", "container.ModuleList", "container.ModuleDict", "module.Module",
-        "activation.ReLU", "activation.SiLU", "activation.GELU", "linear.Identity", "linear.Linear",
-        "conv.Conv2d", "pooling.MaxPool2d", "upsampling.Upsample", "normalization.GroupNorm",
-        "normalization.LayerNorm", "sparse.Embedding", "dropout.Dropout"))
-
-
 def _itemsize(dtype):
     return 2 if dtype == "bf16" else np.dtype(dtype).itemsize
 
