@@ -9,7 +9,7 @@ Writes (into --out, default: this folder):
       dec.codes     [B, G, G]        the codes decoded (integers stored as f32)
       dec.x_stats   [B, 6, R, R]     Decoder(one_hot(codes)) (upstream forward, CPU float32)
       dec.pixels    [B, 3, R, R]     unmap_pixels(sigmoid(x_stats[:, :3])) in [0, 1]
-      enc.pixels    [B, 3, R, R]     image in [0, 1]
+      enc.pixels    [B, 3, R, R]     image in [0, 1], multiples of 1/255 (an RGB8 image)
       enc.logits    [B, vocab, G, G] Encoder(map_pixels(image))
       enc.codes     [B, G, G]        argmax of the logits over the vocabulary
     keys golden.* with the sizes used.
@@ -63,7 +63,7 @@ def main():
 
     B = s["batch"]
     codes = torch.randint(0, s["vocab_size"], (B, grid, grid), generator=g)
-    image = torch.rand(B, 3, s["image_size"], s["image_size"], generator=g)
+    image = torch.randint(0, 256, (B, 3, s["image_size"], s["image_size"]), generator=g) / 255.0  # an RGB8 image
     with torch.no_grad():
         x_stats = dec(F.one_hot(codes, s["vocab_size"]).permute(0, 3, 1, 2).float())
         pixels = unmap_pixels(torch.sigmoid(x_stats[:, :3]))

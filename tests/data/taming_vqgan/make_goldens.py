@@ -11,7 +11,7 @@ Writes (into --out, default: this folder):
   vq_f16.gguf     goldens, float32 tensors in PyTorch order:
       dec.codes   [B, h, w]      codes (integers stored as f32), raster order
       dec.output  [B, 3, R, R]   VQModel.decode(quantize.get_codebook_entry(codes)) (upstream, CPU f32)
-      enc.pixels  [B, 3, R, R]   image in [0, 1]; the encoder input is 2 * pixels - 1
+      enc.pixels  [B, 3, R, R]   image in [0, 1], multiples of 1/255 (an RGB8 image); the encoder input is 2 * pixels - 1
       enc.h       [B, e, h, w]   quant_conv(encoder(x)) (VQModel.encode's input to the quantizer)
       enc.codes   [B, h, w]      VectorQuantizer2's nearest codebook entry of each enc.h vector
     keys golden.* with the sizes used.
@@ -113,7 +113,7 @@ def main():
     levels = len(DDCONFIG["ch_mult"]) - 1
     h = w = DDCONFIG["resolution"] // 2 ** levels
     codes = torch.randint(0, N_EMBED, (BATCH, h, w), generator=g)
-    pixels = torch.rand(BATCH, 3, DDCONFIG["resolution"], DDCONFIG["resolution"], generator=g)
+    pixels = torch.randint(0, 256, (BATCH, 3, DDCONFIG["resolution"], DDCONFIG["resolution"]), generator=g) / 255.0
     with torch.no_grad():
         try:  # reference note 3.4: VQModel.decode_code calls a method VectorQuantizer2 lacks
             model.decode_code(codes)

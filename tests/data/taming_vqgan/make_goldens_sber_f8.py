@@ -13,7 +13,7 @@ Writes (into --out, default: this folder):
       dec.codes   [B, h, w]      codes (integers stored as f32), raster order
       dec.output  [B, 3, R, R]   GumbelVQ.decode(one_hot(codes) @ quantize.embed.weight) (pre-clamp)
       dec.pixels  [B, 3, R, R]   VQGanGumbelVAE.decode(codes): (clamp(output, -1, 1) + 1) / 2
-      enc.pixels  [B, 3, R, R]   image in [0, 1]
+      enc.pixels  [B, 3, R, R]   image in [0, 1], multiples of 1/255 (an RGB8 image)
       enc.logits  [B, n, h, w]   quantize.proj(quant_conv(encoder(2 * pixels - 1)))
       enc.codes   [B, h, w]      VQGanGumbelVAE.get_codebook_indices(pixels, disable_gumbel_softmax=True)
 
@@ -73,7 +73,7 @@ def main():
     levels = len(DDCONFIG["ch_mult"]) - 1
     h = w = DDCONFIG["resolution"] // 2 ** levels
     codes = torch.randint(0, N_EMBED, (BATCH, h, w), generator=g)
-    pixels = torch.rand(BATCH, 3, DDCONFIG["resolution"], DDCONFIG["resolution"], generator=g)
+    pixels = torch.randint(0, 256, (BATCH, 3, DDCONFIG["resolution"], DDCONFIG["resolution"]), generator=g) / 255.0
     with torch.no_grad():
         seq = codes.reshape(BATCH, h * w)
         dec_pixels = vae.decode(seq)
