@@ -135,7 +135,8 @@ class TestConvertErrors(unittest.TestCase):
         def edit(sd):
             sd["decoder.conv_in.weight"] = sd["decoder.conv_in.weight"].float() * 1e6
         path = self.edited_ckpt(edit)
-        self.assert_fails(["vqgan", path], "'vqgan.dec.conv_in.weight'", "overflow f16", "--type f32")
+        self.assert_fails(["vqgan", path], "edited.ckpt: tensor 'decoder.conv_in.weight'", "'vqgan.dec.conv_in.weight'",
+                          "overflow f16", "--type f32")
         rc, err = self.run_cli("vqgan", path, "--type", "f32", "--resolution", "64")
         self.assertEqual(rc, 0, err)
 

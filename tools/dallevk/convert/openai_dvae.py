@@ -101,7 +101,8 @@ def plan(stack, decoder_path, encoder_path=None, image_size=256):
         for name, shape in schema:
             t = found[name]
             if part == "dec" and name == X.DEC_INPUT:  # [n_init, vocab, 1, 1] -> [vocab, n_init]
-                p.tensor("dvae.dec." + name, (shape[1], shape[0]), lambda t=t: t.numpy()[:, :, 0, 0].T)
+                p.tensor("dvae.dec." + name, (shape[1], shape[0]), lambda t=t: t.numpy()[:, :, 0, 0].T,
+                         (path, name))
             else:
-                p.tensor("dvae.%s.%s" % (part, name), shape, t.numpy)
+                p.tensor("dvae.%s.%s" % (part, name), shape, t.numpy, (path, name))
     return p

@@ -10,7 +10,8 @@ ARCH = "dalle"
 class Plan:
     """keys: [(type, key, value)] with type a GGUFWriter add_<type> suffix ("uint32", "float32",
     "bool", "string") or "array_<elem type>" ("array_uint32"); tensors: [(GGUF name, PyTorch-order
-    shape, load)] where load() returns the array to store."""
+    shape, load, source)] where load() returns the array to store and source is (input file, its
+    tensor name) or None."""
 
     def __init__(self):
         self.keys, self.tensors = [], []
@@ -18,8 +19,8 @@ class Plan:
     def key(self, vtype, key, value):
         self.keys.append((vtype, key, value))
 
-    def tensor(self, name, shape, load):
-        self.tensors.append((name, tuple(shape), load))
+    def tensor(self, name, shape, load, source=None):
+        self.tensors.append((name, tuple(shape), load, source))
 
     def extend(self, other):
         self.keys += other.keys
@@ -40,7 +41,7 @@ def write_plan(out, plan, dtype="f16", name=None, license=None, description=None
             w.add_array(key, list(value), GGUFValueType[vtype[len("array_"):].upper()])
         else:
             getattr(w, "add_" + vtype)(key, value)
-    for tname, shape, load in plan.tensors:
-        w.add_tensor_source(tname, shape, "f16" if dtype == "f16" and len(shape) >= 2 else "f32", load)
+    for tname, shape, load, source in plan.tensors:
+        w.add_tensor_source(tname, shape, "f16" if dtype == "f16" and len(shape) >= 2 else "f32", load, source)
     w.write(os.fspath(out))
     return len(plan.tensors)

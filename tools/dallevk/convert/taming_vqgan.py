@@ -75,8 +75,10 @@ def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_r
     ch, in_ch = widths[0], 3
     if with_encoder:
         ch, in_ch = require(path, sd, "encoder.conv_in.weight", 4, WHAT, "shape [ch, in_channels, 3, 3]")[:2]
-    if any(w % ch for w in widths):
-        raise ConvertError("%s: decoder level widths %s are not multiples of ch %d" % (path, widths, ch))
+    groups = V.VqganConfig.norm_groups
+    if any(w % ch or w % groups for w in widths):
+        raise ConvertError("%s: decoder level widths %s are not multiples of ch %d and of the %d GroupNorm groups"
+                           % (path, widths, ch, groups))
     out_ch = require(path, sd, "decoder.conv_out.weight", 4, WHAT, "shape [out_channels, ch * ch_mult[0], 3, 3]")[0]
     if resolution < 1 or resolution % 2 ** (levels - 1):
         raise ConvertError("resolution %d is not a multiple of %d (%d levels)" % (resolution, 2 ** (levels - 1), levels))
@@ -104,5 +106,5 @@ def plan(stack, path, encoder=True, resolution=256, norm_eps=1e-6, output_range=
         p.key(vtype, key, getattr(cfg, fname))
     p.key("bool", "vqgan.has_encoder", with_encoder)
     for up, name, shape in expected:
-        p.tensor(V.PREFIX + name, shape, sd[up].numpy)
+        p.tensor(V.PREFIX + name, shape, sd[up].numpy, (path, up))
     return p
