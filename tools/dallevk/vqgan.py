@@ -5,9 +5,9 @@ quantizer, 8192 codes). Facts: ../shared/reference/public-checkpoints.md §3; mo
 and tensors: docs/model-format.md §8. Parameter names below the `dec.` / `enc.` prefixes are the
 upstream checkpoint's names below `decoder.` / `encoder.`, so a converted file loads 1:1.
 
-Shapes (float32), L = len(ch_mult) levels, G = resolution / 2^(L-1) latent cells per side:
-  decode_codes(codes int64 [B, G, G], raster order) -> output [B, out_channels, 8G.., R, R] in about
-      [output_lo, output_hi]; to_pixels(output) -> [0, 1]
+Shapes (float32), L = len(ch_mult) levels, G = resolution / 2^(L-1) latent cells per side, R = resolution:
+  decode_codes(codes int64 [B, G, G], raster order) -> output [B, out_channels, R, R], roughly in
+      [output_lo, output_hi]; to_pixels(output) -> [0, 1] (any G works: R = G * 2^(L-1))
   encode(pixels [B, in_channels, R, R] in [0, 1]) -> h [B, embed_dim, G, G] (quant_conv output)
   codes_from_h(h) -> int64 [B, G, G]: nearest codebook row (vq) or argmax of gumbel_proj (gumbel)
 
