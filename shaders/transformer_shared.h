@@ -1,4 +1,4 @@
-/* Push-constant blocks of the transformer ops (issue 2): LayerNorm, GELU, softmax, argmax, embeddings,
+/* Push-constant blocks of the transformer ops: LayerNorm, GELU, softmax, argmax, embeddings,
  * KV cache, masked attention. Shared by the C host (src/ops/{norm,activation,embed,attention}.c) and
  * the GLSL shaders; conventions as in dvk_shared.h (32-bit scalar members only). */
 #ifndef DVK_TRANSFORMER_SHARED_H
