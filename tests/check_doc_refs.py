@@ -9,9 +9,9 @@ In every tracked *.md file:
     one ending in .{h,c} names both files;
   - each section reference "docs/x.md §N" names a numbered heading "## N." of that file.
 In the C, GLSL, CMake, shell and Python sources the section references are checked too (comments point
-readers at docs/design.md §N). Nowhere may an issue-tracker label (the word issue and a number) stand in
-for an explanation: a reader of the tree cannot follow it. Usage: tests/check_doc_refs.py [REPO_ROOT]; exit 1 and one line per
-broken reference.
+readers at docs/design.md §N). Nowhere may an issue-tracker label (the word issue and a number)
+stand in for an explanation: a reader of the tree cannot follow it.
+Usage: tests/check_doc_refs.py [REPO_ROOT]; exit 1 and one line per broken reference.
 """
 import glob
 import os
