@@ -15,6 +15,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 fail() { echo "test_install: FAIL: $*" >&2; exit 1; }
+# True when program $1 resolves libdallevk to the installed file (ldd may print it as .../bin/../lib/...).
+loads_installed() {
+  local got
+  got=$(ldd "$1" | awk '$1 ~ /^libdallevk[.]so/ {print $3}')
+  [ -n "$got" ] && [ "$(realpath "$got")" = "$(realpath "$libdir/$soname")" ]
+}
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
 lib=$(find "$prefix" -name libdallevk.so -print -quit)
@@ -59,7 +65,7 @@ for dir in pc cmake tree; do
   exe=$tmp/$dir/generate
   [ "$dir" = tree ] && exe=$build/example_generate
   if [ "$dir" != tree ]; then
-    ldd "$exe" | grep "$libdir/libdallevk.so" >/dev/null || { ldd "$exe"; fail "$dir: the program does not load the installed library $libdir/libdallevk.so"; }
+    loads_installed "$exe" || { ldd "$exe"; fail "$dir: the program does not load the installed $libdir/$soname"; }
   fi
   (cd "$tmp/$dir" && "$exe" "$model" "red heart" 1 2>"$tmp/$dir.log") || { cat "$tmp/$dir.log"; fail "$dir: generate failed"; }
   [ "$(head -c 2 "$tmp/$dir/image-0.ppm")" = "P6" ] || fail "$dir: image-0.ppm is not a PPM"
@@ -68,6 +74,7 @@ cmp "$tmp/pc/image-0.ppm" "$tmp/tree/image-0.ppm" || fail "pkg-config build: a d
 cmp "$tmp/cmake/image-0.ppm" "$tmp/tree/image-0.ppm" || fail "find_package build: a different image than the in-tree example"
 
 # 3. The installed command, run away from the source tree: version, model lookup, same bytes.
+loads_installed "$prefix/bin/dalle-vk" || fail "the installed dalle-vk does not load the installed library (RUNPATH)"
 [ "$(cd "$tmp" && "$prefix/bin/dalle-vk" --version)" = "dalle-vk $version" ] || fail "installed dalle-vk --version"
 (cd "$tmp" && env -u DVK_MODEL "$prefix/bin/dalle-vk" "red heart" --candidates 1 --seed 3 -q -o "$tmp/installed.png")
 (cd "$tmp" && env -u DVK_MODEL "$build/dalle-vk" "red heart" --candidates 1 --seed 3 -q -o "$tmp/tree.png")
