@@ -1,6 +1,8 @@
 /* Minimal use of the dalle-vk C API: one prompt -> n images -> PPM files.
- * Build (from the repository, after cmake --build build):
- *   cc -std=c11 examples/generate.c -Iinclude build/libdallevk.a build/libdvk_volk.a -ldl -lm -o generate
+ * Build against an installed libdallevk (cmake --install build --prefix PREFIX):
+ *   cc -std=c11 examples/generate.c $(pkg-config --cflags --libs dallevk) -o generate
+ * (PKG_CONFIG_PATH=PREFIX/lib/pkgconfig if PREFIX is not a system one), or in CMake with
+ * find_package(dallevk) and dallevk::dallevk; the build tree also builds it as build/example_generate.
  * Run: ./generate assets/dalle-emoji.gguf "red heart" 4 */
 #include <stdio.h>
 #include <stdlib.h>

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define DVK_VERSION "0.1.0"
+#include "dallevk_version.h" /* DVK_VERSION, from CMake project() */
 
 /* dvk_generate_params.prune_rows: no pruning, whatever the model recommends. */
 #define DVK_PRUNE_OFF (1ull << 63)

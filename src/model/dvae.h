@@ -1,4 +1,4 @@
-/* The dVAE decoder on the device (OpenAI's architecture, reference/dalle-architecture.md §1.4):
+/* The dVAE decoder on the device (OpenAI's architecture, docs/design.md §3):
  * codes [B, G, G] -> input 1x1 conv as an embedding gather -> group_count groups of residual blocks
  * (id_path + post_gain * res_path, res_path = 4 x (ReLU, conv) with kernels 1, 3, 3, 3) with 2x nearest
  * upsampling between groups -> ReLU + 1x1 conv to 6 channels -> RGB8 = clamp((sigmoid(mu) - 0.1) / 0.8).
