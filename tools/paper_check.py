@@ -20,11 +20,10 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk.dvae import Decoder, DvaeConfig  # noqa: E402
-from dallevk.gguf import GGUFWriter  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
-import export_gguf  # noqa: E402
+from dallevk.dvae import Decoder, DvaeConfig
+from dallevk.gguf import GGUFWriter
+from dallevk.transformer import Dalle, DalleConfig, pad_text
+from dallevk.export import add_dvae, add_tokenizer, add_transformer
 
 PAPER = dict(text_len=256, text_vocab=16384, grid=32, image_vocab=8192, d_model=3968, n_heads=62,
              d_ff=4 * 3968, conv_kernel=11, conv_wrap=False)
@@ -62,9 +61,9 @@ def write_model(path, cfg, model):
     w.add_string("general.architecture", "dalle")
     w.add_string("general.name", "paper-shaped random model")
     sd = {k: v for k, v in model.state_dict().items()}
-    tensors = export_gguf.add_transformer(w, cfg.to_dict(), sd)
-    tensors += export_gguf.add_dvae(w, vcfg.to_dict(), dec.state_dict(), None)
-    export_gguf.add_tokenizer(w, [])
+    tensors = add_transformer(w, cfg.to_dict(), sd)
+    tensors += add_dvae(w, vcfg.to_dict(), dec.state_dict(), None)
+    add_tokenizer(w, [])
     for name, arr in tensors:
         w.add_tensor(name, arr, "f16" if arr.ndim >= 2 and name not in F32_TENSORS else "f32")
     w.write(path)
