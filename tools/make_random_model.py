@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes a random-weight model file with the default model's sizes (tools/README.md), for timing the
+"""Writes a random-weight model file with the default model's sizes (docs/training-log.md), for timing the
 engine before (or besides) a trained model: speed does not depend on the weights' values.
 
   make_random_model.py OUT.gguf [--f16] [--seed S]
