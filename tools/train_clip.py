@@ -110,8 +110,8 @@ def main(argv=None):
 
     def save():
         logf.flush()
-        TR.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate()}, ckpt_path)
+        D.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate()}, ckpt_path)
 
     def evaluate():
         r = retrieval(model, held_text, held_codes)
@@ -156,12 +156,12 @@ def main(argv=None):
             return 0
     save()
     r = evaluate() if r is None else r
-    TR.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
-                    "bpe_merges": [list(m) for m in tok.merges], "dalle": a.dalle, "args": vars(a),
-                    "metrics": {"heldout_top1": r["top1"], "heldout_top5": r["top5"], "chance_top1": r["chance1"],
-                                "chance_top5": r["chance5"], "heldout_mean_rank": r["mean_rank"],
-                                "heldout_n": r["n"], "logit_scale": model.scale().item(), "steps": step}},
-                   os.path.join(run, "final.pt"))
+    D.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
+                   "bpe_merges": [list(m) for m in tok.merges], "dalle": a.dalle, "args": vars(a),
+                   "metrics": {"heldout_top1": r["top1"], "heldout_top5": r["top5"], "chance_top1": r["chance1"],
+                               "chance_top5": r["chance5"], "heldout_mean_rank": r["mean_rank"],
+                               "heldout_n": r["n"], "logit_scale": model.scale().item(), "steps": step}},
+                  os.path.join(run, "final.pt"))
     print("clip: done, held-out top-1 %.3f top-5 %.3f (chance %.4f)" % (r["top1"], r["top5"], r["chance1"]),
           flush=True)
     logf.close()

@@ -135,9 +135,9 @@ def main(argv=None):
 
     def save():
         logf.flush()
-        TR.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate(),
-                        "base_ce": base_ce}, ckpt_path)
+        D.atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "config": cfg.to_dict(), "args": vars(a), "py_rng": rng.getstate(),
+                       "base_ce": base_ce}, ckpt_path)
 
     def held_ce():  # held-out image CE (val + zero-shot items, first caption)
         return float(first_caption_ce(model, tok, items, codes, held_idx, a.device).mean())
@@ -202,11 +202,11 @@ def main(argv=None):
     save()
     held = held_ce()
     dv = torch.load(os.path.join(D.run_root(), a.dvae, "final.pt"), map_location="cpu")
-    TR.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
-                    "bpe_merges": [list(m) for m in tok.merges], "dvae": a.dvae,
-                    "dvae_config": dv["config"], "args": vars(a),
-                    "metrics": {"heldout_image_ce": held, "steps": step}},
-                   os.path.join(run, "final.pt"))
+    D.atomic_save({"model": model.state_dict(), "config": cfg.to_dict(),
+                   "bpe_merges": [list(m) for m in tok.merges], "dvae": a.dvae,
+                   "dvae_config": dv["config"], "args": vars(a),
+                   "metrics": {"heldout_image_ce": held, "steps": step}},
+                  os.path.join(run, "final.pt"))
     print("dalle: done, held-out image CE %.4f nats/token" % held, flush=True)
     logf.close()
     return 0

@@ -139,10 +139,10 @@ def main(argv=None):
 
     def save():
         logf.flush()
-        TR.atomic_save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
-                        "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                        "args": vars(a), "np_rng": rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state()}, ckpt_path)
+        D.atomic_save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
+                       "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                       "args": vars(a), "np_rng": rng.bit_generator.state,
+                       "torch_rng": torch.get_rng_state()}, ckpt_path)
 
     t0 = time.time()
     ckpt = TR.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dvae")
@@ -182,10 +182,10 @@ def main(argv=None):
             return 0
     save()
     psnr_val, used = evaluate(enc, dec, images, val_idx, a.device)
-    TR.atomic_save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
-                    "config": cfg.to_dict(), "args": vars(a),
-                    "metrics": {"val_psnr": psnr_val, "codes_used": used, "steps": step}},
-                   os.path.join(run, "final.pt"))
+    D.atomic_save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
+                   "config": cfg.to_dict(), "args": vars(a),
+                   "metrics": {"val_psnr": psnr_val, "codes_used": used, "steps": step}},
+                  os.path.join(run, "final.pt"))
     print("dvae: done, val PSNR %.2f dB, %d codes used" % (psnr_val, used), flush=True)
     logf.close()
     return 0

@@ -1,4 +1,4 @@
-"""Dataset cache access (written by tools/fetch_emoji.py) and the run root.
+"""Dataset cache access (written by tools/fetch_emoji.py), the run root and atomic checkpoint writes.
 
 load_dataset() -> (images uint8 [N, 64, 64, 3], items list of dicts with keys
 key/base/style/tone/split/captions). to_tensor() turns a uint8 batch into float32
@@ -44,6 +44,13 @@ def encode_images(enc, images, device="cpu", batch=128):
     out = [enc.encode_codes(to_tensor(images[s:s + batch]).to(device)).cpu().numpy()
            for s in range(0, len(images), batch)]
     return np.concatenate(out).astype(np.int64)
+
+
+def atomic_save(obj, path):
+    """torch.save to path via a temporary file and rename (never a torn checkpoint)."""
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def psnr(a, b):

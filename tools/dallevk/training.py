@@ -84,13 +84,6 @@ def saved_or(a, state, key, fresh, before):
         setattr(a, key, fresh if state is None else (before if saved is None else saved))
 
 
-def atomic_save(obj, path):
-    """torch.save to path via a temporary file and rename (never a torn checkpoint)."""
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def trim_log(path, step):
     """Drop CSV rows (after the header) whose first column (step) exceeds `step` and keep
     one row per step, so a resumed run does not log steps after its last checkpoint twice."""
