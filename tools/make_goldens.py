@@ -26,6 +26,7 @@ tensors of that case (f32):
 Deterministic (fixed seeds); rerun after changing the reference or the format:
   /usr/bin/python3 tools/make_goldens.py
 """
+import argparse
 import os
 
 import numpy as np
@@ -33,10 +34,10 @@ import torch
 
 from dallevk.clip import Clip, ClipConfig
 from dallevk.dvae import Decoder, DvaeConfig, decode_pixels
-from dallevk.gguf import GGUFReader, GGUFWriter
-from dallevk.transformer import Dalle, DalleConfig, pad_text
 from dallevk.export import CLIP_LOGIT_SCALE, export
+from dallevk.gguf import GGUFReader, GGUFWriter
 from dallevk.random_init import randomize, randomize_clip
+from dallevk.transformer import Dalle, DalleConfig, pad_text
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "parity")
 
@@ -146,6 +147,7 @@ def make_case(name, dalle_kw, dvae_kw, steps, seed):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # no options: --help only
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     for i, (name, (dk, vk, steps)) in enumerate(sorted(CASES.items())):

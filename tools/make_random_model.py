@@ -15,10 +15,10 @@ import sys
 
 import torch
 
-from dallevk.export import export
 from dallevk.dvae import Decoder, DvaeConfig
-from dallevk.transformer import Dalle, DalleConfig
+from dallevk.export import export
 from dallevk.random_init import randomize
+from dallevk.transformer import Dalle, DalleConfig
 
 DALLE = dict(text_len=32, text_vocab=1536, grid=16, image_vocab=512, d_model=256, n_heads=4, n_layers=6, d_ff=1024,
              conv_kernel=5, conv_wrap=False)
