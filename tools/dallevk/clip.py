@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .transformer import Block, LayerNorm, Linear, pad_text  # noqa: F401  (pad_text: re-exported)
+from .transformer import Block, LayerNorm, Linear
 
 LOGIT_SCALE_INIT = math.log(1 / 0.07)
 LOGIT_SCALE_MAX = 100.0
@@ -197,8 +197,8 @@ class Clip(nn.Module):
 
 
 def prune_sources(scores):
-    """Pruning rule (src/model/rerank.c dvk_prune_sources): scores of n candidates -> src [n]: candidates ranked best first
-    (ties: lower index first); the k-th worst (k < n // 2) continues as a copy of the k-th best, the others
+    """Pruning rule (src/model/rerank.c dvk_prune_sources): scores of n candidates -> src [n]: candidates ranked
+    best first (ties: lower index first); the k-th worst (k < n // 2) continues as a copy of the k-th best, the others
     as themselves."""
     order = sorted(range(len(scores)), key=lambda b: (-float(scores[b]), b))
     src = list(range(len(scores)))
