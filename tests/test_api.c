@@ -30,11 +30,13 @@ static int g_failed;
     }                                                  \
   } while (0)
 
+/* n candidates, of which the reranker keeps `keep` (0: all n returned unscored, in sampling order). */
 static dvk_status generate_pruned(dvk_model *m, uint32_t n, uint32_t keep, uint64_t prune_rows, dvk_images **out) {
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = "red heart";
-  p.n_images = n;
-  p.keep = keep;
+  p.n_images = keep ? keep : n;
+  p.candidates = n;
+  p.rerank = keep != 0;
   p.seed = 5;
   p.prune_rows = prune_rows;
   return dvk_generate(m, &p, out);
@@ -152,7 +154,7 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
            best->candidates[2], best->scores[0], best->scores[1], best->scores[2]);
   }
   s = generate_keep(m, 2, 3, &none);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "keep"), "keep > n_images: %d '%s'",
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "candidates"), "n_images > candidates: %d '%s'",
         (int)s, dvk_last_error(ctx));
   s = generate_keep(plain, 2, 1, &none);
   CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),
@@ -163,8 +165,8 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   {
     dvk_generate_params g = dvk_generate_defaults();
     g.prompt = "red heart";
-    g.n_images = 6;
-    g.keep = 3;
+    g.n_images = 3;
+    g.candidates = 6;
     g.top_k = 1;
     dvk_images *same = NULL;
     s = dvk_generate(m, &g, &same);
@@ -180,13 +182,13 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   dvk_images *pruned = NULL, *off = NULL, *one = NULL;
   CHECK(info.prune_rows == 0, "the parity model recommends pruning rows %#llx", (unsigned long long)info.prune_rows);
   s = generate_pruned(m, 6, 0, 0xa, &pruned);
-  CHECK(s == DVK_OK && pruned && pruned->prune_rows == 0xa, "prune rows 1, 3: %s", dvk_last_error(ctx));
+  CHECK(s == DVK_OK && pruned && pruned->settings.prune_rows == 0xa, "prune rows 1, 3: %s", dvk_last_error(ctx));
   s = generate_pruned(m, 6, 0, DVK_PRUNE_OFF, &off);
-  CHECK(s == DVK_OK && off && off->prune_rows == 0, "DVK_PRUNE_OFF: %s", dvk_last_error(ctx));
+  CHECK(s == DVK_OK && off && off->settings.prune_rows == 0, "DVK_PRUNE_OFF: %s", dvk_last_error(ctx));
   if (all && off) CHECK(same_images(all, off), "DVK_PRUNE_OFF changed the images");
   if (all && pruned) CHECK(!same_images(all, pruned), "pruning 3 of 6 candidates twice changed no image");
   s = generate_pruned(m, 1, 0, 0xa, &one);
-  CHECK(s == DVK_OK && one && one->prune_rows == 0, "one candidate: nothing to prune: %s", dvk_last_error(ctx));
+  CHECK(s == DVK_OK && one && one->settings.prune_rows == 0, "one candidate: nothing to prune: %s", dvk_last_error(ctx));
   s = generate_pruned(m, 2, 0, 1ull << (info.grid - 1), &none);
   CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "prune_rows"),
         "pruning after the last row: %d '%s'", (int)s, dvk_last_error(ctx));
@@ -209,8 +211,9 @@ int main(void) {
   dvk_context_options co = dvk_context_defaults();
   dvk_context *ctx = NULL;
   dvk_model *m = NULL;
-  if (dvk_context_create(&co, &ctx) != DVK_OK) {
-    printf("cannot create a context: %s\n", dvk_last_error(NULL));
+  char why[512];
+  if (dvk_context_create(&co, &ctx, why, sizeof why) != DVK_OK) {
+    printf("cannot create a context: %s\n", why);
     return 1;
   }
   if (dvk_model_load(ctx, path, &m) != DVK_OK) {
@@ -256,9 +259,10 @@ int main(void) {
   CHECK(s == DVK_OK, "explicit sampling settings: %s", dvk_last_error(ctx));
   if (ref && expl) {
     CHECK(same_images(ref, expl), "defaults (model's values) differ from explicit temperature 1, top_p 1, cond_scale 1");
-    CHECK(ref->temperature == 1.0f && ref->top_p == 1.0f && ref->cond_scale == 1.0f,
-          "the defaults' reported settings: temperature %g top_p %g cond_scale %g", (double)ref->temperature,
-          (double)ref->top_p, (double)ref->cond_scale);
+    const dvk_settings *rs = &ref->settings;
+    CHECK(rs->temperature == 1.0f && rs->top_p == 1.0f && rs->cond_scale == 1.0f && rs->temperature_from == DVK_FROM_MODEL,
+          "the defaults' reported settings: temperature %g top_p %g cond_scale %g", (double)rs->temperature,
+          (double)rs->top_p, (double)rs->cond_scale);
   }
   dvk_images_free(expl);
   ep.temperature = -1.0f;

@@ -117,7 +117,7 @@ static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const 
   int32_t *ids = NULL, *codes = NULL;
   dvk_status s = gguf_open(path, &f, err, sizeof err);
   if (s == DVK_OK) s = dvk_config_read(f, &cfg, err, sizeof err);
-  if (s != DVK_OK || !cfg.clip.present) goto out; /* run_case reports load failures */
+  if (s != DVK_OK || !cfg.reranker.present) goto out; /* run_case reports load failures */
   g_rerank_cases++;
   if (!th_case(t, "rerank %s %s", name, dtype)) goto out;
   s = gguf_open(gpath, &g, err, sizeof err);
@@ -128,7 +128,7 @@ static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const 
     th_case_error(t, "load", s);
     goto out;
   }
-  const uint32_t T = cfg.dalle.text_len, GG = cfg.dalle.grid * cfg.dalle.grid, de = cfg.clip.d_embed;
+  const uint32_t T = cfg.dalle.text_len, GG = cfg.dalle.grid * cfg.dalle.grid, de = cfg.reranker.d_embed;
   uint64_t n_ids = 0, n_codes = 0, n_tf = 0, n_if = 0, n_sc = 0;
   const float *g_ids = golden(g, "text_ids", &n_ids), *g_codes = golden(g, "clip_codes", &n_codes);
   const float *g_tf = golden(g, "clip_text_feat", &n_tf), *g_if = golden(g, "clip_image_feat", &n_if);

@@ -1,4 +1,4 @@
-/* The reranker's host-side rules (src/model/rerank.c) against naive references on seeded random scores
+/* The reranker's host-side rules (src/model/select.c) against naive references on seeded random scores
  * and codes: dvk_prune_sources (pruning: the k-th worst candidate continues as the k-th best), dvk_rerank_pool
  * (the ceil(fraction * n) candidates of highest mean log-probability) and dvk_rerank_pick (the best `keep`
  * candidates, pool first, distinct images first). Scores and log-probabilities are drawn from a few values so
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "model/rerank.h"
+#include "model/select.h"
 
 static int g_failed, g_cases;
 

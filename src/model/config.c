@@ -47,7 +47,7 @@ static void copy_string(const gguf_file *f, const char *key, char *dst, size_t l
 }
 
 /* clip.* (optional): sizes of the reranker's two towers. */
-static dvk_status read_clip(const gguf_file *f, uint32_t grid, dvk_clip_config *c, char *err, size_t errlen) {
+static dvk_status read_reranker(const gguf_file *f, uint32_t grid, dvk_reranker_config *c, char *err, size_t errlen) {
   if (!gguf_find_key(f, "clip.d_model")) return DVK_OK;
   c->present = 1;
   GET_U32("clip.d_model", &c->d_model);
@@ -71,6 +71,11 @@ static dvk_status read_clip(const gguf_file *f, uint32_t grid, dvk_clip_config *
     DVK_TRY(gguf_get_u64(f, "clip.prune_rows", &c->prune_rows, err, errlen));
     if (!dvk_prune_rows_fit(c->prune_rows, grid))
       return bad(f, err, errlen, "clip.prune_rows names a row past grid - 2 (bit r: prune after image row r)");
+  }
+  if (gguf_find_key(f, "clip.candidates")) { /* optional: candidates sampled by default */
+    GET_U32("clip.candidates", &c->candidates);
+    if (c->candidates < 1 || c->candidates > DVK_MAX_CANDIDATES)
+      return bad(f, err, errlen, "clip.candidates must be 1..4096");
   }
   return DVK_OK;
 }
@@ -142,5 +147,5 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err,
     GET_U32("dvae.input_channels", &v->input_channels);
     if (v->input_channels != 3) return bad(f, err, errlen, "dvae.input_channels must be 3 (RGB)");
   }
-  return read_clip(f, d->grid, &cfg->clip, err, errlen);
+  return read_reranker(f, d->grid, &cfg->reranker, err, errlen);
 }

@@ -131,6 +131,11 @@ static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, 
   return planar ? dvk_op_dvae_map_planar(ctx, out, h1, 1, res, res) : dvk_op_dvae_map_rgb8(ctx, out, h1, 1, res, res);
 }
 
+uint64_t dvk_dvae_decode_bytes(const dvk_dvae *v) {
+  /* 16 bytes per pixel bound the codes (G*G*4 <= R*R) and the output (planar f32: 12 bytes per pixel) */
+  return 4 * v->act_floats * 4 + (uint64_t)v->cfg.image_size * v->cfg.image_size * 16;
+}
+
 dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
                            uint8_t *rgb, float *planar) {
   const uint32_t G = v->grid, R = v->cfg.image_size;

@@ -15,22 +15,22 @@
 #include "model/config.h"
 #include "ops/embed.h"
 
-typedef struct dvk_clip_tower {
+typedef struct dvk_reranker_tower {
   uint32_t n_layers;
   dvk_layer *layers;       /* [n_layers], mask: causal ("full" over a sequence without image rows) */
   dvk_tensor lnf_w, lnf_b; /* f32 [d] */
   dvk_matmul_weight proj;  /* [d_embed, d], no bias */
-} dvk_clip_tower;
+} dvk_reranker_tower;
 
 typedef struct dvk_reranker {
-  dvk_clip_config cfg;
+  dvk_reranker_config cfg;
   uint32_t text_len, grid; /* T and G of the transformer */
   dvk_embed_table text_tok, text_pos;          /* [Vt + T, d], [T, d] */
   dvk_embed_table image_tok, row_emb, col_emb; /* [Vi, d], [G, d], [G, d] */
-  dvk_clip_tower text, image;
+  dvk_reranker_tower text, image;
 } dvk_reranker;
 
-/* Loads the clip.* tensors (cfg->clip.present must be set). Weights go to L->arena.
+/* Loads the clip.* tensors (cfg->reranker.present must be set). Weights go to L->arena.
  * Errors: DVK_ERR_MODEL_FORMAT (missing tensor or wrong shape: message in L->err), DVK_ERR_OUT_OF_*. */
 dvk_status dvk_reranker_load(dvk_loader *L, const dvk_model_config *cfg, dvk_reranker *r);
 void dvk_reranker_free(dvk_reranker *r); /* host memory only; the arena owns the weights */
@@ -52,29 +52,5 @@ dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *
  * rows = G equals. Errors: DVK_ERR_INVALID_ARGUMENT (rows out of range), as dvk_rerank_score. */
 dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores);
-
-/* The pruning rule (docs/design.md §4): scores f32 [n] -> src [n]: candidates ranked best first (ties: lower
- * index first); the k-th worst (k < n / 2) continues as a copy of the k-th best, the others as themselves.
- * Reference: tools/dallevk/clip.py prune_sources. Returns 0, or -1 when out of host memory. */
-int dvk_prune_sources(const float *scores, uint32_t n, uint32_t *src);
-
-/* The reranker's pool (this engine's addition to DALL-E's reranking, docs/design.md §4): the reranker
- * chooses first among the candidates the transformer itself finds most likely, which keeps a contrastive
- * score that saturates on real images from preferring broken, off-distribution ones. mean_logprob f32 [n]
- * (each candidate's mean log-probability of its own codes, nats per code; NaN counts as -inf) ->
- * in_pool [n] = 1 for the dvk_rerank_pool_size(fraction, n) largest (ties: lower index first), else 0.
- * Reference: tools/dallevk/clip.py rerank_pool. Returns 0, or -1 when out of host memory. */
-int dvk_rerank_pool(const float *mean_logprob, uint32_t n, float fraction, uint8_t *in_pool);
-
-/* The pool's size: ceil(fraction * n) computed in double from the f32 fraction, clamped to [1, n]. */
-uint32_t dvk_rerank_pool_size(float fraction, uint32_t n);
-
-/* The final selection: scores f32 [n] of candidates codes int32 [n, gg] -> picked [keep] candidate indices,
- * best first among candidates whose codes differ from every better picked one's; when fewer than keep are
- * distinct, the passed-over duplicates follow, best first. "Better": in the pool (in_pool [n], NULL = all
- * candidates) before outside it, then the higher score, then the lower index. keep <= n.
- * Returns 0, or -1 when out of host memory. */
-int dvk_rerank_pick(const float *scores, const uint8_t *in_pool, const int32_t *codes, uint32_t n, size_t gg,
-                    uint32_t keep, uint32_t *picked);
 
 #endif
