@@ -178,6 +178,65 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
     dvk_images_free(same);
   }
 
+  /* defaults resolved by the API: the file names no candidate count, so n_images 2 samples 32 and reranks */
+  {
+    dvk_generate_params d = dvk_generate_defaults();
+    d.n_images = 2;
+    dvk_settings set;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && info.candidates == 32 && set.candidates == 32 && set.candidates_from == DVK_FROM_DEFAULT &&
+              set.reranked && set.rerank_pool_size == 16 && set.prune_state == DVK_PRUNE_OFF_MODEL_NONE,
+          "defaults on a reranker model: %d, candidates %u (info %u), reranked %d, pool %u, prune state %d", (int)s,
+          set.candidates, info.candidates, set.reranked, set.rerank_pool_size, (int)set.prune_state);
+    d.n_images = 40; /* more images than the model's count: all sampled, none reranked away */
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.candidates == 40 && !set.reranked, "n_images 40: candidates %u, reranked %d",
+          set.candidates, set.reranked);
+    d.n_images = 1;
+    d.candidates = 3;
+    d.prune_rows = 1;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.candidates == 3 && set.candidates_from == DVK_FROM_PARAMS && set.prune_rows == 1 &&
+              set.prune_state == DVK_PRUNE_RAN && set.prune_rows_from == DVK_FROM_PARAMS,
+          "candidates 3, prune row 0: candidates %u, rows %#llx, state %d", set.candidates,
+          (unsigned long long)set.prune_rows, (int)set.prune_state);
+    d.candidates = 1;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.prune_rows == 0 && set.prune_state == DVK_PRUNE_OFF_ONE_CANDIDATE,
+          "one candidate: rows %#llx, state %d", (unsigned long long)set.prune_rows, (int)set.prune_state);
+    d.candidates = 4;
+    d.image_prefix = (const int32_t[12]){0};
+    d.image_prefix_len = 2 * info.grid; /* rows 0 and 1 given: pruning after row 0 has nothing to choose */
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.prune_rows == 0 && set.prune_state == DVK_PRUNE_OFF_IN_PREFIX,
+          "prune row inside the prefix: rows %#llx, state %d", (unsigned long long)set.prune_rows, (int)set.prune_state);
+    d.image_prefix = NULL;
+    d.image_prefix_len = 0;
+    d.prune_rows = DVK_PRUNE_OFF;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.prune_state == DVK_PRUNE_OFF_ASKED, "DVK_PRUNE_OFF: state %d", (int)set.prune_state);
+    d = dvk_generate_defaults();
+    d.n_images = 2;
+    s = dvk_generate_resolve(plain, &d, &set);
+    CHECK(s == DVK_OK && set.candidates == 2 && !set.reranked && set.prune_state == DVK_PRUNE_OFF_NO_RERANKER,
+          "defaults without a reranker: %d, candidates %u, reranked %d, prune state %d", (int)s, set.candidates,
+          set.reranked, (int)set.prune_state);
+    d.image_prompt_rows = 2;
+    s = dvk_generate_resolve(plain, &d, &set);
+    CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "image_prompt_rows needs image_prompt"),
+          "rows without an image prompt: %d '%s'", (int)s, dvk_last_error(ctx));
+    uint8_t rgb[3] = {0};
+    d.image_prompt = rgb; /* never read: the checks fail first */
+    d.image_prompt_rows = info.grid;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "image_prompt_rows must be at most"),
+          "rows = grid: %d '%s'", (int)s, dvk_last_error(ctx));
+    d.image_prompt_rows = 0;
+    s = dvk_generate_resolve(plain, &d, &set);
+    CHECK(s == DVK_ERR_UNSUPPORTED && strstr(dvk_last_error(ctx), "dVAE encoder"),
+          "image prompt without an encoder: %d '%s'", (int)s, dvk_last_error(ctx));
+  }
+
   /* pruning: after rows 1 and 3 of the grid-6 model; the model recommends none, so 0 = off */
   dvk_images *pruned = NULL, *off = NULL, *one = NULL;
   CHECK(info.prune_rows == 0, "the parity model recommends pruning rows %#llx", (unsigned long long)info.prune_rows);
