@@ -5,11 +5,9 @@
 
 #include "api_internal.h"
 
-/* error [*len], or a 1-byte scratch buffer when the caller wants no message. */
-static char *message_buffer(char *error, size_t *len, char scratch[1]) {
-  if (error && *len) return error;
-  *len = 1;
-  return scratch;
+/* Copies msg to the caller's error [len] (NULL or 0: not wanted). */
+static void give(char *error, size_t len, const char *msg) {
+  if (error && len) snprintf(error, len, "%s", msg);
 }
 
 dvk_context_options dvk_context_defaults(void) {
@@ -19,19 +17,19 @@ dvk_context_options dvk_context_defaults(void) {
 
 dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out, char *error, size_t error_len) {
   *out = NULL;
-  char scratch[1];
-  error = message_buffer(error, &error_len, scratch);
-  error[0] = 0;
+  give(error, error_len, "");
   dvk_context_options defaults = dvk_context_defaults();
   if (!opts) opts = &defaults;
   dvk_context *c = calloc(1, sizeof *c);
   if (!c) {
-    snprintf(error, error_len, "out of host memory");
+    give(error, error_len, "out of host memory");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   dvk_ctx_options o = {.device = opts->device, .validation = opts->validation, .verbose = opts->verbose};
-  dvk_status s = dvk_ctx_create(&o, &c->vk, error, error_len);
+  dvk_error why = {""};
+  dvk_status s = dvk_ctx_create(&o, &c->vk, &why);
   if (s != DVK_OK) {
+    give(error, error_len, why.msg);
     free(c);
     return s;
   }
@@ -52,7 +50,8 @@ const char *dvk_context_device_name(const dvk_context *ctx) { return ctx->device
 const char *dvk_last_error(const dvk_context *ctx) { return ctx->vk->error; }
 
 char *dvk_list_devices(char *error, size_t error_len) {
-  char scratch[1];
-  error = message_buffer(error, &error_len, scratch);
-  return dvk_vk_list_devices(error, error_len);
+  dvk_error why = {""};
+  char *list = dvk_vk_list_devices(&why);
+  if (!list) give(error, error_len, why.msg);
+  return list;
 }

@@ -41,9 +41,9 @@ static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uin
   const dvk_dalle_config *d = &m->cfg.dalle;
   int32_t *tok;
   size_t n;
-  char err[256];
-  dvk_status s = dvk_bpe_encode(m->bpe, prompt, strlen(prompt), &tok, &n, err, sizeof err);
-  if (s != DVK_OK) return dvk_fail(m->ctx->vk, s, "prompt: %s", err);
+  dvk_error err = {""};
+  dvk_status s = dvk_bpe_encode(m->bpe, prompt, strlen(prompt), &tok, &n, &err);
+  if (s != DVK_OK) return dvk_fail(m->ctx->vk, s, "prompt: %s", err.msg);
   *used = n < d->text_len ? (uint32_t)n : d->text_len;
   *dropped = (uint32_t)(n - *used);
   for (uint32_t j = 0; j < d->text_len; j++) ids[j] = j < *used ? tok[j] : (int32_t)(d->text_vocab + j);

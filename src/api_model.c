@@ -6,59 +6,54 @@
 #include "api_internal.h"
 #include "model/gguf.h"
 
-static dvk_status load_tokenizer(const gguf_file *f, const dvk_model_config *cfg, dvk_bpe **out, char *err,
-                                 size_t errlen) {
+static dvk_status load_tokenizer(const gguf_file *f, const dvk_model_config *cfg, dvk_bpe **out, dvk_error *err) {
   const gguf_string *model;
-  DVK_TRY(gguf_get_string(f, "tokenizer.model", &model, err, errlen));
+  DVK_TRY(gguf_get_string(f, "tokenizer.model", &model, err));
   if (strcmp(model->s, "dalle-vk-bpe-1") != 0) {
-    snprintf(err, errlen, "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1)", gguf_name(f), model->s);
+    dvk_error_note(err, "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1)", gguf_name(f), model->s);
     return DVK_ERR_MODEL_FORMAT;
   }
   const gguf_array *merges;
   uint32_t vocab;
-  DVK_TRY(gguf_get_array(f, "tokenizer.bpe.merges", GGUF_TYPE_UINT32, &merges, err, errlen));
-  DVK_TRY(gguf_get_u32(f, "tokenizer.bpe.vocab_size", &vocab, err, errlen));
+  DVK_TRY(gguf_get_array(f, "tokenizer.bpe.merges", GGUF_TYPE_UINT32, &merges, err));
+  DVK_TRY(gguf_get_u32(f, "tokenizer.bpe.vocab_size", &vocab, err));
   if (merges->count % 2 || vocab != 256 + merges->count / 2 || vocab > cfg->dalle.text_vocab) {
-    snprintf(err, errlen, "%s: tokenizer.bpe.vocab_size (%u) must be 256 + merges and at most dalle.text_vocab (%u)",
+    dvk_error_note(err, "%s: tokenizer.bpe.vocab_size (%u) must be 256 + merges and at most dalle.text_vocab (%u)",
              gguf_name(f), vocab, cfg->dalle.text_vocab);
     return DVK_ERR_MODEL_FORMAT;
   }
   uint32_t *pairs = malloc((merges->count ? merges->count : 1) * sizeof *pairs);
   if (!pairs) {
-    snprintf(err, errlen, "%s: out of host memory for %llu BPE merges", gguf_name(f),
+    dvk_error_note(err, "%s: out of host memory for %llu BPE merges", gguf_name(f),
              (unsigned long long)merges->count / 2);
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   for (uint64_t i = 0; i < merges->count; i++) pairs[i] = gguf_arr_u32(merges, i);
-  char msg[256];
-  dvk_status s = dvk_bpe_create(pairs, merges->count / 2, out, msg, sizeof msg);
+  dvk_error why = {""};
+  dvk_status s = dvk_bpe_create(pairs, merges->count / 2, out, &why);
   free(pairs);
-  if (s != DVK_OK) snprintf(err, errlen, "%s: %s", gguf_name(f), msg);
+  if (s != DVK_OK) dvk_error_note(err, "%s: %s", gguf_name(f), why.msg);
   return s;
 }
 
 dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   *out = NULL;
   dvk_ctx *vk = ctx->vk;
-  char err[sizeof vk->error];
-  err[0] = 0;
+  dvk_error err = {""};
   gguf_file *f = NULL;
-  dvk_status s = gguf_open(path, &f, err, sizeof err);
-  if (s != DVK_OK) {
-    snprintf(vk->error, sizeof vk->error, "cannot load model: %s", err);
-    return s;
-  }
+  dvk_status s = gguf_open(path, &f, &err);
+  if (s != DVK_OK) return dvk_fail(vk, s, "cannot load model: %.1000s", err.msg);
   dvk_model *m = calloc(1, sizeof *m);
   if (!m) {
     gguf_close(f);
     return dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   }
   m->ctx = ctx;
-  s = dvk_config_read(f, &m->cfg, err, sizeof err);
-  if (s == DVK_OK) s = load_tokenizer(f, &m->cfg, &m->bpe, err, sizeof err);
+  s = dvk_config_read(f, &m->cfg, &err);
+  if (s == DVK_OK) s = load_tokenizer(f, &m->cfg, &m->bpe, &err);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &m->weights);
   if (s == DVK_OK) {
-    dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = err, .errlen = sizeof err};
+    dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = &err};
     s = dvk_transformer_load(&L, &m->cfg.dalle, &m->tf);
     if (s == DVK_OK) s = dvk_dvae_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->dvae);
     if (s == DVK_OK && m->cfg.dvae.has_encoder) s = dvk_dvae_encoder_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->enc);
@@ -67,8 +62,8 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   }
   gguf_close(f); /* the weights are on the device now */
   if (s != DVK_OK) {
-    if (!err[0]) snprintf(err, sizeof err, "%.300s: %.600s", path, vk->error);
-    snprintf(vk->error, sizeof vk->error, "cannot load model: %.900s", err);
+    if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "%.300s: %.600s", path, vk->error);
+    dvk_fail(vk, s, "cannot load model: %.900s", err.msg);
     dvk_discard(vk);
     dvk_model_free(m);
     return s;

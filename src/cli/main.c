@@ -294,9 +294,9 @@ static void print_settings(const dvk_settings *s, const char *image_prompt, uint
 }
 
 static int run(const cli_options *o) {
-  char err[512];
-  if (png_check_writable(o->output, err, sizeof err) != 0) {
-    fprintf(stderr, "dalle-vk: %s\n", err);
+  dvk_error err = {""};
+  if (png_check_writable(o->output, &err) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     return EXIT_RUNTIME;
   }
   char model_buf[PATH_MAX + 64];
@@ -309,8 +309,8 @@ static int run(const cli_options *o) {
   dvk_images *im = NULL;
   uint8_t *image_rgb = NULL;
   int rc = EXIT_RUNTIME;
-  if (dvk_context_create(&co, &ctx, err, sizeof err) != DVK_OK) {
-    fprintf(stderr, "dalle-vk: %s\n", err);
+  if (dvk_context_create(&co, &ctx, err.msg, sizeof err.msg) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     return EXIT_RUNTIME;
   }
   double t0 = progress_now();
@@ -326,8 +326,8 @@ static int run(const cli_options *o) {
             info.grid, info.grid, info.image_width, info.image_height, info.has_reranker ? ", reranker" : "",
             progress_now() - t0);
   if (!*o->prompt && !o->quiet) fprintf(stderr, "dalle-vk: empty prompt: generating unconditionally\n");
-  if (o->image_prompt && image_load_rgb(o->image_prompt, info.image_width, &image_rgb, err, sizeof err) != 0) {
-    fprintf(stderr, "dalle-vk: %s\n", err);
+  if (o->image_prompt && image_load_rgb(o->image_prompt, info.image_width, &image_rgb, &err) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     goto done;
   }
   const uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
@@ -371,10 +371,10 @@ static int run(const cli_options *o) {
     fprintf(stderr, "dalle-vk: warning: the prompt is longer than the model's %u text tokens; %u tokens were dropped\n",
             info.text_len, im->dropped_tokens);
   char names[8192];
-  int wrc = o->separate ? png_write_separate(o->output, im, names, sizeof names, err, sizeof err)
-                        : png_write_grid(o->output, im, err, sizeof err);
-  if (wrc != 0) {
-    fprintf(stderr, "dalle-vk: %s\n", err);
+  dvk_status ws = o->separate ? png_write_separate(o->output, im, names, sizeof names, &err)
+                               : png_write_grid(o->output, im, &err);
+  if (ws != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     goto done;
   }
   if (o->verbose) {

@@ -60,6 +60,6 @@ typedef struct dvk_model_config {
  * divisible by n_heads, d_head a multiple of 4 and <= 256), and the clip.* keys when clip.d_model is present.
  * Errors: DVK_ERR_MODEL_FORMAT with a message
  * naming the file and the key. */
-dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err, size_t errlen);
+dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error *err);
 
 #endif

@@ -15,8 +15,7 @@ static dvk_status load_tower(dvk_loader *L, const char *name, uint32_t n_layers,
   t->n_layers = n_layers;
   t->layers = calloc(n_layers, sizeof *t->layers);
   if (!t->layers) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", gguf_name(L->file));
   }
   char key[96];
   for (uint32_t l = 0; l < n_layers; l++) {
@@ -46,8 +45,7 @@ dvk_status dvk_reranker_load(dvk_loader *L, const dvk_model_config *cfg, dvk_rer
   DVK_TRY(dvk_load_table(L, "clip.image.col_emb", G, d, &r->col_emb));
   if (r->text_pos.dtype != r->text_tok.dtype || r->row_emb.dtype != r->image_tok.dtype ||
       r->col_emb.dtype != r->image_tok.dtype) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: reranker embedding tables of one tower must share a dtype", gguf_name(L->file));
-    return DVK_ERR_MODEL_FORMAT;
+    return dvk_error_set(L->err, DVK_ERR_MODEL_FORMAT, "%s: reranker embedding tables of one tower must share a dtype", gguf_name(L->file));
   }
   DVK_TRY(load_tower(L, "text", c->text_layers, c, &r->text));
   DVK_TRY(load_tower(L, "image", c->image_layers, c, &r->image));
