@@ -35,8 +35,8 @@ extern "C" {
 /* dvk_generate_params.prune_rows: no pruning, whatever the model recommends. */
 #define DVK_PRUNE_OFF (1ull << 63)
 
-/* dvk_generate_params.rerank_pool when left 0 (docs/design.md §4). */
-#define DVK_DEFAULT_RERANK_POOL 0.5f
+/* dvk_generate_params.reranker_pool when left 0 (docs/design.md §4). */
+#define DVK_DEFAULT_RERANKER_POOL 0.5f
 
 typedef struct dvk_context dvk_context; /* a Vulkan device and its queue */
 typedef struct dvk_model dvk_model;     /* a loaded model: weights on the device, tokenizer, config */
@@ -57,7 +57,7 @@ void dvk_context_destroy(dvk_context *ctx); /* NULL allowed; destroy models firs
 /* Human-readable description of the context's device: "llvmpipe (LLVM 15.0.6, 256 bits), Mesa 25.0.7". */
 const char *dvk_context_device_name(const dvk_context *ctx);
 
-/* The message of the last failure on ctx ("" when none); valid until the next call on ctx. */
+/* The message of the last failure on ctx ("" before any); valid until the next failing call on ctx. */
 const char *dvk_last_error(const dvk_context *ctx);
 
 /* Lists Vulkan devices, one per line ("0: llvmpipe (cpu, Vulkan 1.4.305)"); malloc'ed, caller frees;
@@ -101,14 +101,14 @@ typedef struct dvk_generate_params {
   uint32_t n_images;        /* images returned; >= 1 */
   uint32_t candidates;      /* sampled as one batch, >= n_images; 0 (default): max(n_images,
                                dvk_model_info.candidates) (docs/design.md §9) */
-  int rerank;               /* 1: rerank even when candidates == n_images (all returned, best first) */
+  int reranker_always;      /* 1: rank with the reranker even when candidates == n_images (best first) */
   uint64_t seed;            /* seeds the sampler; candidate b draws from its own stream (seed, b) */
   float temperature;        /* > 0; 0 (default): the model's (dvk_model_info.temperature) */
   uint32_t top_k;           /* keep the k most likely image tokens; 0 (default) = all */
   float top_p;              /* nucleus sampling mass, (0, 1]; 0 (default): the model's */
   float cond_scale;         /* classifier-free guidance, > 0, 1 = off; 0 (default): the model's
                                (docs/design.md §9). Doubles the decode batch. */
-  float rerank_pool;        /* (0, 1], 1 = plain reranking; 0 (default): DVK_DEFAULT_RERANK_POOL
+  float reranker_pool;      /* (0, 1], 1 = plain reranking; 0 (default): DVK_DEFAULT_RERANKER_POOL
                                (docs/design.md §4) */
   uint64_t prune_rows;      /* bit r: prune after image row r (rows 0..G-2); 0 (default): the model's;
                                DVK_PRUNE_OFF: none (docs/design.md §4) */
@@ -150,8 +150,8 @@ typedef enum dvk_prune_state {
 typedef struct dvk_settings {
   uint32_t n_images, candidates;        /* returned, sampled */
   int reranked;                         /* 1: the candidates were scored and the best kept */
-  float rerank_pool;                    /* the pool's fraction of the candidates */
-  uint32_t rerank_pool_size;            /* candidates in the reranker's pool; 0 when not reranked */
+  float reranker_pool;                  /* the pool's fraction of the candidates */
+  uint32_t reranker_pool_size;          /* candidates in the reranker's pool; 0 when not reranked */
   float temperature, top_p, cond_scale; /* as sampled */
   uint32_t top_k;
   uint64_t prune_rows;                  /* rows pruned after (0 = none) */
@@ -173,7 +173,7 @@ typedef struct dvk_images {
   uint32_t prompt_tokens;  /* BPE tokens used from the prompt */
   uint32_t dropped_tokens; /* BPE tokens dropped because the prompt exceeded text_len */
   double seconds;          /* wall time of the whole generation, of which: */
-  double seconds_prefill, seconds_decode, seconds_dvae, seconds_rerank; /* (rerank 0 when not reranked) */
+  double seconds_prefill, seconds_decode, seconds_dvae, seconds_reranker; /* (reranker: 0 when unused) */
   float *scores;           /* reranked: count scores, best first (docs/design.md §4); else NULL */
   uint32_t *candidates;    /* reranked: each image's index among the sampled candidates; else NULL */
   float *mean_logprob;     /* count values: mean log p(code) of each image's own codes, nats, <= 0 */

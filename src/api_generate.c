@@ -71,7 +71,7 @@ static uint32_t sequences(uint32_t n, float cond_scale) { return cond_scale != 1
 /* Device bytes one generation of n candidates needs (seqs transformer sequences), each part asked of its owner:
  * KV cache + activations, reranker, dVAE decoder. */
 static uint64_t generate_bytes(const dvk_model *m, uint32_t n, uint32_t seqs) {
-  return dvk_tf_state_bytes(&m->tf, seqs) + (m->cfg.reranker.present ? dvk_rerank_bytes(&m->rr, n) : 0) +
+  return dvk_tf_state_bytes(&m->tf, seqs) + (m->cfg.reranker.present ? dvk_reranker_bytes(&m->rr, n) : 0) +
          dvk_dvae_decode_bytes(&m->dvae);
 }
 
@@ -123,8 +123,8 @@ static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i
   float *scores = malloc(n * sizeof *scores);
   uint32_t *src = malloc(seqs * sizeof *src);
   dvk_status s = scores && src ? DVK_OK : dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
-  if (s == DVK_OK) s = dvk_rerank_score_prefix(vk, &m->rr, r->text, codes, n, row + 1, scores);
-  if (s == DVK_OK && dvk_prune_sources(scores, n, src) != 0) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (s == DVK_OK) s = dvk_reranker_score_prefix(vk, &m->rr, r->text, codes, n, row + 1, scores);
+  if (s == DVK_OK && dvk_prune_sources(scores, n, src) != DVK_OK) s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) {
     for (uint32_t b = 0; b < n; b++) {
       if (src[b] != b) { /* src[b] is kept, so its codes and sum are still its own */
@@ -161,7 +161,7 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
   dvk_sampler sampler = {0};
   dvk_status s = DVK_OK;
   if (!logits || !rng || !step_codes || !null_ids || !logprob_sum ||
-      dvk_sampler_init(&sampler, vi, set->temperature, set->top_k, set->top_p) != 0)
+      dvk_sampler_init(&sampler, vi, set->temperature, set->top_k, set->top_p) != DVK_OK)
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
@@ -202,8 +202,8 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
   return s;
 }
 
-/* Scores the n candidates codes [n, G*G] and moves the `keep` best to the front (dvk_rerank_pick, the pool from
- * dvk_rerank_pool). Fills im->scores, im->candidates and im->mean_logprob (in the kept order). */
+/* Scores the n candidates codes [n, G*G] and moves the `keep` best to the front (dvk_reranker_pick, the pool from
+ * dvk_reranker_pool). Fills im->scores, im->candidates and im->mean_logprob (in the kept order). */
 static dvk_status rerank(const run *r, int32_t *codes, const float *mean_logprob, dvk_images *im) {
   dvk_model *m = r->m;
   const uint32_t n = r->s->candidates, keep = r->s->n_images;
@@ -216,10 +216,10 @@ static dvk_status rerank(const run *r, int32_t *codes, const float *mean_logprob
   im->mean_logprob = malloc(keep * sizeof *im->mean_logprob);
   dvk_status s = DVK_OK;
   if (!scores || !in_pool || !picked || !im->scores || !im->candidates || !im->mean_logprob ||
-      dvk_rerank_pool(mean_logprob, n, r->s->rerank_pool, in_pool) != 0)
+      dvk_reranker_pool(mean_logprob, n, r->s->reranker_pool, in_pool) != DVK_OK)
     s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
-  if (s == DVK_OK) s = dvk_rerank_score(m->ctx->vk, &m->rr, r->text, codes, n, scores, NULL, NULL);
-  if (s == DVK_OK && dvk_rerank_pick(scores, in_pool, codes, n, gg, keep, im->candidates) != 0)
+  if (s == DVK_OK) s = dvk_reranker_score(m->ctx->vk, &m->rr, r->text, codes, n, scores, NULL, NULL);
+  if (s == DVK_OK && dvk_reranker_pick(scores, in_pool, codes, n, gg, keep, im->candidates) != DVK_OK)
     s = dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) {
     for (uint32_t k = 0; k < keep; k++) {
@@ -294,7 +294,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   }
   const double t_dvae = now_s();
   if (s == DVK_OK) {
-    im->seconds_rerank = t_dvae - t_rerank;
+    im->seconds_reranker = t_dvae - t_rerank;
     s = oom_advice(m, n, seqs / n, dvk_dvae_decode(vk, arena, &m->dvae, codes, kept, im->pixels[0], NULL));
     im->seconds_dvae = now_s() - t_dvae;
   }

@@ -6,7 +6,7 @@
 #include "model/config.h"
 #include "model/dvae.h"
 #include "model/dvae_enc.h"
-#include "model/rerank.h"
+#include "model/reranker.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "vk/context.h"

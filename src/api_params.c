@@ -23,9 +23,9 @@ static dvk_status check_ranges(const dvk_model *m, dvk_ctx *vk, const dvk_genera
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1] (0: the model's default)");
   if (!(p->cond_scale >= 0 && isfinite(p->cond_scale)))
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "cond_scale must be >= 0 (0: the model's default; 1: off)");
-  if (!(p->rerank_pool >= 0 && p->rerank_pool <= 1))
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "rerank_pool must be in (0, 1] (0: the default, %g)",
-                    (double)DVK_DEFAULT_RERANK_POOL);
+  if (!(p->reranker_pool >= 0 && p->reranker_pool <= 1))
+    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "reranker_pool must be in (0, 1] (0: the default, %g)",
+                    (double)DVK_DEFAULT_RERANKER_POOL);
   const uint32_t G = m->cfg.dalle.grid, gg = G * G, vi = m->cfg.dalle.image_vocab;
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !dvk_prune_rows_fit(p->prune_rows, G))
     return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prune_rows may only name image rows 0..%u (grid %u)", G - 2, G);
@@ -94,15 +94,15 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   s.candidates_from = p->candidates ? DVK_FROM_PARAMS
                       : m->cfg.reranker.present && m->cfg.reranker.candidates ? DVK_FROM_MODEL
                                                                                : DVK_FROM_DEFAULT;
-  s.reranked = s.candidates > s.n_images || p->rerank;
+  s.reranked = s.candidates > s.n_images || p->reranker_always;
   s.temperature = p->temperature > 0 ? p->temperature : d->temperature;
   s.top_p = p->top_p > 0 ? p->top_p : d->top_p;
   s.cond_scale = p->cond_scale > 0 ? p->cond_scale : d->cond_scale;
   s.temperature_from = p->temperature > 0 ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
   s.top_p_from = p->top_p > 0 ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
   s.cond_scale_from = p->cond_scale > 0 ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
-  s.rerank_pool = p->rerank_pool > 0 ? p->rerank_pool : DVK_DEFAULT_RERANK_POOL;
-  s.rerank_pool_size = s.reranked ? dvk_rerank_pool_size(s.rerank_pool, s.candidates) : 0;
+  s.reranker_pool = p->reranker_pool > 0 ? p->reranker_pool : DVK_DEFAULT_RERANKER_POOL;
+  s.reranker_pool_size = s.reranked ? dvk_reranker_pool_size(s.reranker_pool, s.candidates) : 0;
   s.image_prefix_len = p->image_prompt ? (p->image_prompt_rows ? p->image_prompt_rows : d->grid / 2) * d->grid
                                        : p->image_prefix_len;
   DVK_TRY(check_features(m, vk, p, &s));

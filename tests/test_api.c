@@ -3,9 +3,11 @@
  * records the image embedding and a LayerNorm, then fails at the qkv matmul (its output no longer fits one
  * binding); the next dvk_generate on the same context must give the same pixels as before, with the
  * validation layer silent (no stale commands on freed buffers submitted).
- * Reranking (keep > 0): the kept images are exactly the candidates the scores rank best, in order, and the
- * parameter errors (keep > n_images; a model without a reranker) are reported. Pruning (prune_rows): reported
- * back in dvk_images.prune_rows, changes the images only when it runs, and its parameter errors (a row past
+ * Reranking (candidates > n_images): the kept images are exactly the candidates the scores rank best, in order,
+ * and the parameter errors (n_images > candidates; a model without a reranker) are reported; the defaults the API
+ * resolves (dvk_generate_resolve: the candidate count, why pruning is off, image prompt rows) are the documented
+ * ones. Pruning (prune_rows): reported back in dvk_images.settings.prune_rows, changes the images only when it
+ * runs, and its parameter errors (a row past
  * G-2; a model without a reranker) are reported; with DVK_PRUNE_OFF or one candidate nothing is pruned.
  * Image prompts (image_prefix): every candidate's first image_prefix_len codes are the given ones (seen through
  * on_step), the rest are sampled (they differ between candidates), and bad prefixes (NULL, too long, a code
@@ -36,7 +38,7 @@ static dvk_status generate_pruned(dvk_model *m, uint32_t n, uint32_t keep, uint6
   p.prompt = "red heart";
   p.n_images = keep ? keep : n;
   p.candidates = n;
-  p.rerank = keep != 0;
+  p.reranker_always = keep != 0;
   p.seed = 5;
   p.prune_rows = prune_rows;
   return dvk_generate(m, &p, out);
@@ -127,7 +129,7 @@ static int same_images(const dvk_images *a, const dvk_images *b) {
   return same;
 }
 
-/* keep = 3 of 6 candidates against keep = 0 (all 6, unscored), on a model with a reranker. */
+/* the best 3 of 6 candidates against all 6 (unscored), on a model with a reranker. */
 static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   dvk_model *m = NULL;
   if (dvk_model_load(ctx, path, &m) != DVK_OK) {
@@ -185,9 +187,9 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
     dvk_settings set;
     s = dvk_generate_resolve(m, &d, &set);
     CHECK(s == DVK_OK && info.candidates == 32 && set.candidates == 32 && set.candidates_from == DVK_FROM_DEFAULT &&
-              set.reranked && set.rerank_pool_size == 16 && set.prune_state == DVK_PRUNE_OFF_MODEL_NONE,
+              set.reranked && set.reranker_pool_size == 16 && set.prune_state == DVK_PRUNE_OFF_MODEL_NONE,
           "defaults on a reranker model: %d, candidates %u (info %u), reranked %d, pool %u, prune state %d", (int)s,
-          set.candidates, info.candidates, set.reranked, set.rerank_pool_size, (int)set.prune_state);
+          set.candidates, info.candidates, set.reranked, set.reranker_pool_size, (int)set.prune_state);
     d.n_images = 40; /* more images than the model's count: all sampled, none reranked away */
     s = dvk_generate_resolve(m, &d, &set);
     CHECK(s == DVK_OK && set.candidates == 40 && !set.reranked, "n_images 40: candidates %u, reranked %d",
@@ -334,13 +336,13 @@ int main(void) {
   CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "top_p"), "top_p 1.5: %d '%s'", (int)s,
         dvk_last_error(ctx));
   ep.top_p = 1.0f;
-  ep.rerank_pool = NAN;
+  ep.reranker_pool = NAN;
   s = dvk_generate(m, &ep, &expl);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool NaN: %d '%s'",
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "reranker_pool"), "reranker_pool NaN: %d '%s'",
         (int)s, dvk_last_error(ctx));
-  ep.rerank_pool = 1.5f;
+  ep.reranker_pool = 1.5f;
   s = dvk_generate(m, &ep, &expl);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool 1.5: %d '%s'",
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "reranker_pool"), "reranker_pool 1.5: %d '%s'",
         (int)s, dvk_last_error(ctx));
 
   check_image_prefix(ctx, m, 20261201);

@@ -19,7 +19,7 @@
  *   rerank_candidates.i32  [n] int32 LE: dvk_images.candidates
  *   rerank_pixels.u8       [n, height, width, 3]
  *   rerank_logprob.f32     [n] float32 LE: dvk_images.mean_logprob (in the reranked order)
- *   rerank.txt             "rerank_pool_size N": dvk_images.settings.rerank_pool_size
+ *   rerank.txt             "rerank_pool_size N": dvk_images.settings.reranker_pool_size
  * and, when the model has a dVAE encoder (an image prompt, DALL-E's image completion):
  *   enc_pixels.u8   [height, width, 3]: the first image above, the encoder's input
  *   enc_codes.i32   [grid, grid] int32 LE: dvk_encode_image's codes of it
@@ -138,7 +138,7 @@ static int write_pixels(const char *dir, const char *name, const dvk_images *im)
 /* The same generation reranked (every candidate kept, best first): scores, candidate order and pixels. */
 static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dvk_generate_params p) {
   p.on_step = NULL;
-  p.rerank = 1;
+  p.reranker_always = 1;
   dvk_images *im = NULL;
   dvk_status s = dvk_generate(model, &p, &im);
   if (s != DVK_OK || im->count != p.n_images || !im->scores || !im->candidates) {
@@ -151,10 +151,10 @@ static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dv
   rc |= write_pixels(dir, "rerank_pixels.u8", im);
   rc |= write_file(dir, "rerank_logprob.f32", im->mean_logprob, im->count * sizeof *im->mean_logprob);
   char text[64];
-  const int len = snprintf(text, sizeof text, "rerank_pool_size %u\n", im->settings.rerank_pool_size);
+  const int len = snprintf(text, sizeof text, "rerank_pool_size %u\n", im->settings.reranker_pool_size);
   rc |= write_file(dir, "rerank.txt", text, (size_t)len);
   fprintf(stderr, "test_e2e: reranked %u candidates in %.3fs, best #%u (score %.4f)\n", im->count,
-          im->seconds_rerank, im->candidates[0], im->scores[0]);
+          im->seconds_reranker, im->candidates[0], im->scores[0]);
   dvk_images_free(im);
   return rc;
 }

@@ -12,7 +12,7 @@
 #include "model/config.h"
 #include "model/dvae.h"
 #include "model/gguf.h"
-#include "model/rerank.h"
+#include "model/reranker.h"
 #include "model/transformer.h"
 
 static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp", "g7-paper-schedule"};
@@ -148,7 +148,7 @@ static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const 
   ifeat = malloc((size_t)n * de * sizeof *ifeat);
   for (uint32_t j = 0; j < T; j++) ids[j] = (int32_t)g_ids[j];
   for (uint64_t j = 0; j < n_codes; j++) codes[j] = (int32_t)g_codes[j];
-  s = dvk_rerank_score(t->ctx, &rr, ids, codes, n, scores, tfeat, ifeat);
+  s = dvk_reranker_score(t->ctx, &rr, ids, codes, n, scores, tfeat, ifeat);
   if (s != DVK_OK) {
     th_case_error(t, "rerank", s);
     goto out;

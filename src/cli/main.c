@@ -31,7 +31,7 @@ typedef struct cli_options {
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
-  float rerank_pool;                    /* 0: DVK_DEFAULT_RERANK_POOL */
+  float reranker_pool;                  /* 0: DVK_DEFAULT_RERANKER_POOL */
   uint32_t top_k;
   uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
 } cli_options;
@@ -93,7 +93,7 @@ static void usage(FILE *f) {
           "  -q, --quiet            print nothing but errors\n"
           "      --version          print the version and exit\n"
           "  -h, --help             this help\n",
-          (double)DVK_DEFAULT_RERANK_POOL, DEFAULT_MODEL);
+          (double)DVK_DEFAULT_RERANKER_POOL, DEFAULT_MODEL);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -202,7 +202,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
                            "image row), got '%s'", optarg);
       break;
     case OPT_POOL:
-      if (parse_float(optarg, &o->rerank_pool) || !(o->rerank_pool > 0 && o->rerank_pool <= 1))
+      if (parse_float(optarg, &o->reranker_pool) || !(o->reranker_pool > 0 && o->reranker_pool <= 1))
         return usage_error("--rerank-pool must be a number in (0, 1], got '%s'", optarg);
       break;
     case OPT_IMAGE: o->image_prompt = optarg; break;
@@ -341,7 +341,7 @@ static int run(const cli_options *o) {
   p.top_p = o->top_p;
   p.cond_scale = o->cond_scale;
   p.prune_rows = o->prune_rows;
-  p.rerank_pool = o->rerank_pool;
+  p.reranker_pool = o->reranker_pool;
   p.image_prompt = image_rgb;
   p.image_prompt_rows = o->prompt_rows;
   dvk_settings set;
@@ -386,7 +386,7 @@ static int run(const cli_options *o) {
             tokens / (im->seconds_prefill + im->seconds_decode), u->candidates, im->seconds_dvae);
     if (im->scores) {
       fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs (pool: the %u most likely), kept %u:", u->candidates,
-              im->seconds_rerank, u->rerank_pool_size, im->count);
+              im->seconds_reranker, u->reranker_pool_size, im->count);
       for (uint32_t i = 0; i < im->count && i < 16; i++)
         fprintf(stderr, " #%u (score %.2f, log-prob %.3f)", im->candidates[i], im->scores[i], im->mean_logprob[i]);
       fprintf(stderr, "%s\n", im->count > 16 ? " ..." : "");

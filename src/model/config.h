@@ -33,7 +33,7 @@ typedef struct dvk_dvae_config {
   uint32_t input_channels; /* dvae.input_channels, the encoder's input (3, RGB); 0 without an encoder */
 } dvk_dvae_config;
 
-/* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; rerank.h). Its text tower
+/* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; reranker.h). Its text tower
  * shares the transformer's text_len, text vocabulary and BPE; its image tower the grid and image vocabulary. */
 typedef struct dvk_reranker_config {
   int present;          /* the file has clip.* keys */

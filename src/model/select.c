@@ -29,37 +29,37 @@ static ranked *rank_all(const float *scores, const uint8_t *in_pool, uint32_t n)
   return order;
 }
 
-int dvk_prune_sources(const float *scores, uint32_t n, uint32_t *src) {
+dvk_status dvk_prune_sources(const float *scores, uint32_t n, uint32_t *src) {
   ranked *order = rank_all(scores, NULL, n);
-  if (!order) return -1;
+  if (!order) return DVK_ERR_OUT_OF_HOST_MEMORY;
   for (uint32_t b = 0; b < n; b++) src[b] = b;
   for (uint32_t k = 0; k < n / 2; k++) src[order[n - 1 - k].index] = order[k].index;
   free(order);
-  return 0;
+  return DVK_OK;
 }
 
-uint32_t dvk_rerank_pool_size(float fraction, uint32_t n) {
+uint32_t dvk_reranker_pool_size(float fraction, uint32_t n) {
   const double want = ceil((double)fraction * n);
   return want < 1 ? 1 : want > n ? n : (uint32_t)want;
 }
 
-int dvk_rerank_pool(const float *mean_logprob, uint32_t n, float fraction, uint8_t *in_pool) {
+dvk_status dvk_reranker_pool(const float *mean_logprob, uint32_t n, float fraction, uint8_t *in_pool) {
   float *key = malloc((n ? n : 1) * sizeof *key);
-  if (!key) return -1;
+  if (!key) return DVK_ERR_OUT_OF_HOST_MEMORY;
   for (uint32_t b = 0; b < n; b++) key[b] = isnan(mean_logprob[b]) ? -INFINITY : mean_logprob[b];
   ranked *order = rank_all(key, NULL, n);
   free(key);
-  if (!order) return -1;
-  const uint32_t size = dvk_rerank_pool_size(fraction, n);
+  if (!order) return DVK_ERR_OUT_OF_HOST_MEMORY;
+  const uint32_t size = dvk_reranker_pool_size(fraction, n);
   for (uint32_t k = 0; k < n; k++) in_pool[order[k].index] = k < size;
   free(order);
-  return 0;
+  return DVK_OK;
 }
 
-int dvk_rerank_pick(const float *scores, const uint8_t *in_pool, const int32_t *codes, uint32_t n, size_t gg,
-                    uint32_t keep, uint32_t *picked) {
+dvk_status dvk_reranker_pick(const float *scores, const uint8_t *in_pool, const int32_t *codes, uint32_t n, size_t gg,
+                           uint32_t keep, uint32_t *picked) {
   ranked *order = rank_all(scores, in_pool, n);
-  if (!order) return -1;
+  if (!order) return DVK_ERR_OUT_OF_HOST_MEMORY;
   uint32_t k = 0;
   for (int sweep = 0; sweep < 2 && k < keep; sweep++) /* sweep 0: distinct codes only; sweep 1: the rest */
     for (uint32_t j = 0; j < n && k < keep; j++) {
@@ -70,5 +70,5 @@ int dvk_rerank_pick(const float *scores, const uint8_t *in_pool, const int32_t *
       if (!taken) picked[k++] = b;
     }
   free(order);
-  return 0;
+  return DVK_OK;
 }

@@ -1,5 +1,5 @@
-/* The reranker's two towers on the device. See rerank.h. */
-#include "model/rerank.h"
+/* The reranker's two towers on the device. See reranker.h. */
+#include "model/reranker.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -71,7 +71,7 @@ static uint64_t pass_rows(const dvk_reranker *r, uint32_t n) {
   return img > r->text_len ? img : r->text_len;
 }
 
-uint64_t dvk_rerank_bytes(const dvk_reranker *r, uint32_t n) {
+uint64_t dvk_reranker_bytes(const dvk_reranker *r, uint32_t n) {
   const dvk_reranker_config *c = &r->cfg;
   const uint64_t rows = pass_rows(r, n);
   /* x, h, attn [rows, d]; qkv [rows, 3d]; ff [rows, d_ff]; k, v [rows, d]; ids [rows];
@@ -177,12 +177,12 @@ static dvk_status score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text
   return s;
 }
 
-dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+dvk_status dvk_reranker_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                             uint32_t n, float *scores, float *text_feat, float *image_feat) {
   return score(ctx, r, text_ids, codes, n, r->grid * r->grid, scores, text_feat, image_feat);
 }
 
-dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+dvk_status dvk_reranker_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores) {
   const uint32_t G = r->grid, len = rows * G;
   if (rows == 0 || rows > G)

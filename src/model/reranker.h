@@ -8,8 +8,8 @@
  * Image tower: codes [G*G] (raster order) -> tok_emb + row_emb + col_emb -> causal blocks -> ln_f at
  * position G*G-1 -> proj -> L2-normalised [d_embed].
  * score = logit_scale * dot(text feature, image feature). */
-#ifndef DVK_MODEL_RERANK_H
-#define DVK_MODEL_RERANK_H
+#ifndef DVK_MODEL_RERANKER_H
+#define DVK_MODEL_RERANKER_H
 
 #include "model/block.h"
 #include "model/config.h"
@@ -35,22 +35,22 @@ typedef struct dvk_reranker {
 dvk_status dvk_reranker_load(dvk_loader *L, const dvk_model_config *cfg, dvk_reranker *r);
 void dvk_reranker_free(dvk_reranker *r); /* host memory only; the arena owns the weights */
 
-/* Device bytes dvk_rerank_score allocates for n candidates (it works in chunks of at most 64). */
-uint64_t dvk_rerank_bytes(const dvk_reranker *r, uint32_t n);
+/* Device bytes dvk_reranker_score allocates for n candidates (it works in chunks of at most 64). */
+uint64_t dvk_reranker_bytes(const dvk_reranker *r, uint32_t n);
 
 /* Scores n candidates against one caption: text_ids int32 [T] (padded as for the transformer), codes
  * int32 [n, G*G]; scores f32 [n] = logit_scale * cosine. text_feat [d_embed] and image_feat
  * [n, d_embed] receive the L2-normalised features when not NULL. Scratch comes from a temporary arena.
  * Blocking. Errors: DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_OUT_OF_HOST_MEMORY, DVK_ERR_DEVICE_LOST, ... */
-dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+dvk_status dvk_reranker_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                             uint32_t n, float *scores, float *text_feat, float *image_feat);
 
 /* Scores image prefixes (pruning candidates during sampling, DVK's addition to DALL-E's reranking): codes
  * int32 [n, G*G] of which only the first `rows` rows (rows * G codes) of each candidate are read,
  * 1 <= rows <= G. The image tower is causal, so the prefix's feature is the tower's feature at position
- * rows * G - 1 (tools/dallevk/clip.py Clip.prefix_features); scores f32 [n] as dvk_rerank_score, which
- * rows = G equals. Errors: DVK_ERR_INVALID_ARGUMENT (rows out of range), as dvk_rerank_score. */
-dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+ * rows * G - 1 (tools/dallevk/clip.py Clip.prefix_features); scores f32 [n] as dvk_reranker_score, which
+ * rows = G equals. Errors: DVK_ERR_INVALID_ARGUMENT (rows out of range), as dvk_reranker_score. */
+dvk_status dvk_reranker_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores);
 
 #endif
