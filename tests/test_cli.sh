@@ -91,6 +91,31 @@ patched "model's dalle.top_p out of range" dalle.top_p '\x00\x00\xc0\x3f' "dalle
 # uint64 bit 15: the last row of a 16-row grid, which cannot be pruned after
 patched "model's clip.prune_rows past the grid" clip.prune_rows '\x00\x80\x00\x00\x00\x00\x00\x00' \
   "clip.prune_rows names a row past grid - 2"
+
+# The model file may recommend its candidate count (clip.candidates): a copy of the reranker model with the key
+# samples that many by default; 0 is rejected. Needs numpy for the GGUF writer (tools/dallevk/gguf.py).
+with_candidates() { # N OUT: the reranker model with clip.candidates = N
+  PYTHONPATH=tools /usr/bin/python3 - "$RMODEL" "$1" "$2" <<'PY'
+import sys
+from dallevk.gguf import GGUFReader, GGUFWriter, GGUFValueType as T
+r, w = GGUFReader(sys.argv[1]), GGUFWriter()
+for k, f in r.fields.items():
+    if k == "general.alignment": continue
+    if f.type == T.STRING: w.add_string(k, f.value)
+    elif f.type == T.ARRAY: w.add_array(k, f.value, f.elem_type)
+    else: w.add_scalar(k, f.value, f.type)
+w.add_uint32("clip.candidates", int(sys.argv[2]))
+for n, t in r.tensors.items(): w.add_tensor(n, t.data, "f16" if t.type == 1 else "f32")
+w.write(sys.argv[3])
+PY
+}
+if with_candidates 3 "$TMP/c3.gguf" 2>"$TMP/stderr" && with_candidates 0 "$TMP/c0.gguf" 2>>"$TMP/stderr"; then
+  "$BIN" --model "$TMP/c3.gguf" "red heart" -n 1 --seed 3 -v -o "$TMP/c3.png" 2>"$TMP/stderr" >/dev/null
+  if grep -q "candidates: 3 sampled (the model's), 1 kept" "$TMP/stderr"; then
+    pass=$((pass + 1)); echo "PASS the model's clip.candidates sets the default candidate count"
+  else fail=$((fail + 1)); echo "FAIL clip.candidates = 3:"; sed 's/^/     /' "$TMP/stderr"; fi
+  expect "model's clip.candidates zero" 1 "clip.candidates must be 1..4096" -- --model "$TMP/c0.gguf" "x" -o "$O"
+else echo "NOT RUN clip.candidates (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"
