@@ -44,7 +44,7 @@ uint32_t dvk_reranker_pool_size(float fraction, uint32_t n) {
 }
 
 dvk_status dvk_reranker_pool(const float *mean_logprob, uint32_t n, float fraction, uint8_t *in_pool) {
-  float *key = malloc((n ? n : 1) * sizeof *key);
+  float *key = calloc(n ? n : 1, sizeof *key);
   if (!key) return DVK_ERR_OUT_OF_HOST_MEMORY;
   for (uint32_t b = 0; b < n; b++) key[b] = isnan(mean_logprob[b]) ? -INFINITY : mean_logprob[b];
   ranked *order = rank_all(key, NULL, n);
