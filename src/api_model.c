@@ -18,18 +18,6 @@
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 
-struct dvk_model {
-  dvk_context *ctx;
-  dvk_model_config cfg;
-  dvk_bpe *bpe;
-  dvk_transformer tf;
-  dvk_dvae dvae;
-  dvk_dvae_encoder enc; /* loaded when cfg.dvae.has_encoder */
-  dvk_reranker rr; /* loaded when cfg.clip.present */
-  dvk_arena *weights;
-  uint64_t weight_bytes;
-};
-
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
