@@ -9,14 +9,16 @@
 /* Gray of the pixel cells whose codes are not sampled yet. */
 #define UNSAMPLED_GRAY 128
 
-/* The most frequent sampled (non-negative) code of one image's codes [gg], or 0 when none is sampled: on emoji,
- * the background. counts: scratch [vocab]. */
+/* The most frequent sampled (non-negative) code of one image's codes [gg], the lowest of equally frequent ones (0
+ * when none is sampled): on emoji, the background. counts: scratch [vocab]. */
 static int32_t filler_code(const int32_t *codes, size_t gg, uint32_t *counts, uint32_t vocab) {
   memset(counts, 0, vocab * sizeof *counts);
-  int32_t best = 0;
   for (size_t i = 0; i < gg; i++)
-    if (codes[i] >= 0 && ++counts[codes[i]] > counts[best]) best = codes[i];
-  return best;
+    if (codes[i] >= 0) counts[codes[i]]++;
+  uint32_t best = 0;
+  for (uint32_t k = 1; k < vocab; k++)
+    if (counts[k] > counts[best]) best = k;
+  return (int32_t)best;
 }
 
 dvk_status dvk_decode_codes(dvk_model *m, const int32_t *codes, uint32_t n, dvk_images **out) {

@@ -112,6 +112,7 @@ class Server:
         self.proc.send_signal(2)
         rc = self.proc.wait(timeout=60)
         assert rc == 0, f"serve exited with {rc}: {self.stderr()}"
+        assert "dalle-vk: validation" not in self.stderr(), self.stderr()
         self.log.close()
 
 
@@ -381,6 +382,22 @@ class Startup(unittest.TestCase):
                            capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "DVK_API_KEY"})
         self.assertEqual(r.returncode, 2)
         self.assertIn("--api-key", r.stderr)
+
+    def test_cli_preview(self):
+        """The CLI's --preview: a grid of every candidate (4 x 24 px in 2 x 2 with 2-px gutters), rewritten as rows
+        are sampled; the result is the same as without it."""
+        with tempfile.TemporaryDirectory() as d:
+            args = [BIN, "--model", TINY_MODEL, "red heart", "-n", "1", "--candidates", "4", "--seed", "9", "-q"]
+            subprocess.run(args + ["-o", os.path.join(d, "a.png"), "--preview", os.path.join(d, "p.png")], check=True)
+            subprocess.run(args + ["-o", os.path.join(d, "b.png")], check=True)
+            with open(os.path.join(d, "p.png"), "rb") as f:
+                self.assertEqual(png_size(f.read()), (50, 50))
+            with open(os.path.join(d, "a.png"), "rb") as fa, open(os.path.join(d, "b.png"), "rb") as fb:
+                self.assertEqual(fa.read(), fb.read())
+            r = subprocess.run(args + ["-o", os.path.join(d, "c.png"), "--preview", os.path.join(d, "no", "p.png")],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("does not exist", r.stderr)
 
     def test_bad_options(self):
         for args, msg in [(["--port", "70000"], "--port"), (["--bogus"], "unknown option"), (["extra"], "unexpected")]:
