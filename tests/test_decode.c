@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "harness.h"
 
 static int failures;
 #define CHECK(cond, ...)                    \
@@ -72,21 +73,9 @@ static int same_pixels(const dvk_images *a, const dvk_images *b) {
 }
 
 int main(void) {
-  const char *data = getenv("DVK_TEST_DATA");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f32.gguf", data ? data : "tests/data");
-  dvk_context_options co = dvk_context_defaults();
   dvk_context *ctx = NULL;
   dvk_model *m = NULL;
-  if (dvk_context_create(&co, &ctx) != DVK_OK) {
-    printf("cannot create a context: %s\n", dvk_last_error(NULL));
-    return 1;
-  }
-  if (dvk_model_load(ctx, path, &m) != DVK_OK) {
-    printf("cannot load %s: %s\n", path, dvk_last_error(ctx));
-    dvk_context_destroy(ctx);
-    return 1;
-  }
+  if (th_open_model("g6-full-convclamp-f32.gguf", &ctx, &m) != 0) return 1;
   dvk_model_info info;
   dvk_model_get_info(m, &info);
   const uint32_t n = 4, G = info.grid, gg = G * G, R = info.image_width, cell = R / G, V = info.image_vocab;
