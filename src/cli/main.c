@@ -25,7 +25,7 @@
 #define EXIT_USAGE 2
 #define DEFAULT_MODEL "dalle-emoji.gguf"
 #define DEFAULT_CANDIDATES 32u /* candidates sampled per run when the model can rerank (see usage) */
-#define PREVIEW_EVERY_ROWS 2   /* --preview: a preview after every this many image rows */
+#define PREVIEW_EVERY_ROWS 4   /* --preview: a preview after every this many image rows */
 
 typedef struct cli_options {
   const char *prompt, *output, *model, *device, *candidates_arg;

@@ -240,7 +240,7 @@ job *jobs_submit(job_server *js, gen_request *req, uint32_t *retry_after) {
     return NULL;
   }
   pthread_mutex_lock(&js->mu);
-  if (js->queued >= js->max_queue || js->stopping) {
+  if (js->queued + (js->running ? 1 : 0) > js->max_queue || js->stopping) { /* max_queue wait behind a running one */
     const double wait = js->avg_seconds * (js->queued + 1);
     *retry_after = wait < 1 ? 1 : (uint32_t)ceil(wait);
     pthread_mutex_unlock(&js->mu);

@@ -37,7 +37,7 @@ static void usage(FILE *f) {
           "      --queue N          jobs that may wait behind the running one (default 16); more get 429\n"
           "      --max-n N          most images per request (default 10)\n"
           "      --max-candidates M most candidates per request (default 64)\n"
-          "      --preview-rows K   job previews every K image rows unless the job says (default 2; 0: none)\n"
+          "      --preview-rows K   job previews every K image rows unless the job says (default 4; 0: none)\n"
           "      --cors ORIGIN      allow browser pages from ORIGIN to call the API (default: none)\n"
           "  -v, --verbose          print device and model details\n"
           "  -h, --help             this help\n");
@@ -72,7 +72,7 @@ static int parse_args(int argc, char **argv, serve_options *o) {
     {"verbose", no_argument, 0, 'v'},             {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
   *o = (serve_options){.host = "127.0.0.1", .port = 8080, .queue = 16, .max_n = 10, .max_candidates = 64,
-                       .preview_rows = 2, .api_key = getenv("DVK_API_KEY")};
+                       .preview_rows = 4, .api_key = getenv("DVK_API_KEY")};
   if (o->api_key && !*o->api_key) o->api_key = NULL;
   optind = 1;
   opterr = 0;
