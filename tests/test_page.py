@@ -33,7 +33,7 @@ def browser(profile):
     opts.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1100,900", "--user-data-dir=" + profile):
+                 "--window-size=1100,1250", "--user-data-dir=" + profile):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
 

@@ -79,6 +79,18 @@ static enum MHD_Result send_error(const server *srv, struct MHD_Connection *c, u
 
 /* ---- jobs as JSON ---- */
 
+/* A float setting as the shortest decimal that reads back as it (0.7f prints 0.7, not 0.699999988). */
+static double num(float f) {
+  char b[32];
+  snprintf(b, sizeof b, "%.9g", (double)f);
+  for (int digits = 1; digits < 9; digits++) {
+    char t[32];
+    snprintf(t, sizeof t, "%.*g", digits, (double)f);
+    if ((float)strtod(t, NULL) == f) return strtod(t, NULL);
+  }
+  return strtod(b, NULL);
+}
+
 /* The sampling settings a job uses (the model's recommended values where the request left them unset). */
 static void add_settings(const server *srv, cJSON *o, const job *j) {
   const dvk_model_info *mi = &srv->jobs.rules.info;
@@ -87,10 +99,10 @@ static void add_settings(const server *srv, cJSON *o, const job *j) {
   cJSON_AddNumberToObject(o, "seed", (double)j->seed);
   cJSON_AddNumberToObject(o, "n", r->n);
   cJSON_AddNumberToObject(o, "candidates", r->candidates);
-  cJSON_AddNumberToObject(o, "temperature", r->temperature > 0 ? r->temperature : mi->temperature);
+  cJSON_AddNumberToObject(o, "temperature", num(r->temperature > 0 ? r->temperature : mi->temperature));
   cJSON_AddNumberToObject(o, "top_k", r->top_k);
-  cJSON_AddNumberToObject(o, "top_p", r->top_p > 0 ? r->top_p : mi->top_p);
-  cJSON_AddNumberToObject(o, "cond_scale", r->cond_scale > 0 ? r->cond_scale : mi->cond_scale);
+  cJSON_AddNumberToObject(o, "top_p", num(r->top_p > 0 ? r->top_p : mi->top_p));
+  cJSON_AddNumberToObject(o, "cond_scale", num(r->cond_scale > 0 ? r->cond_scale : mi->cond_scale));
 }
 
 /* OpenAI's "data": [{"b64_json": ...}, ...]. */
@@ -397,10 +409,10 @@ static enum MHD_Result models(server *srv, struct MHD_Connection *c) {
   cJSON *d = cJSON_AddObjectToObject(m, "defaults");
   cJSON_AddNumberToObject(d, "n", 1);
   cJSON_AddNumberToObject(d, "candidates", request_default_candidates(ru, 1));
-  cJSON_AddNumberToObject(d, "temperature", mi->temperature);
+  cJSON_AddNumberToObject(d, "temperature", num(mi->temperature));
   cJSON_AddNumberToObject(d, "top_k", 0);
-  cJSON_AddNumberToObject(d, "top_p", mi->top_p);
-  cJSON_AddNumberToObject(d, "cond_scale", mi->cond_scale);
+  cJSON_AddNumberToObject(d, "top_p", num(mi->top_p));
+  cJSON_AddNumberToObject(d, "cond_scale", num(mi->cond_scale));
   cJSON_AddNumberToObject(d, "preview_rows", ru->default_preview_rows);
   cJSON *l = cJSON_AddObjectToObject(m, "limits");
   cJSON_AddNumberToObject(l, "n", ru->max_n);
