@@ -200,9 +200,10 @@ dvk_status dvk_encode_image(dvk_model *model, const uint8_t *rgb, int32_t *codes
  * dvk_generate runs (safe from its on_step / on_prune / progress callbacks: the device is idle between steps and this
  * call uses scratch of its own; the generation's result is unchanged). codes: int32 [n, G, G], row-major, each in
  * [0, image_vocab) or negative = not sampled yet: those decode as the image's most frequent sampled code (the
- * lowest of equals; the background on emoji; code 0 when none is sampled) and their (R/G x R/G)-pixel cells are painted gray (128, 128,
- * 128). *out: n RGB8 images (scores, candidates, mean_logprob NULL, timings 0), freed with dvk_images_free.
- * Errors: DVK_ERR_INVALID_ARGUMENT (NULL codes, n = 0, a code >= image_vocab), DVK_ERR_OUT_OF_*, DVK_ERR_DEVICE_LOST. */
+ * lowest of equals; the background on emoji; code 0 when none is sampled) and their (R/G x R/G)-pixel cells are
+ * painted gray (128, 128, 128). *out: n RGB8 images (scores, candidates, mean_logprob NULL, timings 0), freed with dvk_images_free.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (NULL codes, n = 0, a code >= image_vocab), DVK_ERR_OUT_OF_*, DVK_ERR_DEVICE_LOST.
+ * (docs/design.md §10) */
 dvk_status dvk_decode_codes(dvk_model *model, const int32_t *codes, uint32_t n, dvk_images **out);
 
 #ifdef __cplusplus

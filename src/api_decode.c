@@ -44,6 +44,9 @@ dvk_status dvk_decode_codes(dvk_model *m, const int32_t *codes, uint32_t n, dvk_
     const int32_t fill = filler_code(c, gg, counts, vocab);
     for (size_t i = 0; i < gg; i++) filled[b * gg + i] = c[i] >= 0 ? c[i] : fill;
   }
+  /* A caller's recorded work (pruning's KV-cache copies, when called from on_prune or progress) runs first, so that
+   * discarding after a failure below drops only this decode's commands. */
+  if (s == DVK_OK) s = dvk_flush(vk);
   /* blocks sized for one decode (four activations, the codes, the image), not the default 256 MiB */
   if (s == DVK_OK) s = dvk_arena_create(vk, 4 * m->dvae.act_floats * 4 + gg * 4 + (uint64_t)R * R * 4 + (1 << 16), &arena);
   if (s == DVK_OK) s = dvk_dvae_decode(vk, arena, &m->dvae, filled, n, rgb, NULL);

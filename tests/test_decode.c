@@ -2,8 +2,8 @@
  * - all codes given: exactly the pixels dvk_generate returns for the same codes;
  * - some codes unsampled (negative): their cells are gray 128, and the rest equals the decode of the codes with
  *   the unsampled ones replaced by the image's most frequent sampled code (computed here independently);
- * - decoding from inside on_step (every row, as the server's previews do), with and without pruning, leaves the
- *   generation's result byte-identical;
+ * - decoding from inside on_step (every row, as the server's previews do) and on_prune (pruning's KV-cache copies
+ *   still recorded), with and without pruning, leaves the generation's result byte-identical;
  * - bad arguments: DVK_ERR_INVALID_ARGUMENT naming the problem;
  * - no validation-layer message (ctest sets DVK_VALIDATION=1). */
 #include <stdio.h>
@@ -33,22 +33,27 @@ typedef struct capture {
   dvk_status status;
 } capture;
 
+static void decode_now(capture *c) {
+  if (c->status != DVK_OK) return;
+  dvk_images *im = NULL;
+  c->status = dvk_decode_codes(c->m, c->codes, c->n, &im);
+  c->decodes += c->status == DVK_OK;
+  dvk_images_free(im);
+}
+
 static void on_step(void *user, uint32_t step, const float *logits, const int32_t *codes) {
   (void)logits;
   capture *c = user;
   for (uint32_t b = 0; b < c->n; b++) c->codes[(size_t)b * c->gg + step] = codes[b];
-  if (c->decode_each_row && (step + 1) % c->grid == 0 && c->status == DVK_OK) {
-    dvk_images *im = NULL;
-    c->status = dvk_decode_codes(c->m, c->codes, c->n, &im);
-    c->decodes += c->status == DVK_OK;
-    dvk_images_free(im);
-  }
+  if (c->decode_each_row && (step + 1) % c->grid == 0) decode_now(c);
 }
 
+/* Also decodes right after a pruning, while its KV-cache copies are recorded but not yet submitted. */
 static void on_prune(void *user, uint32_t step, const uint32_t *src) {
   capture *c = user;
   for (uint32_t b = 0; b < c->n; b++)
     if (src[b] != b) memcpy(c->codes + (size_t)b * c->gg, c->codes + (size_t)src[b] * c->gg, (step + 1) * sizeof *c->codes);
+  if (c->decode_each_row) decode_now(c);
 }
 
 static dvk_status generate(dvk_model *m, uint64_t prune_rows, uint64_t seed, capture *c, dvk_images **out) {
@@ -140,7 +145,7 @@ int main(void) {
     c.status = DVK_OK;
     s = generate(m, prunings[k], seed + 1, &c, &previewed);
     CHECK(s == DVK_OK && c.status == DVK_OK, "generation with decodes in on_step (pruning %d): %s", k, dvk_last_error(ctx));
-    CHECK(c.decodes == (int)G, "%d decodes in on_step, want %u", c.decodes, G);
+    CHECK(c.decodes == (int)G + 2 * k, "%d decodes in on_step and on_prune, want %u", c.decodes, G + 2 * k);
     CHECK(plain && previewed && same_pixels(plain, previewed), "decoding in on_step changed the result (pruning %d)", k);
     dvk_images_free(plain);
     dvk_images_free(previewed);

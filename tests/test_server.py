@@ -383,6 +383,19 @@ class Startup(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--api-key", r.stderr)
 
+    def test_cors_when_asked(self):
+        s = Server("--model", TINY_MODEL, "--cors", "http://app.example")
+        try:
+            st, hdrs, _ = s.request("OPTIONS", "/v1/images/generations",
+                                    headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST"})
+            self.assertEqual(st, 204)
+            self.assertEqual(hdrs.get("access-control-allow-origin"), "http://app.example")
+            self.assertIn("Content-Type", hdrs.get("access-control-allow-headers", ""))
+            st, hdrs, _ = s.request("GET", "/v1/models")
+            self.assertEqual((st, hdrs.get("access-control-allow-origin")), (200, "http://app.example"))
+        finally:
+            s.stop()
+
     def test_cli_preview(self):
         """The CLI's --preview: a grid of every candidate (4 x 24 px in 2 x 2 with 2-px gutters), rewritten as rows
         are sampled; the result is the same as without it."""
