@@ -162,6 +162,14 @@ static job *trim_history(job_server *js) {
   return dead;
 }
 
+static void free_chain(job *dead) {
+  while (dead) {
+    job *next = dead->next_all;
+    job_free(dead);
+    dead = next;
+  }
+}
+
 static void *worker(void *arg) {
   job_server *js = arg;
   pthread_mutex_lock(&js->mu);
@@ -187,11 +195,7 @@ static void *worker(void *arg) {
     touch(js, j);
     job *dead = trim_history(js);
     pthread_mutex_unlock(&js->mu);
-    while (dead) {
-      job *next = dead->next_all;
-      job_free(dead);
-      dead = next;
-    }
+    free_chain(dead);
     pthread_mutex_lock(&js->mu);
   }
   pthread_mutex_unlock(&js->mu);
@@ -261,7 +265,9 @@ job *jobs_submit(job_server *js, gen_request *req, uint32_t *retry_after) {
   js->queue_tail = j;
   js->queued++;
   pthread_cond_signal(&js->work);
+  job *dead = trim_history(js); /* jobs cancelled while queued are finished too: keep the list bounded */
   pthread_mutex_unlock(&js->mu);
+  free_chain(dead);
   return j;
 }
 
