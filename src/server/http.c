@@ -1,23 +1,19 @@
 /* HTTP layer of `dalle-vk serve` on libmicrohttpd (one thread per connection, so a handler may wait for its
- * job): routing, the API key, body limits, JSON responses, Server-Sent Events. Endpoints: README.md "Serve". */
+ * job): the daemon, body limits, the API key and Host checks, routing and the endpoints (README.md "Serve"). */
 #define _GNU_SOURCE
-#include <cjson/cJSON.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
-#include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
-#include "server/server.h"
+#include "server/respond.h"
 
 #define DRAIN_LIMIT (1024 * 1024) /* an oversized body is read and dropped up to this size, then the connection closes */
-#define KEEPALIVE_SECONDS 1       /* event streams send a comment when idle this long (finds closed clients) */
 
 typedef struct conn_state {
   char *body;
@@ -25,141 +21,6 @@ typedef struct conn_state {
   int too_big;
 } conn_state;
 
-/* ---- responses ---- */
-
-static void common_headers(const server *srv, struct MHD_Response *r) {
-  MHD_add_response_header(r, "Cache-Control", "no-store");
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  if (srv->cors_origin) {
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", srv->cors_origin);
-    MHD_add_response_header(r, "Vary", "Origin");
-  }
-}
-
-static enum MHD_Result send_text(const server *srv, struct MHD_Connection *c, unsigned status, const char *type,
-                                 char *text, size_t len, enum MHD_ResponseMemoryMode mode, const char *h1,
-                                 const char *v1) {
-  struct MHD_Response *r = MHD_create_response_from_buffer(len, text, mode);
-  if (!r) return MHD_NO;
-  MHD_add_response_header(r, "Content-Type", type);
-  common_headers(srv, r);
-  if (h1) MHD_add_response_header(r, h1, v1);
-  enum MHD_Result ok = MHD_queue_response(c, status, r);
-  MHD_destroy_response(r);
-  return ok;
-}
-
-/* Sends obj (consumed) as JSON; h1/v1: one more header, or NULL. */
-static enum MHD_Result send_json(const server *srv, struct MHD_Connection *c, unsigned status, cJSON *obj,
-                                 const char *h1, const char *v1) {
-  char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
-  cJSON_Delete(obj);
-  if (!text) return MHD_NO;
-  return send_text(srv, c, status, "application/json", text, strlen(text), MHD_RESPMEM_MUST_FREE, h1, v1);
-}
-
-/* OpenAI's error shape: {"error": {"message", "type", "param", "code"}}; param "" or NULL: null. */
-static enum MHD_Result send_error_h(const server *srv, struct MHD_Connection *c, unsigned status, const char *param,
-                                    const char *msg, const char *h1, const char *v1) {
-  cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
-  cJSON_AddStringToObject(e, "message", msg);
-  cJSON_AddStringToObject(e, "type", status == 401 ? "authentication_error"
-                                     : status == 429 ? "rate_limit_error"
-                                     : status >= 500 ? "server_error" : "invalid_request_error");
-  if (param && *param) cJSON_AddStringToObject(e, "param", param);
-  else cJSON_AddNullToObject(e, "param");
-  cJSON_AddNullToObject(e, "code");
-  return send_json(srv, c, status, root, h1, v1);
-}
-
-static enum MHD_Result send_error(const server *srv, struct MHD_Connection *c, unsigned status, const char *param,
-                                  const char *msg) {
-  return send_error_h(srv, c, status, param, msg, NULL, NULL);
-}
-
-/* ---- jobs as JSON ---- */
-
-/* A float setting as the shortest decimal that reads back as it (0.7f prints 0.7, not 0.699999988). */
-static double num(float f) {
-  char b[32];
-  snprintf(b, sizeof b, "%.9g", (double)f);
-  for (int digits = 1; digits < 9; digits++) {
-    char t[32];
-    snprintf(t, sizeof t, "%.*g", digits, (double)f);
-    if ((float)strtod(t, NULL) == f) return strtod(t, NULL);
-  }
-  return strtod(b, NULL);
-}
-
-/* The sampling settings a job uses (the model's recommended values where the request left them unset). */
-static void add_settings(const server *srv, cJSON *o, const job *j) {
-  const dvk_model_info *mi = &srv->jobs.rules.info;
-  const gen_request *r = &j->req;
-  cJSON_AddStringToObject(o, "prompt", r->prompt);
-  cJSON_AddNumberToObject(o, "seed", (double)j->seed);
-  cJSON_AddNumberToObject(o, "n", r->n);
-  cJSON_AddNumberToObject(o, "candidates", r->candidates);
-  cJSON_AddNumberToObject(o, "temperature", num(r->temperature > 0 ? r->temperature : mi->temperature));
-  cJSON_AddNumberToObject(o, "top_k", r->top_k);
-  cJSON_AddNumberToObject(o, "top_p", num(r->top_p > 0 ? r->top_p : mi->top_p));
-  cJSON_AddNumberToObject(o, "cond_scale", num(r->cond_scale > 0 ? r->cond_scale : mi->cond_scale));
-}
-
-/* OpenAI's "data": [{"b64_json": ...}, ...]. */
-static void add_images(cJSON *o, const char *name, char **png, uint32_t count) {
-  cJSON *data = cJSON_AddArrayToObject(o, name);
-  for (uint32_t i = 0; i < count; i++) {
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "b64_json", png[i]);
-    cJSON_AddItemToArray(data, item);
-  }
-}
-
-/* A job's state, settings and (when done) images; under js->mu. */
-static cJSON *job_json(const server *srv, const job *j) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "id", j->id);
-  cJSON_AddStringToObject(o, "object", "image.generation.job");
-  cJSON_AddStringToObject(o, "status", job_state_name(j->state));
-  cJSON_AddNumberToObject(o, "created", floor(j->created));
-  cJSON_AddNumberToObject(o, "position", jobs_position(&srv->jobs, j));
-  cJSON_AddNumberToObject(o, "done", j->done);
-  cJSON_AddNumberToObject(o, "total", j->total);
-  add_settings(srv, o, j);
-  if (j->finished > 0) cJSON_AddNumberToObject(o, "seconds", j->finished - (j->started > 0 ? j->started : j->created));
-  if (j->state == JOB_DONE) {
-    add_images(o, "data", j->result, j->result_count);
-    if (j->scores) cJSON_AddItemToObject(o, "scores", cJSON_CreateFloatArray(j->scores, (int)j->result_count));
-  }
-  if (j->state == JOB_FAILED) cJSON_AddStringToObject(o, "error", j->error);
-  return o;
-}
-
-/* ---- connections ---- */
-
-/* Whether the client has closed its end (an orderly shutdown or an error on the socket). */
-static int client_gone(int fd) {
-  char ch;
-  ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-static int connection_fd(struct MHD_Connection *c) {
-  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-  return ci ? ci->connect_fd : -1;
-}
-
-static void deadline_in(struct timespec *ts, long ms) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-/* Constant-time comparison of the Authorization header with "Bearer KEY". */
 static int key_ok(const server *srv, struct MHD_Connection *c) {
   if (!srv->api_key) return 1;
   const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -180,141 +41,6 @@ static int host_ok(const server *srv, struct MHD_Connection *c) {
   size_t n = h[0] == '[' ? (strchr(h, ']') ? (size_t)(strchr(h, ']') - h) + 1 : strlen(h)) : strcspn(h, ":");
   return (n == 9 && strncasecmp(h, "localhost", 9) == 0) || (n == 5 && strncmp(h, "[::1]", 5) == 0) ||
          (n >= 7 && n <= 15 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") >= n);
-}
-
-/* ---- Server-Sent Events of one job ---- */
-
-typedef struct event_stream {
-  server *srv;
-  job *j;
-  int fd;
-  uint64_t seen_version, seen_preview;
-  uint32_t seen_done, seen_position;
-  int seen_state; /* -1: nothing sent yet */
-  char *buf;
-  size_t len, cap, off;
-  int ended;
-} event_stream;
-
-static int append(event_stream *es, const char *s) {
-  const size_t n = strlen(s);
-  if (es->len + n + 1 > es->cap) {
-    size_t cap = es->cap ? es->cap : 4096;
-    while (cap < es->len + n + 1) cap *= 2;
-    char *b = realloc(es->buf, cap);
-    if (!b) return -1;
-    es->buf = b;
-    es->cap = cap;
-  }
-  memcpy(es->buf + es->len, s, n + 1);
-  es->len += n;
-  return 0;
-}
-
-/* "event: NAME\ndata: JSON\n\n" (obj consumed). */
-static int append_event(event_stream *es, const char *name, cJSON *obj) {
-  char *text = cJSON_PrintUnformatted(obj);
-  cJSON_Delete(obj);
-  char head[64];
-  snprintf(head, sizeof head, "event: %s\ndata: ", name);
-  int rc = text && !append(es, head) && !append(es, text) && !append(es, "\n\n") ? 0 : -1;
-  free(text);
-  return rc;
-}
-
-/* Waits (up to KEEPALIVE_SECONDS) for the job to change and writes the events that say how; under no lock. */
-static int compose(event_stream *es) {
-  job_server *js = &es->srv->jobs;
-  job *j = es->j;
-  pthread_mutex_lock(&js->mu);
-  struct timespec dl;
-  deadline_in(&dl, KEEPALIVE_SECONDS * 1000);
-  while (es->seen_state >= 0 && j->version == es->seen_version && jobs_position(js, j) == es->seen_position &&
-         !js->stopping && pthread_cond_timedwait(&js->changed, &js->mu, &dl) != ETIMEDOUT) {
-  }
-  int rc = 0;
-  const uint32_t pos = jobs_position(js, j);
-  if ((int)j->state != es->seen_state || pos != es->seen_position) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", j->id);
-    cJSON_AddStringToObject(o, "status", job_state_name(j->state));
-    cJSON_AddNumberToObject(o, "position", pos);
-    cJSON_AddNumberToObject(o, "seed", (double)j->seed);
-    rc |= append_event(es, "status", o);
-  }
-  if (j->done != es->seen_done) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "done", j->done);
-    cJSON_AddNumberToObject(o, "total", j->total);
-    rc |= append_event(es, "progress", o);
-  }
-  if (j->preview_version != es->seen_preview && j->preview) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "rows", j->preview_rows_done);
-    cJSON_AddNumberToObject(o, "grid", es->srv->jobs.rules.info.grid);
-    add_images(o, "data", j->preview, j->preview_count);
-    rc |= append_event(es, "preview", o);
-  }
-  if (job_finished(j)) {
-    rc |= append_event(es, "result", job_json(es->srv, j));
-    es->ended = 1;
-  } else if (js->stopping) {
-    es->ended = 1;
-  }
-  if (es->len == 0) rc |= append(es, ": keepalive\n\n");
-  es->seen_version = j->version;
-  es->seen_preview = j->preview_version;
-  es->seen_done = j->done;
-  es->seen_state = (int)j->state;
-  es->seen_position = pos;
-  pthread_mutex_unlock(&js->mu);
-  return rc;
-}
-
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
-  (void)pos;
-  event_stream *es = cls;
-  while (es->off == es->len) {
-    if (es->ended) return MHD_CONTENT_READER_END_OF_STREAM;
-    if (client_gone(es->fd)) return MHD_CONTENT_READER_END_WITH_ERROR;
-    es->off = es->len = 0;
-    if (compose(es) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-  }
-  const size_t n = es->len - es->off < max ? es->len - es->off : max;
-  memcpy(buf, es->buf + es->off, n);
-  es->off += n;
-  return (ssize_t)n;
-}
-
-/* The response is gone: finished, or the client went away, which cancels an unfinished job. */
-static void sse_free(void *cls) {
-  event_stream *es = cls;
-  pthread_mutex_lock(&es->srv->jobs.mu);
-  const int unfinished = !job_finished(es->j);
-  pthread_mutex_unlock(&es->srv->jobs.mu);
-  if (unfinished) jobs_cancel(&es->srv->jobs, es->j);
-  jobs_release(&es->srv->jobs, es->j);
-  free(es->buf);
-  free(es);
-}
-
-static enum MHD_Result send_events(server *srv, struct MHD_Connection *c, job *j) {
-  event_stream *es = calloc(1, sizeof *es);
-  if (!es) {
-    jobs_release(&srv->jobs, j);
-    return send_error(srv, c, 500, NULL, "out of host memory");
-  }
-  *es = (event_stream){.srv = srv, .j = j, .fd = connection_fd(c), .seen_state = -1};
-  struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, sse_read, es, sse_free);
-  if (!r) {
-    sse_free(es);
-    return MHD_NO;
-  }
-  MHD_add_response_header(r, "Content-Type", "text/event-stream");
-  common_headers(srv, r);
-  enum MHD_Result ok = MHD_queue_response(c, 200, r);
-  MHD_destroy_response(r);
-  return ok;
 }
 
 /* ---- endpoints ---- */
