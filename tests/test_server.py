@@ -252,11 +252,14 @@ class TinyServer(unittest.TestCase):
         for raw in ['{"prompt": "x"', '{"prompt": "x"} trailing', "[1, 2]", "", "{'prompt': 'x'}", '{"prompt":"a\x00"}']:
             self.assert_error(self.gen(raw), 400, None)
 
-    def test_engine_rejects_request(self):
-        """A prompt that is not UTF-8 passes the JSON parser (raw bytes) and is rejected by the engine: 400, not 500."""
-        st, _, body = self.gen(b'{"prompt": "a\xffb", "candidates": 1}')
-        self.assertEqual(st, 400, body)
-        self.assertIn("not valid UTF-8", body["error"]["message"])
+    def test_not_utf8(self):
+        """JSON is UTF-8: a body that is not gets 400 before any job exists, so every string echoed back is valid."""
+        for raw in (b'{"prompt": "a\xffb", "candidates": 1}', b'{"model": "\xc3", "prompt": "x"}', b'{"\xed\xa0\x80": 1}'):
+            st, _, body = self.gen(raw)
+            self.assertEqual(st, 400, body)
+            self.assertIn("not valid UTF-8", body["error"]["message"])
+        st, _, hist = self.s.request("GET", "/v1/jobs", key=KEY)  # the history is still valid JSON
+        self.assertEqual(st, 200)
 
     def test_oversize_body(self):
         st, _, body = self.gen('{"prompt": "' + "a" * (64 * 1024) + '"}')

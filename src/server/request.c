@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "server/request.h"
 
+#include "model/tokenizer.h" /* dvk_utf8_valid: the engine's own UTF-8 rule */
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -113,6 +115,9 @@ int request_parse(const char *body, size_t len, const request_rules *rules, int 
   parse_error e = {param, msg, param_len, msg_len};
   *out = (gen_request){.n = 1, .preview_rows = job ? rules->default_preview_rows : 0};
   if (memchr(body, 0, len)) return fail(&e, "", "the body holds a NUL byte; send JSON text");
+  size_t bad = 0;
+  if (!dvk_utf8_valid(body, len, &bad)) /* JSON text is UTF-8; every string echoed back stays valid */
+    return fail(&e, "", "the body is not valid UTF-8 (bad byte 0x%02x at offset %zu)", (unsigned char)body[bad], bad);
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
   if (!root) return fail(&e, "", "malformed JSON near byte %zu", end && end >= body ? (size_t)(end - body) : (size_t)0);
