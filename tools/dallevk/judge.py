@@ -13,7 +13,8 @@ tools/eval_fidelity.py --validate (assets/MODEL_CARD.md states it).
 import numpy as np
 
 FEATURE_GRID = 16  # 64x64 -> 16x16: 4x4 box average
-MAX_DIST = 0.08    # RMS distance in [0, 1] units above which an image shows nothing (eval_fidelity.py validates it)
+MAX_DIST = 0.2     # RMS distance ([0, 1] units) above which an image shows nothing: loose, as real images moved
+                   # by 2 px are 0.13 from themselves (median); eval_fidelity.py validates it
 TIE = 0.005        # labels whose nearest image is this close to the overall nearest count as shown
 
 

@@ -1,7 +1,7 @@
 """Tests for the fidelity judge (tools/dallevk/judge.py) on real emoji images committed as a fixture
 (tools/tests/data/judge/: Twemoji CC-BY 4.0 and Noto Emoji Apache-2.0 images, see its README) and on hand-made
-wrong ones: each real image shows its own emoji and no other, also blurred or noisy; flat or shifted or
-recoloured images and another emoji's image do not show the emoji asked for
+wrong ones: each real image shows its own emoji and no other, also blurred, noisy or moved by 2 px; flat colours,
+noise, the image moved by 24 px or inverted do not show it
 (run: /usr/bin/python3 -m unittest discover tools/tests)."""
 import os
 import sys
@@ -56,7 +56,9 @@ class JudgeTest(unittest.TestCase):
         for x, lab in zip(self.images, self.labels):
             blurred = np.asarray(Image.fromarray(x).filter(ImageFilter.GaussianBlur(1.5)))
             noisy = np.clip(x + rng.normal(0, 20, x.shape), 0, 255).astype(np.uint8)
-            for name, y in (("blurred", blurred), ("noisy", noisy)):
+            moved = np.full_like(x, 255)
+            moved[2:, 2:] = x[:-2, :-2]
+            for name, y in (("blurred", blurred), ("noisy", noisy), ("moved 2 px", moved)):
                 self.assertTrue(self.judge.shows(y, lab), "%s %s (seed %d)" % (name, lab, SEED))
 
     def test_handmade_wrong_images_show_nothing(self):
@@ -69,13 +71,10 @@ class JudgeTest(unittest.TestCase):
         for name, x in wrong.items():
             for b in self.bases:
                 self.assertFalse(self.judge.shows(x, b), "%s judged to show %s" % (name, b))
-        for x, lab in zip(self.images, self.labels):  # another emoji's image moved or recoloured
+        for x, lab in zip(self.images, self.labels):  # the emoji's own image moved far or inverted
             shifted = np.full_like(x, 255)
             shifted[:, 24:] = x[:, :40]
-            bgr = np.ascontiguousarray(x[:, :, ::-1])
-            for name, y in (("shifted 24 px", shifted), ("channels swapped", bgr)):
-                if name == "channels swapped" and np.abs(bgr.astype(int) - x).mean() < 20:
-                    continue  # a grey-ish emoji looks the same with its channels swapped
+            for name, y in (("moved 24 px", shifted), ("negative", 255 - x)):
                 self.assertFalse(self.judge.shows(y, lab), "%s %s still judged to show it" % (name, lab))
 
     def test_tie_and_unknown_label(self):
