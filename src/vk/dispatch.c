@@ -172,7 +172,8 @@ static dvk_status create_pipeline(dvk_ctx *ctx, const dvk_dispatch_desc *d, dvk_
               .pName = "main",
               .pSpecializationInfo = d->n_spec ? &spec : NULL},
     .layout = p->layout};
-  VkResult r = vkCreateComputePipelines(ctx->device, VK_NULL_HANDLE, 1, &cpi, NULL, &p->pipeline);
+  VkResult r = vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &cpi, NULL, &p->pipeline);
+  ctx->pipelines_created++;
   vkDestroyShaderModule(ctx->device, module, NULL);
   if (r != VK_SUCCESS) return dvk_vk_fail(ctx, r, "vkCreateComputePipelines", __FILE__, __LINE__);
   *out = p;
