@@ -101,6 +101,7 @@ void dvk_pipeline_cache_open(dvk_ctx *ctx) {
   ctx->pipeline_cache = VK_NULL_HANDLE;
   ctx->pipeline_cache_path = cache_path(ctx);
   ctx->pipelines_created = 0;
+  ctx->pipeline_cache_hash = 0;
   size_t size = 0;
   const char *why = NULL;
   unsigned char *data = ctx->pipeline_cache_path ? read_payload(ctx, ctx->pipeline_cache_path, &size, &why) : NULL;
@@ -110,6 +111,7 @@ void dvk_pipeline_cache_open(dvk_ctx *ctx) {
                                   .pInitialData = data};
   if (vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pipeline_cache) != VK_SUCCESS)
     ctx->pipeline_cache = VK_NULL_HANDLE;
+  if (data) ctx->pipeline_cache_hash = fnv1a64(data, size);
   if (ctx->verbose && data)
     fprintf(stderr, "dalle-vk: pipeline cache %s (%zu bytes)\n", ctx->pipeline_cache_path, size);
   free(data);
@@ -139,7 +141,8 @@ void dvk_pipeline_cache_close(dvk_ctx *ctx) {
     size_t n = 0;
     unsigned char *data = NULL;
     if (vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &n, NULL) == VK_SUCCESS && n > 0 && n <= MAX_PAYLOAD &&
-        (data = malloc(n)) && vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &n, data) == VK_SUCCESS)
+        (data = malloc(n)) && vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &n, data) == VK_SUCCESS &&
+        fnv1a64(data, n) != ctx->pipeline_cache_hash) /* only when this run added to it */
       write_file(ctx, ctx->pipeline_cache_path, data, n);
     free(data);
   }

@@ -6,8 +6,9 @@
  * off. Layout: a 48-byte header (magic "DVKPIPE1", vendor id, device id, pipelineCacheUUID, payload bytes
  * and the payload's 64-bit FNV-1a hash, little-endian), then the driver's vkGetPipelineCacheData bytes.
  * A file whose header does not match this device or whose hash is wrong is ignored with a note on stderr
- * and replaced at exit; the file is written to a temporary name and renamed, so readers never see half a
- * file. Every failure here only costs speed: none of these functions fails the caller. */
+ * (and replaced at exit). A run that added pipelines rewrites the file: to a temporary name, then renamed,
+ * so readers never see half a file. Every failure here only costs speed: none of these functions fails
+ * the caller. */
 #ifndef DVK_VK_PIPELINE_CACHE_H
 #define DVK_VK_PIPELINE_CACHE_H
 
@@ -17,7 +18,7 @@
  * when the cache is off or the driver refuses one. */
 void dvk_pipeline_cache_open(dvk_ctx *ctx);
 
-/* Writes the cache back when this run created pipelines, then destroys it. Call before vkDestroyDevice. */
+/* Writes the cache back when this run added pipelines to it, then destroys it. Call before vkDestroyDevice. */
 void dvk_pipeline_cache_close(dvk_ctx *ctx);
 
 #endif
