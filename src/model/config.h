@@ -8,6 +8,7 @@
 #include "ops/attention.h"
 
 #define DVK_MAX_LAYERS 256
+#define DVK_MAX_CANDIDATES 4096u /* the largest clip.candidates a file may name */
 
 /* The transformer (docs/design.md §3). */
 typedef struct dvk_dalle_config {
@@ -32,15 +33,16 @@ typedef struct dvk_dvae_config {
   uint32_t input_channels; /* dvae.input_channels, the encoder's input (3, RGB); 0 without an encoder */
 } dvk_dvae_config;
 
-/* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; rerank.h). Its text tower
+/* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; reranker.h). Its text tower
  * shares the transformer's text_len, text vocabulary and BPE; its image tower the grid and image vocabulary. */
-typedef struct dvk_clip_config {
+typedef struct dvk_reranker_config {
   int present;          /* the file has clip.* keys */
   uint32_t d_model, n_heads, d_ff, text_layers, image_layers, d_embed;
   float ln_eps;
   float logit_scale;    /* score = logit_scale * cosine(text feature, image feature) */
   uint64_t prune_rows;  /* recommended rows to prune candidates after (clip.prune_rows, bit r = row r; absent: 0) */
-} dvk_clip_config;
+  uint32_t candidates;  /* recommended candidates sampled per generation (clip.candidates; absent: 0) */
+} dvk_reranker_config;
 
 /* Whether a pruning row mask (bit r = after image row r) names only rows 0..grid-2: after the last row comes
  * the final reranking. */
@@ -49,7 +51,7 @@ static inline int dvk_prune_rows_fit(uint64_t rows, uint32_t grid) { return grid
 typedef struct dvk_model_config {
   dvk_dalle_config dalle;
   dvk_dvae_config dvae;
-  dvk_clip_config clip;
+  dvk_reranker_config reranker;
   char name[128], license[128];
 } dvk_model_config;
 
@@ -58,6 +60,6 @@ typedef struct dvk_model_config {
  * divisible by n_heads, d_head a multiple of 4 and <= 256), and the clip.* keys when clip.d_model is present.
  * Errors: DVK_ERR_MODEL_FORMAT with a message
  * naming the file and the key. */
-dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, char *err, size_t errlen);
+dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error *err);
 
 #endif

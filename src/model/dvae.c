@@ -13,13 +13,12 @@ dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, u
   snprintf(name, sizeof name, "%s.w", prefix);
   const gguf_tensor *t;
   const uint64_t shape[4] = {cout, cin, k, k};
-  DVK_TRY(gguf_require_tensor(L->file, name, 4, shape, GGUF_ALLOW_FLOAT, &t, L->err, L->errlen));
+  DVK_TRY(gguf_require_tensor(L->file, name, 4, shape, GGUF_ALLOW_FLOAT, &t, L->err));
   *c = (dvk_dvae_conv){.cin = cin, .cout = cout, .k = k, .f16 = t->type == GGUF_TENSOR_F16};
   uint64_t bytes = dvk_conv2d_weight_bytes(cout, cin, k, c->f16);
   void *packed = calloc(1, bytes);
   if (!packed) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory repacking '%s'", gguf_name(L->file), name);
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory repacking '%s'", gguf_name(L->file), name);
   }
   if (c->f16) dvk_conv2d_repack_f16(packed, t->data, cout, cin, k);
   else dvk_conv2d_repack_f32(packed, t->data, cout, cin, k);
@@ -58,8 +57,7 @@ dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t gri
   DVK_TRY(dvk_load_vector(L, "dvae.dec.blocks.input.b", cfg->n_init, &v->input_b));
   v->blocks = calloc((size_t)ng * nb, sizeof *v->blocks);
   if (!v->blocks) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", gguf_name(L->file));
   }
   uint32_t n_prev = cfg->n_init, res = grid;
   v->act_floats = (uint64_t)cfg->n_init * res * res;
@@ -129,6 +127,11 @@ static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, 
   }
   DVK_TRY(dvk_dvae_conv_run(ctx, &v->output, res, 1, 0, h1, x, NULL));
   return planar ? dvk_op_dvae_map_planar(ctx, out, h1, 1, res, res) : dvk_op_dvae_map_rgb8(ctx, out, h1, 1, res, res);
+}
+
+uint64_t dvk_dvae_decode_bytes(const dvk_dvae *v) {
+  /* 16 bytes per pixel bound the codes (G*G*4 <= R*R) and the output (planar f32: 12 bytes per pixel) */
+  return 4 * v->act_floats * 4 + (uint64_t)v->cfg.image_size * v->cfg.image_size * 16;
 }
 
 dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
