@@ -144,18 +144,18 @@ static dvk_status random_transformer(dvk_ctx *ctx, dvk_arena *a, uint32_t d, uin
 }
 
 static dvk_status file_transformer(dvk_ctx *ctx, dvk_arena *a, const char *path, dvk_transformer *tf) {
-  char err[1024] = "";
+  dvk_error err = {""};
   gguf_file *f = NULL;
   dvk_model_config cfg;
-  dvk_status s = gguf_open(path, &f, err, sizeof err);
-  if (s == DVK_OK) s = dvk_config_read(f, &cfg, err, sizeof err);
+  dvk_status s = gguf_open(path, &f, &err);
+  if (s == DVK_OK) s = dvk_config_read(f, &cfg, &err);
   if (s == DVK_OK) {
-    dvk_loader L = {.ctx = ctx, .arena = a, .file = f, .err = err, .errlen = sizeof err};
+    dvk_loader L = {.ctx = ctx, .arena = a, .file = f, .err = &err};
     s = dvk_transformer_load(&L, &cfg.dalle, tf);
   }
   gguf_close(f);
-  if (s != DVK_OK) return dvk_fail(ctx, s, "%s", err[0] ? err : ctx->error);
-  return DVK_OK;
+  if (s != DVK_OK && err.msg[0]) return dvk_fail(ctx, s, "%s", err.msg);
+  return s;
 }
 
 /* Bytes of every weight one decode step reads: the matmul weights (and, negligibly, one embedding row). */

@@ -31,11 +31,11 @@ static const char *run_context(const char *dir) {
   int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
   dup2(fd, 2);
   close(fd);
-  char err[512];
+  dvk_error err = {""};
   dvk_ctx *ctx = NULL;
   dvk_arena *a = NULL;
   dvk_tensor x, w, b, y;
-  dvk_status s = dvk_ctx_create(NULL, &ctx, err, sizeof err);
+  dvk_status s = dvk_ctx_create(NULL, &ctx, &err);
   if (s == DVK_OK) s = dvk_arena_create(ctx, 0, &a);
   if (s == DVK_OK) s = dvk_arena_alloc(a, 64, &x);
   if (s == DVK_OK) s = dvk_arena_alloc(a, 64, &w);
