@@ -107,8 +107,16 @@ static dvk_status random_linear(dvk_ctx *ctx, dvk_arena *a, uint32_t n, uint32_t
 static dvk_status random_transformer(dvk_ctx *ctx, dvk_arena *a, uint32_t d, uint32_t layers, dvk_transformer *tf) {
   memset(tf, 0, sizeof *tf);
   dvk_dalle_config *c = &tf->cfg;
-  *c = (dvk_dalle_config){.text_len = 32, .text_vocab = 1536, .grid = 16, .image_vocab = 512, .d_model = d,
-                          .n_heads = d / 64, .n_layers = layers, .d_ff = 4 * d, .ln_eps = 1e-5f, .conv_kernel = 5};
+  *c = (dvk_dalle_config){.text_len = 32,
+                          .text_vocab = 1536,
+                          .grid = 16,
+                          .image_vocab = 512,
+                          .d_model = d,
+                          .n_heads = d / 64,
+                          .n_layers = layers,
+                          .d_ff = 4 * d,
+                          .ln_eps = 1e-5f,
+                          .conv_kernel = 5};
   for (uint32_t l = 0; l < layers; l++) /* the paper's schedule: row, col, row, row, ..., conv last */
     c->attn_types[l] = l + 1 == layers ? DVK_MASK_CONV : (l % 4 == 1 ? DVK_MASK_COL : DVK_MASK_ROW);
   uint64_t seed = 1234 + d;
@@ -134,8 +142,8 @@ static dvk_status random_transformer(dvk_ctx *ctx, dvk_arena *a, uint32_t d, uin
     DVK_TRY(random_vector(ctx, a, d, 0.2f, 0, &seed, &y->out_b));
     DVK_TRY(random_vector(ctx, a, c->d_ff, 0.2f, 0, &seed, &y->fc1_b));
     DVK_TRY(random_vector(ctx, a, d, 0.2f, 0, &seed, &y->fc2_b));
-    y->mask = (dvk_attn_mask){.type = c->attn_types[l], .text_len = c->text_len, .grid = c->grid,
-                              .conv_k = c->conv_kernel};
+    y->mask =
+      (dvk_attn_mask){.type = c->attn_types[l], .text_len = c->text_len, .grid = c->grid, .conv_k = c->conv_kernel};
   }
   DVK_TRY(random_vector(ctx, a, d, 0.2f, 1.0f, &seed, &tf->lnf_w));
   DVK_TRY(random_vector(ctx, a, d, 0.2f, 0, &seed, &tf->lnf_b));
@@ -163,8 +171,10 @@ static uint64_t step_weight_bytes(const dvk_transformer *tf) {
   uint64_t b = 0;
   for (uint32_t l = 0; l < tf->cfg.n_layers; l++) {
     const dvk_layer *y = &tf->layers[l];
-    b += dvk_matmul_weight_bytes(y->qkv.type, y->qkv.n, y->qkv.k) + dvk_matmul_weight_bytes(y->out.type, y->out.n, y->out.k) +
-         dvk_matmul_weight_bytes(y->fc1.type, y->fc1.n, y->fc1.k) + dvk_matmul_weight_bytes(y->fc2.type, y->fc2.n, y->fc2.k);
+    b += dvk_matmul_weight_bytes(y->qkv.type, y->qkv.n, y->qkv.k) +
+         dvk_matmul_weight_bytes(y->out.type, y->out.n, y->out.k) +
+         dvk_matmul_weight_bytes(y->fc1.type, y->fc1.n, y->fc1.k) +
+         dvk_matmul_weight_bytes(y->fc2.type, y->fc2.n, y->fc2.k);
   }
   return b + dvk_matmul_weight_bytes(tf->logits_w.type, tf->logits_w.n, tf->logits_w.k);
 }
@@ -181,7 +191,8 @@ static dvk_status time_steps(dvk_ctx *ctx, const dvk_transformer *tf, uint32_t b
   dvk_tf_state st = {0};
   int32_t *ids = calloc(c->text_len > batch ? c->text_len : batch, sizeof *ids);
   float *logits = malloc((size_t)batch * c->image_vocab * sizeof *logits);
-  dvk_status s = ids && logits ? dvk_arena_create(ctx, 0, &a) : dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
+  dvk_status s = ids && logits ? dvk_arena_create(ctx, 0, &a)
+                               : dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = dvk_tf_state_create(ctx, a, tf, batch, &st);
   for (uint32_t t = 0; t < c->text_len; t++) ids[t] = (int32_t)(t < 5 ? 40 + 3 * t : c->text_vocab + t);
   if (s == DVK_OK) s = dvk_transformer_prefill(ctx, tf, &st, ids, logits);

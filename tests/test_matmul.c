@@ -191,9 +191,9 @@ static void test_kv_append(th_ctx *t, dvk_matmul_kernel kernel, dvk_matmul_wtype
     return;
   const size_t n_cache = (size_t)(batch + 1) * heads * s_max * dh;
   mm_case c = {.m = m, .n = n, .k = k, .type = type, .kernel = kernel, .bias = 1};
-  float *x = malloc((size_t)m * k * 4), *w = malloc((size_t)n * k * 4), *b = malloc(n * 4), *ref = calloc((size_t)m * n, 4),
-        *y = malloc((size_t)m * n * 4), *ck0 = malloc(n_cache * 4), *cv0 = malloc(n_cache * 4),
-        *ck = malloc(n_cache * 4), *cv = malloc(n_cache * 4);
+  float *x = malloc((size_t)m * k * 4), *w = malloc((size_t)n * k * 4), *b = malloc(n * 4),
+        *ref = calloc((size_t)m * n, 4), *y = malloc((size_t)m * n * 4), *ck0 = malloc(n_cache * 4),
+        *cv0 = malloc(n_cache * 4), *ck = malloc(n_cache * 4), *cv = malloc(n_cache * 4);
   th_fill_uniform(&t->rng, x, (size_t)m * k, -1, 1);
   th_fill_uniform(&t->rng, w, (size_t)n * k, -0.3f, 0.3f);
   th_fill_uniform(&t->rng, b, n, -1, 1);
@@ -211,7 +211,8 @@ static void test_kv_append(th_ctx *t, dvk_matmul_kernel kernel, dvk_matmul_wtype
   if (s == DVK_OK) s = th_alloc(t, n_cache * 4, cv0, &dv);
   if (s == DVK_OK) s = dvk_matmul_weight_upload(t->ctx, t->arena, type, n, k, w, DVK_MATMUL_F32, &wt);
   if (s == DVK_OK) {
-    const dvk_kv_cache cache = {.k = dk.t, .v = dv.t, .batch = batch + 1, .n_heads = heads, .s_max = s_max, .d_head = dh};
+    const dvk_kv_cache cache =
+      {.k = dk.t, .v = dv.t, .batch = batch + 1, .n_heads = heads, .s_max = s_max, .d_head = dh};
     const dvk_matmul_kv kv = {.cache = &cache, .batch = batch, .nq = nq, .p0 = p0};
     dvk_matmul_desc d = {.m = m, .x = dx.t, .w = &wt, .bias = &db.t, .y = dy.t, .kernel = kernel, .kv = &kv};
     s = dvk_op_matmul_ex(t->ctx, &d);
@@ -271,8 +272,8 @@ int main(int argc, char **argv) {
   for (size_t q = 1; q < sizeof kernels / sizeof *kernels; q++)
     test_gelu_epilogue(&t, 8, 256, DVK_MATMUL_F32, kernels[q]);
   for (size_t q = 0; q < sizeof kernels / sizeof *kernels; q++) {
-    if (kernels[q] == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue; /* = auto */
-    test_kv_append(&t, kernels[q], DVK_MATMUL_F16, 3, 1, 5);                                  /* decode */
+    if (kernels[q] == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue;            /* = auto */
+    test_kv_append(&t, kernels[q], DVK_MATMUL_F16, 3, 1, 5);                                              /* decode */
     if (kernels[q] != DVK_MATMUL_KERNEL_GPU_VEC) test_kv_append(&t, kernels[q], DVK_MATMUL_F32, 2, 9, 0); /* prefill */
   }
   test_errors(&t);

@@ -235,10 +235,12 @@ static dvk_status kv_epilogue(dvk_ctx *ctx, const dvk_matmul_desc *d, dvk_pc_mat
   if (!kv) return DVK_OK;
   const dvk_kv_cache *c = kv->cache;
   const uint32_t dm = c ? c->n_heads * c->d_head : 0;
-  if (!c || dm == 0 || d->w->n != 3 * dm || kv->nq == 0 || (uint64_t)kv->batch * kv->nq != d->m || (d->ldy && d->ldy != d->w->n))
-    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
-                    "matmul: KV append needs Y [batch %u * nq %u, 3 d] dense with d = n_heads * d_head = %u (Y is [%u, %u])",
-                    kv->batch, kv->nq, dm, d->m, d->w->n);
+  if (!c || dm == 0 || d->w->n != 3 * dm || kv->nq == 0 || (uint64_t)kv->batch * kv->nq != d->m ||
+      (d->ldy && d->ldy != d->w->n))
+    return dvk_fail(
+      ctx, DVK_ERR_INVALID_ARGUMENT,
+      "matmul: KV append needs Y [batch %u * nq %u, 3 d] dense with d = n_heads * d_head = %u (Y is [%u, %u])",
+      kv->batch, kv->nq, dm, d->m, d->w->n);
   dvk_tensor kb, vb;
   DVK_TRY(dvk_kv_append_window(ctx, c, kv->batch, kv->nq, kv->p0, &kb, &vb));
   if (!kb.buffer) return DVK_OK;

@@ -105,7 +105,9 @@ void dvk_pipeline_cache_open(dvk_ctx *ctx) {
   size_t size = 0;
   const char *why = NULL;
   unsigned char *data = ctx->pipeline_cache_path ? read_payload(ctx, ctx->pipeline_cache_path, &size, &why) : NULL;
-  if (why) fprintf(stderr, "dalle-vk: note: ignoring the pipeline cache %s (%s); it will be rebuilt\n", ctx->pipeline_cache_path, why);
+  if (why)
+    fprintf(stderr, "dalle-vk: note: ignoring the pipeline cache %s (%s); it will be rebuilt\n",
+            ctx->pipeline_cache_path, why);
   VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                                   .initialDataSize = data ? size : 0,
                                   .pInitialData = data};
