@@ -414,6 +414,12 @@ class Startup(unittest.TestCase):
             subprocess.run(args + ["-o", os.path.join(d, "b.png")], check=True)
             with open(os.path.join(d, "p.png"), "rb") as f:
                 self.assertEqual(png_size(f.read()), (50, 50))
+            # the last preview shows the finished candidates: no tile's bottom row of cells is still gray
+            from PIL import Image
+            grid = Image.open(os.path.join(d, "p.png")).convert("RGB")
+            for x0, y0 in ((0, 0), (26, 0), (0, 26), (26, 26)):
+                bottom = grid.crop((x0, y0 + 20, x0 + 24, y0 + 24)).getdata()
+                self.assertTrue(any(px != (128, 128, 128) for px in bottom), "tile at %d,%d unfinished" % (x0, y0))
             with open(os.path.join(d, "a.png"), "rb") as fa, open(os.path.join(d, "b.png"), "rb") as fb:
                 self.assertEqual(fa.read(), fb.read())
             r = subprocess.run(args + ["-o", os.path.join(d, "c.png"), "--preview", os.path.join(d, "no", "p.png")],

@@ -65,7 +65,7 @@ static void usage(FILE *f) {
           "                         else N; M = N turns the final reranking off (pruning still applies)\n"
           "      --separate         write PATH-0.png, PATH-1.png, ... instead of one grid\n"
           "      --preview PATH     while sampling, rewrite PATH (a PNG grid of every candidate, rows\n"
-          "                         not yet sampled gray) after every %u image rows\n"
+          "                         not yet sampled gray) after every %u image rows and at the end\n"
           "      --seed N           sampler seed (default: random, printed); same prompt + seed + device +\n"
           "                         model -> the same PNG bytes\n"
           "      --temperature T    > 0, lower is more conservative (default: the model's recommended\n"

@@ -10,7 +10,8 @@ static void on_step(void *user, uint32_t step, const float *logits, const int32_
   const uint32_t G = pv->grid, gg = G * G;
   for (uint32_t b = 0; b < pv->n; b++) pv->codes[(size_t)b * gg + step] = codes[b];
   const uint32_t rows = (step + 1) / G;
-  if ((step + 1) % G || rows % pv->every_rows || rows >= G || pv->status != DVK_OK) return;
+  /* after every every_rows rows, and after the last row: the final preview shows the finished candidates */
+  if ((step + 1) % G || (rows % pv->every_rows && rows < G) || pv->status != DVK_OK) return;
   dvk_images *im = NULL;
   pv->status = dvk_decode_codes(pv->model, pv->codes, pv->n, &im);
   if (pv->status == DVK_OK) pv->fn(pv->user, im, rows);

@@ -21,7 +21,7 @@ typedef struct preview {
 } preview;
 
 /* Prepares previews of the `candidates` sampled candidates (dvk_settings.candidates) every every_rows (>= 1) rows and
- * sets p's on_step / on_prune (the rows after the last one are not previewed: the result follows).
+ * after the last row (the finished candidates), and sets p's on_step / on_prune.
  * Errors: DVK_ERR_OUT_OF_HOST_MEMORY. */
 dvk_status preview_attach(preview *pv, dvk_model *model, dvk_generate_params *p, uint32_t candidates,
                           uint32_t every_rows, preview_fn fn, void *user);
