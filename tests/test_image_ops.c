@@ -8,16 +8,6 @@
 #include "harness.h"
 #include "ops/image.h"
 
-/* Runs op with the context's maxStorageBufferRange lowered to max_range (0: unchanged), then flushes. */
-#define WITH_RANGE(t, max_range, call)                                                   \
-  do {                                                                                   \
-    VkDeviceSize saved_ = (t)->ctx->limits.max_storage_range;                           \
-    if (max_range) (t)->ctx->limits.max_storage_range = (max_range);                    \
-    s = (call);                                                                          \
-    if (s == DVK_OK) s = dvk_flush((t)->ctx);                                            \
-    (t)->ctx->limits.max_storage_range = saved_;                                         \
-  } while (0)
-
 static void test_upsample(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, VkDeviceSize range) {
   if (!th_case(t, "upsample2x planes=%u %ux%u%s", planes, h, w, range ? " split" : "")) return;
   size_t nx = (size_t)planes * h * w, ny = nx * 4;
@@ -29,7 +19,7 @@ static void test_upsample(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, Vk
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_upsample2x(t->ctx, dy.t, dx.t, planes, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_upsample2x(t->ctx, dy.t, dx.t, planes, h, w));
   if (s != DVK_OK) th_case_error(t, "upsample2x", s);
   else th_check_f32(t, &dy, ref, ny, 0);
   free(x), free(ref);
@@ -51,7 +41,7 @@ static void test_maxpool(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, VkD
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_maxpool2x2(t->ctx, dy.t, dx.t, planes, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_maxpool2x2(t->ctx, dy.t, dx.t, planes, h, w));
   if (s != DVK_OK) th_case_error(t, "maxpool2x2", s);
   else th_check_f32(t, &dy, ref, ny, 0);
   free(x), free(ref);
@@ -75,7 +65,7 @@ static void test_map_planar(th_ctx *t, uint32_t b, uint32_t h, uint32_t w, VkDev
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_dvae_map_planar(t->ctx, dy.t, dx.t, b, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_dvae_map_planar(t->ctx, dy.t, dx.t, b, h, w));
   if (s != DVK_OK) th_case_error(t, "dvae_map_planar", s);
   else th_check_f32(t, &dy, ref, ny, 1e-5);
   free(x), free(ref);
@@ -95,7 +85,7 @@ static void test_map_rgb8(th_ctx *t, uint32_t b, uint32_t h, uint32_t w, VkDevic
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_dvae_map_rgb8(t->ctx, dy.t, dx.t, b, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_dvae_map_rgb8(t->ctx, dy.t, dx.t, b, h, w));
   if (s == DVK_OK) s = th_read(t, &dy, out);
   if (s != DVK_OK) {
     th_case_error(t, "dvae_map_rgb8", s);
