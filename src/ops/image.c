@@ -43,6 +43,12 @@ dvk_status dvk_op_maxpool2x2(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t 
   return plane_op(ctx, "maxpool2x2", y, x, planes, h, w, h / 2, w / 2, (uint64_t)(h / 2) * (w / 2));
 }
 
+dvk_status dvk_op_subsample2x(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
+  if (h % 2 || w % 2)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "subsample2x: %ux%u is not even in both sizes", h, w);
+  return plane_op(ctx, "subsample2x", y, x, planes, h, w, h / 2, w / 2, (uint64_t)(h / 2) * (w / 2));
+}
+
 /* Every output-map variant: images in chunks whose output starts on a 32-bit word (RGB8). linear: the VQGAN
  * map of x's first 3 of `channels` channels; else the dVAE map of 6 channels. */
 typedef struct pixel_map {

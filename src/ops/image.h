@@ -1,6 +1,6 @@
 /* The image decoders' non-convolution ops on NCHW f32 images: 2x nearest upsampling, 2x2 max-pooling, the
  * output maps to pixels (dVAE, VQGAN), and the decoder's input "conv" on one-hot codes as an embedding gather.
- * Shaders: upsample2x.comp, maxpool2x2.comp, dvae_map.comp, dvae_gather.comp.
+ * Shaders: upsample2x.comp, maxpool2x2.comp, subsample2x.comp, dvae_map.comp, dvae_gather.comp.
  * Every op records its dispatches (split so that no binding exceeds maxStorageBufferRange) and returns
  * DVK_ERR_INVALID_ARGUMENT for empty shapes or tensors smaller than stated, DVK_ERR_* from Vulkan. */
 #ifndef DVK_OPS_IMAGE_H
@@ -18,6 +18,11 @@ dvk_status dvk_op_upsample2x(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t 
  * y[pl, i, j] = max(x[pl, 2i + a, 2j + b], a, b in {0, 1}). x: f32 [planes, h, w]; y: f32 [planes, h/2, w/2];
  * h, w >= 2. y must not overlap x. */
 dvk_status dvk_op_maxpool2x2(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w);
+
+/* 2x subsampling at odd pixels: y[pl, i, j] = x[pl, 2i + 1, 2j + 1]. x: f32 [planes, h, w] with h, w even;
+ * y: f32 [planes, h/2, w/2]. Applied to a stride-1 3x3 conv's output it gives the stride-2 conv of the input
+ * zero-padded by one at the right and bottom (the VQGAN encoder's downsampling). y must not overlap x. */
+dvk_status dvk_op_subsample2x(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w);
 
 /* dVAE output map (dall_e: unmap_pixels(sigmoid(x[:, :3]))): v = clamp((sigmoid(x[b, c, i, j]) - 0.1) / 0.8,
  * 0, 1) for c in 0..2 of the decoder output x: f32 [B, 6, h, w] (channels 3..5 are ignored).
