@@ -1,6 +1,7 @@
-/* The device VQGAN (src/model/vqgan.h) on a converted upstream checkpoint against the goldens the upstream code
+/* The device VQGAN (src/model/vqgan.h), loaded and decoding through the image-decoder interface
+ * (src/model/image_codec.h), on a converted upstream checkpoint against the goldens the upstream code
  * computed (tests/data/taming_vqgan, tests/data/README.md): decoded pixels (planar f32 and RGB8) within 1/255,
- * the encoder's codes equal and its quant_conv output close; plus the errors for a file without a VQGAN and
+ * the encoder's codes equal and its quant_conv output (vq) or logits (gumbel) close; plus the errors for a file without a VQGAN and
  * for an out-of-range code. Run by tests/test_vqgan.sh, which converts the checkpoints first.
  *
  * Usage: test_vqgan MODEL.gguf GOLDENS.gguf [--seed N] [--filter S] */
@@ -10,12 +11,12 @@
 #include <string.h>
 
 #include "harness.h"
-#include "model/vqgan.h"
+#include "model/image_codec.h"
 
 typedef struct fixture {
   gguf_file *model, *golden;
-  dvk_vqgan_config cfg;
-  dvk_vqgan v;
+  dvk_image_codec codec; /* loaded through the image-decoder interface */
+  dvk_vqgan_config cfg;  /* = codec.u.vqgan.cfg */
   dvk_arena *weights;
   int loaded;
 } fixture;
@@ -31,11 +32,11 @@ static const float *golden(th_ctx *t, const fixture *f, const char *name, uint64
   return g->data;
 }
 
-static uint32_t image_size(const fixture *f) { return f->v.grid << (f->cfg.n_levels - 1); }
+static uint32_t image_size(const fixture *f) { return f->codec.image_size; }
 
 static void test_decode(th_ctx *t, fixture *f, int rgb8) {
   if (!th_case(t, "decode %s vs upstream", rgb8 ? "RGB8" : "planar f32")) return;
-  const uint32_t G = f->v.grid, R = image_size(f);
+  const uint32_t G = f->codec.grid, R = image_size(f);
   const uint64_t npx = (uint64_t)3 * R * R;
   const float *gc = golden(t, f, "dec.codes", (uint64_t)G * G), *go = golden(t, f, "dec.output", npx);
   if (!gc || !go) return;
@@ -43,7 +44,7 @@ static void test_decode(th_ctx *t, fixture *f, int rgb8) {
   float *planar = malloc(npx * 4);
   uint8_t *rgb = malloc(npx);
   for (uint64_t i = 0; i < (uint64_t)G * G; i++) codes[i] = (int32_t)gc[i];
-  dvk_status s = dvk_vqgan_decode(t->ctx, t->arena, &f->v, codes, 1, rgb8 ? rgb : NULL, rgb8 ? NULL : planar);
+  dvk_status s = dvk_image_codec_decode(t->ctx, t->arena, &f->codec, codes, 1, rgb8 ? rgb : NULL, rgb8 ? NULL : planar);
   if (s != DVK_OK) {
     th_case_error(t, "dvk_vqgan_decode", s);
   } else {
@@ -69,17 +70,19 @@ static void test_encode(th_ctx *t, fixture *f) {
     th_case_done(t, 0, 0, 0);
     return;
   }
-  const uint32_t G = f->v.grid, R = image_size(f), E = f->cfg.embed_dim;
+  const uint32_t G = f->codec.grid, R = image_size(f), E = f->cfg.embed_dim;
   const uint64_t cells = (uint64_t)G * G;
   const float *gp = golden(t, f, "enc.pixels", (uint64_t)3 * R * R), *gc = golden(t, f, "enc.codes", cells);
-  const float *gh = f->cfg.gumbel ? NULL : golden(t, f, "enc.h", E * cells);
-  if (!gp || !gc || (!f->cfg.gumbel && !gh)) return;
+  /* vq: the quant_conv output h; gumbel: the logits (gumbel_proj of h) */
+  const uint64_t nref = (uint64_t)(f->cfg.gumbel ? f->cfg.n_embed : E) * cells;
+  const float *gref = golden(t, f, f->cfg.gumbel ? "enc.logits" : "enc.h", nref);
+  if (!gp || !gc || !gref) return;
   uint8_t *rgb = malloc((size_t)3 * R * R);
   int32_t *codes = malloc(cells * 4);
-  float *h = malloc(E * cells * 4);
+  float *h = malloc(E * cells * 4), *logits = malloc((size_t)f->cfg.n_embed * cells * 4);
   for (uint64_t c = 0; c < 3; c++) /* planar [0, 1] multiples of 1/255 -> RGB8 */
     for (uint64_t p = 0; p < (uint64_t)R * R; p++) rgb[p * 3 + c] = (uint8_t)lrint(gp[c * R * R + p] * 255.0);
-  dvk_status s = dvk_vqgan_encode(t->ctx, t->arena, &f->v, rgb, codes, h);
+  dvk_status s = dvk_vqgan_encode(t->ctx, t->arena, &f->codec.u.vqgan, rgb, codes, logits, h);
   if (s != DVK_OK) {
     th_case_error(t, "dvk_vqgan_encode", s);
   } else {
@@ -89,19 +92,19 @@ static void test_encode(th_ctx *t, fixture *f) {
         if (same) printf("     cell %llu: code %d, upstream %d\n", (unsigned long long)i, codes[i], (int)gc[i]);
         same = 0;
       }
-    double err = gh ? th_rel_err(h, gh, E * cells) : 0;
+    double err = th_rel_err(f->cfg.gumbel ? logits : h, gref, nref);
     th_case_done(t, same && err <= 1e-4, err, 1e-4);
   }
-  free(rgb), free(codes), free(h);
+  free(rgb), free(codes), free(h), free(logits);
 }
 
 static void test_bad_code(th_ctx *t, fixture *f) {
   if (!th_case(t, "decode rejects an out-of-range code")) return;
-  const uint32_t G = f->v.grid, R = image_size(f);
+  const uint32_t G = f->codec.grid, R = image_size(f);
   int32_t *codes = calloc((size_t)G * G, 4);
   uint8_t *rgb = malloc((size_t)3 * R * R);
   codes[G * G - 1] = (int32_t)f->cfg.n_embed;
-  dvk_status s = dvk_vqgan_decode(t->ctx, t->arena, &f->v, codes, 1, rgb, NULL);
+  dvk_status s = dvk_image_codec_decode(t->ctx, t->arena, &f->codec, codes, 1, rgb, NULL);
   int ok = s == DVK_ERR_INVALID_ARGUMENT && strstr(t->ctx->error, "outside");
   if (!ok) printf("     status %d, message '%s'\n", (int)s, t->ctx->error);
   th_case_done(t, ok, 0, 0);
@@ -124,13 +127,17 @@ static int setup(th_ctx *t, fixture *f, const char *model, const char *goldens) 
   char err[512] = "";
   dvk_status s = gguf_open(model, &f->model, err, sizeof err);
   if (s == DVK_OK) s = gguf_open(goldens, &f->golden, err, sizeof err);
-  if (s == DVK_OK) s = dvk_vqgan_config_read(f->model, &f->cfg, err, sizeof err);
   if (s == DVK_OK) s = dvk_arena_create(t->ctx, 0, &f->weights);
   if (s == DVK_OK) {
     dvk_loader L = {.ctx = t->ctx, .arena = f->weights, .file = f->model, .err = err, .errlen = sizeof err};
     f->loaded = 1;
-    s = dvk_vqgan_load(&L, &f->cfg, &f->v);
+    s = dvk_image_codec_load(&L, dvk_image_codec_kind_of(f->model), NULL, 0, &f->codec);
   }
+  if (s == DVK_OK && f->codec.kind != DVK_CODEC_VQGAN) {
+    snprintf(err, sizeof err, "%s: loaded as %s, expected VQGAN", model, dvk_image_codec_name(f->codec.kind));
+    s = DVK_ERR_MODEL_FORMAT;
+  }
+  if (s == DVK_OK) f->cfg = f->codec.u.vqgan.cfg;
   if (s != DVK_OK) fprintf(stderr, "test_vqgan: %s\n", err);
   return s == DVK_OK;
 }
@@ -159,7 +166,7 @@ int main(int argc, char **argv) {
   } else {
     t.failed++;
   }
-  if (f.loaded) dvk_vqgan_free(&f.v);
+  if (f.loaded) dvk_image_codec_free(&f.codec);
   dvk_arena_destroy(f.weights);
   gguf_close(f.model);
   gguf_close(f.golden);

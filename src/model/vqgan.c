@@ -452,8 +452,9 @@ static dvk_status encode_one(dvk_ctx *ctx, const dvk_vqgan *v, run_bufs *B) {
   return c->gumbel ? conv(ctx, &v->gumbel_proj, res, B->h, B->x, NULL) : DVK_OK;
 }
 
-/* codes[p] = argmin_e ||h[:, p] - codebook[e]||^2 (vq), h f32 [d, cells]. */
-static void nearest_rows(const dvk_vqgan *v, const float *h, uint64_t cells, int32_t *codes) {
+/* codes[p] = argmin_e ||h[:, p] - codebook[e]||^2 (vq), h f32 [d, cells]; logits (may be NULL) [n_embed, cells]
+ * = minus those squared distances. */
+static void nearest_rows(const dvk_vqgan *v, const float *h, uint64_t cells, int32_t *codes, float *logits) {
   const uint32_t d = v->cfg.embed_dim;
   for (uint64_t p = 0; p < cells; p++) {
     double best = DBL_MAX;
@@ -465,12 +466,13 @@ static void nearest_rows(const dvk_vqgan *v, const float *h, uint64_t cells, int
         dist += diff * diff;
       }
       if (dist < best) best = dist, codes[p] = (int32_t)e;
+      if (logits) logits[e * cells + p] = (float)-dist;
     }
   }
 }
 
 dvk_status dvk_vqgan_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const uint8_t *rgb, int32_t *codes,
-                            float *h) {
+                            float *logits, float *h) {
   const dvk_vqgan_config *c = &v->cfg;
   if (!c->has_encoder) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "VQGAN encode: the model file has no encoder");
   const uint64_t R = c->resolution, px = R * R, cells = (uint64_t)v->grid * v->grid;
@@ -487,7 +489,7 @@ dvk_status dvk_vqgan_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, 
   if (s == DVK_OK && (h || !c->gumbel))
     s = dvk_download(ctx, host, B.x, (VkDeviceSize)c->embed_dim * cells * sizeof *host);
   if (s == DVK_OK && h) memcpy(h, host, (size_t)c->embed_dim * cells * sizeof *host);
-  if (s == DVK_OK && !c->gumbel) nearest_rows(v, host, cells, codes);
+  if (s == DVK_OK && !c->gumbel) nearest_rows(v, host, cells, codes, logits);
   if (s == DVK_OK && c->gumbel) s = dvk_download(ctx, host, B.h, out_floats * sizeof *host);
   for (uint64_t p = 0; s == DVK_OK && c->gumbel && p < cells; p++) {
     uint32_t best = 0;
@@ -495,6 +497,7 @@ dvk_status dvk_vqgan_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, 
       if (host[e * cells + p] > host[best * cells + p]) best = e;
     codes[p] = (int32_t)best;
   }
+  if (s == DVK_OK && c->gumbel && logits) memcpy(logits, host, out_floats * sizeof *host);
   free(host);
   return s;
 }

@@ -98,11 +98,12 @@ uint64_t dvk_vqgan_scratch_bytes(const dvk_vqgan *v);
 dvk_status dvk_vqgan_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
                             uint8_t *rgb, float *planar);
 
-/* Encodes one image: rgb RGB8 [R, R, 3] bytes (byte / 255 = the pixel in [0, 1]) -> codes int32 [G, G]; h, when
- * not NULL, receives the quant_conv output f32 [embed_dim, G, G] (host). vq: the nearest codebook row (squared
- * L2 in double, lowest index on ties); gumbel: argmax of gumbel_proj (lowest index on ties). Needs
- * cfg.has_encoder. Scratch from arena. Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (no encoder), DVK_ERR_*. */
+/* Encodes one image: rgb RGB8 [R, R, 3] bytes (byte / 255 = the pixel in [0, 1]) -> codes int32 [G, G] = argmax
+ * of the logits (lowest index on ties): vq: minus the squared L2 distance (in double) of the quant_conv output to
+ * each codebook row (the nearest row wins); gumbel: gumbel_proj's output. Optional outputs (host, NULL: not
+ * wanted): logits f32 [n_embed, G, G], h = the quant_conv output f32 [embed_dim, G, G]. Needs cfg.has_encoder.
+ * Scratch from arena. Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (no encoder), DVK_ERR_*. */
 dvk_status dvk_vqgan_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const uint8_t *rgb, int32_t *codes,
-                            float *h);
+                            float *logits, float *h);
 
 #endif
