@@ -56,10 +56,10 @@ static dvk_status bench(dvk_ctx *ctx, dvk_arena *arena, const shape *s, const dv
 int main(int argc, char **argv) {
   dvk_ctx *ctx;
   dvk_arena *arena;
-  char err[512];
+  dvk_error err = {""};
   dvk_ctx_options o = {0};
-  if (dvk_ctx_create(&o, &ctx, err, sizeof err)) {
-    fprintf(stderr, "%s\n", err);
+  if (dvk_ctx_create(&o, &ctx, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
   if (dvk_arena_create(ctx, 0, &arena) != DVK_OK) {

@@ -33,11 +33,11 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < N_BENCHES; i++) printf("  %-10s %s\n", benches[i].name, benches[i].help);
     return 0;
   }
-  char err[1024];
+  dvk_error err = {""};
   dvk_ctx_options o = {0};
   dvk_ctx *ctx;
-  if (dvk_ctx_create(&o, &ctx, err, sizeof err) != DVK_OK) {
-    fprintf(stderr, "dalle-vk-bench: %s\n", err);
+  if (dvk_ctx_create(&o, &ctx, &err) != DVK_OK) {
+    fprintf(stderr, "dalle-vk-bench: %s\n", err.msg);
     return 1;
   }
   printf("device: %s (%s)\n", ctx->props.deviceName, ctx->driver_info);

@@ -35,28 +35,28 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s MODEL.gguf [--n N] [--repeat R (1..100)] [--encode]\n", argv[0]);
     return 2;
   }
-  char err[512] = "";
+  dvk_error err = {""};
   dvk_ctx *ctx = NULL;
   dvk_arena *weights = NULL, *scratch = NULL;
   gguf_file *f = NULL;
   dvk_vqgan_config cfg;
   dvk_vqgan v = {0};
   dvk_ctx_options o = {0};
-  dvk_status s = dvk_ctx_create(&o, &ctx, err, sizeof err);
-  if (s == DVK_OK) s = gguf_open(path, &f, err, sizeof err);
-  if (s == DVK_OK) s = dvk_vqgan_config_read(f, &cfg, err, sizeof err);
+  dvk_status s = dvk_ctx_create(&o, &ctx, &err);
+  if (s == DVK_OK) s = gguf_open(path, &f, &err);
+  if (s == DVK_OK) s = dvk_vqgan_config_read(f, &cfg, &err);
   if (s == DVK_OK && encode && !cfg.has_encoder) {
-    snprintf(err, sizeof err, "%s: no encoder", path);
+    snprintf(err.msg, sizeof err.msg, "%s: no encoder", path);
     s = DVK_ERR_INVALID_ARGUMENT;
   }
   if (s == DVK_OK) s = dvk_arena_create(ctx, 0, &weights);
   if (s == DVK_OK) s = dvk_arena_create(ctx, 0, &scratch);
-  dvk_loader L = {.ctx = ctx, .arena = weights, .file = f, .err = err, .errlen = sizeof err};
+  dvk_loader L = {.ctx = ctx, .arena = weights, .file = f, .err = &err};
   double t0 = now_s();
   if (s == DVK_OK) s = dvk_vqgan_load(&L, &cfg, &v);
   double load_s = now_s() - t0;
   if (s != DVK_OK) {
-    fprintf(stderr, "bench_vqgan: %s\n", err[0] ? err : ctx ? ctx->error : "error");
+    fprintf(stderr, "bench_vqgan: %s\n", err.msg[0] ? err.msg : ctx ? ctx->error : "error");
   } else {
     const uint32_t G = v.grid, R = G << (cfg.n_levels - 1);
     printf("device: %s (%s)\n", ctx->props.deviceName, ctx->driver_info);

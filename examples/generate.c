@@ -1,6 +1,8 @@
 /* Minimal use of the dalle-vk C API: one prompt -> n images -> PPM files.
- * Build (from the repository, after cmake --build build):
- *   cc -std=c11 examples/generate.c -Iinclude build/libdallevk.a build/libdvk_volk.a -ldl -lm -o generate
+ * Build against an installed libdallevk (cmake --install build --prefix PREFIX):
+ *   cc -std=c11 examples/generate.c $(pkg-config --cflags --libs dallevk) -o generate
+ * (PKG_CONFIG_PATH=PREFIX/lib/pkgconfig if PREFIX is not a system one), or in CMake with
+ * find_package(dallevk) and dallevk::dallevk; the build tree also builds it as build/example_generate.
  * Run: ./generate assets/dalle-emoji.gguf "red heart" 4 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +22,9 @@ int main(int argc, char **argv) {
   }
   dvk_context_options co = dvk_context_defaults();
   dvk_context *ctx;
-  if (dvk_context_create(&co, &ctx) != DVK_OK) {
-    fprintf(stderr, "%s\n", dvk_last_error(NULL));
+  char why[512];
+  if (dvk_context_create(&co, &ctx, why, sizeof why) != DVK_OK) {
+    fprintf(stderr, "%s\n", why);
     return 1;
   }
   dvk_model *model;
@@ -32,7 +35,7 @@ int main(int argc, char **argv) {
   }
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = argv[2];
-  p.n_images = argc > 3 ? (uint32_t)atoi(argv[3]) : 1;
+  p.n_images = argc > 3 ? (uint32_t)atoi(argv[3]) : 1; /* the best N of the model's recommended candidates */
   p.seed = 42;
   p.top_k = 64;
   p.progress = on_progress;
@@ -48,7 +51,7 @@ int main(int argc, char **argv) {
       for (uint32_t y = 0; y < im->height; y++) fwrite(im->pixels[i] + (size_t)y * im->stride, 3, im->width, f);
       fclose(f);
     }
-    fprintf(stderr, "\n%u images in %.1fs\n", im->count, im->seconds);
+    fprintf(stderr, "\n%u images (of %u candidates) in %.1fs\n", im->count, im->settings.candidates, im->seconds);
     dvk_images_free(im);
   } else {
     fprintf(stderr, "\n%s: %s\n", dvk_status_str(s), dvk_last_error(ctx));

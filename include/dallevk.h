@@ -2,25 +2,22 @@
  *
  *   dvk_context *ctx;  dvk_model *model;  dvk_images *out;
  *   dvk_context_options co = dvk_context_defaults();
- *   if (dvk_context_create(&co, &ctx) != DVK_OK) { puts(dvk_last_error(NULL)); ... }
+ *   char why[256];
+ *   if (dvk_context_create(&co, &ctx, why, sizeof why) != DVK_OK) { puts(why); ... }
  *   if (dvk_model_load(ctx, "assets/dalle-emoji.gguf", &model) != DVK_OK) { puts(dvk_last_error(ctx)); ... }
  *   dvk_generate_params p = dvk_generate_defaults();
- *   p.prompt = "red heart"; p.n_images = 4; p.seed = 42;
+ *   p.prompt = "red heart"; p.n_images = 4; p.seed = 42; (the best 4 of the model's recommended candidates)
  *   if (dvk_generate(model, &p, &out) == DVK_OK) { ... out->pixels[i] ... dvk_images_free(out); }
  *   dvk_model_free(model); dvk_context_destroy(ctx);
  *
- * Pipeline: prompt -> BPE ids (truncated/padded to text_len) -> transformer prefill (text + start-of-image)
- * -> G*G decode steps with a KV cache, all n_images candidates as one batch, sampling with temperature /
- * top-k / top-p (optionally on classifier-free-guided logits) from a seeded generator -> image codes [n, G, G] -> (optionally: reranking, DALL-E's
- * third stage: a contrastive model stored in the file scores every candidate against the prompt and the
- * best `keep` are kept; optionally also during sampling: after chosen image rows, the lower-scoring half of the
- * candidates is replaced by copies of the higher-scoring half, see prune_rows) -> dVAE decoder -> RGB8 pixels.
- * Same prompt + seed + device + model (+ keep) -> identical pixels.
+ * Pipeline (docs/design.md §1): prompt -> BPE ids -> transformer prefill and G*G decode steps with a KV
+ * cache, all candidates as one batch, seeded sampling -> image codes -> reranking (when the model has a
+ * reranker) -> dVAE decoder -> RGB8 pixels. Same prompt + seed + device + model + params -> identical pixels.
  *
  * Errors: every call returns a dvk_status; the message of the last failure on a context is
- * dvk_last_error(ctx) (dvk_last_error(NULL) for dvk_context_create failures). Ownership: every object
- * is freed by its matching destroy/free call; nothing else needs freeing. Not thread-safe: use one
- * context per thread. */
+ * dvk_last_error(ctx); dvk_context_create and dvk_list_devices return theirs through their own argument.
+ * Ownership: every object is freed by its matching destroy/free call. Not thread-safe: use one context
+ * per thread (contexts share nothing). */
 #ifndef DALLEVK_H
 #define DALLEVK_H
 
@@ -33,42 +30,39 @@
 extern "C" {
 #endif
 
-#define DVK_VERSION "0.1.0"
+#include "dallevk_version.h" /* DVK_VERSION, from CMake project() */
 
 /* dvk_generate_params.prune_rows: no pruning, whatever the model recommends. */
 #define DVK_PRUNE_OFF (1ull << 63)
 
-/* dvk_generate_params.rerank_pool when left 0: the reranker chooses among the more likely half of the
- * candidates (measured on the default model: this removes the broken shapes the reranker alone put first for
- * "red heart", docs/design.md §4). */
-#define DVK_DEFAULT_RERANK_POOL 0.5f
+/* dvk_generate_params.reranker_pool when left 0 (docs/design.md §4). */
+#define DVK_DEFAULT_RERANKER_POOL 0.5f
 
 typedef struct dvk_context dvk_context; /* a Vulkan device and its queue */
 typedef struct dvk_model dvk_model;     /* a loaded model: weights on the device, tokenizer, config */
 
 typedef struct dvk_context_options {
-  const char *device; /* device index ("0") or case-insensitive name substring; NULL: env DVK_DEVICE,
-                         else the best device (discrete > integrated > virtual > CPU) */
+  const char *device; /* index ("0") or name substring; NULL: env DVK_DEVICE, else the best (docs/design.md §6) */
   int verbose;        /* 1: print the device choice and timings to stderr */
   int validation;     /* 1: require the Khronos validation layer (debugging) */
 } dvk_context_options;
 
 dvk_context_options dvk_context_defaults(void);
 
-/* Creates a context on a Vulkan device. Errors: DVK_ERR_NO_VULKAN_LOADER, DVK_ERR_NO_DEVICE,
- * DVK_ERR_UNSUPPORTED, DVK_ERR_OUT_OF_*; message via dvk_last_error(NULL). */
-dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out);
+/* Creates a context on a Vulkan device (opts NULL: the defaults). Errors: DVK_ERR_NO_VULKAN_LOADER,
+ * DVK_ERR_NO_DEVICE, DVK_ERR_UNSUPPORTED, DVK_ERR_OUT_OF_*; the message goes to error [error_len] (NULL: none). */
+dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out, char *error, size_t error_len);
 void dvk_context_destroy(dvk_context *ctx); /* NULL allowed; destroy models first */
 
 /* Human-readable description of the context's device: "llvmpipe (LLVM 15.0.6, 256 bits), Mesa 25.0.7". */
 const char *dvk_context_device_name(const dvk_context *ctx);
 
-/* The message of the last failure on ctx (or of the last dvk_context_create when ctx is NULL). */
+/* The message of the last failure on ctx ("" before any); valid until the next failing call on ctx. */
 const char *dvk_last_error(const dvk_context *ctx);
 
 /* Lists Vulkan devices, one per line ("0: llvmpipe (cpu, Vulkan 1.4.305)"); malloc'ed, caller frees;
- * NULL when there is no loader (message via dvk_last_error(NULL)). */
-char *dvk_list_devices(void);
+ * NULL when there is no loader (the message goes to error [error_len], NULL: none). */
+char *dvk_list_devices(char *error, size_t error_len);
 
 /* Loads a model file (GGUF, docs/model-format.md) and uploads its weights. Errors: DVK_ERR_IO (cannot
  * open/read), DVK_ERR_MODEL_FORMAT (malformed: the message names the file and the problem),
@@ -80,11 +74,12 @@ typedef struct dvk_model_info {
   const char *name, *license;
   uint32_t text_len, text_vocab, grid, image_vocab, d_model, n_heads, n_layers;
   uint32_t image_width, image_height; /* pixels of one generated image */
-  int has_reranker;                   /* 1: the file holds a reranker (dvk_generate_params.keep usable) */
-  int has_encoder;                    /* 1: the file holds the dVAE encoder (dvk_encode_image usable) */
-  float cond_scale;                   /* the model's recommended guidance scale (1 = none) */
-  float temperature, top_p;           /* the model's recommended sampling temperature and top-p (1 = off) */
-  uint64_t prune_rows;                /* the model's recommended pruning rows (bit r = after image row r; 0 = none) */
+  int has_reranker;                   /* 1: the file holds a reranker (candidates > n_images, pruning usable) */
+  int has_encoder;                    /* 1: the file holds the dVAE encoder (image prompts usable) */
+  float cond_scale;                   /* recommended guidance scale (1 = none) */
+  float temperature, top_p;           /* recommended sampling temperature and top-p (1 = off) */
+  uint64_t prune_rows;                /* recommended pruning rows (bit r = after image row r; 0 = none) */
+  uint32_t candidates;                /* recommended candidates per generation (0 without a reranker) */
 } dvk_model_info;
 
 void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
@@ -93,98 +88,102 @@ void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
  * returns DVK_ERR_CANCELLED). done/total count image tokens of one candidate (total = G*G). */
 typedef int (*dvk_progress_fn)(void *user, uint32_t done, uint32_t total);
 
-/* Called once per image token with the logits it was sampled from and the sampled codes, for inspection
- * and testing: step = image token index (0 .. G*G-1); logits f32 [n_images, image_vocab] (raw, before
- * temperature/top-k/top-p); codes int32 [n_images]. Pointers are valid during the call only. */
+/* Called once per image token: step = token index (0 .. G*G-1); logits f32 [candidates, image_vocab] as
+ * sampled from (guided, before temperature/top-k/top-p); codes int32 [candidates]. Valid during the call. */
 typedef void (*dvk_step_fn)(void *user, uint32_t step, const float *logits, const int32_t *codes);
-/* (with guidance, logits are the guided ones the codes were sampled from) */
 
-/* Called after each pruning (prune_rows), right after on_step of the row's last token `step`: from now on
- * candidate b continues from candidate src[b]'s codes 0..step and state (src[b] == b: kept as it was);
- * src [n_images] candidate indices, valid during the call only. Each candidate keeps its own sampler stream. */
+/* Called after each pruning, after on_step of the row's last token `step`: candidate b continues from
+ * candidate src[b] (src [candidates]; src[b] == b: kept). Valid during the call (docs/design.md §4). */
 typedef void (*dvk_prune_fn)(void *user, uint32_t step, const uint32_t *src);
 
 typedef struct dvk_generate_params {
   const char *prompt;       /* UTF-8 text; "" generates unconditionally */
-  uint32_t n_images;        /* candidates generated together as one batch; >= 1 */
-  uint64_t seed;            /* seeds the sampler */
-  float temperature;        /* > 0: logits are divided by it; 0 (default) = the model's recommended value
-                               (dvk_model_info.temperature, 1 when the file names none) */
-  uint32_t top_k;           /* keep the k most likely image tokens; 0 = all (default 0) */
-  float top_p;              /* nucleus sampling: keep the smallest set with probability >= top_p; (0, 1];
-                               0 (default) = the model's recommended value (dvk_model_info.top_p, 1 = off
-                               when the file names none) */
-  float cond_scale;         /* classifier-free guidance: logits = null + cond_scale * (cond - null), where
-                               null are the logits given the empty caption (DALLE-pytorch's cond_scale,
-                               dalle-mini's super-conditioning; meaningful for models trained with empty
-                               captions). 1 = off; 0 (default) = the model's recommended value
-                               (dvk_model_info.cond_scale); otherwise > 0. Doubles the decode batch. */
-  uint32_t keep;            /* 0 (default): return all n_images candidates in sampling order; 1..n_images:
-                               score every candidate with the model's reranker and return the `keep`
-                               best, best first, with distinct images first: a candidate whose codes equal
-                               a better one's comes only after every distinct candidate (needs
-                               dvk_model_info.has_reranker) */
-  float rerank_pool;        /* with keep: the reranker picks first among this fraction of the candidates, those the
-                               transformer itself finds most likely (highest mean log-probability of their own
-                               codes, dvk_images.mean_logprob), and takes the others only when the pool runs out;
-                               this keeps the reranker from preferring broken images it scores highly (this
-                               engine's addition, docs/design.md §4). Pool = ceil(rerank_pool * n_images)
-                               candidates. (0, 1]; 1 = plain reranking; 0 (default) = DVK_DEFAULT_RERANK_POOL */
+  uint32_t n_images;        /* images returned; >= 1 */
+  uint32_t candidates;      /* sampled as one batch, >= n_images; 0 (default): max(n_images,
+                               dvk_model_info.candidates) (docs/design.md §9) */
+  int reranker_always;      /* 1: rank with the reranker even when candidates == n_images (best first) */
+  uint64_t seed;            /* seeds the sampler; candidate b draws from its own stream (seed, b) */
+  float temperature;        /* > 0; 0 (default): the model's (dvk_model_info.temperature) */
+  uint32_t top_k;           /* keep the k most likely image tokens; 0 (default) = all */
+  float top_p;              /* nucleus sampling mass, (0, 1]; 0 (default): the model's */
+  float cond_scale;         /* classifier-free guidance, > 0, 1 = off; 0 (default): the model's
+                               (docs/design.md §9). Doubles the decode batch. */
+  float reranker_pool;      /* (0, 1], 1 = plain reranking; 0 (default): DVK_DEFAULT_RERANKER_POOL
+                               (docs/design.md §4) */
+  uint64_t prune_rows;      /* bit r: prune after image row r (rows 0..G-2); 0 (default): the model's;
+                               DVK_PRUNE_OFF: none (docs/design.md §4) */
+  const uint8_t *image_prompt; /* RGB8 [R, R, 3], R = dvk_model_info.image_width: its first image_prompt_rows
+                               rows of dVAE codes start every candidate (needs has_encoder); NULL: none */
+  uint32_t image_prompt_rows;  /* 1..G-1; 0 (default): half the grid */
+  const int32_t *image_prefix; /* the same given as codes: the first image_prefix_len codes of every
+                               candidate, raster order, in [0, image_vocab); NULL: none (docs/design.md §9) */
+  uint32_t image_prefix_len;   /* 0 .. G*G - 1 */
   dvk_progress_fn progress; /* may be NULL */
   void *progress_user;
   const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
   dvk_step_fn on_step;      /* may be NULL */
   void *on_step_user;
-  uint64_t prune_rows;      /* pruning during sampling (this engine's extension of DALL-E's reranking): bit r set =
-                               once image row r (0-based) of every candidate is sampled, the reranker scores each
-                               candidate's rows 0..r against the prompt, and the lower-scoring half of the
-                               candidates (the worst first) continue as copies of the higher-scoring half (the
-                               best first), each with its own sampler stream, so a few rows decide which
-                               beginnings get the sampling budget. Only rows 0 .. G-2; needs a reranker and
-                               n_images >= 2 (with 1 candidate nothing is pruned). 0 (default) = the model's
-                               recommended rows (dvk_model_info.prune_rows); DVK_PRUNE_OFF = none. */
   dvk_prune_fn on_prune;    /* may be NULL */
   void *on_prune_user;
-  const int32_t *image_prefix; /* image prompt (DALL-E's image completion): the first image_prefix_len image codes of
-                               every candidate, in raster order (row 0 first), given instead of sampled, e.g. the
-                               first rows of dvk_encode_image's codes; the transformer continues the image from
-                               them. Codes in [0, image_vocab). Pruning skips the rows they fill (all candidates
-                               alike there). NULL / 0 (default): none */
-  uint32_t image_prefix_len;   /* 0 .. G*G - 1 */
 } dvk_generate_params;
 
 dvk_generate_params dvk_generate_defaults(void);
 
+/* Where a resolved setting came from. */
+typedef enum dvk_source {
+  DVK_FROM_PARAMS = 0, /* the caller's value */
+  DVK_FROM_MODEL,      /* the model file's recommendation */
+  DVK_FROM_DEFAULT,    /* the engine's default (the file names none) */
+} dvk_source;
+
+/* Why no pruning ran (DVK_PRUNE_RAN: it did). */
+typedef enum dvk_prune_state {
+  DVK_PRUNE_RAN = 0,
+  DVK_PRUNE_OFF_ASKED,         /* prune_rows = DVK_PRUNE_OFF */
+  DVK_PRUNE_OFF_NO_RERANKER,   /* the model has no reranker */
+  DVK_PRUNE_OFF_MODEL_NONE,    /* prune_rows 0 and the model names no rows */
+  DVK_PRUNE_OFF_ONE_CANDIDATE, /* nothing to choose between */
+  DVK_PRUNE_OFF_IN_PREFIX,     /* every row lies inside the image prompt */
+} dvk_prune_state;
+
+/* The settings a generation uses, every default resolved, and where each came from. */
+typedef struct dvk_settings {
+  uint32_t n_images, candidates;        /* returned, sampled */
+  int reranked;                         /* 1: the candidates were scored and the best kept */
+  float reranker_pool;                  /* the pool's fraction of the candidates */
+  uint32_t reranker_pool_size;          /* candidates in the reranker's pool; 0 when not reranked */
+  float temperature, top_p, cond_scale; /* as sampled */
+  uint32_t top_k;
+  uint64_t prune_rows;                  /* rows pruned after (0 = none) */
+  dvk_prune_state prune_state;          /* why none, when prune_rows is 0 */
+  uint32_t image_prefix_len;            /* given codes per candidate (image prompt rows * G) */
+  dvk_source candidates_from, temperature_from, top_p_from, cond_scale_from, prune_rows_from;
+} dvk_settings;
+
+/* Checks p against the model and resolves every default, without generating; what dvk_generate would use.
+ * Errors: those of dvk_generate's parameter checks. */
+dvk_status dvk_generate_resolve(dvk_model *model, const dvk_generate_params *p, dvk_settings *out);
+
 typedef struct dvk_images {
-  uint32_t count;          /* number of images (n_images, or keep when reranked) */
+  uint32_t count;          /* images (n_images) */
   uint32_t width, height;  /* pixels */
   uint32_t stride;         /* bytes between rows (= 3 * width) */
   uint8_t **pixels;        /* count pointers to height * stride bytes, RGB8, top row first */
+  dvk_settings settings;   /* what was used and why */
   uint32_t prompt_tokens;  /* BPE tokens used from the prompt */
   uint32_t dropped_tokens; /* BPE tokens dropped because the prompt exceeded text_len */
-  double seconds;          /* wall time of the whole generation */
-  double seconds_prefill;  /* of which: text + start-of-image through the transformer */
-  double seconds_decode;   /* G*G - 1 decode steps with sampling */
-  double seconds_dvae;     /* codes -> pixels */
-  double seconds_rerank;   /* scoring the candidates (0 when not reranked) */
-  float temperature, top_p, cond_scale; /* the sampling settings used (the model's where the params left 0) */
-  uint64_t prune_rows;     /* the pruning rows used (0 = none) */
-  uint32_t rerank_pool_size; /* candidates in the reranker's pool (rerank_pool); 0 when not reranked */
-  float *scores;           /* reranked: count scores, best first among the distinct images, then any
-                              duplicates best first (logit_scale * cosine similarity of the
-                              prompt's and the image's features; higher = closer); else NULL */
-  uint32_t *candidates;    /* reranked: index of each image among the n_images sampled candidates (the
-                              candidate's sampler stream); else NULL */
-  float *mean_logprob;     /* count values: each image's mean over its G*G codes of log p(code), nats per code,
-                              under the logits it was sampled from (after guidance, at temperature 1, before
-                              top-k / top-p): how likely the transformer finds its own image; <= 0 */
+  double seconds;          /* wall time of the whole generation, of which: */
+  double seconds_prefill, seconds_decode, seconds_dvae, seconds_reranker; /* (reranker: 0 when unused) */
+  float *scores;           /* reranked: count scores, best first (docs/design.md §4); else NULL */
+  uint32_t *candidates;    /* reranked: each image's index among the sampled candidates; else NULL */
+  float *mean_logprob;     /* count values: mean log p(code) of each image's own codes, nats, <= 0 */
 } dvk_images;
 
-/* Generates p->n_images candidates and returns them all, or the p->keep best by the reranker.
- * Errors: DVK_ERR_INVALID_ARGUMENT (bad UTF-8, n_images = 0, temperature < 0, top_p outside [0, 1],
- * cond_scale < 0 or not finite, keep > n_images, prune_rows naming a row past G-2: the message names the parameter),
- * DVK_ERR_UNSUPPORTED (keep > 0 or prune_rows set on a model without a reranker), DVK_ERR_OUT_OF_DEVICE_MEMORY (the
- * message suggests a smaller n_images), DVK_ERR_DEVICE_LOST, DVK_ERR_CANCELLED. */
+/* Generates p->candidates candidates and returns p->n_images of them: the best by the reranker when
+ * reranked, else in sampling order. Errors: DVK_ERR_INVALID_ARGUMENT (a parameter out of range: the message
+ * names it), DVK_ERR_UNSUPPORTED (reranking, pruning or an image prompt on a model without a reranker or
+ * encoder), DVK_ERR_OUT_OF_DEVICE_MEMORY (the message suggests fewer candidates), DVK_ERR_DEVICE_LOST,
+ * DVK_ERR_CANCELLED. */
 dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);
 void dvk_images_free(dvk_images *images); /* NULL allowed */
 

@@ -5,25 +5,31 @@
 
 #include "api_internal.h"
 
-static char g_error[1024]; /* message of the last dvk_context_create / dvk_list_devices failure */
+/* Copies msg to the caller's error [len] (NULL or 0: not wanted). */
+static void give(char *error, size_t len, const char *msg) {
+  if (error && len) snprintf(error, len, "%s", msg);
+}
 
 dvk_context_options dvk_context_defaults(void) {
   dvk_context_options o = {0};
   return o;
 }
 
-dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out) {
+dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out, char *error, size_t error_len) {
   *out = NULL;
+  give(error, error_len, "");
   dvk_context_options defaults = dvk_context_defaults();
   if (!opts) opts = &defaults;
   dvk_context *c = calloc(1, sizeof *c);
   if (!c) {
-    snprintf(g_error, sizeof g_error, "out of host memory");
+    give(error, error_len, "out of host memory");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   dvk_ctx_options o = {.device = opts->device, .validation = opts->validation, .verbose = opts->verbose};
-  dvk_status s = dvk_ctx_create(&o, &c->vk, g_error, sizeof g_error);
+  dvk_error why = {""};
+  dvk_status s = dvk_ctx_create(&o, &c->vk, &why);
   if (s != DVK_OK) {
+    give(error, error_len, why.msg);
     free(c);
     return s;
   }
@@ -41,6 +47,11 @@ void dvk_context_destroy(dvk_context *ctx) {
 
 const char *dvk_context_device_name(const dvk_context *ctx) { return ctx->device_name; }
 
-const char *dvk_last_error(const dvk_context *ctx) { return ctx ? ctx->vk->error : g_error; }
+const char *dvk_last_error(const dvk_context *ctx) { return ctx->vk->error; }
 
-char *dvk_list_devices(void) { return dvk_vk_list_devices(g_error, sizeof g_error); }
+char *dvk_list_devices(char *error, size_t error_len) {
+  dvk_error why = {""};
+  char *list = dvk_vk_list_devices(&why);
+  if (!list) give(error, error_len, why.msg);
+  return list;
+}

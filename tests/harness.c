@@ -50,11 +50,11 @@ int th_init(th_ctx *t, int argc, char **argv) {
       return 2;
     }
   }
-  char err[1024];
+  dvk_error err = {""};
   dvk_ctx_options o = {0};
-  dvk_status s = dvk_ctx_create(&o, &t->ctx, err, sizeof err);
+  dvk_status s = dvk_ctx_create(&o, &t->ctx, &err);
   if (s != DVK_OK) {
-    fprintf(stderr, "cannot create a Vulkan context: %s\n", err);
+    fprintf(stderr, "cannot create a Vulkan context: %s\n", err.msg);
     return 1;
   }
   s = dvk_arena_create(t->ctx, 0, &t->arena);

@@ -3,9 +3,11 @@
  * records the image embedding and a LayerNorm, then fails at the qkv matmul (its output no longer fits one
  * binding); the next dvk_generate on the same context must give the same pixels as before, with the
  * validation layer silent (no stale commands on freed buffers submitted).
- * Reranking (keep > 0): the kept images are exactly the candidates the scores rank best, in order, and the
- * parameter errors (keep > n_images; a model without a reranker) are reported. Pruning (prune_rows): reported
- * back in dvk_images.prune_rows, changes the images only when it runs, and its parameter errors (a row past
+ * Reranking (candidates > n_images): the kept images are exactly the candidates the scores rank best, in order,
+ * and the parameter errors (n_images > candidates; a model without a reranker) are reported; the defaults the API
+ * resolves (dvk_generate_resolve: the candidate count, why pruning is off, image prompt rows) are the documented
+ * ones. Pruning (prune_rows): reported back in dvk_images.settings.prune_rows, changes the images only when it
+ * runs, and its parameter errors (a row past
  * G-2; a model without a reranker) are reported; with DVK_PRUNE_OFF or one candidate nothing is pruned.
  * Image prompts (image_prefix): every candidate's first image_prefix_len codes are the given ones (seen through
  * on_step), the rest are sampled (they differ between candidates), and bad prefixes (NULL, too long, a code
@@ -30,11 +32,13 @@ static int g_failed;
     }                                                  \
   } while (0)
 
+/* n candidates, of which the reranker keeps `keep` (0: all n returned unscored, in sampling order). */
 static dvk_status generate_pruned(dvk_model *m, uint32_t n, uint32_t keep, uint64_t prune_rows, dvk_images **out) {
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = "red heart";
-  p.n_images = n;
-  p.keep = keep;
+  p.n_images = keep ? keep : n;
+  p.candidates = n;
+  p.reranker_always = keep != 0;
   p.seed = 5;
   p.prune_rows = prune_rows;
   return dvk_generate(m, &p, out);
@@ -125,7 +129,7 @@ static int same_images(const dvk_images *a, const dvk_images *b) {
   return same;
 }
 
-/* keep = 3 of 6 candidates against keep = 0 (all 6, unscored), on a model with a reranker. */
+/* the best 3 of 6 candidates against all 6 (unscored), on a model with a reranker. */
 static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   dvk_model *m = NULL;
   if (dvk_model_load(ctx, path, &m) != DVK_OK) {
@@ -152,7 +156,7 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
            best->candidates[2], best->scores[0], best->scores[1], best->scores[2]);
   }
   s = generate_keep(m, 2, 3, &none);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "keep"), "keep > n_images: %d '%s'",
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "candidates"), "n_images > candidates: %d '%s'",
         (int)s, dvk_last_error(ctx));
   s = generate_keep(plain, 2, 1, &none);
   CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),
@@ -163,8 +167,8 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   {
     dvk_generate_params g = dvk_generate_defaults();
     g.prompt = "red heart";
-    g.n_images = 6;
-    g.keep = 3;
+    g.n_images = 3;
+    g.candidates = 6;
     g.top_k = 1;
     dvk_images *same = NULL;
     s = dvk_generate(m, &g, &same);
@@ -176,17 +180,76 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
     dvk_images_free(same);
   }
 
+  /* defaults resolved by the API: the file names no candidate count, so n_images 2 samples 32 and reranks */
+  {
+    dvk_generate_params d = dvk_generate_defaults();
+    d.n_images = 2;
+    dvk_settings set;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && info.candidates == 32 && set.candidates == 32 && set.candidates_from == DVK_FROM_DEFAULT &&
+              set.reranked && set.reranker_pool_size == 16 && set.prune_state == DVK_PRUNE_OFF_MODEL_NONE,
+          "defaults on a reranker model: %d, candidates %u (info %u), reranked %d, pool %u, prune state %d", (int)s,
+          set.candidates, info.candidates, set.reranked, set.reranker_pool_size, (int)set.prune_state);
+    d.n_images = 40; /* more images than the model's count: all sampled, none reranked away */
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.candidates == 40 && !set.reranked, "n_images 40: candidates %u, reranked %d",
+          set.candidates, set.reranked);
+    d.n_images = 1;
+    d.candidates = 3;
+    d.prune_rows = 1;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.candidates == 3 && set.candidates_from == DVK_FROM_PARAMS && set.prune_rows == 1 &&
+              set.prune_state == DVK_PRUNE_RAN && set.prune_rows_from == DVK_FROM_PARAMS,
+          "candidates 3, prune row 0: candidates %u, rows %#llx, state %d", set.candidates,
+          (unsigned long long)set.prune_rows, (int)set.prune_state);
+    d.candidates = 1;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.prune_rows == 0 && set.prune_state == DVK_PRUNE_OFF_ONE_CANDIDATE,
+          "one candidate: rows %#llx, state %d", (unsigned long long)set.prune_rows, (int)set.prune_state);
+    d.candidates = 4;
+    d.image_prefix = (const int32_t[12]){0};
+    d.image_prefix_len = 2 * info.grid; /* rows 0 and 1 given: pruning after row 0 has nothing to choose */
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.prune_rows == 0 && set.prune_state == DVK_PRUNE_OFF_IN_PREFIX,
+          "prune row inside the prefix: rows %#llx, state %d", (unsigned long long)set.prune_rows, (int)set.prune_state);
+    d.image_prefix = NULL;
+    d.image_prefix_len = 0;
+    d.prune_rows = DVK_PRUNE_OFF;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.prune_state == DVK_PRUNE_OFF_ASKED, "DVK_PRUNE_OFF: state %d", (int)set.prune_state);
+    d = dvk_generate_defaults();
+    d.n_images = 2;
+    s = dvk_generate_resolve(plain, &d, &set);
+    CHECK(s == DVK_OK && set.candidates == 2 && !set.reranked && set.prune_state == DVK_PRUNE_OFF_NO_RERANKER,
+          "defaults without a reranker: %d, candidates %u, reranked %d, prune state %d", (int)s, set.candidates,
+          set.reranked, (int)set.prune_state);
+    d.image_prompt_rows = 2;
+    s = dvk_generate_resolve(plain, &d, &set);
+    CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "image_prompt_rows needs image_prompt"),
+          "rows without an image prompt: %d '%s'", (int)s, dvk_last_error(ctx));
+    uint8_t rgb[3] = {0};
+    d.image_prompt = rgb; /* never read: the checks fail first */
+    d.image_prompt_rows = info.grid;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "image_prompt_rows must be at most"),
+          "rows = grid: %d '%s'", (int)s, dvk_last_error(ctx));
+    d.image_prompt_rows = 0;
+    s = dvk_generate_resolve(plain, &d, &set);
+    CHECK(s == DVK_ERR_UNSUPPORTED && strstr(dvk_last_error(ctx), "dVAE encoder"),
+          "image prompt without an encoder: %d '%s'", (int)s, dvk_last_error(ctx));
+  }
+
   /* pruning: after rows 1 and 3 of the grid-6 model; the model recommends none, so 0 = off */
   dvk_images *pruned = NULL, *off = NULL, *one = NULL;
   CHECK(info.prune_rows == 0, "the parity model recommends pruning rows %#llx", (unsigned long long)info.prune_rows);
   s = generate_pruned(m, 6, 0, 0xa, &pruned);
-  CHECK(s == DVK_OK && pruned && pruned->prune_rows == 0xa, "prune rows 1, 3: %s", dvk_last_error(ctx));
+  CHECK(s == DVK_OK && pruned && pruned->settings.prune_rows == 0xa, "prune rows 1, 3: %s", dvk_last_error(ctx));
   s = generate_pruned(m, 6, 0, DVK_PRUNE_OFF, &off);
-  CHECK(s == DVK_OK && off && off->prune_rows == 0, "DVK_PRUNE_OFF: %s", dvk_last_error(ctx));
+  CHECK(s == DVK_OK && off && off->settings.prune_rows == 0, "DVK_PRUNE_OFF: %s", dvk_last_error(ctx));
   if (all && off) CHECK(same_images(all, off), "DVK_PRUNE_OFF changed the images");
   if (all && pruned) CHECK(!same_images(all, pruned), "pruning 3 of 6 candidates twice changed no image");
   s = generate_pruned(m, 1, 0, 0xa, &one);
-  CHECK(s == DVK_OK && one && one->prune_rows == 0, "one candidate: nothing to prune: %s", dvk_last_error(ctx));
+  CHECK(s == DVK_OK && one && one->settings.prune_rows == 0, "one candidate: nothing to prune: %s", dvk_last_error(ctx));
   s = generate_pruned(m, 2, 0, 1ull << (info.grid - 1), &none);
   CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "prune_rows"),
         "pruning after the last row: %d '%s'", (int)s, dvk_last_error(ctx));
@@ -209,8 +272,9 @@ int main(void) {
   dvk_context_options co = dvk_context_defaults();
   dvk_context *ctx = NULL;
   dvk_model *m = NULL;
-  if (dvk_context_create(&co, &ctx) != DVK_OK) {
-    printf("cannot create a context: %s\n", dvk_last_error(NULL));
+  char why[512];
+  if (dvk_context_create(&co, &ctx, why, sizeof why) != DVK_OK) {
+    printf("cannot create a context: %s\n", why);
     return 1;
   }
   if (dvk_model_load(ctx, path, &m) != DVK_OK) {
@@ -256,9 +320,10 @@ int main(void) {
   CHECK(s == DVK_OK, "explicit sampling settings: %s", dvk_last_error(ctx));
   if (ref && expl) {
     CHECK(same_images(ref, expl), "defaults (model's values) differ from explicit temperature 1, top_p 1, cond_scale 1");
-    CHECK(ref->temperature == 1.0f && ref->top_p == 1.0f && ref->cond_scale == 1.0f,
-          "the defaults' reported settings: temperature %g top_p %g cond_scale %g", (double)ref->temperature,
-          (double)ref->top_p, (double)ref->cond_scale);
+    const dvk_settings *rs = &ref->settings;
+    CHECK(rs->temperature == 1.0f && rs->top_p == 1.0f && rs->cond_scale == 1.0f && rs->temperature_from == DVK_FROM_MODEL,
+          "the defaults' reported settings: temperature %g top_p %g cond_scale %g", (double)rs->temperature,
+          (double)rs->top_p, (double)rs->cond_scale);
   }
   dvk_images_free(expl);
   ep.temperature = -1.0f;
@@ -271,13 +336,13 @@ int main(void) {
   CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "top_p"), "top_p 1.5: %d '%s'", (int)s,
         dvk_last_error(ctx));
   ep.top_p = 1.0f;
-  ep.rerank_pool = NAN;
+  ep.reranker_pool = NAN;
   s = dvk_generate(m, &ep, &expl);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool NaN: %d '%s'",
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "reranker_pool"), "reranker_pool NaN: %d '%s'",
         (int)s, dvk_last_error(ctx));
-  ep.rerank_pool = 1.5f;
+  ep.reranker_pool = 1.5f;
   s = dvk_generate(m, &ep, &expl);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "rerank_pool"), "rerank_pool 1.5: %d '%s'",
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && strstr(dvk_last_error(ctx), "reranker_pool"), "reranker_pool 1.5: %d '%s'",
         (int)s, dvk_last_error(ctx));
 
   check_image_prefix(ctx, m, 20261201);

@@ -91,6 +91,31 @@ patched "model's dalle.top_p out of range" dalle.top_p '\x00\x00\xc0\x3f' "dalle
 # uint64 bit 15: the last row of a 16-row grid, which cannot be pruned after
 patched "model's clip.prune_rows past the grid" clip.prune_rows '\x00\x80\x00\x00\x00\x00\x00\x00' \
   "clip.prune_rows names a row past grid - 2"
+
+# The model file may recommend its candidate count (clip.candidates): a copy of the reranker model with the key
+# samples that many by default; 0 is rejected. Needs numpy for the GGUF writer (tools/dallevk/gguf.py).
+with_candidates() { # N OUT: the reranker model with clip.candidates = N
+  PYTHONPATH=tools /usr/bin/python3 - "$RMODEL" "$1" "$2" <<'PY'
+import sys
+from dallevk.gguf import GGUFReader, GGUFWriter, GGUFValueType as T
+r, w = GGUFReader(sys.argv[1]), GGUFWriter()
+for k, f in r.fields.items():
+    if k == "general.alignment": continue
+    if f.type == T.STRING: w.add_string(k, f.value)
+    elif f.type == T.ARRAY: w.add_array(k, f.value, f.elem_type)
+    else: w.add_scalar(k, f.value, f.type)
+w.add_uint32("clip.candidates", int(sys.argv[2]))
+for n, t in r.tensors.items(): w.add_tensor(n, t.data, "f16" if t.type == 1 else "f32")
+w.write(sys.argv[3])
+PY
+}
+if with_candidates 3 "$TMP/c3.gguf" 2>"$TMP/stderr" && with_candidates 0 "$TMP/c0.gguf" 2>>"$TMP/stderr"; then
+  "$BIN" --model "$TMP/c3.gguf" "red heart" -n 1 --seed 3 -v -o "$TMP/c3.png" 2>"$TMP/stderr" >/dev/null
+  if grep -q "candidates: 3 sampled (the model's), 1 kept" "$TMP/stderr"; then
+    pass=$((pass + 1)); echo "PASS the model's clip.candidates sets the default candidate count"
+  else fail=$((fail + 1)); echo "FAIL clip.candidates = 3:"; sed 's/^/     /' "$TMP/stderr"; fi
+  expect "model's clip.candidates zero" 1 "clip.candidates must be 1..4096" -- --model "$TMP/c0.gguf" "x" -o "$O"
+else echo "NOT RUN clip.candidates (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"
@@ -105,7 +130,7 @@ expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --t
 expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"
 expect "negative temperature" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature -1 -o "$O"
 expect "temperature beyond float" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature 1e300 -o "$O"
-expect "candidates below count" 2 "--candidates must be at least --count" -- --model "$RMODEL" "x" -n 3 --candidates 2 -o "$O"
+expect "candidates below count" 2 "candidates (2) must be at least n_images (3)" -- --model "$RMODEL" "x" -n 3 --candidates 2 -o "$O"
 expect "candidates without a reranker" 1 "needs a model with a reranker" -- --model "$MODEL" "x" --candidates 4 -o "$O"
 expect "rerank-pool zero" 2 "--rerank-pool must be a number in (0, 1]" -- --model "$RMODEL" "x" --rerank-pool 0 -o "$O"
 expect "rerank-pool above 1" 2 "--rerank-pool must be a number in (0, 1]" -- --model "$RMODEL" "x" --rerank-pool 1.5 -o "$O"
@@ -113,19 +138,19 @@ expect "cond-scale zero" 2 "--cond-scale must be a number in (0, 100]" -- --mode
 expect "prune-rows not a list" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 1,x -o "$O"
 expect "prune-rows empty item" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 1,,3 -o "$O"
 expect "prune-rows repeated row" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 2,2 -o "$O"
-expect "prune-rows past the grid" 1 "prune_rows may only name image rows 0..4 (grid 6)" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
+expect "prune-rows past the grid" 2 "prune_rows may only name image rows 0..4 (grid 6)" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
 expect "prune-rows without a reranker" 1 "pruning needs a model with a reranker" -- --model "$MODEL" "x" --prune-rows 1 -o "$O"
 expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
-expect "prompt-rows without an image" 2 "--prompt-rows needs --image-prompt" -- --model "$MODEL" "x" --prompt-rows 3 -o "$O"
+expect "prompt-rows without an image" 2 "image_prompt_rows needs image_prompt" -- --model "$MODEL" "x" --prompt-rows 3 -o "$O"
 expect "prompt-rows zero" 2 "--prompt-rows must be a positive integer" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 0 -o "$O"
-expect "image prompt without an encoder" 1 "needs a model with a dVAE encoder" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" -o "$O"
+expect "image prompt without an encoder" 1 "need a model with a dVAE encoder" -- --model "$MODEL" "x" --image-prompt "$TMP/a.png" -o "$O"
 # image prompts on the default model (it has the dVAE encoder): bad files, too many rows, and one completion
 EMODEL=assets/dalle-emoji.gguf
 if [ -f "$EMODEL" ]; then
   echo "not an image" > "$TMP/text.png"
   expect "image prompt missing" 1 "cannot read image prompt '$TMP/none.png'" -- --model "$EMODEL" "x" --image-prompt "$TMP/none.png" -o "$O"
   expect "image prompt not an image" 1 "cannot read image prompt '$TMP/text.png'" -- --model "$EMODEL" "x" --image-prompt "$TMP/text.png" -o "$O"
-  expect "prompt-rows past the grid" 2 "--prompt-rows must be at most 15" -- --model "$EMODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 16 -o "$O"
+  expect "prompt-rows past the grid" 2 "image_prompt_rows must be at most 15" -- --model "$EMODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 16 -o "$O"
   # a 22x22 PNG of the test model, resized to 64x64, its top 12 rows kept
   "$BIN" --model "$EMODEL" "red heart" --image-prompt "$TMP/a.png" --prompt-rows 12 -n 1 --candidates 2 --seed 3 -q -o "$TMP/ip.png"
   wh=$(od -An -tu1 -j16 -N8 "$TMP/ip.png" 2>/dev/null | awk '{print $3*256+$4 "x" $7*256+$8}')

@@ -13,13 +13,13 @@
  *               b's final codes are its history rewritten by these (check_e2e.py reconstructs them)
  *   pixels.u8   [n, height, width, 3] RGB8 from dvk_images
  *   logprob.f32 [n] float32 LE: dvk_images.mean_logprob
- * and, when the model has a reranker, a second generation with the same parameters and keep = n (every
- * candidate scored, best first):
+ * and, when the model has a reranker, a second generation with the same parameters reranked (rerank = 1: every
+ * candidate scored and kept, best first):
  *   rerank_scores.f32      [n] float32 LE: dvk_images.scores
  *   rerank_candidates.i32  [n] int32 LE: dvk_images.candidates
  *   rerank_pixels.u8       [n, height, width, 3]
  *   rerank_logprob.f32     [n] float32 LE: dvk_images.mean_logprob (in the reranked order)
- *   rerank.txt             "rerank_pool_size N": dvk_images.rerank_pool_size
+ *   rerank.txt             "rerank_pool_size N": dvk_images.settings.reranker_pool_size
  * and, when the model has a dVAE encoder (an image prompt, DALL-E's image completion):
  *   enc_pixels.u8   [height, width, 3]: the first image above, the encoder's input
  *   enc_codes.i32   [grid, grid] int32 LE: dvk_encode_image's codes of it
@@ -89,8 +89,9 @@ static int write_run(const char *dir, const char *model, const char *device, con
                      "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
                      "dropped_tokens %u\nprune_rows %llu\nimage_prefix_len %u\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
-                     (double)im->temperature, (double)im->top_p, (double)im->cond_scale, info->grid, info->image_vocab, info->grid * info->grid,
-                     im->width, im->height, im->prompt_tokens, im->dropped_tokens, (unsigned long long)im->prune_rows,
+                     (double)im->settings.temperature, (double)im->settings.top_p, (double)im->settings.cond_scale, info->grid,
+                     info->image_vocab, info->grid * info->grid, im->width, im->height, im->prompt_tokens,
+                     im->dropped_tokens, (unsigned long long)im->settings.prune_rows,
                      p->image_prefix_len);
   if (len < 0 || (size_t)len >= sizeof text) return 1;
   return write_file(dir, "run.txt", text, (size_t)len);
@@ -134,10 +135,10 @@ static int write_pixels(const char *dir, const char *name, const dvk_images *im)
   return rc;
 }
 
-/* The same generation with keep = n: scores, candidate order and pixels of the reranked run. */
+/* The same generation reranked (every candidate kept, best first): scores, candidate order and pixels. */
 static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dvk_generate_params p) {
   p.on_step = NULL;
-  p.keep = p.n_images;
+  p.reranker_always = 1;
   dvk_images *im = NULL;
   dvk_status s = dvk_generate(model, &p, &im);
   if (s != DVK_OK || im->count != p.n_images || !im->scores || !im->candidates) {
@@ -150,10 +151,10 @@ static int record_rerank(dvk_context *ctx, dvk_model *model, const char *dir, dv
   rc |= write_pixels(dir, "rerank_pixels.u8", im);
   rc |= write_file(dir, "rerank_logprob.f32", im->mean_logprob, im->count * sizeof *im->mean_logprob);
   char text[64];
-  const int len = snprintf(text, sizeof text, "rerank_pool_size %u\n", im->rerank_pool_size);
+  const int len = snprintf(text, sizeof text, "rerank_pool_size %u\n", im->settings.reranker_pool_size);
   rc |= write_file(dir, "rerank.txt", text, (size_t)len);
   fprintf(stderr, "test_e2e: reranked %u candidates in %.3fs, best #%u (score %.4f)\n", im->count,
-          im->seconds_rerank, im->candidates[0], im->scores[0]);
+          im->seconds_reranker, im->candidates[0], im->scores[0]);
   dvk_images_free(im);
   return rc;
 }
@@ -254,11 +255,13 @@ int main(int argc, char **argv) {
   p.n_images = 2;
   int rc = parse(argc, argv, &p);
   if (rc) return rc;
+  p.candidates = p.n_images; /* every candidate returned, in sampling order (the reference replays them all) */
   dvk_context_options co = dvk_context_defaults(); /* validation: env DVK_VALIDATION=1 (ctest sets it) */
   dvk_context *ctx = NULL;
   dvk_model *model = NULL;
-  if (dvk_context_create(&co, &ctx) != DVK_OK) {
-    fprintf(stderr, "test_e2e: %s\n", dvk_last_error(NULL));
+  char why[512];
+  if (dvk_context_create(&co, &ctx, why, sizeof why) != DVK_OK) {
+    fprintf(stderr, "test_e2e: %s\n", why);
     return 1;
   }
   rc = 1;

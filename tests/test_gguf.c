@@ -76,17 +76,17 @@ static float f16_at(const gguf_tensor *t, uint64_t i) {
 /* valid_small.gguf: values written by valid_small() in tools/make_gguf_corpus.py. */
 
 static void check_kv_scalars(gguf_file *f) {
-  char err[256];
+  dvk_error err = {""};
   uint32_t u32 = 0;
   int32_t i32 = 0;
   uint64_t u64 = 0;
   float f32 = 0;
   bool b = false;
-  CHECK(gguf_get_u32(f, "t.u32", &u32, err, sizeof err) == DVK_OK && u32 == 4000000000u, "%s", err);
-  CHECK(gguf_get_i32(f, "t.i32", &i32, err, sizeof err) == DVK_OK && i32 == -2000000000, "%s", err);
-  CHECK(gguf_get_u64(f, "t.u64", &u64, err, sizeof err) == DVK_OK && u64 == (1ull << 63) + 5, "%s", err);
-  CHECK(gguf_get_f32(f, "t.f32", &f32, err, sizeof err) == DVK_OK && f32 == 0.15625f, "%s", err);
-  CHECK(gguf_get_bool(f, "t.bool", &b, err, sizeof err) == DVK_OK && b, "%s", err);
+  CHECK(gguf_get_u32(f, "t.u32", &u32, &err) == DVK_OK && u32 == 4000000000u, "%s", err.msg);
+  CHECK(gguf_get_i32(f, "t.i32", &i32, &err) == DVK_OK && i32 == -2000000000, "%s", err.msg);
+  CHECK(gguf_get_u64(f, "t.u64", &u64, &err) == DVK_OK && u64 == (1ull << 63) + 5, "%s", err.msg);
+  CHECK(gguf_get_f32(f, "t.f32", &f32, &err) == DVK_OK && f32 == 0.15625f, "%s", err.msg);
+  CHECK(gguf_get_bool(f, "t.bool", &b, &err) == DVK_OK && b, "%s", err.msg);
   const gguf_kv *kv;
   CHECK((kv = gguf_find_key(f, "t.u8")) && kv->type == GGUF_TYPE_UINT8 && kv->v.u == 200, "t.u8");
   CHECK((kv = gguf_find_key(f, "t.i8")) && kv->type == GGUF_TYPE_INT8 && kv->v.i == -100, "t.i8");
@@ -100,42 +100,42 @@ static void check_kv_scalars(gguf_file *f) {
 }
 
 static void check_kv_strings_arrays(gguf_file *f) {
-  char err[256];
+  dvk_error err = {""};
   const gguf_string *s = NULL;
-  CHECK(gguf_get_string(f, "general.architecture", &s, err, sizeof err) == DVK_OK && s->len == 5 &&
+  CHECK(gguf_get_string(f, "general.architecture", &s, &err) == DVK_OK && s->len == 5 &&
             strcmp(s->s, "dalle") == 0,
-        "%s", err);
-  CHECK(gguf_get_string(f, "t.str", &s, err, sizeof err) == DVK_OK && s->len == 13 &&
+        "%s", err.msg);
+  CHECK(gguf_get_string(f, "t.str", &s, &err) == DVK_OK && s->len == 13 &&
             strcmp(s->s, "h\xc3\xa9llo w\xc3\xb6rld") == 0,
-        "%s", err);
-  CHECK(gguf_get_string(f, "t.empty_str", &s, err, sizeof err) == DVK_OK && s->len == 0 && s->s[0] == 0, "%s", err);
+        "%s", err.msg);
+  CHECK(gguf_get_string(f, "t.empty_str", &s, &err) == DVK_OK && s->len == 0 && s->s[0] == 0, "%s", err.msg);
   const gguf_array *a = NULL;
-  CHECK(gguf_get_array(f, "t.arr_u32", GGUF_TYPE_UINT32, &a, err, sizeof err) == DVK_OK && a->count == 4, "%s", err);
+  CHECK(gguf_get_array(f, "t.arr_u32", GGUF_TYPE_UINT32, &a, &err) == DVK_OK && a->count == 4, "%s", err.msg);
   if (a && a->type == GGUF_TYPE_UINT32 && a->count == 4)
     CHECK(gguf_arr_u32(a, 0) == 1 && gguf_arr_u32(a, 2) == 3 && gguf_arr_u32(a, 3) == 4294967295u, "arr_u32");
   a = NULL;
-  CHECK(gguf_get_array(f, "t.arr_i32", GGUF_TYPE_INT32, &a, err, sizeof err) == DVK_OK && a->count == 3, "%s", err);
+  CHECK(gguf_get_array(f, "t.arr_i32", GGUF_TYPE_INT32, &a, &err) == DVK_OK && a->count == 3, "%s", err.msg);
   if (a && a->count == 3) CHECK(gguf_arr_i32(a, 0) == -1 && gguf_arr_i32(a, 1) == 0 && gguf_arr_i32(a, 2) == 7, "i32");
   a = NULL;
-  CHECK(gguf_get_array(f, "t.arr_f32", GGUF_TYPE_FLOAT32, &a, err, sizeof err) == DVK_OK && a->count == 2, "%s", err);
+  CHECK(gguf_get_array(f, "t.arr_f32", GGUF_TYPE_FLOAT32, &a, &err) == DVK_OK && a->count == 2, "%s", err.msg);
   if (a && a->count == 2) CHECK(gguf_arr_f32(a, 0) == 0.5f && gguf_arr_f32(a, 1) == -1.25f, "arr_f32");
   a = NULL;
-  CHECK(gguf_get_array(f, "t.arr_str", GGUF_TYPE_STRING, &a, err, sizeof err) == DVK_OK && a->count == 3, "%s", err);
+  CHECK(gguf_get_array(f, "t.arr_str", GGUF_TYPE_STRING, &a, &err) == DVK_OK && a->count == 3, "%s", err.msg);
   if (a && a->count == 3)
     CHECK(strcmp(gguf_arr_str(a, 0)->s, "a") == 0 && gguf_arr_str(a, 1)->len == 0 &&
               strcmp(gguf_arr_str(a, 2)->s, "bc d") == 0 && gguf_arr_str(a, 2)->len == 4,
           "arr_str");
   a = NULL;
-  CHECK(gguf_get_array(f, "t.arr_bool", GGUF_TYPE_COUNT, &a, err, sizeof err) == DVK_OK, "%s", err);
+  CHECK(gguf_get_array(f, "t.arr_bool", GGUF_TYPE_COUNT, &a, &err) == DVK_OK, "%s", err.msg);
   if (a)
     CHECK(a->type == GGUF_TYPE_BOOL && a->count == 3 && !memcmp(a->data, "\1\0\1", 3), "arr_bool");
   a = NULL;
-  CHECK(gguf_get_array(f, "t.arr_empty", GGUF_TYPE_UINT32, &a, err, sizeof err) == DVK_OK && a->count == 0, "%s",
-        err);
+  CHECK(gguf_get_array(f, "t.arr_empty", GGUF_TYPE_UINT32, &a, &err) == DVK_OK && a->count == 0, "%s",
+        err.msg);
 }
 
 static void check_small_tensors(gguf_file *f, int mapped) {
-  char err[256];
+  dvk_error err = {""};
   CHECK(gguf_tensor_count(f) == 4, "%" PRIu64 " tensors", gguf_tensor_count(f));
   static const char *const order[] = {"w", "b", "h", "k"};
   static const uint64_t offsets[] = {0, 64, 96, 128};
@@ -147,28 +147,28 @@ static void check_small_tensors(gguf_file *f, int mapped) {
   }
   CHECK(gguf_tensor_at(f, 4) == NULL, "tensor_at past the end");
   const gguf_tensor *t = NULL;
-  CHECK(gguf_require_tensor(f, "w", 2, (const uint64_t[]){3, 5}, GGUF_ALLOW_F32, &t, err, sizeof err) == DVK_OK,
-        "%s", err);
+  CHECK(gguf_require_tensor(f, "w", 2, (const uint64_t[]){3, 5}, GGUF_ALLOW_F32, &t, &err) == DVK_OK,
+        "%s", err.msg);
   if (t) {
     CHECK(t->n_dims == 2 && t->dims[0] == 5 && t->dims[1] == 3 && t->dims[2] == 1 && t->dims[3] == 1, "w dims");
     CHECK(t->type == GGUF_TENSOR_F32 && t->n_elements == 15 && t->nbytes == 60, "w size");
     for (uint64_t i = 0; i < 15; i++) CHECK(f32_at(t, i) == (float)i * 0.5f - 2.0f, "w[%" PRIu64 "]", i);
   }
   t = NULL;
-  CHECK(gguf_require_tensor(f, "b", 1, (const uint64_t[]){3}, GGUF_ALLOW_FLOAT, &t, err, sizeof err) == DVK_OK, "%s",
-        err);
+  CHECK(gguf_require_tensor(f, "b", 1, (const uint64_t[]){3}, GGUF_ALLOW_FLOAT, &t, &err) == DVK_OK, "%s",
+        err.msg);
   if (t) CHECK(f32_at(t, 0) == 1.0f && f32_at(t, 1) == -2.0f && f32_at(t, 2) == 3.5f, "b values");
   t = NULL;
-  CHECK(gguf_require_tensor(f, "h", 2, (const uint64_t[]){2, 3}, GGUF_ALLOW_F16, &t, err, sizeof err) == DVK_OK, "%s",
-        err);
+  CHECK(gguf_require_tensor(f, "h", 2, (const uint64_t[]){2, 3}, GGUF_ALLOW_F16, &t, &err) == DVK_OK, "%s",
+        err.msg);
   if (t) {
     static const float want[6] = {0.5f, -1, 2, 65504, -0.25f, 0};
     CHECK(t->type == GGUF_TENSOR_F16 && t->nbytes == 12 && t->dims[0] == 3 && t->dims[1] == 2, "h meta");
     for (int i = 0; i < 6; i++) CHECK(f16_at(t, (uint64_t)i) == want[i], "h[%d] = %g", i, f16_at(t, (uint64_t)i));
   }
   t = NULL;
-  CHECK(gguf_require_tensor(f, "k", 4, (const uint64_t[]){2, 1, 3, 2}, GGUF_ALLOW_F32, &t, err, sizeof err) == DVK_OK,
-        "%s", err);
+  CHECK(gguf_require_tensor(f, "k", 4, (const uint64_t[]){2, 1, 3, 2}, GGUF_ALLOW_F32, &t, &err) == DVK_OK,
+        "%s", err.msg);
   if (t) {
     CHECK(t->dims[0] == 2 && t->dims[1] == 3 && t->dims[2] == 1 && t->dims[3] == 2, "k dims");
     for (uint64_t i = 0; i < 12; i++) CHECK(f32_at(t, i) == (float)i, "k[%" PRIu64 "]", i);
@@ -190,15 +190,15 @@ static void check_valid_small(gguf_file *f, int mapped) {
 }
 
 static void check_valid_align64(gguf_file *f, int mapped) {
-  char err[256];
+  dvk_error err = {""};
   CHECK(gguf_alignment(f) == 64 && gguf_kv_count(f) == 2 && gguf_tensor_count(f) == 3, "align64 meta");
   const gguf_tensor *x = NULL, *y = NULL, *z = NULL;
-  CHECK(gguf_require_tensor(f, "x", 1, (const uint64_t[]){3}, GGUF_ALLOW_F16, &x, err, sizeof err) == DVK_OK, "%s",
-        err);
-  CHECK(gguf_require_tensor(f, "y", 1, (const uint64_t[]){1}, GGUF_ALLOW_F32, &y, err, sizeof err) == DVK_OK, "%s",
-        err);
-  CHECK(gguf_require_tensor(f, "z", 2, (const uint64_t[]){5, 7}, GGUF_ALLOW_F16, &z, err, sizeof err) == DVK_OK, "%s",
-        err);
+  CHECK(gguf_require_tensor(f, "x", 1, (const uint64_t[]){3}, GGUF_ALLOW_F16, &x, &err) == DVK_OK, "%s",
+        err.msg);
+  CHECK(gguf_require_tensor(f, "y", 1, (const uint64_t[]){1}, GGUF_ALLOW_F32, &y, &err) == DVK_OK, "%s",
+        err.msg);
+  CHECK(gguf_require_tensor(f, "z", 2, (const uint64_t[]){5, 7}, GGUF_ALLOW_F16, &z, &err) == DVK_OK, "%s",
+        err.msg);
   if (!x || !y || !z) return;
   CHECK(x->offset == 0 && y->offset == 64 && z->offset == 128, "offsets %" PRIu64 " %" PRIu64 " %" PRIu64, x->offset,
         y->offset, z->offset);
@@ -225,7 +225,7 @@ static void check_header_only(gguf_file *f, int mapped) {
 /* valid_model_tiny.gguf: the documented schema (docs/model-format.md), read the way a loader does. */
 static void check_model_tiny(gguf_file *f, int mapped) {
   (void)mapped;
-  char err[512] = "";
+  dvk_error err = {""};
   uint32_t T = 0, Vt = 0, G = 0, Vi = 0, d = 0, H = 0, L = 0, dff = 0, k = 0;
   float eps = 0;
   bool wrap = false;
@@ -233,21 +233,21 @@ static void check_model_tiny(gguf_file *f, int mapped) {
   const char *const keys[] = {"dalle.text_len", "dalle.text_vocab", "dalle.grid", "dalle.image_vocab",
                               "dalle.d_model", "dalle.n_heads", "dalle.n_layers", "dalle.d_ff", "dalle.conv_kernel"};
   uint32_t *vals[] = {&T, &Vt, &G, &Vi, &d, &H, &L, &dff, &k};
-  for (int i = 0; i < 9 && st == DVK_OK; i++) st = gguf_get_u32(f, keys[i], vals[i], err, sizeof err);
-  if (st == DVK_OK) st = gguf_get_f32(f, "dalle.ln_eps", &eps, err, sizeof err);
-  if (st == DVK_OK) st = gguf_get_bool(f, "dalle.conv_wrap", &wrap, err, sizeof err);
-  CHECK(st == DVK_OK, "%s", err);
+  for (int i = 0; i < 9 && st == DVK_OK; i++) st = gguf_get_u32(f, keys[i], vals[i], &err);
+  if (st == DVK_OK) st = gguf_get_f32(f, "dalle.ln_eps", &eps, &err);
+  if (st == DVK_OK) st = gguf_get_bool(f, "dalle.conv_wrap", &wrap, &err);
+  CHECK(st == DVK_OK, "%s", err.msg);
   CHECK(T == 4 && Vt == 260 && G == 2 && Vi == 8 && d == 8 && H == 2 && L == 2 && dff == 16 && k == 3 && wrap &&
             eps == 1e-5f,
         "hyperparameters");
   const gguf_array *a = NULL;
-  CHECK(gguf_get_array(f, "dalle.attn_types", GGUF_TYPE_STRING, &a, err, sizeof err) == DVK_OK && a->count == L,
-        "%s", err);
+  CHECK(gguf_get_array(f, "dalle.attn_types", GGUF_TYPE_STRING, &a, &err) == DVK_OK && a->count == L,
+        "%s", err.msg);
   if (a && a->count == 2)
     CHECK(!strcmp(gguf_arr_str(a, 0)->s, "row") && !strcmp(gguf_arr_str(a, 1)->s, "conv"), "attn_types");
   a = NULL;
-  CHECK(gguf_get_array(f, "tokenizer.bpe.merges", GGUF_TYPE_UINT32, &a, err, sizeof err) == DVK_OK && a->count == 6,
-        "%s", err);
+  CHECK(gguf_get_array(f, "tokenizer.bpe.merges", GGUF_TYPE_UINT32, &a, &err) == DVK_OK && a->count == 6,
+        "%s", err.msg);
   if (a && a->count == 6) CHECK(gguf_arr_u32(a, 2) == 256 && gguf_arr_u32(a, 3) == 33, "merges");
   /* Transformer tensors: 2-D may be f16, 1-D are f32. */
   struct {
@@ -261,7 +261,7 @@ static void check_model_tiny(gguf_file *f, int mapped) {
   for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
     uint64_t shape[2] = {top[i].s0, top[i].s1};
     unsigned types = top[i].n == 2 ? GGUF_ALLOW_FLOAT : GGUF_ALLOW_F32;
-    CHECK(gguf_require_tensor(f, top[i].name, top[i].n, shape, types, NULL, err, sizeof err) == DVK_OK, "%s", err);
+    CHECK(gguf_require_tensor(f, top[i].name, top[i].n, shape, types, NULL, &err) == DVK_OK, "%s", err.msg);
   }
   for (uint32_t l = 0; l < L; l++) {
     struct {
@@ -277,35 +277,35 @@ static void check_model_tiny(gguf_file *f, int mapped) {
       snprintf(name, sizeof name, "blk.%u.%s", l, blk[i].suffix);
       uint64_t shape[2] = {blk[i].s0, blk[i].s1};
       unsigned types = blk[i].n == 2 ? GGUF_ALLOW_FLOAT : GGUF_ALLOW_F32;
-      CHECK(gguf_require_tensor(f, name, blk[i].n, shape, types, NULL, err, sizeof err) == DVK_OK, "%s", err);
+      CHECK(gguf_require_tensor(f, name, blk[i].n, shape, types, NULL, &err) == DVK_OK, "%s", err.msg);
     }
   }
   /* dVAE decoder: the input conv is stored as a [vocab, n_init] gather table. */
   uint32_t vocab = 0, n_init = 0, n_hid = 0;
-  CHECK(gguf_get_u32(f, "dvae.vocab_size", &vocab, err, sizeof err) == DVK_OK &&
-            gguf_get_u32(f, "dvae.n_init", &n_init, err, sizeof err) == DVK_OK &&
-            gguf_get_u32(f, "dvae.n_hid", &n_hid, err, sizeof err) == DVK_OK,
-        "%s", err);
+  CHECK(gguf_get_u32(f, "dvae.vocab_size", &vocab, &err) == DVK_OK &&
+            gguf_get_u32(f, "dvae.n_init", &n_init, &err) == DVK_OK &&
+            gguf_get_u32(f, "dvae.n_hid", &n_hid, &err) == DVK_OK,
+        "%s", err.msg);
   CHECK(gguf_require_tensor(f, "dvae.dec.blocks.input.w", 2, (const uint64_t[]){vocab, n_init}, GGUF_ALLOW_FLOAT, NULL,
-                            err, sizeof err) == DVK_OK,
-        "%s", err);
+                            &err) == DVK_OK,
+        "%s", err.msg);
   CHECK(gguf_require_tensor(f, "dvae.dec.blocks.output.conv.w", 4, (const uint64_t[]){6, n_hid, 1, 1},
-                            GGUF_ALLOW_FLOAT, NULL, err, sizeof err) == DVK_OK,
-        "%s", err);
+                            GGUF_ALLOW_FLOAT, NULL, &err) == DVK_OK,
+        "%s", err.msg);
   CHECK(gguf_require_tensor(f, "dvae.dec.blocks.group_1.block_1.res_path.conv_2.w", 4,
-                            (const uint64_t[]){n_hid / 2, n_hid / 2, 3, 3}, GGUF_ALLOW_FLOAT, NULL, err,
-                            sizeof err) == DVK_OK,
-        "%s", err);
+                            (const uint64_t[]){n_hid / 2, n_hid / 2, 3, 3}, GGUF_ALLOW_FLOAT, NULL, &err) == DVK_OK,
+        "%s", err.msg);
   CHECK(gguf_find_tensor(f, "text_logits.w") == NULL, "text_logits exported");
 }
 
 /* Opens file by path and from memory and runs check on both. */
 static void test_valid(const char *file, void (*check)(gguf_file *, int)) {
-  char p[1200], err[512];
+  char p[1200];
+  dvk_error err = {""};
   path_of(p, sizeof p, file);
   gguf_file *f = NULL;
-  dvk_status st = gguf_open(p, &f, err, sizeof err);
-  CHECK(st == DVK_OK && f, "%s: %s", file, err);
+  dvk_status st = gguf_open(p, &f, &err);
+  CHECK(st == DVK_OK && f, "%s: %s", file, err.msg);
   if (f) {
     CHECK(strcmp(gguf_name(f), p) == 0, "name");
     check(f, 1);
@@ -316,8 +316,8 @@ static void test_valid(const char *file, void (*check)(gguf_file *, int)) {
   CHECK(b != NULL, "cannot read %s", p);
   if (!b) return;
   f = NULL;
-  st = gguf_open_memory(b, n, file, &f, err, sizeof err);
-  CHECK(st == DVK_OK && f, "%s (memory): %s", file, err);
+  st = gguf_open_memory(b, n, file, &f, &err);
+  CHECK(st == DVK_OK && f, "%s (memory): %s", file, err.msg);
   if (f) check(f, 0);
   gguf_close(f);
   free(b);
@@ -340,7 +340,7 @@ static gguf_type parse_type_name(const char *s) {
 }
 
 /* Runs one check spec ("tensor NAME TYPES 5x3", "u32 KEY", ...) that is expected to fail. */
-static dvk_status run_check(gguf_file *f, char *spec, char *err, size_t errlen) {
+static dvk_status run_check(gguf_file *f, char *spec, dvk_error *err) {
   char *save = NULL;
   const char *op = strtok_r(spec, " ", &save), *a1 = strtok_r(NULL, " ", &save), *a2 = strtok_r(NULL, " ", &save),
              *a3 = strtok_r(NULL, " ", &save);
@@ -360,38 +360,39 @@ static dvk_status run_check(gguf_file *f, char *spec, char *err, size_t errlen) 
       shape[n++] = strtoull(d, &d, 10);
       if (*d != 'x') break;
     }
-    return gguf_require_tensor(f, a1, n, shape, parse_types(a2), NULL, err, errlen);
+    return gguf_require_tensor(f, a1, n, shape, parse_types(a2), NULL, err);
   }
-  if (!strcmp(op, "u32")) return gguf_get_u32(f, a1, &v.u, err, errlen);
-  if (!strcmp(op, "i32")) return gguf_get_i32(f, a1, &v.i, err, errlen);
-  if (!strcmp(op, "f32")) return gguf_get_f32(f, a1, &v.x, err, errlen);
-  if (!strcmp(op, "bool")) return gguf_get_bool(f, a1, &v.b, err, errlen);
-  if (!strcmp(op, "string")) return gguf_get_string(f, a1, &v.s, err, errlen);
-  if (!strcmp(op, "array") && a2) return gguf_get_array(f, a1, parse_type_name(a2), &v.a, err, errlen);
+  if (!strcmp(op, "u32")) return gguf_get_u32(f, a1, &v.u, err);
+  if (!strcmp(op, "i32")) return gguf_get_i32(f, a1, &v.i, err);
+  if (!strcmp(op, "f32")) return gguf_get_f32(f, a1, &v.x, err);
+  if (!strcmp(op, "bool")) return gguf_get_bool(f, a1, &v.b, err);
+  if (!strcmp(op, "string")) return gguf_get_string(f, a1, &v.s, err);
+  if (!strcmp(op, "array") && a2) return gguf_get_array(f, a1, parse_type_name(a2), &v.a, err);
   return DVK_ERR_INVALID_ARGUMENT;
 }
 
 /* One manifest line: the file must fail to open (or the check must fail) with the expected text. */
 static void test_manifest_entry(const char *file, const char *expect, char *check) {
-  char p[1200], err[1024], err2[1024];
+  char p[1200];
+  dvk_error err = {""}, err2 = {""};
   path_of(p, sizeof p, file);
   gguf_file *f = (gguf_file *)&g_failed; /* must be reset to NULL on failure */
-  dvk_status st = gguf_open(p, &f, err, sizeof err);
+  dvk_status st = gguf_open(p, &f, &err);
   if (check) {
-    CHECK(st == DVK_OK, "%s should open: %s", file, err);
+    CHECK(st == DVK_OK, "%s should open: %s", file, err.msg);
     if (st != DVK_OK) return;
     char spec[256];
     snprintf(spec, sizeof spec, "%s", check);
-    st = run_check(f, spec, err, sizeof err);
+    st = run_check(f, spec, &err);
     gguf_close(f);
-    CHECK(st == DVK_ERR_MODEL_FORMAT && strstr(err, expect) && strncmp(err, p, strlen(p)) == 0,
-          "%s [%s]: status %s, message '%s', expected '%s'", file, check, dvk_status_str(st), err, expect);
+    CHECK(st == DVK_ERR_MODEL_FORMAT && strstr(err.msg, expect) && strncmp(err.msg, p, strlen(p)) == 0,
+          "%s [%s]: status %s, message '%s', expected '%s'", file, check, dvk_status_str(st), err.msg, expect);
     return;
   }
-  CHECK(st == DVK_ERR_MODEL_FORMAT && f == NULL, "%s: status %s (%s)", file, dvk_status_str(st), err);
-  CHECK(strstr(err, expect) != NULL, "%s: message '%s' lacks '%s'", file, err, expect);
-  CHECK(strncmp(err, p, strlen(p)) == 0 && err[strlen(p)] == ':', "%s: message does not start with the path: %s",
-        file, err);
+  CHECK(st == DVK_ERR_MODEL_FORMAT && f == NULL, "%s: status %s (%s)", file, dvk_status_str(st), err.msg);
+  CHECK(strstr(err.msg, expect) != NULL, "%s: message '%s' lacks '%s'", file, err.msg, expect);
+  CHECK(strncmp(err.msg, p, strlen(p)) == 0 && err.msg[strlen(p)] == ':', "%s: message does not start with the path: %s",
+        file, err.msg);
   if (st == DVK_OK) gguf_close(f);
   /* The same bytes from memory: same status and message (with the same name). */
   size_t n;
@@ -399,9 +400,9 @@ static void test_manifest_entry(const char *file, const char *expect, char *chec
   CHECK(b != NULL, "cannot read %s", p);
   if (!b) return;
   f = NULL;
-  st = gguf_open_memory(b, n, p, &f, err2, sizeof err2);
-  CHECK(st == DVK_ERR_MODEL_FORMAT && f == NULL && strcmp(err, err2) == 0, "%s (memory): '%s' vs '%s'", file, err2,
-        err);
+  st = gguf_open_memory(b, n, p, &f, &err2);
+  CHECK(st == DVK_ERR_MODEL_FORMAT && f == NULL && strcmp(err.msg, err2.msg) == 0, "%s (memory): '%s' vs '%s'", file, err2.msg,
+        err.msg);
   if (st == DVK_OK) gguf_close(f);
   free(b);
 }
@@ -457,10 +458,10 @@ static void test_prefixes(const char *file) {
     unsigned char *c = malloc(len ? len : 1);
     memcpy(c, b, len);
     gguf_file *f = NULL;
-    char err[512] = "";
-    dvk_status st = gguf_open_memory(len ? c : NULL, len, file, &f, err, sizeof err);
-    CHECK(st == DVK_ERR_MODEL_FORMAT && f == NULL && err[0], "%s prefix %zu: %s '%s'", file, len, dvk_status_str(st),
-          err);
+    dvk_error err = {""};
+    dvk_status st = gguf_open_memory(len ? c : NULL, len, file, &f, &err);
+    CHECK(st == DVK_ERR_MODEL_FORMAT && f == NULL && err.msg[0], "%s prefix %zu: %s '%s'", file, len, dvk_status_str(st),
+          err.msg);
     gguf_close(f);
     free(c);
   }
@@ -481,8 +482,8 @@ static void test_corruptions(const char *file) {
       memcpy(c, b, n);
       c[i] ^= pattern[k] ? pattern[k] : c[i] ? c[i] : 1;
       gguf_file *f = NULL;
-      char err[512] = "";
-      dvk_status st = gguf_open_memory(c, n, file, &f, err, sizeof err);
+      dvk_error err = {""};
+      dvk_status st = gguf_open_memory(c, n, file, &f, &err);
       if (st == DVK_OK) {
         opened++;
         unsigned sum = 0; /* reads every tensor byte, so ASan sees an out-of-buffer tensor */
@@ -496,7 +497,7 @@ static void test_corruptions(const char *file) {
         gguf_close(f);
       } else {
         rejected++;
-        CHECK(st == DVK_ERR_MODEL_FORMAT && err[0] && f == NULL, "%s byte %zu: %s", file, i, dvk_status_str(st));
+        CHECK(st == DVK_ERR_MODEL_FORMAT && err.msg[0] && f == NULL, "%s byte %zu: %s", file, i, dvk_status_str(st));
       }
       free(c);
     }
@@ -536,32 +537,31 @@ static void test_data_alignment(void) {
     pos = put_le(b, pos, 0, 8);            /* offset */
     size_t size = pos + 8;
     gguf_file *f = NULL;
-    char err[512] = "";
-    dvk_status st = gguf_open_memory(b, size, "align1.gguf", &f, err, sizeof err);
+    dvk_error err = {""};
+    dvk_status st = gguf_open_memory(b, size, "align1.gguf", &f, &err);
     if (type == GGUF_TENSOR_F32)
-      CHECK(pos == 90 && st == DVK_ERR_MODEL_FORMAT && strstr(err, "not aligned to its 4-byte elements"),
-            "f32 at byte %zu: status %d, '%s'", pos, (int)st, err);
+      CHECK(pos == 90 && st == DVK_ERR_MODEL_FORMAT && strstr(err.msg, "not aligned to its 4-byte elements"),
+            "f32 at byte %zu: status %d, '%s'", pos, (int)st, err.msg);
     else
-      CHECK(st == DVK_OK && f && gguf_find_tensor(f, "t"), "f16 at byte %zu: status %d, '%s'", pos, (int)st, err);
+      CHECK(st == DVK_OK && f && gguf_find_tensor(f, "t"), "f16 at byte %zu: status %d, '%s'", pos, (int)st, err.msg);
     gguf_close(f);
     free(b);
   }
 }
 
 static void test_io_and_args(void) {
-  char err[512], p[1200];
+  char p[1200];
+  dvk_error err = {""};
   gguf_file *f = (gguf_file *)&g_failed;
-  CHECK(gguf_open("/nonexistent/dir/model.gguf", &f, err, sizeof err) == DVK_ERR_IO && f == NULL &&
-            strstr(err, "/nonexistent/dir/model.gguf: cannot open"),
-        "%s", err);
-  CHECK(gguf_open(g_dir, &f, err, sizeof err) == DVK_ERR_IO && strstr(err, "not a regular file"), "%s", err);
+  CHECK(gguf_open("/nonexistent/dir/model.gguf", &f, &err) == DVK_ERR_IO && f == NULL &&
+            strstr(err.msg, "/nonexistent/dir/model.gguf: cannot open"),
+        "%s", err.msg);
+  CHECK(gguf_open(g_dir, &f, &err) == DVK_ERR_IO && strstr(err.msg, "not a regular file"), "%s", err.msg);
   path_of(p, sizeof p, "bad_magic.gguf");
-  CHECK(gguf_open(p, &f, NULL, 0) == DVK_ERR_MODEL_FORMAT, "NULL err buffer");
-  char small[8];
-  CHECK(gguf_open(p, &f, small, sizeof small) == DVK_ERR_MODEL_FORMAT && strlen(small) == 7, "truncated message");
-  CHECK(gguf_open_memory(NULL, 5, "x", &f, err, sizeof err) == DVK_ERR_INVALID_ARGUMENT, "NULL data");
-  CHECK(gguf_open_memory("GGUF", 4, NULL, &f, err, sizeof err) == DVK_ERR_MODEL_FORMAT && strstr(err, "<memory>: "),
-        "%s", err);
+  CHECK(gguf_open(p, &f, NULL) == DVK_ERR_MODEL_FORMAT, "NULL dvk_error");
+  CHECK(gguf_open_memory(NULL, 5, "x", &f, &err) == DVK_ERR_INVALID_ARGUMENT, "NULL data");
+  CHECK(gguf_open_memory("GGUF", 4, NULL, &f, &err) == DVK_ERR_MODEL_FORMAT && strstr(err.msg, "<memory>: "),
+        "%s", err.msg);
   gguf_close(NULL);
   CHECK(strcmp(gguf_tensor_type_name(1), "f16") == 0 && gguf_tensor_type_size(1) == 2 &&
             gguf_tensor_type_size(8) == 0 && strcmp(gguf_type_name(GGUF_TYPE_COUNT), "unknown") == 0,

@@ -21,7 +21,8 @@ static double now(void) {
 
 static void run_case(th_ctx *t, const char *dir, const char *name) {
   if (!th_case(t, "paper-size %s", name)) return;
-  char path[1024], gpath[1024], err[1024] = "";
+  char path[1024], gpath[1024];
+  dvk_error err = {""};
   snprintf(path, sizeof path, "%s/%s.gguf", dir, name);
   snprintf(gpath, sizeof gpath, "%s/%s-golden.gguf", dir, name);
   gguf_file *f = NULL, *g = NULL;
@@ -30,15 +31,15 @@ static void run_case(th_ctx *t, const char *dir, const char *name) {
   dvk_tf_state st = {0};
   float *logits = NULL;
   double t0 = now();
-  dvk_status s = gguf_open(path, &f, err, sizeof err);
-  if (s == DVK_OK) s = gguf_open(gpath, &g, err, sizeof err);
-  if (s == DVK_OK) s = dvk_config_read(f, &cfg, err, sizeof err);
-  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = err, .errlen = sizeof err};
+  dvk_status s = gguf_open(path, &f, &err);
+  if (s == DVK_OK) s = gguf_open(gpath, &g, &err);
+  if (s == DVK_OK) s = dvk_config_read(f, &cfg, &err);
+  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = &err};
   if (s == DVK_OK) s = dvk_transformer_load(&L, &cfg.dalle, &tf);
   const gguf_tensor *gi = g ? gguf_find_tensor(g, "text_ids") : NULL, *gc = g ? gguf_find_tensor(g, "codes") : NULL,
                     *gl = g ? gguf_find_tensor(g, "logits") : NULL;
   if (s != DVK_OK || !gi || !gc || !gl) {
-    printf("     %s\n", err[0] ? err : t->ctx->error);
+    printf("     %s\n", err.msg[0] ? err.msg : t->ctx->error);
     th_case_error(t, "load", s ? s : DVK_ERR_MODEL_FORMAT);
     goto out;
   }

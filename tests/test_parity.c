@@ -12,7 +12,7 @@
 #include "model/config.h"
 #include "model/dvae.h"
 #include "model/gguf.h"
-#include "model/rerank.h"
+#include "model/reranker.h"
 #include "model/transformer.h"
 
 static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp", "g7-paper-schedule"};
@@ -26,7 +26,8 @@ static const float *golden(const gguf_file *g, const char *name, uint64_t *n) {
 
 static void run_case(th_ctx *t, const char *dir, const char *name, const char *dtype) {
   if (!th_case(t, "parity %s %s", name, dtype)) return;
-  char path[1024], gpath[1024], err[1024] = "";
+  char path[1024], gpath[1024];
+  dvk_error err = {""};
   snprintf(path, sizeof path, "%s/parity/%s-%s.gguf", dir, name, dtype);
   snprintf(gpath, sizeof gpath, "%s/parity/%s-%s-golden.gguf", dir, name, dtype);
   gguf_file *f = NULL, *g = NULL;
@@ -36,14 +37,14 @@ static void run_case(th_ctx *t, const char *dir, const char *name, const char *d
   dvk_tf_state st = {0};
   float *logits = NULL, *pixels = NULL;
   int32_t *ids = NULL, *codes2 = NULL, *dcodes = NULL;
-  dvk_status s = gguf_open(path, &f, err, sizeof err);
-  if (s == DVK_OK) s = gguf_open(gpath, &g, err, sizeof err);
-  if (s == DVK_OK) s = dvk_config_read(f, &cfg, err, sizeof err);
-  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = err, .errlen = sizeof err};
+  dvk_status s = gguf_open(path, &f, &err);
+  if (s == DVK_OK) s = gguf_open(gpath, &g, &err);
+  if (s == DVK_OK) s = dvk_config_read(f, &cfg, &err);
+  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = &err};
   if (s == DVK_OK) s = dvk_transformer_load(&L, &cfg.dalle, &tf);
   if (s == DVK_OK) s = dvk_dvae_load(&L, &cfg.dvae, cfg.dalle.grid, &dv);
   if (s != DVK_OK) {
-    printf("     %s\n", err[0] ? err : t->ctx->error);
+    printf("     %s\n", err.msg[0] ? err.msg : t->ctx->error);
     th_case_error(t, "load", s);
     goto out;
   }
@@ -107,7 +108,8 @@ out:
 static int g_rerank_cases; /* cases whose file holds a reranker: at least one must */
 
 static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const char *dtype) {
-  char path[1024], gpath[1024], err[1024] = "";
+  char path[1024], gpath[1024];
+  dvk_error err = {""};
   snprintf(path, sizeof path, "%s/parity/%s-%s.gguf", dir, name, dtype);
   snprintf(gpath, sizeof gpath, "%s/parity/%s-%s-golden.gguf", dir, name, dtype);
   gguf_file *f = NULL, *g = NULL;
@@ -115,20 +117,20 @@ static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const 
   dvk_reranker rr = {0};
   float *scores = NULL, *tfeat = NULL, *ifeat = NULL;
   int32_t *ids = NULL, *codes = NULL;
-  dvk_status s = gguf_open(path, &f, err, sizeof err);
-  if (s == DVK_OK) s = dvk_config_read(f, &cfg, err, sizeof err);
-  if (s != DVK_OK || !cfg.clip.present) goto out; /* run_case reports load failures */
+  dvk_status s = gguf_open(path, &f, &err);
+  if (s == DVK_OK) s = dvk_config_read(f, &cfg, &err);
+  if (s != DVK_OK || !cfg.reranker.present) goto out; /* run_case reports load failures */
   g_rerank_cases++;
   if (!th_case(t, "rerank %s %s", name, dtype)) goto out;
-  s = gguf_open(gpath, &g, err, sizeof err);
-  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = err, .errlen = sizeof err};
+  s = gguf_open(gpath, &g, &err);
+  dvk_loader L = {.ctx = t->ctx, .arena = t->arena, .file = f, .err = &err};
   if (s == DVK_OK) s = dvk_reranker_load(&L, &cfg, &rr);
   if (s != DVK_OK) {
-    printf("     %s\n", err[0] ? err : t->ctx->error);
+    printf("     %s\n", err.msg[0] ? err.msg : t->ctx->error);
     th_case_error(t, "load", s);
     goto out;
   }
-  const uint32_t T = cfg.dalle.text_len, GG = cfg.dalle.grid * cfg.dalle.grid, de = cfg.clip.d_embed;
+  const uint32_t T = cfg.dalle.text_len, GG = cfg.dalle.grid * cfg.dalle.grid, de = cfg.reranker.d_embed;
   uint64_t n_ids = 0, n_codes = 0, n_tf = 0, n_if = 0, n_sc = 0;
   const float *g_ids = golden(g, "text_ids", &n_ids), *g_codes = golden(g, "clip_codes", &n_codes);
   const float *g_tf = golden(g, "clip_text_feat", &n_tf), *g_if = golden(g, "clip_image_feat", &n_if);
@@ -146,7 +148,7 @@ static void run_rerank_case(th_ctx *t, const char *dir, const char *name, const 
   ifeat = malloc((size_t)n * de * sizeof *ifeat);
   for (uint32_t j = 0; j < T; j++) ids[j] = (int32_t)g_ids[j];
   for (uint64_t j = 0; j < n_codes; j++) codes[j] = (int32_t)g_codes[j];
-  s = dvk_rerank_score(t->ctx, &rr, ids, codes, n, scores, tfeat, ifeat);
+  s = dvk_reranker_score(t->ctx, &rr, ids, codes, n, scores, tfeat, ifeat);
   if (s != DVK_OK) {
     th_case_error(t, "rerank", s);
     goto out;

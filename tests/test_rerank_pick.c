@@ -1,6 +1,6 @@
-/* The reranker's host-side rules (src/model/rerank.c) against naive references on seeded random scores
- * and codes: dvk_prune_sources (pruning: the k-th worst candidate continues as the k-th best), dvk_rerank_pool
- * (the ceil(fraction * n) candidates of highest mean log-probability) and dvk_rerank_pick (the best `keep`
+/* The reranker's host-side rules (src/model/select.c) against naive references on seeded random scores
+ * and codes: dvk_prune_sources (pruning: the k-th worst candidate continues as the k-th best), dvk_reranker_pool
+ * (the ceil(fraction * n) candidates of highest mean log-probability) and dvk_reranker_pick (the best `keep`
  * candidates, pool first, distinct images first). Scores and log-probabilities are drawn from a few values so
  * that ties occur; codes from a few patterns so that duplicates occur. No device needed. */
 #include <math.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "model/rerank.h"
+#include "model/select.h"
 
 static int g_failed, g_cases;
 
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
       for (uint32_t i = 0; i < gg; i++) codes[(size_t)b * gg + i] = (int32_t)((pat * 31 + i * 7) % 11);
     }
     g_cases++;
-    if (dvk_prune_sources(s, n, src) != 0) {
+    if (dvk_prune_sources(s, n, src) != DVK_OK) {
       printf("FAIL case %d: dvk_prune_sources out of memory\n", t);
       g_failed++;
     } else {
@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     float *lp_nan = malloc(n * sizeof *lp_nan); /* the engine gets the NaNs back */
     for (uint32_t b = 0; b < n; b++) lp_nan[b] = lp[b] == -INFINITY ? NAN : lp[b];
     ref_pool(lp, n, fraction, want_pool);
-    if (dvk_rerank_pool(lp_nan, n, fraction, pool) != 0 || memcmp(pool, want_pool, n)) {
+    if (dvk_reranker_pool(lp_nan, n, fraction, pool) != DVK_OK || memcmp(pool, want_pool, n)) {
       printf("FAIL case %d (n %u, fraction %.1f): dvk_rerank_pool differs from the reference (seed %llu)\n", t, n,
              fraction, (unsigned long long)seed);
       g_failed++;
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
     free(lp_nan);
     for (int with_pool = 0; with_pool < 2; with_pool++) {
       const uint8_t *use = with_pool ? want_pool : NULL;
-      if (dvk_rerank_pick(s, use, codes, n, gg, keep, src) != 0) {
+      if (dvk_reranker_pick(s, use, codes, n, gg, keep, src) != DVK_OK) {
         printf("FAIL case %d: dvk_rerank_pick out of memory\n", t);
         g_failed++;
         continue;

@@ -36,10 +36,10 @@ int main(void) {
     printf("FAIL cannot read %s\n", path);
     return 1;
   }
-  char err[256];
+  dvk_error err = {""};
   dvk_bpe *bpe;
-  if (dvk_bpe_create(merges, n_merges, &bpe, err, sizeof err) != DVK_OK) {
-    printf("FAIL %s\n", err);
+  if (dvk_bpe_create(merges, n_merges, &bpe, &err) != DVK_OK) {
+    printf("FAIL %s\n", err.msg);
     return 1;
   }
   snprintf(path, sizeof path, "%s/tokenizer/vectors.txt", dir ? dir : "tests/data");
@@ -67,13 +67,13 @@ int main(void) {
     }
     int32_t *ids;
     size_t n_ids;
-    dvk_status s = dvk_bpe_encode(bpe, text, len, &ids, &n_ids, err, sizeof err);
+    dvk_status s = dvk_bpe_encode(bpe, text, len, &ids, &n_ids, &err);
     int ok = s == DVK_OK && n_ids == n_want && (n_ids == 0 || memcmp(ids, want, n_ids * sizeof *ids) == 0);
     if (ok) passed++;
     else {
       failed++;
       printf("FAIL input %.*s: got %zu ids, want %zu (%s)\n", (int)(hexlen > 80 ? 80 : hexlen), line, n_ids, n_want,
-             s == DVK_OK ? "ids differ" : err);
+             s == DVK_OK ? "ids differ" : err.msg);
     }
     free(ids);
     free(text);
@@ -85,8 +85,8 @@ int main(void) {
   for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
     int32_t *ids;
     size_t n_ids, bad = 99;
-    dvk_status s = dvk_bpe_encode(bpe, invalid[i].s, strlen(invalid[i].s), &ids, &n_ids, err, sizeof err);
-    int ok = s == DVK_ERR_INVALID_ARGUMENT && strstr(err, "not valid UTF-8") && !dvk_utf8_valid(invalid[i].s, strlen(invalid[i].s), &bad) && bad == invalid[i].bad;
+    dvk_status s = dvk_bpe_encode(bpe, invalid[i].s, strlen(invalid[i].s), &ids, &n_ids, &err);
+    int ok = s == DVK_ERR_INVALID_ARGUMENT && strstr(err.msg, "not valid UTF-8") && !dvk_utf8_valid(invalid[i].s, strlen(invalid[i].s), &bad) && bad == invalid[i].bad;
     if (ok) passed++;
     else {
       failed++;
@@ -96,7 +96,7 @@ int main(void) {
   /* A merge that refers to a later id is a malformed model. */
   uint32_t bad_merges[] = {97, 98, 300, 97};
   dvk_bpe *b2;
-  if (dvk_bpe_create(bad_merges, 2, &b2, err, sizeof err) == DVK_ERR_MODEL_FORMAT) passed++;
+  if (dvk_bpe_create(bad_merges, 2, &b2, &err) == DVK_ERR_MODEL_FORMAT) passed++;
   else { failed++; printf("FAIL a merge using a later id was accepted\n"); }
   dvk_bpe_destroy(bpe);
   free(merges);

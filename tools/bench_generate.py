@@ -75,7 +75,6 @@ def torch_once(a, n, threads):
 def torch_worker(a):
     """Child process: one timed PyTorch generation; prints a JSON line."""
     import torch
-    sys.path.insert(0, TOOLS)
     from dallevk.dvae import decode_pixels
     from dallevk.from_gguf import load_model
     from dallevk.transformer import pad_text
@@ -103,8 +102,8 @@ def median(runs, key):
 def row(name, n, runs):
     s = {k: median(runs, k) for k in ("gen_s", "tok_s", "proc_s", "cpu_s", "rss")}
     s["gen_img"] = s["gen_s"] / n
-    print("| %-22s | %2d | %8.3f | %9.1f | %7.2f | %6.2f | %8.1f |" % (name, n, s["gen_img"], s["tok_s"], s["proc_s"],
-                                                                     s["cpu_s"], s["rss"]))
+    print("| %-22s | %2d | %8.3f | %9.1f | %7.2f | %6.2f | %8.1f |"
+          % (name, n, s["gen_img"], s["tok_s"], s["proc_s"], s["cpu_s"], s["rss"]))
     return s
 
 
@@ -128,10 +127,10 @@ def main(argv=None):
     ap.add_argument("--torch-threads", type=int, nargs="+", default=sorted({os.cpu_count() or 1, 1}, reverse=True))
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    sys.path.insert(0, TOOLS)
     from dallevk.gguf import GGUFReader
     reader = GGUFReader(a.model)
-    for k in ("cond_scale", "temperature", "top_p"):  # 0: the model's recommended value, passed explicitly to both sides
+    # 0: the model's recommended value, passed explicitly to both sides
+    for k in ("cond_scale", "temperature", "top_p"):
         if getattr(a, k) <= 0:
             setattr(a, k, float(reader.get("dalle." + k, 1.0)))
     if a.torch_worker:
@@ -157,8 +156,8 @@ def main(argv=None):
                                eng["rss"] / ref["rss"]))
     print("\nengine / PyTorch (gen s/img: < 1 = engine faster; img tok/s: > 1 = engine faster):")
     for n, t, g, k, r in ratios:
-        print("  N=%d vs %d thread%s: gen s/img x%.2f, img tok/s x%.2f, peak RSS x%.2f" % (n, t, "s" if t > 1 else "",
-                                                                                         g, k, r))
+        print("  N=%d vs %d thread%s: gen s/img x%.2f, img tok/s x%.2f, peak RSS x%.2f"
+              % (n, t, "s" if t > 1 else "", g, k, r))
     return 0
 
 

@@ -19,10 +19,9 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
-from dallevk.checkpoints import load_dalle  # noqa: E402
-from dallevk.transformer import caption_image_ce  # noqa: E402
+from dallevk import data as D
+from dallevk.checkpoints import load_dalle
+from dallevk.transformer import caption_image_ce
 
 NAMES = "grinning face|dog face|cat face|neutral face|red heart"
 

@@ -10,8 +10,8 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
     prompt_tokens / dropped_tokens counts (the ids themselves are checked by 2's first step);
  2. logits, teacher-forced: the reference (float64, weights exactly as in the file) prefills the padded
     prompt for n candidates (with cond_scale != 1 also the empty caption for n more sequences, the logits
-    then being null + cond_scale * (cond - null)) and then decodes the engine's own sampled codes; every step's logits are
-    compared per candidate by relative error ||engine - ref|| / ||ref||; the max over steps must be
+    then being null + cond_scale * (cond - null)) and then decodes the engine's own sampled codes; every
+    step's logits are compared per candidate by relative error ||engine - ref|| / ||ref||; the max over steps must be
     <= 1e-4 for f32 weights, <= 3e-3 when the file holds f16 tensors (--tol overrides);
  3. sampler replay: src/model/sample.c's draw (tools/dallevk/sampler.py) from the engine's logits with
     candidate b's stream (seed * 0x9e3779b97f4a7c15 + b) gives exactly the engine's code, every step;
@@ -36,10 +36,11 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
  7. when the run has enc_*.{u8,i32,f32} (the model has a dVAE encoder): the reference encoder's logits of
     enc_pixels.u8 (float64, map_pixels) match the engine's enc_logits.f32 (max |diff| / max |ref| within the
     logits tolerance), enc_codes.i32 is their argmax, and equals the reference's argmax except where the
-    reference's two best logits lie within twice the engine's largest logit error; the run's image_prompt/ subdirectory (a run
-    whose first image_prefix_len codes were given, not sampled) is checked like any run by 1-5b (its replay
-    skips the given codes, which draw nothing), and every candidate's first image_prefix_len codes must
-    equal the parent's enc_codes; it has no golden (its parent's golden and the checks above pin it).
+    reference's two best logits lie within twice the engine's largest logit error; the run's image_prompt/
+    subdirectory (a run whose first image_prefix_len codes were given, not sampled) is checked like any run
+    by 1-5b (its replay skips the given codes, which draw nothing), and every candidate's first
+    image_prefix_len codes must equal the parent's enc_codes; it has no golden (its parent's golden and the
+    checks above pin it).
 --update writes the golden from a run, only when its checks 1-5 pass. One process checks every run
 (importing torch once). Exit status 0 when every check of every run passes, 1 otherwise.
 """
@@ -51,12 +52,11 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import sampler  # noqa: E402
-from dallevk.dvae import decode_pixels, map_pixels  # noqa: E402
-from dallevk.clip import prune_sources, rerank_pool, rerank_pool_size  # noqa: E402
-from dallevk.from_gguf import load_model  # noqa: E402
-from dallevk.transformer import guide_logits, mean_logprob, pad_text  # noqa: E402
+from dallevk import sampler
+from dallevk.dvae import decode_pixels, map_pixels
+from dallevk.clip import prune_sources, rerank_pool, rerank_pool_size
+from dallevk.from_gguf import load_model
+from dallevk.transformer import guide_logits, mean_logprob, pad_text
 
 GOLDEN_DIR = os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "e2e"))
 REGEN = "tests/test_e2e.sh BUILD_DIR --update MODEL.gguf (--default --update for the default model)"
@@ -245,9 +245,9 @@ def check_rerank(m, run_dir, text_ids, codes, pixels, tol):
         key[:first_dup] == sorted(key[:first_dup]) and key[first_dup:] == sorted(key[first_dup:])
     same_px = ok_perm and all(np.array_equal(rpx[k], pixels[cand[k]]) for k in range(n))
     return report(ok_perm and err <= tol and ordered and same_px and same_lp and pool_ok,
-                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first (pool of the %d most likely "
-                  "first%s, distinct images first: %d) %s, candidates %s, their log-probabilities = the first run's %s, "
-                  "reranked pixels = candidates' pixels %s"
+                  "reranker: %d scores vs the reference rel err %.3g (tol %.0e), best first (pool of the %d most "
+                  "likely first%s, distinct images first: %d) %s, candidates %s, their log-probabilities = the first "
+                  "run's %s, reranked pixels = candidates' pixels %s"
                   % (n, err, tol, pool_size, "" if pool_ok else " WRONG SIZE", first_dup if ok_perm else 0, ordered,
                      cand.tolist(), same_lp, same_px))
 
@@ -382,9 +382,9 @@ def check_run(run_dir, a):
     m = load_model(model, dtype=torch.float64)
     tol = a.tol if a.tol is not None else (3e-3 if m.f16 else 1e-4)
     print("=== %s (%s weights), device %s; prompt %r, seed %d, n %d, top_k %d, temperature %g, top_p %g, "
-          "cond_scale %s, prune_rows %#x" % (model, "f16" if m.f16 else "f32", info["device"], info["prompt"], info["seed"],
-                             info["n_images"], info["top_k"], info["temperature"], info["top_p"], info["cond_scale"],
-                             info["prune_rows"]))
+          "cond_scale %s, prune_rows %#x"
+          % (model, "f16" if m.f16 else "f32", info["device"], info["prompt"], info["seed"], info["n_images"],
+             info["top_k"], info["temperature"], info["top_p"], info["cond_scale"], info["prune_rows"]))
     ok, text_ids = check_tokens(m, info)
     ok &= check_logits(m, text_ids, logits, codes, tol, float(info["cond_scale"]))
     ok &= check_replay(info, raw_logits, raw_codes)  # every candidate's own stream, pruned or not

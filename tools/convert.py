@@ -6,11 +6,9 @@
 Options: --type f16 (default) or f32; `convert.py FAMILY --help` lists the rest. The code lives in
 tools/dallevk/convert/.
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk.convert.cli import main  # noqa: E402
+from dallevk.convert.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,12 +23,11 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
-from dallevk.checkpoints import load_clip, load_dalle, load_dvae  # noqa: E402
-from dallevk.clip import retrieval  # noqa: E402
-from dallevk.dvae import decode_pixels  # noqa: E402
-from dallevk.transformer import caption_image_ce, pad_text  # noqa: E402
+from dallevk import data as D
+from dallevk.checkpoints import load_clip, load_dalle, load_dvae
+from dallevk.clip import retrieval
+from dallevk.dvae import decode_pixels
+from dallevk.transformer import caption_image_ce, pad_text
 
 
 @torch.no_grad()
@@ -152,9 +151,10 @@ def main(argv=None):
         tag = "" if cinfo["final"] else " (partial: step %s)" % cinfo["step"]
         print("reranker%s:" % tag)
         print("  held-out caption->image retrieval among %d images: top-1 %.3f, top-5 %.3f "
-              "(chance %.4f / %.4f), mean rank %.1f" % (r["n"], r["top1"], r["top5"], r["chance1"], r["chance5"],
-                                                         r["mean_rank"]))
-        print("  the same from rows 0-%d only (prefix features): top-1 %.3f, top-5 %.3f" % (half, rh["top1"], rh["top5"]))
+              "(chance %.4f / %.4f), mean rank %.1f"
+              % (r["n"], r["top1"], r["top5"], r["chance1"], r["chance5"], r["mean_rank"]))
+        print("  the same from rows 0-%d only (prefix features): top-1 %.3f, top-5 %.3f"
+              % (half, rh["top1"], rh["top5"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -18,8 +18,7 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
+from dallevk import data as D
 
 PROMPTS = ("cat face, twemoji style|star, twemoji style|fire, twemoji style|dog face, noto style|"
            "thinking face, twemoji style|bear, noto style")

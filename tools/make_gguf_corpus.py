@@ -16,12 +16,10 @@ Usage: /usr/bin/python3 tools/make_gguf_corpus.py [--out DIR]
 import argparse
 import os
 import struct
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk.gguf import GGUFValueType as T, GGUFWriter  # noqa: E402
+from dallevk.gguf import GGUFValueType as T, GGUFWriter
 
 U64_MAX = 2**64 - 1
 
@@ -123,7 +121,7 @@ TINY_MERGES = [(104, 105), (256, 33), (32, 256)]
 def valid_model_tiny():
     """A complete dalle-vk model in the documented schema (random weights, f16 matrices), written by
     tools/export_gguf.py: an example for loaders and the fixture of test_gguf.c's schema check."""
-    import export_gguf as ex
+    from dallevk import export as ex
     rng = np.random.default_rng(1234)
     c = TINY_DALLE
     sd = {}
@@ -199,7 +197,8 @@ def bad_files():
     add("bad_alignment_zero.gguf", file_bytes([kv_u32("general.alignment", 0)], one_t, F32x4),
         "general.alignment 0 is not a power of two")
     # tensor infos
-    add("bad_ndims0.gguf", file_bytes([ARCH], [tinfo("a", [])], F32x4), "tensor info 0 ('a'): n_dims 0 out of range 1..4")
+    add("bad_ndims0.gguf", file_bytes([ARCH], [tinfo("a", [])], F32x4),
+        "tensor info 0 ('a'): n_dims 0 out of range 1..4")
     add("bad_ndims5.gguf", file_bytes([ARCH], [tinfo("a", [1, 1, 1, 1, 4])], F32x4), "n_dims 5 out of range 1..4")
     add("bad_zero_dim.gguf", file_bytes([ARCH], [tinfo("a", [4, 0])], F32x4), "dimension 1 is 0")
     add("bad_overflow_dims.gguf", file_bytes([ARCH], [tinfo("a", [2**32, 2**32, 2**32])], F32x4),

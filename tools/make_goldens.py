@@ -26,18 +26,18 @@ tensors of that case (f32):
 Deterministic (fixed seeds); rerun after changing the reference or the format:
   /usr/bin/python3 tools/make_goldens.py
 """
+import argparse
 import os
-import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk.clip import Clip, ClipConfig  # noqa: E402
-from dallevk.dvae import Decoder, DvaeConfig, decode_pixels  # noqa: E402
-from dallevk.gguf import GGUFReader, GGUFWriter  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
-import export_gguf  # noqa: E402
+from dallevk.clip import Clip, ClipConfig
+from dallevk.dvae import Decoder, DvaeConfig, decode_pixels
+from dallevk.export import CLIP_LOGIT_SCALE, export
+from dallevk.gguf import GGUFReader, GGUFWriter
+from dallevk.random_init import randomize, randomize_clip
+from dallevk.transformer import Dalle, DalleConfig, pad_text
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "parity")
 
@@ -61,46 +61,12 @@ CLIP_CASES = {
 N_CLIP_CODES = 3
 
 
-def randomize(module, gen):
-    """Weights of a scale that keeps activations O(1), so the comparison is not dominated by zeros."""
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.dim() >= 2 and ("emb" not in name) and name != "blocks.input.w":
-                fan_in = p[0].numel()
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) / fan_in ** 0.5)
-            elif p.dim() >= 2 or name == "image_start":
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
-            elif name.endswith("ln1.w") or name.endswith("ln2.w") or name == "ln_f.w":
-                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-            else:
-                p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-
-
 def round_f16(module):
     """Rounds every tensor of 2+ dims to f16 precision (what the --f16 file holds)."""
     with torch.no_grad():
         for p in module.parameters():
             if p.dim() >= 2:
                 p.copy_(p.half().double())
-
-
-def randomize_clip(clip, gen):
-    """randomize() for the reranker: O(1) activations; then every weight rounded to float32."""
-    with torch.no_grad():
-        for name, p in clip.named_parameters():
-            if name == "logit_scale":
-                p.copy_(torch.log(torch.tensor(10.0, dtype=torch.float64))
-                        + 0.1 * torch.randn((), generator=gen, dtype=torch.float64))
-            elif p.dim() >= 2 and "emb" not in name:
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) / p[0].numel() ** 0.5)
-            elif p.dim() >= 2:
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
-            elif name.endswith(("ln1.w", "ln2.w", "ln_f.w")):
-                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-            else:
-                p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-            if name != "logit_scale":
-                p.copy_(p.float().double())
 
 
 def clip_goldens(clip, scale, text_ids, codes):
@@ -161,11 +127,11 @@ def make_case(name, dalle_kw, dvae_kw, steps, seed):
             logits = torch.stack(rows).numpy()
             pixels = decode_pixels(d.decode_codes(dvae_codes)).numpy()
         model_path = os.path.join(OUT, "%s-%s.gguf" % (name, dtype))
-        export_gguf.export(model_path, dalle=(cfg.to_dict(), {k: v.float() for k, v in model.state_dict().items()}),
-                           dvae=(vcfg.to_dict(), {k: v.float() for k, v in dec.state_dict().items()}, None),
-                           merges=merges, f16=dtype == "f16", encoder=False, name="parity-" + name,
-                           license="test data",
-                           clip=None if clip is None else (clip.cfg.to_dict(), clip.state_dict()))
+        export(model_path, dalle=(cfg.to_dict(), {k: v.float() for k, v in model.state_dict().items()}),
+               dvae=(vcfg.to_dict(), {k: v.float() for k, v in dec.state_dict().items()}, None),
+               merges=merges, f16=dtype == "f16", encoder=False, name="parity-" + name,
+               license="test data",
+               clip=None if clip is None else (clip.cfg.to_dict(), clip.state_dict()))
         extra = ()
         if clip is not None:
             c = clip
@@ -173,7 +139,7 @@ def make_case(name, dalle_kw, dvae_kw, steps, seed):
                 c = Clip(clip.cfg).double()
                 c.load_state_dict(clip.state_dict())
                 round_f16(c)
-            scale = float(GGUFReader(model_path).get(export_gguf.CLIP_LOGIT_SCALE[1]))  # as stored (f32)
+            scale = float(GGUFReader(model_path).get(CLIP_LOGIT_SCALE[1]))  # as stored (f32)
             extra = clip_goldens(c, scale, text_ids, clip_codes)
         write_golden(os.path.join(OUT, "%s-%s-golden.gguf" % (name, dtype)), text_ids.numpy(), codes.numpy(),
                      logits, dvae_codes.numpy(), pixels, extra)
@@ -181,6 +147,7 @@ def make_case(name, dalle_kw, dvae_kw, steps, seed):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # no options: --help only
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     for i, (name, (dk, vk, steps)) in enumerate(sorted(CASES.items())):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes a random-weight model file with the default model's sizes (tools/README.md), for timing the
+"""Writes a random-weight model file with the default model's sizes (docs/training-log.md), for timing the
 engine before (or besides) a trained model: speed does not depend on the weights' values.
 
   make_random_model.py OUT.gguf [--f16] [--seed S]
@@ -15,11 +15,10 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import export_gguf  # noqa: E402
-from dallevk.dvae import Decoder, DvaeConfig  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig  # noqa: E402
-from make_goldens import randomize  # noqa: E402
+from dallevk.dvae import Decoder, DvaeConfig
+from dallevk.export import export
+from dallevk.random_init import randomize
+from dallevk.transformer import Dalle, DalleConfig
 
 DALLE = dict(text_len=32, text_vocab=1536, grid=16, image_vocab=512, d_model=256, n_heads=4, n_layers=6, d_ff=1024,
              conv_kernel=5, conv_wrap=False)
@@ -38,10 +37,10 @@ def main(argv=None):
     randomize(dalle, g)
     randomize(dec, g)
     merges = [(97 + i % 26, 97 + (i * 11 + i // 26) % 26) for i in range(100)]
-    export_gguf.export(a.out, dalle=(cfg.to_dict(), {k: v.float() for k, v in dalle.state_dict().items()}),
-                       dvae=(vcfg.to_dict(), {k: v.float() for k, v in dec.state_dict().items()}, None),
-                       merges=merges, f16=a.f16, encoder=False, name="random-weights-default-sizes",
-                       license="test data", description="random weights for timing only (tools/make_random_model.py)")
+    export(a.out, dalle=(cfg.to_dict(), {k: v.float() for k, v in dalle.state_dict().items()}),
+           dvae=(vcfg.to_dict(), {k: v.float() for k, v in dec.state_dict().items()}, None),
+           merges=merges, f16=a.f16, encoder=False, name="random-weights-default-sizes",
+           license="test data", description="random weights for timing only (tools/make_random_model.py)")
     print("wrote %s (%.1f MiB)" % (a.out, os.path.getsize(a.out) / 2**20))
     return 0
 

@@ -12,10 +12,8 @@ Usage: /usr/bin/python3 tools/make_tokenizer_vectors.py [--out DIR]
 import argparse
 import os
 import random
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
-from dallevk.bpe import BPE  # noqa: E402
+from dallevk.bpe import BPE
 
 SUBJECTS = ["red heart", "grinning face", "dog face", "cat face", "smiling face with sunglasses",
             "thumbs up", "pile of poo", "rocket", "pizza", "rainbow", "fire", "sparkles", "ghost",

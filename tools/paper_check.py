@@ -13,18 +13,17 @@ Outputs in OUT_DIR: <case>.gguf, <case>-golden.gguf (text_ids, codes, logits [4,
 Needs ~6 GB of memory and a few minutes on 2 cores.
 Usage: /usr/bin/python3 tools/paper_check.py OUT_DIR
 """
+import argparse
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk.dvae import Decoder, DvaeConfig  # noqa: E402
-from dallevk.gguf import GGUFWriter  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
-import export_gguf  # noqa: E402
+from dallevk.dvae import Decoder, DvaeConfig
+from dallevk.export import add_dvae, add_tokenizer, add_transformer
+from dallevk.gguf import GGUFWriter
+from dallevk.transformer import Dalle, DalleConfig, pad_text
 
 PAPER = dict(text_len=256, text_vocab=16384, grid=32, image_vocab=8192, d_model=3968, n_heads=62,
              d_ff=4 * 3968, conv_kernel=11, conv_wrap=False)
@@ -62,18 +61,18 @@ def write_model(path, cfg, model):
     w.add_string("general.architecture", "dalle")
     w.add_string("general.name", "paper-shaped random model")
     sd = {k: v for k, v in model.state_dict().items()}
-    tensors = export_gguf.add_transformer(w, cfg.to_dict(), sd)
-    tensors += export_gguf.add_dvae(w, vcfg.to_dict(), dec.state_dict(), None)
-    export_gguf.add_tokenizer(w, [])
+    tensors = add_transformer(w, cfg.to_dict(), sd)
+    tensors += add_dvae(w, vcfg.to_dict(), dec.state_dict(), None)
+    add_tokenizer(w, [])
     for name, arr in tensors:
         w.add_tensor(name, arr, "f16" if arr.ndim >= 2 and name not in F32_TENSORS else "f32")
     w.write(path)
 
 
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
-    out = sys.argv[1]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out_dir", help="where the <case>.gguf and <case>-golden.gguf files go")
+    out = ap.parse_args().out_dir
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
     gen = torch.Generator().manual_seed(2021)

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
-from dallevk.checkpoints import load_dalle, load_dvae  # noqa: E402
-from dallevk.clip import Pruner, rerank_order, rerank_pool, rerank_pool_size  # noqa: E402
-from dallevk.dvae import decode_pixels  # noqa: E402
-from dallevk.transformer import mean_logprob, pad_text  # noqa: E402
+from dallevk import data as D
+from dallevk.checkpoints import load_dalle, load_dvae
+from dallevk.clip import Pruner, rerank_order, rerank_pool, rerank_pool_size
+from dallevk.dvae import decode_pixels
+from dallevk.transformer import mean_logprob, pad_text
 
 SEEN = ["red heart, twemoji style", "grinning face, noto style", "dog face, twemoji style",
         "cat face, noto style", "fire, twemoji style", "rocket, noto style",
@@ -85,7 +84,8 @@ def main(argv=None):
                     help="rows after which the reranker prunes the candidates during sampling (clip.Pruner), "
                          "comma-separated, or 'none'; default: the model file's clip.prune_rows (runs: none)")
     ap.add_argument("--prompts", default="", help="'|'-separated prompts (default: 8+8)")
-    ap.add_argument("--model", default="", help="sample a model file (e.g. assets/dalle-emoji.gguf) instead of the runs")
+    ap.add_argument("--model", default="",
+                    help="sample a model file (e.g. assets/dalle-emoji.gguf) instead of the runs")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     images, items = D.load_dataset()
@@ -126,7 +126,8 @@ def main(argv=None):
         if K:
             best = []
             for r in range(len(prompts)):
-                pool = rerank_pool(mean_logprob(model, text[r], codes[r], scale).tolist(), rerank_pool_size(a.rerank_pool, M))
+                pool = rerank_pool(mean_logprob(model, text[r], codes[r], scale).tolist(),
+                                   rerank_pool_size(a.rerank_pool, M))
                 best.append(rerank_order(clip.scores(text[r], codes[r]).tolist(), pool)[:K])
             best = torch.tensor(best)
             shown.append(torch.gather(codes, 1, best.unsqueeze(-1).expand(-1, -1, codes.shape[-1])))
@@ -141,7 +142,8 @@ def main(argv=None):
         os.path.basename(info["path"]), M, ", pruned after rows %s (0-based)" % ",".join(map(str, prune)) if prune
         else "", temp, a.top_k, top_p, scale)
     title += "\nprompt | ground truth | dVAE recon | %d of the batch%s" % (
-        a.n, " | best %d of the %d by the reranker (among the %d most likely)" % (K, M, rerank_pool_size(a.rerank_pool, M))
+        a.n, " | best %d of the %d by the reranker (among the %d most likely)"
+        % (K, M, rerank_pool_size(a.rerank_pool, M))
         if K else "")
     draw.text((4, 2), title, fill="black")
     for r, p in enumerate(prompts):

@@ -14,7 +14,6 @@ Run dir (default ~/.cache/dalle-vk/runs/<name>, env DVK_RUN_DIR): ckpt.pt (resum
 --ckpt-every s), log.csv, final.pt (weights, config, BPE merges, metrics). Rerun with --resume.
 """
 import argparse
-import csv
 import os
 import random
 import sys
@@ -23,16 +22,15 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
-from dallevk.bpe import BPE  # noqa: E402
-from dallevk.clip import Clip, ClipConfig, retrieval  # noqa: E402
-from train_dalle import encode_dataset, lr_at, text_batch  # noqa: E402
+from dallevk import data as D
+from dallevk import training as TR
+from dallevk.bpe import BPE
+from dallevk.clip import Clip, ClipConfig, retrieval
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    D.add_run_args(ap, "clip", steps=700, batch=128, lr=1e-3, warmup=100)
+    TR.add_run_args(ap, "clip", steps=700, batch=128, lr=1e-3, warmup=100)
     ap.add_argument("--dalle", default="dalle", help="transformer run whose bpe.json / codes.npy / config to use")
     ap.add_argument("--dvae", default="dvae", help="dVAE run (only if codes.npy had to be computed)")
     ap.add_argument("--weight-decay", type=float, default=0.1)
@@ -42,10 +40,6 @@ def parse_args(argv):
     ap.add_argument("--text-layers", type=int, default=2)
     ap.add_argument("--image-layers", type=int, default=2)
     ap.add_argument("--d-embed", type=int, default=64)
-    ap.add_argument("--ckpt-every", type=float, default=180.0)
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--time-limit", type=float, default=0.0)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prefix-weight", type=float, default=None,
                     help="weight of the prefix loss (Clip.loss): the contrastive loss also over the features of "
                          "the image's first 1..G-1 rows, so the reranker can score half-sampled candidates "
@@ -64,21 +58,19 @@ def dalle_config(run):
 
 def heldout_texts(tok, items, idx, cfg):
     """int64 [N, T]: the first caption of each item in idx."""
-    return text_batch(tok, [items[i]["captions"][0] for i in idx], cfg)
+    return TR.text_batch(tok, [items[i]["captions"][0] for i in idx], cfg)
 
 
 def main(argv=None):
     a = parse_args(argv)
-    torch.set_num_threads(a.threads)
-    run, ckpt_path, state = D.open_run(a.name, a.resume, "clip")
+    run, ckpt_path, state = TR.start(a, "clip", ("batch", "lr", "warmup", "weight_decay", "seed", "dalle"), 700)
     if run is None:
         return 0
-    D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dalle"), 700)
-    D.saved_or(a, state, "prefix_weight", 0.0, 0.0)
+    TR.saved_or(a, state, "prefix_weight", 0.0, 0.0)
 
     dalle_run = os.path.join(D.run_root(), a.dalle)
     images, items = D.load_dataset()
-    codes = encode_dataset(dalle_run, a.dvae, images, a.device)  # cached codes.npy of the transformer run
+    codes = TR.encode_dataset(dalle_run, a.dvae, images, a.device)  # cached codes.npy of the transformer run
     del images
     tok = BPE.load(os.path.join(dalle_run, "bpe.json"))
     train_idx = D.split_indices(items, "train")
@@ -96,10 +88,7 @@ def main(argv=None):
                          ln_eps=dc.get("ln_eps", 1e-5))
     torch.manual_seed(a.seed)
     model = Clip(cfg).to(a.device)
-    decay = [p for n, p in model.named_parameters() if n.endswith(".w") and p.dim() == 2 and "ln" not in n]
-    other = [p for n, p in model.named_parameters() if not any(p is q for q in decay)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
-                             {"params": other, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.98))
+    opt = TR.adamw_matrix_decay(model, a.weight_decay, a.lr, (0.9, 0.98))
     step = 0
     rng = random.Random(a.seed)
     if state is not None:
@@ -116,13 +105,8 @@ def main(argv=None):
     held_text = heldout_texts(tok, items, held_idx, cfg).to(a.device)
     held_codes = torch.from_numpy(codes_flat[held_idx]).to(a.device)
 
-    log_path = os.path.join(run, "log.csv")
-    D.trim_log(log_path, step)
-    new_log = not os.path.exists(log_path)
-    logf = open(log_path, "a", newline="")
-    log = csv.writer(logf)
-    if new_log:
-        log.writerow(["step", "wall_s", "loss", "batch_acc", "lr", "logit_scale", "heldout_top1", "heldout_top5"])
+    logf, log = TR.open_log(run, step, ["step", "wall_s", "loss", "batch_acc", "lr", "logit_scale", "heldout_top1",
+                                        "heldout_top5"])
 
     def save():
         logf.flush()
@@ -143,21 +127,17 @@ def main(argv=None):
         return r
 
     t0 = time.time()
-    ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "clip")
+    ckpt = TR.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "clip")
     start_step = step
     r = None
     while step < a.steps:
-        lr = lr_at(step, a)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = TR.lr_at(step, a)
+        TR.set_lr(opt, lr)
         b = [int(train_idx[k]) for k in rng.sample(range(len(train_idx)), a.batch)]  # distinct images
-        t = text_batch(tok, [rng.choice(items[i]["captions"]) for i in b], cfg).to(a.device)
+        t = TR.text_batch(tok, [rng.choice(items[i]["captions"]) for i in b], cfg).to(a.device)
         c = torch.from_numpy(codes_flat[b]).to(a.device)
         loss, logits = model.loss(t, c, a.prefix_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        TR.optimizer_step(opt, loss, model.parameters())
         step += 1
         with torch.no_grad():
             y = torch.arange(len(b), device=logits.device)
@@ -167,7 +147,8 @@ def main(argv=None):
             r = evaluate()
         if step <= 10 or step % 50 == 0:
             print("clip: step %d loss %.4f batch acc %.3f scale %.2f lr %.3g (%.2f s/step)"
-                  % (step, loss.item(), acc, model.scale().item(), lr, (time.time() - t0) / max(1, step - start_step)), flush=True)
+                  % (step, loss.item(), acc, model.scale().item(), lr,
+                     (time.time() - t0) / max(1, step - start_step)), flush=True)
         log.writerow([step, "%.1f" % (time.time() - t0), "%.5f" % loss.item(), "%.4f" % acc, "%.6g" % lr,
                       "%.4f" % model.scale().item(), "" if r is None else "%.4f" % r["top1"],
                       "" if r is None else "%.4f" % r["top5"]])

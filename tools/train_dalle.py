@@ -13,8 +13,6 @@ atomic, every --ckpt-every s), log.csv, bpe.json, codes.npy, final.pt (weights, 
 BPE merges, dVAE config, metrics). Rerun with --resume to continue.
 """
 import argparse
-import csv
-import math
 import os
 import random
 import shutil
@@ -24,17 +22,16 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
-from dallevk.bpe import BPE  # noqa: E402
-from dallevk.checkpoints import load_dalle  # noqa: E402
-from dallevk.dvae import DvaeConfig, Encoder  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, caption_image_ce, pad_text  # noqa: E402
+from dallevk import data as D
+from dallevk import training as TR
+from dallevk.bpe import BPE
+from dallevk.checkpoints import load_dalle
+from dallevk.transformer import Dalle, DalleConfig, caption_image_ce
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    D.add_run_args(ap, "dalle", steps=5000, batch=16, lr=5e-4, warmup=150)
+    TR.add_run_args(ap, "dalle", steps=5000, batch=16, lr=5e-4, warmup=150)
     ap.add_argument("--dvae", default="dvae", help="name of the finished dVAE run")
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--text-len", type=int, default=32)
@@ -46,22 +43,19 @@ def parse_args(argv):
     ap.add_argument("--conv-wrap", type=int, default=0)
     ap.add_argument("--d-ff", type=int, default=0, help="MLP width (default 4 * d_model)")
     ap.add_argument("--grow-from", default=None,
-                    help="start a new run from the weights of this run (its final.pt, else its latest ckpt.pt; its BPE "
-                         "and codes), widened to --d-ff: the new MLP units start with random inputs and zero outputs, so the "
-                         "model computes the same function at step 0 and gains capacity; fresh optimizer")
-    ap.add_argument("--ckpt-every", type=float, default=180.0)
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--time-limit", type=float, default=0.0)
+                    help="start a new run from the weights of this run (its final.pt, else its latest ckpt.pt; its "
+                         "BPE and codes), widened to --d-ff: the new MLP units start with random inputs and zero "
+                         "outputs, so the model computes the same function at step 0 and gains capacity; fresh "
+                         "optimizer")
     ap.add_argument("--stop-at", type=int, default=0,
                     help="save and exit once this step is reached, before --steps (the LR schedule still runs "
                          "to --steps): to branch another run from that checkpoint (tools/train_all.sh); 0 = off")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample-by", choices=("image", "base", "loss"), default=None,
                     help="draw training images uniformly (image), or a base emoji uniformly and then one of its "
                          "images (base: skin-tone variants stop outweighing rare concepts), or a base emoji with "
-                         "probability half uniform, half proportional to a running estimate of its image CE, then one of "
-                         "its images (loss: the concepts memorised worst are drawn most); default image (on --resume: the "
-                         "saved value)")
+                         "probability half uniform, half proportional to a running estimate of its image CE, then "
+                         "one of its images (loss: the concepts memorised worst are drawn most); default image (on "
+                         "--resume: the saved value)")
     ap.add_argument("--null-cond-prob", type=float, default=None,
                     help="probability that a training caption is replaced by the empty caption (all pad "
                          "tokens), so the model also learns p(image | no text) for classifier-free guidance "
@@ -73,58 +67,6 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
-def lr_at(step, a):
-    if step < a.warmup:
-        return a.lr * (step + 1) / a.warmup
-    f = (step - a.warmup) / max(1, a.steps - a.warmup)
-    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, f))))
-
-
-def load_dvae(name, device="cpu"):
-    """-> (Encoder, Decoder, DvaeConfig) from a finished dVAE run."""
-    from dallevk.dvae import Decoder
-    st = torch.load(os.path.join(D.run_root(), name, "final.pt"), map_location="cpu")
-    cfg = DvaeConfig(**st["config"])
-    enc, dec = Encoder(cfg), Decoder(cfg)
-    enc.load_state_dict(st["encoder"])
-    dec.load_state_dict(st["decoder"])
-    return enc.to(device).eval(), dec.to(device).eval(), cfg
-
-
-def encode_dataset(run, dvae_name, images, device):
-    """argmax codes int16 [N, G, G] of every image, cached in run/codes.npy."""
-    path = os.path.join(run, "codes.npy")
-    if os.path.exists(path):
-        return np.load(path)
-    enc, _, _ = load_dvae(dvae_name, device)
-    codes = D.encode_images(enc, images, device).astype(np.int16)
-    np.save(path + ".tmp.npy", codes)
-    os.replace(path + ".tmp.npy", path)
-    return codes
-
-
-def widen_mlp(sd, d_ff, gen, std=0.02):
-    """A copy of state dict sd whose MLPs have d_ff units: each layer's new fc1 rows are drawn from N(0, std),
-    their biases and the new fc2 columns are zero, so the widened model computes the same outputs
-    (Net2Net-style growth, Chen et al. 2016, with zero outgoing weights instead of split units)."""
-    out = dict(sd)
-    for k, v in sd.items():
-        if k.endswith("mlp.fc1.w") and v.shape[0] > d_ff:
-            raise ValueError("--d-ff %d is narrower than the source run's %d" % (d_ff, v.shape[0]))
-        if k.endswith("mlp.fc1.w") and v.shape[0] < d_ff:
-            out[k] = torch.cat([v, torch.randn(d_ff - v.shape[0], v.shape[1], generator=gen) * std])
-        elif k.endswith("mlp.fc1.b") and v.shape[0] < d_ff:
-            out[k] = torch.cat([v, torch.zeros(d_ff - v.shape[0])])
-        elif k.endswith("mlp.fc2.w") and v.shape[1] < d_ff:
-            out[k] = torch.cat([v, torch.zeros(v.shape[0], d_ff - v.shape[1])], dim=1)
-    return out
-
-
-def text_batch(tok, caps, cfg):
-    """list of caption strings -> int64 [B, T]."""
-    return torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in caps])
-
-
 def first_caption_ce(model, tok, items, codes, idx, device):
     """Image-token CE (nats/token) of each item in idx with its first caption -> float64 numpy [len(idx)]."""
     idx = list(idx)
@@ -133,21 +75,19 @@ def first_caption_ce(model, tok, items, codes, idx, device):
 
 def main(argv=None):
     a = parse_args(argv)
-    torch.set_num_threads(a.threads)
-    run, ckpt_path, state = D.open_run(a.name, a.resume, "dalle")
+    run, ckpt_path, state = TR.start(a, "dalle", ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"), 5000)
     if run is None:
         return 0
-    D.restore_args(a, state, ("batch", "lr", "warmup", "weight_decay", "seed", "dvae"), 5000)
-    D.saved_or(a, state, "sample_by", "image", "image")
-    D.saved_or(a, state, "input_noise", 0.0, 0.0)
-    D.saved_or(a, state, "null_cond_prob", 0.1, 0.0)  # runs from before the option trained without
+    TR.saved_or(a, state, "sample_by", "image", "image")
+    TR.saved_or(a, state, "input_noise", 0.0, 0.0)
+    TR.saved_or(a, state, "null_cond_prob", 0.1, 0.0)  # runs from before the option trained without
 
     if state is None and a.grow_from:
         for f in ("bpe.json", "codes.npy"):  # the source run's tokenizer and codes, so the weights still fit
             if not os.path.exists(os.path.join(run, f)):
                 shutil.copy(os.path.join(D.run_root(), a.grow_from, f), os.path.join(run, f))
     images, items = D.load_dataset()
-    codes = encode_dataset(run, a.dvae, images, a.device)
+    codes = TR.encode_dataset(run, a.dvae, images, a.device)
     train_idx = D.split_indices(items, "train")
     held_idx = np.concatenate([D.split_indices(items, "val"), D.split_indices(items, "zeroshot")])
     bpe_path = os.path.join(run, "bpe.json")
@@ -166,7 +106,7 @@ def main(argv=None):
         src, _, src_info = load_dalle(a.grow_from)
         cfg = DalleConfig(**dict(src.cfg.to_dict(), d_ff=a.d_ff or src.cfg.d_ff))
         a.dvae = src_info["dvae"]
-        grown = widen_mlp(src.state_dict(), cfg.d_ff, torch.Generator().manual_seed(a.seed))
+        grown = TR.widen_mlp(src.state_dict(), cfg.d_ff, torch.Generator().manual_seed(a.seed))
         print("dalle: grown from %s (d_ff %d -> %d)" % (src_info["path"], src.cfg.d_ff, cfg.d_ff))
     else:
         G = codes.shape[1]
@@ -177,12 +117,7 @@ def main(argv=None):
                           conv_kernel=a.conv_kernel, conv_wrap=bool(a.conv_wrap))
     torch.manual_seed(a.seed)
     model = Dalle(cfg).to(a.device)
-    decay = [p for n, p in model.named_parameters() if n.endswith(".w") and p.dim() == 2
-             and "ln" not in n]
-    other = [p for n, p in model.named_parameters() if not any(p is q for q in decay)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
-                             {"params": other, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.96))
+    opt = TR.adamw_matrix_decay(model, a.weight_decay, a.lr, (0.9, 0.96))
     step = 0
     rng = random.Random(a.seed)
     if state is not None:
@@ -196,13 +131,7 @@ def main(argv=None):
     n_params = sum(p.numel() for p in model.parameters())
     print("dalle: config", cfg.to_dict(), "params %.2fM" % (n_params / 1e6), flush=True)
 
-    log_path = os.path.join(run, "log.csv")
-    D.trim_log(log_path, step)
-    new_log = not os.path.exists(log_path)
-    logf = open(log_path, "a", newline="")
-    log = csv.writer(logf)
-    if new_log:
-        log.writerow(["step", "wall_s", "loss", "text_ce", "image_ce", "lr", "heldout_image_ce"])
+    logf, log = TR.open_log(run, step, ["step", "wall_s", "loss", "text_ce", "image_ce", "lr", "heldout_image_ce"])
 
     def save():
         logf.flush()
@@ -214,7 +143,7 @@ def main(argv=None):
         return float(first_caption_ce(model, tok, items, codes, held_idx, a.device).mean())
 
     t0 = time.time()
-    ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dalle")
+    ckpt = TR.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dalle")
     codes_flat = codes.reshape(len(codes), -1).astype(np.int64)
     groups = {}
     for i in train_idx:
@@ -232,9 +161,8 @@ def main(argv=None):
             save()
             print("dalle: stopped at step %d (--stop-at), no final.pt" % step, flush=True)
             return 0
-        lr = lr_at(step, a)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = TR.lr_at(step, a)
+        TR.set_lr(opt, lr)
         if a.sample_by == "loss":
             # half uniform, half proportional to the CE estimate: easy concepts are still revisited
             mean_ce = sum(base_ce) / len(base_ce)
@@ -247,7 +175,7 @@ def main(argv=None):
         caps = [rng.choice(items[i]["captions"]) for i in b]
         if a.null_cond_prob > 0:  # the empty caption pads every text position (pad_text)
             caps = ["" if rng.random() < a.null_cond_prob else c for c in caps]
-        t = text_batch(tok, caps, cfg).to(a.device)
+        t = TR.text_batch(tok, caps, cfg).to(a.device)
         c = torch.from_numpy(codes_flat[b]).to(a.device)
         inp = None
         if a.input_noise > 0:  # seeded per step, so a resumed run draws the same corruption
@@ -260,10 +188,7 @@ def main(argv=None):
         if a.sample_by == "loss":  # running estimate: each draw moves its base 30% toward what it measured
             for k, v in zip(ks, ice_each.tolist()):
                 base_ce[k] = 0.7 * base_ce[k] + 0.3 * v
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        TR.optimizer_step(opt, loss, model.parameters())
         step += 1
         held = ""
         if step % a.eval_every == 0 or step == a.steps:

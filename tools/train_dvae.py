@@ -17,7 +17,6 @@ written every --ckpt-every seconds atomically), log.csv, final.pt (weights + con
 metrics, written when all steps are done). Rerun with --resume to continue.
 """
 import argparse
-import csv
 import math
 import os
 import sys
@@ -27,15 +26,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk import data as D  # noqa: E402
-from dallevk.dvae import (Decoder, DvaeConfig, Encoder, decode_pixels,  # noqa: E402
+from dallevk import data as D
+from dallevk import training as TR
+from dallevk.dvae import (Decoder, DvaeConfig, Encoder, decode_pixels,
                           map_pixels)
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    D.add_run_args(ap, "dvae", steps=3000, batch=32, lr=2e-3, warmup=100)
+    TR.add_run_args(ap, "dvae", steps=3000, batch=32, lr=2e-3, warmup=100)
     ap.add_argument("--n-hid", type=int, default=64)
     ap.add_argument("--n-blk", type=int, default=1)
     ap.add_argument("--group-count", type=int, default=3)
@@ -54,11 +53,6 @@ def parse_args(argv):
                          "hard argmax codes; for improving PSNR after the transformer's codes "
                          "are fixed")
     ap.add_argument("--kl-weight", type=float, default=1e-3)
-    ap.add_argument("--ckpt-every", type=float, default=180.0)
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--time-limit", type=float, default=0.0,
-                    help="stop (after a checkpoint) after this many seconds; 0 = none")
-    ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
 
 
@@ -66,13 +60,6 @@ def tau_at(step, a):
     t_end = max(1, int(a.tau_frac * a.steps))
     f = min(1.0, step / t_end)
     return a.tau_start * (a.tau_end / a.tau_start) ** f
-
-
-def lr_at(step, a):
-    if step < a.warmup:
-        return a.lr * (step + 1) / a.warmup
-    f = (step - a.warmup) / max(1, a.steps - a.warmup)
-    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, f))))
 
 
 def recon_loss(x_stats, x, kind):
@@ -109,28 +96,18 @@ def evaluate(enc, dec, images, idx, device, batch=64):
 
 def main(argv=None):
     a = parse_args(argv)
-    torch.set_num_threads(a.threads)
-    run = os.path.join(D.run_root(), a.name)
-    os.makedirs(run, exist_ok=True)
-    ckpt_path = os.path.join(run, "ckpt.pt")
-    if os.path.exists(os.path.join(run, "final.pt")) and a.resume:
-        print("dvae: already finished:", os.path.join(run, "final.pt"))
+    run, ckpt_path, state = TR.start(a, "dvae", ("batch", "lr", "warmup", "loss", "tau_start", "tau_end", "tau_frac",
+                                                 "kl_weight", "seed", "hard", "init_from", "decoder_only"), 3000)
+    if run is None:
         return 0
-    state = torch.load(ckpt_path, map_location="cpu") if a.resume and os.path.exists(ckpt_path) else None
     if state is not None:
-        saved = state["args"]
-        for k in ("batch", "lr", "warmup", "loss", "tau_start", "tau_end", "tau_frac",
-                  "kl_weight", "seed", "hard", "init_from", "decoder_only"):
-            setattr(a, k, saved.get(k, getattr(a, k)))
         cfg = DvaeConfig(**state["config"])
-        a.steps = a.steps or saved["steps"]
     elif a.init_from:
         init = torch.load(os.path.join(D.run_root(), a.init_from, "final.pt"), map_location="cpu")
         cfg = DvaeConfig(**init["config"])
     else:
         cfg = DvaeConfig(group_count=a.group_count, n_hid=a.n_hid, n_blk_per_group=a.n_blk,
                          vocab_size=a.vocab, n_init=a.n_init)
-    a.steps = a.steps or 3000
     torch.manual_seed(a.seed)
     enc, dec = Encoder(cfg).to(a.device), Decoder(cfg).to(a.device)
     if state is None and a.init_from:
@@ -157,13 +134,8 @@ def main(argv=None):
     images, items = D.load_dataset()
     train_idx = D.split_indices(items, "train")
     val_idx = np.concatenate([D.split_indices(items, "val"), D.split_indices(items, "zeroshot")])
-    log_path = os.path.join(run, "log.csv")
-    D.trim_log(log_path, step)
-    new_log = not os.path.exists(log_path)
-    logf = open(log_path, "a", newline="")
-    log = csv.writer(logf)
-    if new_log:
-        log.writerow(["step", "wall_s", "loss", "recon", "kl", "tau", "lr", "val_psnr", "codes_used"])
+    logf, log = TR.open_log(run, step, ["step", "wall_s", "loss", "recon", "kl", "tau", "lr", "val_psnr",
+                                        "codes_used"])
 
     def save():
         logf.flush()
@@ -173,13 +145,12 @@ def main(argv=None):
                        "torch_rng": torch.get_rng_state()}, ckpt_path)
 
     t0 = time.time()
-    ckpt = D.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dvae")
+    ckpt = TR.Checkpointer(save, logf, a.ckpt_every, a.time_limit, "dvae")
     print("dvae: config", cfg.to_dict(), "params %.3fM" % (sum(p.numel() for p in params) / 1e6),
           "train", len(train_idx), "val", len(val_idx), flush=True)
     while step < a.steps:
-        tau, lr = tau_at(step, a), lr_at(step, a)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        tau, lr = tau_at(step, a), TR.lr_at(step, a)
+        TR.set_lr(opt, lr)
         bi = rng.choice(train_idx, a.batch, replace=False)
         batch = images[bi]
         flip = rng.random(a.batch) < 0.5
@@ -197,10 +168,7 @@ def main(argv=None):
             logq = F.log_softmax(logits, dim=1)
             kl = (logq.exp() * logq).sum(1).mean() + math.log(cfg.vocab_size)
         loss = rec + a.kl_weight * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        TR.optimizer_step(opt, loss, params)
         step += 1
         val_psnr, used = "", ""
         if step % a.eval_every == 0 or step == a.steps:

@@ -22,17 +22,16 @@
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define DEFAULT_MODEL "dalle-emoji.gguf"
-#define DEFAULT_CANDIDATES 32u /* candidates sampled per run when the model can rerank (see usage) */
 
 typedef struct cli_options {
-  const char *prompt, *output, *model, *device, *candidates_arg;
+  const char *prompt, *output, *model, *device;
   const char *image_prompt; /* --image-prompt PATH, or NULL */
   uint32_t prompt_rows;     /* --prompt-rows K; 0: half the grid */
   uint32_t count, candidates; /* candidates 0: the default (see usage) */
   uint64_t seed;
   int seed_given, separate, verbose, quiet;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
-  float rerank_pool;                    /* 0: DVK_DEFAULT_RERANK_POOL */
+  float reranker_pool;                  /* 0: DVK_DEFAULT_RERANKER_POOL */
   uint32_t top_k;
   uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
 } cli_options;
@@ -56,9 +55,9 @@ static void usage(FILE *f) {
           "  -o, --output PATH      PNG to write (default: dalle-vk.png)\n"
           "  -n, --count N          images to write (default 1, at most 4096)\n"
           "      --candidates M     candidates sampled together as one batch, of which the model's reranker\n"
-          "                         keeps the N best (DALL-E's CLIP reranking); default: max(N, %u) when\n"
-          "                         the model has a reranker, else N; M = N turns the final reranking off\n"
-          "                         (pruning, --prune-rows, still applies)\n"
+          "                         keeps the N best (DALL-E's CLIP reranking); default: max(N, the\n"
+          "                         model's count, 32 when it names none) when the model has a reranker,\n"
+          "                         else N; M = N turns the final reranking off (pruning still applies)\n"
           "      --separate         write PATH-0.png, PATH-1.png, ... instead of one grid\n"
           "      --seed N           sampler seed (default: random, printed); same prompt + seed + device +\n"
           "                         model -> the same PNG bytes\n"
@@ -94,7 +93,7 @@ static void usage(FILE *f) {
           "  -q, --quiet            print nothing but errors\n"
           "      --version          print the version and exit\n"
           "  -h, --help             this help\n",
-          DEFAULT_CANDIDATES, (double)DVK_DEFAULT_RERANK_POOL, DEFAULT_MODEL);
+          (double)DVK_DEFAULT_RERANKER_POOL, DEFAULT_MODEL);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -176,7 +175,6 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       if (parse_u64(optarg, 4096, &v) || v == 0)
         return usage_error("--candidates must be an integer from 1 to 4096, got '%s'", optarg);
       o->candidates = (uint32_t)v;
-      o->candidates_arg = optarg;
       break;
     case OPT_SEED:
       if (parse_u64(optarg, UINT64_MAX, &o->seed)) return usage_error("--seed must be a non-negative integer, got '%s'", optarg);
@@ -204,7 +202,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
                            "image row), got '%s'", optarg);
       break;
     case OPT_POOL:
-      if (parse_float(optarg, &o->rerank_pool) || !(o->rerank_pool > 0 && o->rerank_pool <= 1))
+      if (parse_float(optarg, &o->reranker_pool) || !(o->reranker_pool > 0 && o->reranker_pool <= 1))
         return usage_error("--rerank-pool must be a number in (0, 1], got '%s'", optarg);
       break;
     case OPT_IMAGE: o->image_prompt = optarg; break;
@@ -215,9 +213,10 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     case OPT_MODEL: o->model = optarg; break;
     case OPT_DEVICE: o->device = optarg; break;
     case OPT_LIST: {
-      char *list = dvk_list_devices();
+      char why[512];
+      char *list = dvk_list_devices(why, sizeof why);
       if (!list) {
-        fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(NULL));
+        fprintf(stderr, "dalle-vk: %s\n", why);
         return EXIT_RUNTIME;
       }
       fputs(list, stdout);
@@ -235,9 +234,6 @@ static int parse_args(int argc, char **argv, cli_options *o) {
   if (optind == argc) return usage_error("%s", "missing PROMPT (use \"\" for an unconditional image)");
   if (optind + 1 < argc) return usage_error("one PROMPT expected; quote it: dalle-vk \"%s ...\"", argv[optind]);
   o->prompt = argv[optind];
-  if (o->candidates && o->candidates < o->count)
-    return usage_error("--candidates must be at least --count (N), got %s", o->candidates_arg);
-  if (o->prompt_rows && !o->image_prompt) return usage_error("%s", "--prompt-rows needs --image-prompt");
   if (o->verbose && o->quiet) o->verbose = 0;
   return -1;
 }
@@ -269,10 +265,38 @@ static const char *default_model(char *buf, size_t len) {
   return buf;
 }
 
+/* The verbose report of what the generation used and why (dvk_images.settings). */
+static void print_settings(const dvk_settings *s, const char *image_prompt, uint32_t grid) {
+  static const char *const from[] = {[DVK_FROM_PARAMS] = "", [DVK_FROM_MODEL] = " (the model's)",
+                                     [DVK_FROM_DEFAULT] = " (the default)"};
+  const int dflt = s->temperature_from != DVK_FROM_PARAMS || s->top_p_from != DVK_FROM_PARAMS ||
+                   s->cond_scale_from != DVK_FROM_PARAMS;
+  fprintf(stderr, "dalle-vk: candidates: %u sampled%s, %u kept%s\n", s->candidates, from[s->candidates_from],
+          s->n_images, s->reranked ? " by the reranker" : "");
+  if (image_prompt)
+    fprintf(stderr, "dalle-vk: image prompt %s: its first %u of %u rows of codes start every image\n", image_prompt,
+            s->image_prefix_len / grid, grid);
+  fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)s->temperature,
+          s->top_k, (double)s->top_p, (double)s->cond_scale, dflt ? " (unset values: the model's defaults)" : "");
+  if (s->prune_rows) {
+    fprintf(stderr, "dalle-vk: pruned the candidates after image rows");
+    for (uint32_t r = 0; r < 63; r++)
+      if (s->prune_rows >> r & 1) fprintf(stderr, " %u", r);
+    fprintf(stderr, "%s\n", s->prune_rows_from == DVK_FROM_PARAMS ? "" : " (the model's default)");
+    return;
+  }
+  static const char *const why[] = {[DVK_PRUNE_RAN] = "", [DVK_PRUNE_OFF_ASKED] = " (--prune-rows none)",
+                                    [DVK_PRUNE_OFF_NO_RERANKER] = " (the model has no reranker)",
+                                    [DVK_PRUNE_OFF_MODEL_NONE] = " (the model names no rows)",
+                                    [DVK_PRUNE_OFF_ONE_CANDIDATE] = " (one candidate)",
+                                    [DVK_PRUNE_OFF_IN_PREFIX] = " (every pruning row lies inside the image prompt)"};
+  fprintf(stderr, "dalle-vk: pruning: off%s\n", why[s->prune_state]);
+}
+
 static int run(const cli_options *o) {
-  char err[512];
-  if (png_check_writable(o->output, err, sizeof err) != 0) {
-    fprintf(stderr, "dalle-vk: %s\n", err);
+  dvk_error err = {""};
+  if (png_check_writable(o->output, &err) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     return EXIT_RUNTIME;
   }
   char model_buf[PATH_MAX + 64];
@@ -283,10 +307,10 @@ static int run(const cli_options *o) {
   dvk_context *ctx = NULL;
   dvk_model *model = NULL;
   dvk_images *im = NULL;
-  int32_t *prefix = NULL;
+  uint8_t *image_rgb = NULL;
   int rc = EXIT_RUNTIME;
-  if (dvk_context_create(&co, &ctx) != DVK_OK) {
-    fprintf(stderr, "dalle-vk: %s\n", dvk_last_error(NULL));
+  if (dvk_context_create(&co, &ctx, err.msg, sizeof err.msg) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     return EXIT_RUNTIME;
   }
   double t0 = progress_now();
@@ -302,62 +326,37 @@ static int run(const cli_options *o) {
             info.grid, info.grid, info.image_width, info.image_height, info.has_reranker ? ", reranker" : "",
             progress_now() - t0);
   if (!*o->prompt && !o->quiet) fprintf(stderr, "dalle-vk: empty prompt: generating unconditionally\n");
-  uint32_t candidates = o->candidates ? o->candidates : o->count;
-  if (!o->candidates && info.has_reranker && candidates < DEFAULT_CANDIDATES) candidates = DEFAULT_CANDIDATES;
-  if (candidates > o->count && !info.has_reranker) {
-    fprintf(stderr, "dalle-vk: --candidates %u > --count %u needs a model with a reranker; %s has none\n", candidates,
-            o->count, model_path);
+  if (o->image_prompt && image_load_rgb(o->image_prompt, info.image_width, &image_rgb, &err) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     goto done;
   }
-  uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
-  progress prog;
-  progress_init(&prog, !o->quiet, candidates, (const volatile int *)&g_cancel);
+  const uint64_t seed = o->seed_given ? o->seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20)) % 1000000;
   dvk_generate_params p = dvk_generate_defaults();
   p.prompt = o->prompt;
-  p.n_images = candidates;
-  p.keep = candidates > o->count ? o->count : 0;
+  p.n_images = o->count;
+  p.candidates = o->candidates;
   p.seed = seed;
   p.temperature = o->temperature;
   p.top_k = o->top_k;
   p.top_p = o->top_p;
   p.cond_scale = o->cond_scale;
   p.prune_rows = o->prune_rows;
-  p.rerank_pool = o->rerank_pool;
-  if (o->image_prompt) { /* its first rows' codes start every candidate */
-    const uint32_t rows = o->prompt_rows ? o->prompt_rows : info.grid / 2;
-    uint8_t *rgb = NULL;
-    if (!info.has_encoder) {
-      fprintf(stderr, "dalle-vk: --image-prompt needs a model with a dVAE encoder; %s has none\n", model_path);
-      goto done;
-    }
-    if (rows >= info.grid) {
-      fprintf(stderr, "dalle-vk: --prompt-rows must be at most %u for this model (a %ux%u grid), got %u\n"
-              "Try 'dalle-vk --help'.\n", info.grid - 1, info.grid, info.grid, rows);
-      rc = EXIT_USAGE;
-      goto done;
-    }
-    if (image_load_rgb(o->image_prompt, info.image_width, &rgb, err, sizeof err) != 0) {
-      fprintf(stderr, "dalle-vk: %s\n", err);
-      goto done;
-    }
-    prefix = malloc((size_t)info.grid * info.grid * sizeof *prefix);
-    dvk_status es = prefix ? dvk_encode_image(model, rgb, prefix, NULL) : DVK_ERR_OUT_OF_HOST_MEMORY;
-    free(rgb);
-    if (es != DVK_OK) {
-      fprintf(stderr, "dalle-vk: encoding the image prompt '%s': %s\n", o->image_prompt,
-              prefix ? dvk_last_error(ctx) : "out of host memory");
-      goto done;
-    }
-    p.image_prefix = prefix;
-    p.image_prefix_len = rows * info.grid;
-    if (o->verbose)
-      fprintf(stderr, "dalle-vk: image prompt %s: its first %u of %u rows of codes start every image\n", o->image_prompt,
-              rows, info.grid);
+  p.reranker_pool = o->reranker_pool;
+  p.image_prompt = image_rgb;
+  p.image_prompt_rows = o->prompt_rows;
+  dvk_settings set;
+  dvk_status s = dvk_generate_resolve(model, &p, &set);
+  if (s != DVK_OK) { /* a flag's value out of range for this model is a usage error */
+    fprintf(stderr, "dalle-vk: %s\n%s", dvk_last_error(ctx), s == DVK_ERR_INVALID_ARGUMENT ? "Try 'dalle-vk --help'.\n" : "");
+    rc = s == DVK_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_RUNTIME;
+    goto done;
   }
+  progress prog;
+  progress_init(&prog, !o->quiet, set.candidates, (const volatile int *)&g_cancel);
   p.progress = progress_update;
   p.progress_user = &prog;
   p.cancel = (const volatile int *)&g_cancel;
-  dvk_status s = dvk_generate(model, &p, &im);
+  s = dvk_generate(model, &p, &im);
   progress_finish(&prog);
   if (s == DVK_ERR_CANCELLED) {
     fprintf(stderr, "dalle-vk: interrupted; nothing written\n");
@@ -372,34 +371,22 @@ static int run(const cli_options *o) {
     fprintf(stderr, "dalle-vk: warning: the prompt is longer than the model's %u text tokens; %u tokens were dropped\n",
             info.text_len, im->dropped_tokens);
   char names[8192];
-  int wrc = o->separate ? png_write_separate(o->output, im, names, sizeof names, err, sizeof err)
-                        : png_write_grid(o->output, im, err, sizeof err);
-  if (wrc != 0) {
-    fprintf(stderr, "dalle-vk: %s\n", err);
+  dvk_status ws = o->separate ? png_write_separate(o->output, im, names, sizeof names, &err)
+                               : png_write_grid(o->output, im, &err);
+  if (ws != DVK_OK) {
+    fprintf(stderr, "dalle-vk: %s\n", err.msg);
     goto done;
   }
   if (o->verbose) {
-    const double tokens = (double)info.grid * info.grid * candidates;
-    const int dflt = !(o->temperature > 0 && o->top_p > 0 && o->cond_scale > 0);
-    fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)im->temperature,
-            o->top_k, (double)im->top_p, (double)im->cond_scale, dflt ? " (unset values: the model's defaults)" : "");
-    if (im->prune_rows) {
-      fprintf(stderr, "dalle-vk: pruned the candidates after image rows");
-      for (uint32_t r = 0; r < 63; r++)
-        if (im->prune_rows >> r & 1) fprintf(stderr, " %u", r);
-      fprintf(stderr, "%s\n", o->prune_rows ? "" : " (the model's default)");
-    } else {
-      fprintf(stderr, "dalle-vk: pruning: off%s\n", o->prune_rows == DVK_PRUNE_OFF ? " (--prune-rows none)"
-                                                   : candidates < 2 ? " (one candidate)"
-                                                   : o->image_prompt ? " (every pruning row lies inside the image prompt)"
-                                                                     : " (the model names no rows)");
-    }
+    const dvk_settings *u = &im->settings;
+    const double tokens = (double)info.grid * info.grid * u->candidates;
+    print_settings(u, o->image_prompt, info.grid);
     fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
-            tokens / (im->seconds_prefill + im->seconds_decode), candidates, im->seconds_dvae);
+            tokens / (im->seconds_prefill + im->seconds_decode), u->candidates, im->seconds_dvae);
     if (im->scores) {
-      fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs (pool: the %u most likely), kept %u:", candidates,
-              im->seconds_rerank, im->rerank_pool_size, im->count);
+      fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs (pool: the %u most likely), kept %u:", u->candidates,
+              im->seconds_reranker, u->reranker_pool_size, im->count);
       for (uint32_t i = 0; i < im->count && i < 16; i++)
         fprintf(stderr, " #%u (score %.2f, log-prob %.3f)", im->candidates[i], im->scores[i], im->mean_logprob[i]);
       fprintf(stderr, "%s\n", im->count > 16 ? " ..." : "");
@@ -413,7 +400,7 @@ static int run(const cli_options *o) {
   }
   rc = 0;
 done:
-  free(prefix);
+  free(image_rgb);
   dvk_images_free(im);
   dvk_model_free(model);
   dvk_context_destroy(ctx);

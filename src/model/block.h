@@ -1,5 +1,5 @@
 /* One pre-LN transformer block on the device, shared by the DALL-E transformer (transformer.h) and the
- * reranker's text and image towers (rerank.h):
+ * reranker's text and image towers (reranker.h):
  *   x += out(attention(qkv(LN1(x))));   x += fc2(GELU(fc1(LN2(x))))
  * GELU is the erf form; attention is dvk_op_attention_cached with the block's mask (scale 1/sqrt(d_head),
  * one softmax over the allowed keys). */

@@ -13,8 +13,7 @@ dvk_status dvk_conv_upload(dvk_loader *L, const char *name, const void *src, int
   uint64_t bytes = dvk_conv2d_weight_bytes(cout, cin, k, f16);
   void *packed = calloc(1, bytes);
   if (!packed) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory repacking '%s'", gguf_name(L->file), name);
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory repacking '%s'", gguf_name(L->file), name);
   }
   if (f16) dvk_conv2d_repack_f16(packed, src, cout, cin, k);
   else dvk_conv2d_repack_f32(packed, src, cout, cin, k);
@@ -30,7 +29,7 @@ dvk_status dvk_conv_load_named(dvk_loader *L, const char *wname, const char *bna
                                uint32_t k, dvk_dvae_conv *c) {
   const gguf_tensor *t;
   const uint64_t shape[4] = {cout, cin, k, k};
-  DVK_TRY(gguf_require_tensor(L->file, wname, 4, shape, GGUF_ALLOW_FLOAT, &t, L->err, L->errlen));
+  DVK_TRY(gguf_require_tensor(L->file, wname, 4, shape, GGUF_ALLOW_FLOAT, &t, L->err));
   DVK_TRY(dvk_conv_upload(L, wname, t->data, t->type == GGUF_TENSOR_F16, cin, cout, k, c));
   return dvk_load_vector(L, bname, cout, &c->b);
 }
@@ -69,8 +68,7 @@ dvk_status dvk_dvae_load(dvk_loader *L, const dvk_dvae_config *cfg, uint32_t gri
   DVK_TRY(dvk_load_vector(L, "dvae.dec.blocks.input.b", cfg->n_init, &v->input_b));
   v->blocks = calloc((size_t)ng * nb, sizeof *v->blocks);
   if (!v->blocks) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", gguf_name(L->file));
   }
   uint32_t n_prev = cfg->n_init, res = grid;
   v->act_floats = (uint64_t)cfg->n_init * res * res;
@@ -140,6 +138,11 @@ static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, 
   }
   DVK_TRY(dvk_dvae_conv_run(ctx, &v->output, res, 1, 0, h1, x, NULL));
   return planar ? dvk_op_dvae_map_planar(ctx, out, h1, 1, res, res) : dvk_op_dvae_map_rgb8(ctx, out, h1, 1, res, res);
+}
+
+uint64_t dvk_dvae_decode_bytes(const dvk_dvae *v) {
+  /* 16 bytes per pixel bound the codes (G*G*4 <= R*R) and the output (planar f32: 12 bytes per pixel) */
+  return 4 * v->act_floats * 4 + (uint64_t)v->cfg.image_size * v->cfg.image_size * 16;
 }
 
 dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,

@@ -1,4 +1,4 @@
-/* The dVAE decoder on the device (OpenAI's architecture, reference/dalle-architecture.md §1.4):
+/* The dVAE decoder on the device (OpenAI's architecture, docs/design.md §3):
  * codes [B, G, G] -> input 1x1 conv as an embedding gather -> group_count groups of residual blocks
  * (id_path + post_gain * res_path, res_path = 4 x (ReLU, conv) with kernels 1, 3, 3, 3) with 2x nearest
  * upsampling between groups -> ReLU + 1x1 conv to 6 channels -> RGB8 = clamp((sigmoid(mu) - 0.1) / 0.8).
@@ -73,8 +73,12 @@ void dvk_dvae_free(dvk_dvae *v);
 
 /* Decodes n images: codes int32 [n, G, G] (host) -> pixels (host, R = image_size), either rgb: RGB8
  * [n, R, R, 3] bytes, or planar: f32 [n, 3, R, R] in [0, 1] (pass exactly one, the other NULL).
- * Scratch buffers come from arena (about 4 * act_floats * 4 bytes). Blocking. */
+ * Scratch buffers come from arena (dvk_dvae_decode_bytes). Blocking. */
 dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
                            uint8_t *rgb, float *planar);
+
+/* Device bytes dvk_dvae_decode allocates (any n: it decodes one image at a time), an upper bound: four
+ * activation buffers, the codes and the output image. */
+uint64_t dvk_dvae_decode_bytes(const dvk_dvae *v);
 
 #endif

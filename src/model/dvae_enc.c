@@ -21,8 +21,7 @@ dvk_status dvk_dvae_encoder_load(dvk_loader *L, const dvk_dvae_config *cfg, uint
   grow(&e->act_floats, (uint64_t)cfg->input_channels * res * res);
   e->blocks = calloc((size_t)ng * nb, sizeof *e->blocks);
   if (!e->blocks) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", gguf_name(L->file));
   }
   uint32_t n_prev = cfg->n_hid;
   static const uint32_t kernels[4] = {3, 3, 3, 1};

@@ -1,4 +1,4 @@
-/* The dVAE encoder on the device (OpenAI's architecture, reference/dalle-architecture.md §1.4): an image ->
+/* The dVAE encoder on the device (OpenAI's architecture, docs/design.md §3): an image ->
  * its grid of codebook tokens, the inverse direction of dvae.h. Pixels in [0, 1] are first mapped to
  * [0.1, 0.9] (dall_e's map_pixels: 0.8 x + 0.1), then: 7x7 input conv -> group_count groups of residual blocks
  * (id_path + post_gain * res_path, res_path = 4 x (ReLU, conv) with kernels 3, 3, 3, 1), 2x2 max-pooling between

@@ -79,18 +79,18 @@ struct gguf_file {
 };
 
 /* Writes "NAME: message" into err (if any); returns st. */
-static dvk_status vfail(char *err, size_t errlen, const char *name, dvk_status st, const char *fmt,
-                        va_list ap) {
-  if (!err || errlen == 0) return st;
-  int n = snprintf(err, errlen, "%s: ", name ? name : "<memory>");
-  if (n >= 0 && (size_t)n < errlen) vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+static dvk_status vfail(dvk_error *err, const char *name, dvk_status st, const char *fmt, va_list ap) {
+  if (!err) return st;
+  const size_t len = sizeof err->msg;
+  int n = snprintf(err->msg, len, "%s: ", name ? name : "<memory>");
+  if (n >= 0 && (size_t)n < len) vsnprintf(err->msg + n, len - (size_t)n, fmt, ap);
   return st;
 }
 
-static dvk_status failf(char *err, size_t errlen, const char *name, dvk_status st, const char *fmt, ...) {
+static dvk_status failf(dvk_error *err, const char *name, dvk_status st, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vfail(err, errlen, name, st, fmt, ap);
+  vfail(err, name, st, fmt, ap);
   va_end(ap);
   return st;
 }
@@ -151,8 +151,7 @@ size_t gguf_tensor_type_size(uint32_t t) {
 typedef struct cursor {
   gguf_file *f;
   size_t pos;
-  char *err;
-  size_t errlen;
+  dvk_error *err;
   dvk_status status; /* first failure */
   char what[320];    /* what is being parsed, e.g. "key/value 3 ('dalle.grid')" */
 } cursor;
@@ -161,7 +160,7 @@ static bool cfail(cursor *c, dvk_status st, const char *fmt, ...) {
   if (c->status != DVK_OK) return false;
   va_list ap;
   va_start(ap, fmt);
-  c->status = vfail(c->err, c->errlen, c->f->name, st, fmt, ap);
+  c->status = vfail(c->err, c->f->name, st, fmt, ap);
   va_end(ap);
   return false;
 }
@@ -473,8 +472,8 @@ static bool alloc_tables(cursor *c) {
   return true;
 }
 
-static dvk_status parse(gguf_file *f, char *err, size_t errlen) {
-  cursor c = {.f = f, .err = err, .errlen = errlen, .status = DVK_OK};
+static dvk_status parse(gguf_file *f, dvk_error *err) {
+  cursor c = {.f = f, .err = err, .status = DVK_OK};
   if (!read_header(&c) || !alloc_tables(&c)) return c.status;
   for (uint64_t i = 0; i < f->n_kv; i++)
     if (!read_kv(&c, i, &f->kvs[i])) return c.status;
@@ -499,18 +498,17 @@ static gguf_file *new_file(const char *name) {
   return f;
 }
 
-dvk_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out, char *err,
-                            size_t errlen) {
+dvk_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out, dvk_error *err) {
   if (!name) name = "<memory>";
-  if (err && errlen) err[0] = '\0';
+  if (err) err->msg[0] = '\0';
   if (!out || (!data && size))
-    return failf(err, errlen, name, DVK_ERR_INVALID_ARGUMENT, "gguf_open_memory: invalid argument");
+    return failf(err, name, DVK_ERR_INVALID_ARGUMENT, "gguf_open_memory: invalid argument");
   *out = NULL;
   gguf_file *f = new_file(name);
-  if (!f) return failf(err, errlen, name, DVK_ERR_OUT_OF_HOST_MEMORY, "out of memory");
+  if (!f) return failf(err, name, DVK_ERR_OUT_OF_HOST_MEMORY, "out of memory");
   f->base = data;
   f->size = size;
-  dvk_status st = parse(f, err, errlen);
+  dvk_status st = parse(f, err);
   if (st != DVK_OK) {
     gguf_close(f);
     return st;
@@ -519,25 +517,25 @@ dvk_status gguf_open_memory(const void *data, size_t size, const char *name, ggu
   return DVK_OK;
 }
 
-dvk_status gguf_open(const char *path, gguf_file **out, char *err, size_t errlen) {
-  if (err && errlen) err[0] = '\0';
-  if (!out || !path) return failf(err, errlen, path, DVK_ERR_INVALID_ARGUMENT, "gguf_open: invalid argument");
+dvk_status gguf_open(const char *path, gguf_file **out, dvk_error *err) {
+  if (err) err->msg[0] = '\0';
+  if (!out || !path) return failf(err, path, DVK_ERR_INVALID_ARGUMENT, "gguf_open: invalid argument");
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return failf(err, errlen, path, DVK_ERR_IO, "cannot open: %s", strerror(errno));
+  if (fd < 0) return failf(err, path, DVK_ERR_IO, "cannot open: %s", strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
-    return failf(err, errlen, path, DVK_ERR_IO, "cannot stat: %s", strerror(e));
+    return failf(err, path, DVK_ERR_IO, "cannot stat: %s", strerror(e));
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return failf(err, errlen, path, DVK_ERR_IO, "not a regular file");
+    return failf(err, path, DVK_ERR_IO, "not a regular file");
   }
   if ((uint64_t)st.st_size > SIZE_MAX) {
     close(fd);
-    return failf(err, errlen, path, DVK_ERR_IO, "file too large for this host");
+    return failf(err, path, DVK_ERR_IO, "file too large for this host");
   }
   size_t size = (size_t)st.st_size;
   void *map = NULL;
@@ -546,7 +544,7 @@ dvk_status gguf_open(const char *path, gguf_file **out, char *err, size_t errlen
     if (map == MAP_FAILED) {
       int e = errno;
       close(fd);
-      return failf(err, errlen, path, e == ENOMEM ? DVK_ERR_OUT_OF_HOST_MEMORY : DVK_ERR_IO, "cannot map: %s",
+      return failf(err, path, e == ENOMEM ? DVK_ERR_OUT_OF_HOST_MEMORY : DVK_ERR_IO, "cannot map: %s",
                    strerror(e));
     }
   }
@@ -554,12 +552,12 @@ dvk_status gguf_open(const char *path, gguf_file **out, char *err, size_t errlen
   gguf_file *f = new_file(path);
   if (!f) {
     if (map) munmap(map, size);
-    return failf(err, errlen, path, DVK_ERR_OUT_OF_HOST_MEMORY, "out of memory");
+    return failf(err, path, DVK_ERR_OUT_OF_HOST_MEMORY, "out of memory");
   }
   f->base = map;
   f->size = size;
   f->mapped = map != NULL;
-  dvk_status s = parse(f, err, errlen);
+  dvk_status s = parse(f, err);
   if (s != DVK_OK) {
     gguf_close(f);
     return s;
@@ -609,66 +607,64 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Typed getters. */
 
-static dvk_status get_typed(const gguf_file *f, const char *key, gguf_type t, const gguf_kv **kv, char *err,
-                            size_t errlen) {
+static dvk_status get_typed(const gguf_file *f, const char *key, gguf_type t, const gguf_kv **kv, dvk_error *err) {
   *kv = gguf_find_key(f, key);
-  if (!*kv) return failf(err, errlen, f->name, DVK_ERR_MODEL_FORMAT, "key '%s' is missing", key);
+  if (!*kv) return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "key '%s' is missing", key);
   if ((*kv)->type != t)
-    return failf(err, errlen, f->name, DVK_ERR_MODEL_FORMAT, "key '%s' has type %s, expected %s", key,
+    return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "key '%s' has type %s, expected %s", key,
                  gguf_type_name((*kv)->type), gguf_type_name(t));
   return DVK_OK;
 }
 
-dvk_status gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, char *err, size_t errlen) {
+dvk_status gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_UINT32, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_UINT32, &kv, err);
   if (st == DVK_OK) *out = (uint32_t)kv->v.u;
   return st;
 }
 
-dvk_status gguf_get_i32(const gguf_file *f, const char *key, int32_t *out, char *err, size_t errlen) {
+dvk_status gguf_get_i32(const gguf_file *f, const char *key, int32_t *out, dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_INT32, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_INT32, &kv, err);
   if (st == DVK_OK) *out = (int32_t)kv->v.i;
   return st;
 }
 
-dvk_status gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out, char *err, size_t errlen) {
+dvk_status gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out, dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_UINT64, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_UINT64, &kv, err);
   if (st == DVK_OK) *out = kv->v.u;
   return st;
 }
 
-dvk_status gguf_get_f32(const gguf_file *f, const char *key, float *out, char *err, size_t errlen) {
+dvk_status gguf_get_f32(const gguf_file *f, const char *key, float *out, dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_FLOAT32, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_FLOAT32, &kv, err);
   if (st == DVK_OK) *out = (float)kv->v.f;
   return st;
 }
 
-dvk_status gguf_get_bool(const gguf_file *f, const char *key, bool *out, char *err, size_t errlen) {
+dvk_status gguf_get_bool(const gguf_file *f, const char *key, bool *out, dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_BOOL, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_BOOL, &kv, err);
   if (st == DVK_OK) *out = kv->v.b;
   return st;
 }
 
-dvk_status gguf_get_string(const gguf_file *f, const char *key, const gguf_string **out, char *err,
-                           size_t errlen) {
+dvk_status gguf_get_string(const gguf_file *f, const char *key, const gguf_string **out, dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_STRING, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_STRING, &kv, err);
   if (st == DVK_OK) *out = &kv->v.str;
   return st;
 }
 
 dvk_status gguf_get_array(const gguf_file *f, const char *key, gguf_type elem_type, const gguf_array **out,
-                          char *err, size_t errlen) {
+                          dvk_error *err) {
   const gguf_kv *kv;
-  dvk_status st = get_typed(f, key, GGUF_TYPE_ARRAY, &kv, err, errlen);
+  dvk_status st = get_typed(f, key, GGUF_TYPE_ARRAY, &kv, err);
   if (st != DVK_OK) return st;
   if (elem_type != GGUF_TYPE_COUNT && kv->v.arr.type != elem_type)
-    return failf(err, errlen, f->name, DVK_ERR_MODEL_FORMAT, "key '%s' is an array of %s, expected an array of %s",
+    return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "key '%s' is an array of %s, expected an array of %s",
                  key, gguf_type_name(kv->v.arr.type), gguf_type_name(elem_type));
   *out = &kv->v.arr;
   return DVK_OK;
@@ -709,23 +705,23 @@ static void format_shape(char *buf, size_t len, uint32_t n, const uint64_t *v, b
 }
 
 dvk_status gguf_require_tensor(const gguf_file *f, const char *name, uint32_t n_dims, const uint64_t *shape,
-                               unsigned allowed, const gguf_tensor **out, char *err, size_t errlen) {
+                               unsigned allowed, const gguf_tensor **out, dvk_error *err) {
   const gguf_tensor *t = gguf_find_tensor(f, name);
-  if (!t) return failf(err, errlen, f->name, DVK_ERR_MODEL_FORMAT, "required tensor '%s' is missing", name);
+  if (!t) return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "required tensor '%s' is missing", name);
   bool same = t->n_dims == n_dims;
   for (uint32_t k = 0; same && k < n_dims; k++) same = t->dims[n_dims - 1 - k] == shape[k];
   if (!same) {
     char have[128], want[128];
     format_shape(have, sizeof have, t->n_dims, t->dims, true);
     format_shape(want, sizeof want, n_dims, shape, false);
-    return failf(err, errlen, f->name, DVK_ERR_MODEL_FORMAT, "tensor '%s' has shape %s, expected %s", name, have,
+    return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "tensor '%s' has shape %s, expected %s", name, have,
                  want);
   }
   if (!(allowed & (1u << t->type))) {
     char want[32] = "";
     if (allowed & GGUF_ALLOW_F32) strcat(want, "f32");
     if (allowed & GGUF_ALLOW_F16) strcat(want, want[0] ? " or f16" : "f16");
-    return failf(err, errlen, f->name, DVK_ERR_MODEL_FORMAT, "tensor '%s' has type %s, expected %s", name,
+    return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "tensor '%s' has type %s, expected %s", name,
                  gguf_tensor_type_name(t->type), want[0] ? want : "nothing");
   }
   if (out) *out = t;

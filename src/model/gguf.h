@@ -13,9 +13,9 @@
  * order: dims[0] varies fastest, i.e. the reverse of the PyTorch shape. The shape helpers below
  * take and print shapes PyTorch-style (outermost first), like docs/model-format.md.
  *
- * Error reporting: functions taking (err, errlen) write one line naming the file and the problem,
+ * Error reporting: functions taking (err) write one line naming the file and the problem,
  * e.g. "model.gguf: tensor 'blk.3.attn.qkv.w' has shape [256, 768], expected [256, 96]"; err may be
- * NULL (errlen is then ignored). Messages are truncated to errlen - 1 bytes, always NUL-terminated.
+ * NULL (no message; error.h). Messages are truncated to the dvk_error's buffer, always NUL-terminated.
  * The reader assumes a little-endian host for tensor data (metadata is decoded byte by byte). */
 #ifndef DVK_MODEL_GGUF_H
 #define DVK_MODEL_GGUF_H
@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "dallevk_status.h"
+#include "error.h"
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32u
@@ -111,13 +112,12 @@ typedef struct gguf_file gguf_file; /* opaque */
  * result is DVK_ERR_IO (cannot open, stat or map; not a regular file), DVK_ERR_MODEL_FORMAT
  * (malformed or unsupported content) or DVK_ERR_OUT_OF_HOST_MEMORY, with a message in err.
  * The file must not be truncated by someone else while it is open (that would raise SIGBUS). */
-dvk_status gguf_open(const char *path, gguf_file **out, char *err, size_t errlen);
+dvk_status gguf_open(const char *path, gguf_file **out, dvk_error *err);
 
 /* Like gguf_open, on size bytes at data. The buffer is borrowed, not copied: it must stay valid
  * and unchanged until gguf_close. name (e.g. a file name; NULL: "<memory>") is copied and used in
  * messages. Never returns DVK_ERR_IO. */
-dvk_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out, char *err,
-                            size_t errlen);
+dvk_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out, dvk_error *err);
 
 /* Releases everything the file owns (the mapping, every string, kv and tensor). NULL is a no-op.
  * All pointers obtained from f become invalid. */
@@ -139,19 +139,18 @@ const gguf_kv *gguf_find_key(const gguf_file *f, const char *key);
 /* Typed getters. Each returns DVK_OK and stores the value when key exists with exactly the named
  * type; otherwise returns DVK_ERR_MODEL_FORMAT with "FILE: key 'K' is missing" or "FILE: key 'K' has
  * type int32, expected uint32" and leaves *out untouched. No conversions between types. */
-dvk_status gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, char *err, size_t errlen);
-dvk_status gguf_get_i32(const gguf_file *f, const char *key, int32_t *out, char *err, size_t errlen);
-dvk_status gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out, char *err, size_t errlen);
-dvk_status gguf_get_f32(const gguf_file *f, const char *key, float *out, char *err, size_t errlen);
-dvk_status gguf_get_bool(const gguf_file *f, const char *key, bool *out, char *err, size_t errlen);
+dvk_status gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, dvk_error *err);
+dvk_status gguf_get_i32(const gguf_file *f, const char *key, int32_t *out, dvk_error *err);
+dvk_status gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out, dvk_error *err);
+dvk_status gguf_get_f32(const gguf_file *f, const char *key, float *out, dvk_error *err);
+dvk_status gguf_get_bool(const gguf_file *f, const char *key, bool *out, dvk_error *err);
 /* *out points at the string owned by f. */
-dvk_status gguf_get_string(const gguf_file *f, const char *key, const gguf_string **out, char *err,
-                           size_t errlen);
+dvk_status gguf_get_string(const gguf_file *f, const char *key, const gguf_string **out, dvk_error *err);
 /* An array whose elements have type elem_type (GGUF_TYPE_COUNT: any element type). *out is owned
  * by f. Errors also when the element type differs: "key 'K' is an array of string, expected an
  * array of uint32". */
 dvk_status gguf_get_array(const gguf_file *f, const char *key, gguf_type elem_type, const gguf_array **out,
-                          char *err, size_t errlen);
+                          dvk_error *err);
 
 /* Element i of an array (precondition: i < a->count and the element type named below; violating it
  * is a programming error, caught by assert). u32: UINT32; i32: INT32; f32: FLOAT32; str: STRING. */
@@ -174,7 +173,7 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
  *   "FILE: tensor 'N' has shape [256, 768], expected [256, 96]"
  *   "FILE: tensor 'N' has type f16, expected f32". */
 dvk_status gguf_require_tensor(const gguf_file *f, const char *name, uint32_t n_dims, const uint64_t *shape,
-                               unsigned allowed, const gguf_tensor **out, char *err, size_t errlen);
+                               unsigned allowed, const gguf_tensor **out, dvk_error *err);
 
 /* Names for messages: "uint32", "string", ... / "f32", "f16"; "unknown" for other values. */
 const char *gguf_type_name(gguf_type t);

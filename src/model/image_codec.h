@@ -28,19 +28,16 @@ typedef struct dvk_image_codec {
 /* The name of the kind for messages: "dVAE", "VQGAN" ("none"). */
 const char *dvk_image_codec_name(dvk_image_codec_kind kind);
 
-/* Which codec the file holds: VQGAN when it has vqgan.* keys, else dVAE when it has dvae.* keys, else NONE. */
-dvk_image_codec_kind dvk_image_codec_kind_of(const gguf_file *f);
-
-/* Loads the codec of kind `kind` from L->file: the dVAE (decoder, and the encoder when dvae->has_encoder) from
- * its config dvae (grid = G), or the VQGAN (its config read from the file; vqgan->grid must equal `grid` when
- * grid > 0). Errors: DVK_ERR_MODEL_FORMAT (message in L->err naming the file and the key or tensor), DVK_ERR_*.
- * On failure call dvk_image_codec_free. */
-dvk_status dvk_image_codec_load(dvk_loader *L, dvk_image_codec_kind kind, const dvk_dvae_config *dvae, uint32_t grid,
-                                dvk_image_codec *c);
+/* Loads the codec from L->file: the VQGAN of config vqgan (from dvk_vqgan_config_read) when vqgan is not NULL,
+ * else the dVAE of config dvae (decoder, and the encoder when dvae->has_encoder) with grid G. Errors:
+ * DVK_ERR_MODEL_FORMAT (message in L->err naming the file and the tensor), DVK_ERR_*. On failure call
+ * dvk_image_codec_free. */
+dvk_status dvk_image_codec_load(dvk_loader *L, const dvk_vqgan_config *vqgan, const dvk_dvae_config *dvae,
+                                uint32_t grid, dvk_image_codec *c);
 void dvk_image_codec_free(dvk_image_codec *c);
 
-/* Device bytes decode and encode take from their arena (one image at a time; approximate upper bound). */
-uint64_t dvk_image_codec_scratch_bytes(const dvk_image_codec *c);
+/* Device bytes dvk_image_codec_decode takes from its arena (any n: one image at a time), an upper bound. */
+uint64_t dvk_image_codec_decode_bytes(const dvk_image_codec *c);
 
 /* codes int32 [n, G, G] (host) -> rgb RGB8 [n, R, R, 3] or planar f32 [n, 3, R, R] in [0, 1] (exactly one non-NULL).
  * Scratch from arena. Blocking. Errors: those of dvk_dvae_decode / dvk_vqgan_decode. */

@@ -31,7 +31,7 @@ uint64_t dvk_rng_next(dvk_rng *r) {
 
 double dvk_rng_uniform(dvk_rng *r) { return (double)(dvk_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
-int dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top_k, float top_p) {
+dvk_status dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top_k, float top_p) {
   s->temperature = temperature;
   s->top_k = top_k;
   s->top_p = top_p;
@@ -40,9 +40,9 @@ int dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top
   s->prob = malloc((size_t)n * sizeof *s->prob);
   if (!s->order || !s->prob) {
     dvk_sampler_free(s);
-    return -1;
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
-  return 0;
+  return DVK_OK;
 }
 
 void dvk_sampler_free(dvk_sampler *s) {
@@ -52,31 +52,28 @@ void dvk_sampler_free(dvk_sampler *s) {
   s->prob = NULL;
 }
 
-static const float *g_logits; /* qsort has no context argument; sampling is single-threaded */
-
 /* A NaN logit (a broken model) ranks below every number and gets probability 0: the comparator stays a total
  * order, which qsort requires, and a NaN token is never sampled. */
 static float logit_key(float v) { return isnan(v) ? -INFINITY : v; }
 
+/* Higher logit first, then the lower token: a total order, so the result does not depend on the sort. */
 static int by_logit_desc(const void *pa, const void *pb) {
-  uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
-  float x = logit_key(g_logits[a]), y = logit_key(g_logits[b]);
-  if (x != y) return x > y ? -1 : 1;
-  return a < b ? -1 : (a > b);
+  const dvk_token_key *a = pa, *b = pb;
+  if (a->logit != b->logit) return a->logit > b->logit ? -1 : 1;
+  return a->token < b->token ? -1 : (a->token > b->token);
 }
 
 uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng) {
   const uint32_t n = s->n;
-  for (uint32_t i = 0; i < n; i++) s->order[i] = i;
-  g_logits = logits;
+  for (uint32_t i = 0; i < n; i++) s->order[i] = (dvk_token_key){logit_key(logits[i]), i};
   qsort(s->order, n, sizeof *s->order, by_logit_desc);
   uint32_t keep = (s->top_k > 0 && s->top_k < n) ? s->top_k : n;
   /* probabilities of the kept tokens, most likely first */
-  const double inv_t = 1.0 / (double)s->temperature, top = (double)logit_key(logits[s->order[0]]) * inv_t;
-  if (!isfinite(top)) return s->order[0]; /* +inf wins outright; all NaN / -inf: no distribution, the first */
+  const double inv_t = 1.0 / (double)s->temperature, top = (double)s->order[0].logit * inv_t;
+  if (!isfinite(top)) return s->order[0].token; /* +inf wins outright; all NaN / -inf: no distribution, the first */
   double total = 0;
   for (uint32_t i = 0; i < keep; i++) {
-    s->prob[i] = exp((double)logit_key(logits[s->order[i]]) * inv_t - top);
+    s->prob[i] = exp((double)s->order[i].logit * inv_t - top);
     total += s->prob[i];
   }
   if (s->top_p < 1.0f) { /* smallest prefix whose probability reaches top_p */
@@ -93,9 +90,9 @@ uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng) {
   double u = dvk_rng_uniform(rng) * total, cum = 0;
   for (uint32_t i = 0; i < keep; i++) {
     cum += s->prob[i];
-    if (u < cum) return s->order[i];
+    if (u < cum) return s->order[i].token;
   }
-  return s->order[keep - 1];
+  return s->order[keep - 1].token;
 }
 
 double dvk_log_prob(const float *logits, uint32_t n, uint32_t token) {

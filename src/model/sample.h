@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dallevk_status.h"
+
 /* xoshiro256** (Blackman & Vigna), seeded through splitmix64. */
 typedef struct dvk_rng {
   uint64_t s[4];
@@ -15,17 +17,22 @@ void dvk_rng_seed(dvk_rng *r, uint64_t seed);
 uint64_t dvk_rng_next(dvk_rng *r);
 double dvk_rng_uniform(dvk_rng *r); /* [0, 1), 53 random bits */
 
+typedef struct dvk_token_key {
+  float logit; /* NaN read as -inf */
+  uint32_t token;
+} dvk_token_key;
+
 typedef struct dvk_sampler {
   float temperature; /* > 0 */
   uint32_t top_k;    /* 0 = no limit */
   float top_p;       /* (0, 1]; 1 = no limit */
   uint32_t n;        /* vocabulary size the scratch below was made for */
-  uint32_t *order;   /* scratch [n] */
+  dvk_token_key *order; /* scratch [n]: tokens by descending logit */
   double *prob;      /* scratch [n] */
 } dvk_sampler;
 
-/* Prepares a sampler for vocabularies of n tokens. Returns 0 on success, -1 when out of memory. */
-int dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top_k, float top_p);
+/* Prepares a sampler for vocabularies of n tokens. Returns DVK_OK, or DVK_ERR_OUT_OF_HOST_MEMORY. */
+dvk_status dvk_sampler_init(dvk_sampler *s, uint32_t n, float temperature, uint32_t top_k, float top_p);
 void dvk_sampler_free(dvk_sampler *s);
 
 /* Samples an index in [0, n) from logits[n] (f32, any scale): p_i ∝ exp(logit_i / temperature), keeping

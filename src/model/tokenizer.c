@@ -28,10 +28,10 @@ static uint32_t find_rank(const dvk_bpe *bpe, uint32_t a, uint32_t b) {
   }
 }
 
-dvk_status dvk_bpe_create(const uint32_t *merges, size_t n_merges, dvk_bpe **out, char *err, size_t errlen) {
+dvk_status dvk_bpe_create(const uint32_t *merges, size_t n_merges, dvk_bpe **out, dvk_error *err) {
   *out = NULL;
   if (n_merges > (1u << 24)) {
-    if (err) snprintf(err, errlen, "tokenizer: %zu merges is more than supported (16M)", n_merges);
+    dvk_error_note(err, "tokenizer: %zu merges is more than supported (16M)", n_merges);
     return DVK_ERR_MODEL_FORMAT;
   }
   dvk_bpe *bpe = calloc(1, sizeof *bpe);
@@ -44,13 +44,13 @@ dvk_status dvk_bpe_create(const uint32_t *merges, size_t n_merges, dvk_bpe **out
   }
   if (!bpe || !bpe->keys || !bpe->ranks) {
     dvk_bpe_destroy(bpe);
-    if (err) snprintf(err, errlen, "tokenizer: out of host memory");
+    dvk_error_note(err, "tokenizer: out of host memory");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   for (size_t r = 0; r < n_merges; r++) {
     uint32_t a = merges[2 * r], b = merges[2 * r + 1];
     if (a >= 256 + r || b >= 256 + r) {
-      if (err) snprintf(err, errlen, "tokenizer: merge %zu joins ids %u and %u, but only ids below %zu exist then", r, a, b, 256 + r);
+      dvk_error_note(err, "tokenizer: merge %zu joins ids %u and %u, but only ids below %zu exist then", r, a, b, 256 + r);
       dvk_bpe_destroy(bpe);
       return DVK_ERR_MODEL_FORMAT;
     }
@@ -157,12 +157,12 @@ static size_t merge_chunk(const dvk_bpe *bpe, int32_t *ids, size_t n) {
 }
 
 dvk_status dvk_bpe_encode(const dvk_bpe *bpe, const char *text, size_t len, int32_t **ids, size_t *n_ids,
-                          char *err, size_t errlen) {
+                          dvk_error *err) {
   *ids = NULL;
   *n_ids = 0;
   size_t bad;
   if (!dvk_utf8_valid(text, len, &bad)) {
-    if (err) snprintf(err, errlen, "the text is not valid UTF-8 (bad byte 0x%02x at offset %zu)",
+    dvk_error_note(err, "the text is not valid UTF-8 (bad byte 0x%02x at offset %zu)",
                       (unsigned char)text[bad], bad);
     return DVK_ERR_INVALID_ARGUMENT;
   }
@@ -171,7 +171,7 @@ dvk_status dvk_bpe_encode(const dvk_bpe *bpe, const char *text, size_t len, int3
   if (!norm || !out) {
     free(norm);
     free(out);
-    if (err) snprintf(err, errlen, "tokenizer: out of host memory");
+    dvk_error_note(err, "tokenizer: out of host memory");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   size_t n = normalize((const unsigned char *)text, len, norm), total = 0;

@@ -14,13 +14,14 @@
 #include <stdint.h>
 
 #include "dallevk_status.h"
+#include "error.h"
 
 typedef struct dvk_bpe dvk_bpe;
 
 /* Builds a tokenizer from n_merges pairs: merges[2r], merges[2r+1] are the ids merge r joins.
  * Errors: DVK_ERR_MODEL_FORMAT when a merge uses an id >= 256 + r (message in err),
  * DVK_ERR_OUT_OF_HOST_MEMORY. */
-dvk_status dvk_bpe_create(const uint32_t *merges, size_t n_merges, dvk_bpe **out, char *err, size_t errlen);
+dvk_status dvk_bpe_create(const uint32_t *merges, size_t n_merges, dvk_bpe **out, dvk_error *err);
 
 /* Vocabulary size: 256 + number of merges. */
 uint32_t dvk_bpe_vocab_size(const dvk_bpe *bpe);
@@ -29,7 +30,7 @@ uint32_t dvk_bpe_vocab_size(const dvk_bpe *bpe);
  * NULL with *n_ids = 0 for an empty or all-whitespace text). Errors: DVK_ERR_INVALID_ARGUMENT when the
  * text is not valid UTF-8 ("... not valid UTF-8 at byte N"), DVK_ERR_OUT_OF_HOST_MEMORY. */
 dvk_status dvk_bpe_encode(const dvk_bpe *bpe, const char *text, size_t len, int32_t **ids, size_t *n_ids,
-                          char *err, size_t errlen);
+                          dvk_error *err);
 
 /* Frees the tokenizer. NULL is allowed. */
 void dvk_bpe_destroy(dvk_bpe *bpe);

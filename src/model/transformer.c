@@ -23,13 +23,11 @@ dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_
   DVK_TRY(dvk_load_table(L, "image_col_emb", G, d, &tf->col_emb));
   if (tf->row_emb.dtype != tf->image_emb.dtype || tf->col_emb.dtype != tf->image_emb.dtype ||
       tf->text_pos.dtype != tf->text_emb.dtype) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: embedding tables of one kind must share a dtype", gguf_name(L->file));
-    return DVK_ERR_MODEL_FORMAT;
+    return dvk_error_set(L->err, DVK_ERR_MODEL_FORMAT, "%s: embedding tables of one kind must share a dtype", gguf_name(L->file));
   }
   tf->layers = calloc(cfg->n_layers, sizeof *tf->layers);
   if (!tf->layers) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", gguf_name(L->file));
   }
   char prefix[32];
   for (uint32_t l = 0; l < cfg->n_layers; l++) {

@@ -16,17 +16,16 @@
 
 int dvk_vqgan_present(const gguf_file *f) { return gguf_find_key(f, "vqgan.ch") != NULL; }
 
-static dvk_status bad_key(const gguf_file *f, const char *key, const char *why, char *err, size_t errlen) {
-  if (err) snprintf(err, errlen, "%s: key '%s' %s", gguf_name(f), key, why);
-  return DVK_ERR_MODEL_FORMAT;
+static dvk_status bad_key(const gguf_file *f, const char *key, const char *why, dvk_error *err) {
+  return dvk_error_set(err, DVK_ERR_MODEL_FORMAT, "%s: key '%s' %s", gguf_name(f), key, why);
 }
 
-static dvk_status get_nonzero(const gguf_file *f, const char *key, uint32_t *out, char *err, size_t errlen) {
-  DVK_TRY(gguf_get_u32(f, key, out, err, errlen));
-  return *out ? DVK_OK : bad_key(f, key, "must be > 0", err, errlen);
+static dvk_status get_nonzero(const gguf_file *f, const char *key, uint32_t *out, dvk_error *err) {
+  DVK_TRY(gguf_get_u32(f, key, out, err));
+  return *out ? DVK_OK : bad_key(f, key, "must be > 0", err);
 }
 
-dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *c, char *err, size_t errlen) {
+dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *c, dvk_error *err) {
   memset(c, 0, sizeof *c);
   static const struct { const char *key; size_t off; } sizes[] = {
     {"vqgan.ch", offsetof(dvk_vqgan_config, ch)},
@@ -40,42 +39,42 @@ dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *c, char *
     {"vqgan.norm_groups", offsetof(dvk_vqgan_config, norm_groups)},
   };
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-    DVK_TRY(get_nonzero(f, sizes[i].key, (uint32_t *)((char *)c + sizes[i].off), err, errlen));
-  if (c->in_channels != 3) return bad_key(f, "vqgan.in_channels", "must be 3 (RGB)", err, errlen);
-  if (c->out_channels != 3) return bad_key(f, "vqgan.out_channels", "must be 3 (RGB)", err, errlen);
+    DVK_TRY(get_nonzero(f, sizes[i].key, (uint32_t *)((char *)c + sizes[i].off), err));
+  if (c->in_channels != 3) return bad_key(f, "vqgan.in_channels", "must be 3 (RGB)", err);
+  if (c->out_channels != 3) return bad_key(f, "vqgan.out_channels", "must be 3 (RGB)", err);
   const gguf_array *a;
-  DVK_TRY(gguf_get_array(f, "vqgan.ch_mult", GGUF_TYPE_UINT32, &a, err, errlen));
+  DVK_TRY(gguf_get_array(f, "vqgan.ch_mult", GGUF_TYPE_UINT32, &a, err));
   if (a->count < 1 || a->count > DVK_VQGAN_MAX_LEVELS)
-    return bad_key(f, "vqgan.ch_mult", "must have 1 to 8 entries", err, errlen);
+    return bad_key(f, "vqgan.ch_mult", "must have 1 to 8 entries", err);
   c->n_levels = (uint32_t)a->count;
   for (uint32_t l = 0; l < c->n_levels; l++) {
     c->ch_mult[l] = gguf_arr_u32(a, l);
     uint64_t w = (uint64_t)c->ch * c->ch_mult[l];
     if (!w || w > 65536 || w % c->norm_groups)
       return bad_key(f, "vqgan.ch_mult", "gives a width (ch * ch_mult) that is 0, over 65536 or not a multiple of "
-                     "vqgan.norm_groups", err, errlen);
+                     "vqgan.norm_groups", err);
   }
-  DVK_TRY(gguf_get_array(f, "vqgan.attn_levels", GGUF_TYPE_UINT32, &a, err, errlen));
+  DVK_TRY(gguf_get_array(f, "vqgan.attn_levels", GGUF_TYPE_UINT32, &a, err));
   for (uint64_t i = 0; i < a->count; i++) {
     uint32_t l = gguf_arr_u32(a, i);
-    if (l >= c->n_levels) return bad_key(f, "vqgan.attn_levels", "names a level past vqgan.ch_mult", err, errlen);
+    if (l >= c->n_levels) return bad_key(f, "vqgan.attn_levels", "names a level past vqgan.ch_mult", err);
     c->attn_levels |= 1u << l;
   }
   if (c->resolution % (1u << (c->n_levels - 1)))
-    return bad_key(f, "vqgan.resolution", "is not a multiple of 2^(levels - 1)", err, errlen);
+    return bad_key(f, "vqgan.resolution", "is not a multiple of 2^(levels - 1)", err);
   const gguf_string *q;
-  DVK_TRY(gguf_get_string(f, "vqgan.quantizer", &q, err, errlen));
+  DVK_TRY(gguf_get_string(f, "vqgan.quantizer", &q, err));
   if (strcmp(q->s, "vq") && strcmp(q->s, "gumbel"))
-    return bad_key(f, "vqgan.quantizer", "must be \"vq\" or \"gumbel\"", err, errlen);
+    return bad_key(f, "vqgan.quantizer", "must be \"vq\" or \"gumbel\"", err);
   c->gumbel = !strcmp(q->s, "gumbel");
-  DVK_TRY(gguf_get_f32(f, "vqgan.norm_eps", &c->norm_eps, err, errlen));
-  if (!(c->norm_eps > 0 && c->norm_eps < 1)) return bad_key(f, "vqgan.norm_eps", "must be in (0, 1)", err, errlen);
-  DVK_TRY(gguf_get_f32(f, "vqgan.output_lo", &c->output_lo, err, errlen));
-  DVK_TRY(gguf_get_f32(f, "vqgan.output_hi", &c->output_hi, err, errlen));
+  DVK_TRY(gguf_get_f32(f, "vqgan.norm_eps", &c->norm_eps, err));
+  if (!(c->norm_eps > 0 && c->norm_eps < 1)) return bad_key(f, "vqgan.norm_eps", "must be in (0, 1)", err);
+  DVK_TRY(gguf_get_f32(f, "vqgan.output_lo", &c->output_lo, err));
+  DVK_TRY(gguf_get_f32(f, "vqgan.output_hi", &c->output_hi, err));
   if (!isfinite(c->output_lo) || !isfinite(c->output_hi) || c->output_lo == c->output_hi)
-    return bad_key(f, "vqgan.output_hi", "must be finite and differ from vqgan.output_lo", err, errlen);
+    return bad_key(f, "vqgan.output_hi", "must be finite and differ from vqgan.output_lo", err);
   bool enc = false;
-  if (gguf_find_key(f, "vqgan.has_encoder")) DVK_TRY(gguf_get_bool(f, "vqgan.has_encoder", &enc, err, errlen));
+  if (gguf_find_key(f, "vqgan.has_encoder")) DVK_TRY(gguf_get_bool(f, "vqgan.has_encoder", &enc, err));
   c->has_encoder = enc;
   return DVK_OK;
 }
@@ -101,8 +100,8 @@ static dvk_status conv_load(dvk_loader *L, const char *prefix, uint32_t cin, uin
 }
 
 static dvk_status out_of_memory(dvk_loader *L) {
-  if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory loading the VQGAN", gguf_name(L->file));
-  return DVK_ERR_OUT_OF_HOST_MEMORY;
+  return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory loading the VQGAN",
+                       gguf_name(L->file));
 }
 
 static dvk_status resblock_load(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout,
@@ -133,15 +132,13 @@ static dvk_status attn_load(dvk_loader *L, const char *prefix, uint32_t c, dvk_v
   const uint64_t wshape[4] = {c, c, 1, 1}, bshape[1] = {c};
   for (int i = 0; i < 3; i++) {
     snprintf(p, sizeof p, "%s.%s.weight", prefix, names[i]);
-    DVK_TRY(gguf_require_tensor(L->file, p, 4, wshape, GGUF_ALLOW_FLOAT, &w[i], L->err, L->errlen));
-    if (w[i]->type != w[0]->type) {
-      if (L->err)
-        snprintf(L->err, L->errlen, "%s: tensor '%s' has type %s, expected %s like %s.q.weight", gguf_name(L->file),
-                 p, gguf_tensor_type_name(w[i]->type), gguf_tensor_type_name(w[0]->type), prefix);
-      return DVK_ERR_MODEL_FORMAT;
-    }
+    DVK_TRY(gguf_require_tensor(L->file, p, 4, wshape, GGUF_ALLOW_FLOAT, &w[i], L->err));
+    if (w[i]->type != w[0]->type)
+      return dvk_error_set(L->err, DVK_ERR_MODEL_FORMAT, "%s: tensor '%s' has type %s, expected %s like %s.q.weight",
+                           gguf_name(L->file), p, gguf_tensor_type_name(w[i]->type),
+                           gguf_tensor_type_name(w[0]->type), prefix);
     snprintf(p, sizeof p, "%s.%s.bias", prefix, names[i]);
-    DVK_TRY(gguf_require_tensor(L->file, p, 1, bshape, GGUF_ALLOW_F32, &b[i], L->err, L->errlen));
+    DVK_TRY(gguf_require_tensor(L->file, p, 1, bshape, GGUF_ALLOW_F32, &b[i], L->err));
   }
   const uint64_t wbytes = w[0]->nbytes, bbytes = b[0]->nbytes;
   char *host = malloc(3 * (wbytes > bbytes ? wbytes : bbytes));

@@ -12,18 +12,6 @@
 
 #include "model/dvae.h"
 
-#define DVK_VQGAN_MAX_LEVELS 8
-
-/* The vqgan.* keys (docs/model-format.md §8.2). */
-typedef struct dvk_vqgan_config {
-  uint32_t ch, n_levels, ch_mult[DVK_VQGAN_MAX_LEVELS], num_res_blocks;
-  uint32_t attn_levels; /* bit l: level l has attention */
-  uint32_t resolution, z_channels, embed_dim, n_embed, in_channels, out_channels, norm_groups;
-  float norm_eps, output_lo, output_hi;
-  int gumbel;           /* vqgan.quantizer "gumbel" (else "vq") */
-  int has_encoder;
-} dvk_vqgan_config;
-
 /* Whether the file has a vqgan.* section (the key vqgan.ch). */
 int dvk_vqgan_present(const gguf_file *f);
 
@@ -31,7 +19,7 @@ int dvk_vqgan_present(const gguf_file *f);
  * multiple of norm_groups, attention levels < L, resolution a multiple of 2^(L-1), 3 image channels,
  * quantizer "vq" or "gumbel", output_lo != output_hi, norm_eps > 0. Errors: DVK_ERR_MODEL_FORMAT with a
  * message naming the file and the key. */
-dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *cfg, char *err, size_t errlen);
+dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *cfg, dvk_error *err);
 
 typedef struct dvk_vqgan_norm {
   dvk_tensor w, b; /* f32 [C] */
@@ -88,7 +76,8 @@ typedef struct dvk_vqgan {
 dvk_status dvk_vqgan_load(dvk_loader *L, const dvk_vqgan_config *cfg, dvk_vqgan *v);
 void dvk_vqgan_free(dvk_vqgan *v);
 
-/* Device bytes the decode / encode calls take from their arena: 4 scratch buffers plus codes and one image. */
+/* Device bytes dvk_vqgan_decode or dvk_vqgan_encode takes from its arena (any n: one image at a time), an upper
+ * bound: the 4 scratch buffers (sized for the decoder and the encoder), the codes and one output image. */
 uint64_t dvk_vqgan_scratch_bytes(const dvk_vqgan *v);
 
 /* Decodes n images: codes int32 [n, G, G] (host, each in [0, n_embed)) -> pixels (host, R = G * 2^(L-1)),

@@ -6,8 +6,7 @@
 #include <string.h>
 
 dvk_status dvk_loader_device_error(dvk_loader *L, const char *name, dvk_status s) {
-  if (L->err) snprintf(L->err, L->errlen, "%s: loading tensor '%s': %s", gguf_name(L->file), name, L->ctx->error);
-  return s;
+  return dvk_error_set(L->err, s, "%s: loading tensor '%s': %s", gguf_name(L->file), name, L->ctx->error);
 }
 
 static dvk_status upload_bytes(dvk_loader *L, const char *name, const void *data, uint64_t nbytes, dvk_tensor *out) {
@@ -26,21 +25,21 @@ static dvk_status upload_bytes(dvk_loader *L, const char *name, const void *data
 dvk_status dvk_load_raw(dvk_loader *L, const char *name, uint32_t n_dims, const uint64_t *shape, dvk_tensor *out,
                         int *is_f16) {
   const gguf_tensor *t;
-  DVK_TRY(gguf_require_tensor(L->file, name, n_dims, shape, GGUF_ALLOW_FLOAT, &t, L->err, L->errlen));
+  DVK_TRY(gguf_require_tensor(L->file, name, n_dims, shape, GGUF_ALLOW_FLOAT, &t, L->err));
   if (is_f16) *is_f16 = t->type == GGUF_TENSOR_F16;
   return upload_bytes(L, name, t->data, t->nbytes, out);
 }
 
 dvk_status dvk_load_vector(dvk_loader *L, const char *name, uint64_t n, dvk_tensor *out) {
   const gguf_tensor *t;
-  DVK_TRY(gguf_require_tensor(L->file, name, 1, &n, GGUF_ALLOW_F32, &t, L->err, L->errlen));
+  DVK_TRY(gguf_require_tensor(L->file, name, 1, &n, GGUF_ALLOW_F32, &t, L->err));
   return upload_bytes(L, name, t->data, t->nbytes, out);
 }
 
 dvk_status dvk_load_linear(dvk_loader *L, const char *name, uint32_t n, uint32_t k, dvk_matmul_weight *out) {
   const gguf_tensor *t;
   const uint64_t shape[2] = {n, k};
-  DVK_TRY(gguf_require_tensor(L->file, name, 2, shape, GGUF_ALLOW_FLOAT, &t, L->err, L->errlen));
+  DVK_TRY(gguf_require_tensor(L->file, name, 2, shape, GGUF_ALLOW_FLOAT, &t, L->err));
   dvk_matmul_wtype type = t->type == GGUF_TENSOR_F16 ? DVK_MATMUL_F16 : DVK_MATMUL_F32;
   dvk_status s = dvk_matmul_weight_upload(L->ctx, L->arena, type, n, k, t->data, type, out);
   if (s != DVK_OK) return dvk_loader_device_error(L, name, s);

@@ -8,13 +8,12 @@
 #include "vk/memory.h"
 
 /* Loader state shared by the transformer and dVAE loaders: the open file, the device arena the
- * weights go to, and the error buffer. */
+ * weights go to, and where a failure message goes. */
 typedef struct dvk_loader {
   dvk_ctx *ctx;
   dvk_arena *arena;
   const gguf_file *file;
-  char *err;
-  size_t errlen;
+  dvk_error *err; /* where a loading failure's message goes (NULL: dropped) */
   uint64_t bytes; /* device bytes uploaded so far */
 } dvk_loader;
 
@@ -36,7 +35,7 @@ dvk_status dvk_load_raw(dvk_loader *L, const char *name, uint32_t n_dims, const 
  * zeroed); name is for messages. */
 dvk_status dvk_load_host(dvk_loader *L, const char *name, const void *data, uint64_t nbytes, dvk_tensor *out);
 
-/* Records a failure on the loader's error buffer with the context's message appended. */
+/* Records a failure in the loader's dvk_error with the context's message appended. */
 dvk_status dvk_loader_device_error(dvk_loader *L, const char *name, dvk_status s);
 
 #endif

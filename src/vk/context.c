@@ -125,10 +125,9 @@ static int has_device_ext(VkPhysicalDevice phys, const char *name) {
   return found;
 }
 
-static dvk_status load_loader(char *err, size_t errlen) {
+static dvk_status load_loader(dvk_error *err) {
   if (volkInitialize() != VK_SUCCESS) {
-    if (err)
-      snprintf(err, errlen,
+    dvk_error_note(err,
                "no Vulkan loader found: install libvulkan1 and a driver "
                "(on Debian: apt-get install libvulkan1 mesa-vulkan-drivers)");
     return DVK_ERR_NO_VULKAN_LOADER;
@@ -347,13 +346,13 @@ static int env_flag(const char *name) {
   return v && *v && strcmp(v, "0") != 0;
 }
 
-dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, char *err, size_t errlen) {
+dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error *err) {
   *out = NULL;
-  dvk_status s = load_loader(err, errlen);
+  dvk_status s = load_loader(err);
   if (s != DVK_OK) return s;
   dvk_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
-    if (err) snprintf(err, errlen, "out of host memory creating the Vulkan context");
+    dvk_error_note(err, "out of host memory creating the Vulkan context");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   dvk_ctx_options none = {0};
@@ -371,7 +370,7 @@ dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, char *err,
   if (s == DVK_OK) s = dvk_recorder_init(ctx);
   if (s == DVK_OK) s = dvk_staging_init(ctx);
   if (s != DVK_OK) {
-    if (err) snprintf(err, errlen, "%s", ctx->error);
+    dvk_error_note(err, "%s", ctx->error);
     dvk_ctx_destroy(ctx);
     return s;
   }
@@ -398,11 +397,11 @@ void dvk_ctx_destroy(dvk_ctx *ctx) {
   free(ctx);
 }
 
-char *dvk_vk_list_devices(char *err, size_t errlen) {
-  if (load_loader(err, errlen) != DVK_OK) return NULL;
+char *dvk_vk_list_devices(dvk_error *err) {
+  if (load_loader(err) != DVK_OK) return NULL;
   dvk_ctx tmp = {0};
   if (create_instance(&tmp, 0) != DVK_OK) {
-    if (err) snprintf(err, errlen, "%s", tmp.error);
+    dvk_error_note(err, "%s", tmp.error);
     return NULL;
   }
   uint32_t n = 0;

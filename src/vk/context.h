@@ -14,6 +14,7 @@
 #include <volk.h>
 
 #include "dallevk_status.h"
+#include "error.h"
 
 typedef struct dvk_ctx_options {
   const char *device; /* index or name substring; NULL: env DVK_DEVICE, else the best device */
@@ -69,14 +70,14 @@ typedef struct dvk_ctx {
  * *out = NULL. Errors: DVK_ERR_NO_VULKAN_LOADER ("no Vulkan loader found: install libvulkan1 ..."),
  * DVK_ERR_NO_DEVICE (with the list of devices seen), DVK_ERR_UNSUPPORTED (validation layer required
  * but missing), DVK_ERR_OUT_OF_*, DVK_ERR_VULKAN. */
-dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, char *err, size_t errlen);
+dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error *err);
 
 /* Waits for the device to go idle and destroys every object the context owns. NULL is allowed. */
 void dvk_ctx_destroy(dvk_ctx *ctx);
 
 /* Lists the Vulkan devices ("0: NVIDIA H200 (discrete, NVIDIA 550.1, Vulkan 1.3)") into a
  * malloc'ed string the caller frees; NULL with a message in err when there is no loader. */
-char *dvk_vk_list_devices(char *err, size_t errlen);
+char *dvk_vk_list_devices(dvk_error *err);
 
 /* Records a failure message on ctx (printf-style) and returns status, for `return dvk_fail(...)`. */
 dvk_status dvk_fail(dvk_ctx *ctx, dvk_status status, const char *fmt, ...)

@@ -3,7 +3,8 @@
 load_dvae(name) -> (Encoder, Decoder, DvaeConfig, info); name "auto" = the decoder
     fine-tuned run "dvae_dec" when it has a final.pt, else "dvae"
 load_dalle(name) -> (Dalle, BPE, info); name "auto" = the latest transformer stage of tools/train_all.sh
-    that has a checkpoint: "dalle_wide3" (the shipped transformer), "dalle_wide2", "dalle_wide", "dalle_loss", "dalle_noise", "dalle_bal", else "dalle"
+    that has a checkpoint: "dalle_wide3" (the shipped transformer), "dalle_wide2", "dalle_wide", "dalle_loss",
+    "dalle_noise", "dalle_bal", else "dalle"
 load_clip(name) -> (Clip, BPE, info)   the reranker (tools/train_clip.py), with the transformer's BPE
 info = {"path": file loaded, "final": bool, "step": int or None, "metrics": dict}
 """
@@ -37,7 +38,8 @@ def resolve_dvae(name="auto"):
 def resolve_dalle(name="auto"):
     if name != "auto":
         return name
-    for run in ("dalle_wide3", "dalle_wide2", "dalle_wide", "dalle_loss", "dalle_noise", "dalle_bal"):  # tools/train_all.sh's stages, latest first
+    # tools/train_all.sh's stages, latest first
+    for run in ("dalle_wide3", "dalle_wide2", "dalle_wide", "dalle_loss", "dalle_noise", "dalle_bal"):
         if any(os.path.exists(os.path.join(D.run_root(), run, f)) for f in ("final.pt", "ckpt.pt")):
             return run
     return "dalle"

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .transformer import Block, LayerNorm, Linear, pad_text  # noqa: F401  (pad_text: re-exported)
+from .transformer import Block, LayerNorm, Linear
 
 LOGIT_SCALE_INIT = math.log(1 / 0.07)
 LOGIT_SCALE_MAX = 100.0
@@ -197,8 +197,8 @@ class Clip(nn.Module):
 
 
 def prune_sources(scores):
-    """Pruning rule (src/model/rerank.c dvk_prune_sources): scores of n candidates -> src [n]: candidates ranked best first
-    (ties: lower index first); the k-th worst (k < n // 2) continues as a copy of the k-th best, the others
+    """Pruning rule (src/model/select.c dvk_prune_sources): scores of n candidates -> src [n]: candidates ranked
+    best first (ties: lower index first); the k-th worst (k < n // 2) continues as a copy of the k-th best, the others
     as themselves."""
     order = sorted(range(len(scores)), key=lambda b: (-float(scores[b]), b))
     src = list(range(len(scores)))
@@ -208,13 +208,13 @@ def prune_sources(scores):
 
 
 def rerank_pool_size(fraction, n):
-    """Candidates in the reranker's pool (src/model/rerank.c dvk_rerank_pool_size): ceil(fraction * n), the fraction
+    """Candidates in the reranker's pool (src/model/select.c dvk_reranker_pool_size): ceil(fraction * n), the fraction
     taken as float32 and the product in double as the engine computes it, clamped to [1, n]."""
     return min(max(math.ceil(float(np.float32(fraction)) * n), 1), n)
 
 
 def rerank_pool(mean_logprob, size):
-    """The reranker's pool (dvk_rerank_pool, docs/design.md section 4): mean_logprob [n] (each candidate's mean
+    """The reranker's pool (dvk_reranker_pool, docs/design.md section 4): mean_logprob [n] (each candidate's mean
     log-probability of its own codes, compared as float32; NaN counts as -inf) and size (rerank_pool_size) -> bool
     list [n], True for the `size` most likely candidates (ties: lower index first)."""
     lp = [float("-inf") if math.isnan(float(v)) else float(np.float32(v)) for v in mean_logprob]
@@ -226,7 +226,7 @@ def rerank_pool(mean_logprob, size):
 
 
 def rerank_order(scores, pool=None):
-    """Candidates best first (dvk_rerank_pick before its duplicate rule): pool members (pool None: all) before the
+    """Candidates best first (dvk_reranker_pick before its duplicate rule): pool members (pool None: all) before the
     others, then the higher score, then the lower index. -> index list [n]."""
     n = len(scores)
     pool = [True] * n if pool is None else pool

@@ -1,6 +1,6 @@
 """A dalle-vk model file (GGUF, docs/model-format.md) -> the PyTorch reference objects.
 
-The inverse of tools/export_gguf.py, driven by the same name tables (TRANSFORMER_TENSORS,
+The inverse of export.py (tools/export_gguf.py), driven by the same name tables (TRANSFORMER_TENSORS,
 TRANSFORMER_LAYER_TENSORS, dvae_decoder_schema, dvae_encoder_schema), so the two cannot drift:
 
     m = load_model("assets/dalle-emoji.gguf")           # float32; dtype=torch.float64 for goldens
@@ -19,24 +19,18 @@ present with its exact shape, and a file tensor that no table names is an error 
 the tensor), as in the exporter.
 """
 import math
-import os
-import sys
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 import torch
 
+from . import export as X  # the name tables
 from .bpe import BPE
 from .clip import Clip, ClipConfig
 from .dvae import Decoder, DvaeConfig, Encoder
 from .gguf import GGMLType, GGUFReader
 from .transformer import Dalle, DalleConfig
-
-_TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _TOOLS not in sys.path:
-    sys.path.insert(0, _TOOLS)
-import export_gguf as X  # noqa: E402  (tools/export_gguf.py: the name tables)
 
 
 @dataclass

@@ -392,6 +392,7 @@ def caption_image_ce(model, tok, captions, codes, device="cpu", batch=32):
     model.train(was_training)
     return np.concatenate(out)
 
+
 def guide_logits(logits, cond_scale):
     """Classifier-free guidance (DALLE-pytorch's cond_scale, dalle-mini's super-conditioning): logits
     [2B, V], rows 0..B-1 given the prompt, rows B..2B-1 given the empty caption ->

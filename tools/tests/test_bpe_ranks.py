@@ -1,13 +1,10 @@
 """A merge list that repeats a pair: the pair keeps its first (lowest) rank (bpe.py rule 4), as the C
 tokenizer does. Trained merge lists never repeat a pair, but the committed parity models' synthetic
 ones do (tools/make_goldens.py), and tests/test_e2e.sh found the two tokenizers disagreeing there
-(run: /usr/bin/python3 -m unittest discover tools/tests)."""
-import os
-import sys
+(run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools)."""
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from dallevk.bpe import BPE  # noqa: E402
+from dallevk.bpe import BPE
 
 
 class TestRepeatedMerge(unittest.TestCase):

@@ -1,10 +1,9 @@
 """Tests for the CLIP-style reranker (tools/dallevk/clip.py): export -> from_gguf round trip of the clip.*
 keys and tensors (f32 exact, f16 rounded), causal masks and which inputs the features depend on,
 scores = s * cosine, the symmetric loss, retrieval ranks, and the committed parity model reproducing its
-reranker goldens (run: /usr/bin/python3 -m unittest discover tools/tests)."""
+reranker goldens (run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools)."""
 import math
 import os
-import sys
 import tempfile
 import unittest
 
@@ -12,14 +11,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-import export_gguf  # noqa: E402
-from dallevk.clip import Clip, ClipConfig, Pruner, causal_mask, prune_sources, retrieval  # noqa: E402
-from dallevk.from_gguf import load_model  # noqa: E402
-from dallevk.gguf import GGUFReader, GGUFWriter  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
+from dallevk import export
+from dallevk.clip import Clip, ClipConfig, Pruner, causal_mask, prune_sources, retrieval
+from dallevk.from_gguf import load_model
+from dallevk.gguf import GGUFReader, GGUFWriter
+from dallevk.transformer import Dalle, DalleConfig, pad_text
 
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 PARITY = os.path.join(TOOLS, "..", "tests", "data", "parity")
 DALLE_KW = dict(text_len=6, text_vocab=280, grid=4, image_vocab=24)
 
@@ -54,8 +52,8 @@ class TestRoundTrip(unittest.TestCase):
         d = tempfile.mkdtemp()
         path = os.path.join(d, "m.gguf")
         self.addCleanup(lambda: (os.path.exists(path) and os.unlink(path), os.rmdir(d)))
-        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()) if with_dalle else None,
-                           clip=(clip.cfg.to_dict(), clip.state_dict()), f16=f16, prune_rows=prune_rows)
+        export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()) if with_dalle else None,
+                      clip=(clip.cfg.to_dict(), clip.state_dict()), f16=f16, prune_rows=prune_rows)
         return path
 
     def test_f32_exact(self):
@@ -109,7 +107,7 @@ class TestRoundTrip(unittest.TestCase):
             self.export(_clip(), prune_rows=[3])
         d = tempfile.mkdtemp()
         p2 = os.path.join(d, "noclip.gguf")
-        export_gguf.export(p2, merges=[(97, 98)])
+        export.export(p2, merges=[(97, 98)])
         self.assertIsNone(load_model(p2).clip)
         os.unlink(p2)
         os.rmdir(d)
@@ -122,7 +120,7 @@ class TestRoundTrip(unittest.TestCase):
         sd = _clip().state_dict()
         sd["text.extra"] = torch.zeros(2)
         with self.assertRaisesRegex(SystemExit, "unmapped"):
-            export_gguf.clip_tensors(sd, _clip().cfg.to_dict())
+            export.clip_tensors(sd, _clip().cfg.to_dict())
 
     def test_bad_files(self):
         """A missing clip key or tensor is a ValueError naming it."""

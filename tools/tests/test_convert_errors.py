@@ -2,7 +2,7 @@
 truncated file, a pickle naming a class the converter does not expect (refused, never run), f16
 overflow; each exits 1 with a message naming the file (and the key and expected shape), and leaves no
 output behind. Also: the legacy torch.save layout, ignored loss.* keys, lazy reading.
-Run: /usr/bin/python3 -m unittest discover tools/tests"""
+Run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools"""
 import argparse
 import collections
 import contextlib
@@ -16,13 +16,13 @@ import unittest
 
 import torch
 
+from dallevk.convert import ConvertError, taming_vqgan
+from dallevk.convert import torchfile
+from dallevk.convert.cli import main
+from dallevk.convert.plan import Plan, write_plan
+from dallevk.gguf import GGUFReader
+
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-from dallevk.convert import ConvertError, taming_vqgan  # noqa: E402
-from dallevk.convert import torchfile  # noqa: E402
-from dallevk.convert.cli import main  # noqa: E402
-from dallevk.convert.plan import Plan, write_plan  # noqa: E402
-from dallevk.gguf import GGUFReader  # noqa: E402
 
 DATA = os.path.join(TOOLS, "..", "tests", "data")
 CKPT = os.path.join(DATA, "taming_vqgan", "vq_f16.ckpt")

@@ -1,23 +1,22 @@
 """tools/convert.py openai-dvae on the tiny upstream pickles of tests/data/openai_dvae (made by
 upstream's dall_e classes, tests/data/README.md): the converted file, loaded into the project's
 PyTorch dVAE (tools/dallevk/dvae.py), reproduces upstream's decoder pixels and encoder logits.
-Run: /usr/bin/python3 -m unittest discover tools/tests"""
+Run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools"""
 import contextlib
 import io
 import os
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 import torch
 
+from dallevk.convert import cli
+from dallevk.dvae import decode_pixels, map_pixels
+from dallevk.from_gguf import load_model
+from dallevk.gguf import GGMLType, GGUFReader
+
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-from dallevk.convert import cli  # noqa: E402
-from dallevk.dvae import decode_pixels, map_pixels  # noqa: E402
-from dallevk.from_gguf import load_model  # noqa: E402
-from dallevk.gguf import GGMLType, GGUFReader  # noqa: E402
 
 DATA = os.path.join(TOOLS, "..", "tests", "data", "openai_dvae")
 

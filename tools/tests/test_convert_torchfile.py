@@ -1,19 +1,18 @@
 """tools/dallevk/convert/torchfile.py against torch.load on files torch.save writes: dtypes (f32, f16,
 bf16, f64, int64, bool), non-contiguous and offset views, shared storages, both layouts (zip and
 legacy), and pickled nn.Modules read as Records (state_dict names, non-persistent buffers skipped).
-Run: /usr/bin/python3 -m unittest discover tools/tests"""
+Run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools"""
 import os
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 import torch
 
+from dallevk.convert import ConvertError
+from dallevk.convert.torchfile import Record, module_tensors, open_checkpoint
+
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-from dallevk.convert import ConvertError  # noqa: E402
-from dallevk.convert.torchfile import Record, module_tensors, open_checkpoint  # noqa: E402
 
 
 class Net(torch.nn.Module):

@@ -1,23 +1,22 @@
 """tools/convert.py vqgan on the tiny upstream checkpoint of tests/data/taming_vqgan (made by taming's
 own VQModel, tests/data/README.md), and the PyTorch reference tools/dallevk/vqgan.py loaded from the
 converted file against upstream's goldens: decoder output and pixels (within 1/255), encoder h and codes.
-Run: /usr/bin/python3 -m unittest discover tools/tests"""
+Run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools"""
 import contextlib
 import io
 import os
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 import torch
 
+from dallevk import vqgan as V
+from dallevk.convert import cli
+from dallevk.convert.taming_vqgan import infer_config, to_upstream
+from dallevk.gguf import GGMLType, GGUFReader
+
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-from dallevk import vqgan as V  # noqa: E402
-from dallevk.convert import cli  # noqa: E402
-from dallevk.convert.taming_vqgan import infer_config, to_upstream  # noqa: E402
-from dallevk.gguf import GGMLType, GGUFReader  # noqa: E402
 
 DATA = os.path.join(TOOLS, "..", "tests", "data", "taming_vqgan")
 CKPT = os.path.join(DATA, "vq_f16.ckpt")
@@ -100,7 +99,8 @@ class TestTamingVqgan(unittest.TestCase):
                           "-o", out)
         self.assertEqual(rc, 0, err)
         m = V.from_gguf(GGUFReader(out))
-        self.assertEqual((m.cfg.quantizer, m.cfg.ch_mult, m.cfg.attn_levels, m.cfg.grid), ("gumbel", (1, 1, 2, 2), (3,), 4))
+        self.assertEqual((m.cfg.quantizer, m.cfg.ch_mult, m.cfg.attn_levels, m.cfg.grid),
+                         ("gumbel", (1, 1, 2, 2), (3,), 4))
         g = GGUFReader(os.path.join(DATA, "gumbel_f8.gguf")).tensors
         with torch.no_grad():
             output = m.decode_codes(torch.from_numpy(g["dec.codes"].data.astype(np.int64)))

@@ -1,23 +1,21 @@
 """Tests for tools/dallevk/from_gguf.py: export -> load round trips (f32, f16, with and without the
 dVAE encoder, tokenizer-only files), rejection of bad files, and a committed parity model reproducing
-its golden logits (run: /usr/bin/python3 -m unittest discover tools/tests)."""
+its golden logits (run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools)."""
 import os
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 import torch
 
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-import export_gguf  # noqa: E402
-from dallevk.bpe import BPE  # noqa: E402
-from dallevk.dvae import Decoder, DvaeConfig, Encoder  # noqa: E402
-from dallevk.from_gguf import load_model  # noqa: E402
-from dallevk.gguf import GGUFReader, GGUFWriter  # noqa: E402
-from dallevk.transformer import Dalle, DalleConfig, pad_text  # noqa: E402
+from dallevk import export
+from dallevk.bpe import BPE
+from dallevk.dvae import Decoder, DvaeConfig, Encoder
+from dallevk.from_gguf import load_model
+from dallevk.gguf import GGUFReader, GGUFWriter
+from dallevk.transformer import Dalle, DalleConfig, pad_text
 
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 PARITY = os.path.join(TOOLS, "..", "tests", "data", "parity")
 
 
@@ -42,11 +40,11 @@ class TestRoundTrip(unittest.TestCase):
         dalle, dec, enc, merges = _models()
         d = tempfile.mkdtemp()
         path = os.path.join(d, "m.gguf")
-        export_gguf.export(path,
-                           dalle=(dalle.cfg.to_dict(), dalle.state_dict()) if "dalle" in parts else None,
-                           dvae=(dec.cfg.to_dict(), dec.state_dict(), enc.state_dict() if encoder else None)
-                           if "dvae" in parts else None,
-                           merges=merges if "bpe" in parts else None, f16=f16, encoder=encoder)
+        export.export(path,
+                      dalle=(dalle.cfg.to_dict(), dalle.state_dict()) if "dalle" in parts else None,
+                      dvae=(dec.cfg.to_dict(), dec.state_dict(), enc.state_dict() if encoder else None)
+                      if "dvae" in parts else None,
+                      merges=merges if "bpe" in parts else None, f16=f16, encoder=encoder)
         self.addCleanup(lambda: (os.unlink(path), os.rmdir(d)))
         return path, (dalle, dec, enc, merges)
 
@@ -161,12 +159,12 @@ class TestGuidance(unittest.TestCase):
         d = tempfile.mkdtemp()
         path = os.path.join(d, "m.gguf")
         self.addCleanup(lambda: (os.unlink(path), os.rmdir(d)))
-        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges, cond_scale=3.5)
+        export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges, cond_scale=3.5)
         self.assertEqual(load_model(path).cond_scale, 3.5)
-        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges)
+        export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges)
         self.assertEqual(load_model(path).cond_scale, 1.0)
         with self.assertRaises(SystemExit):
-            export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), cond_scale=0.0)
+            export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), cond_scale=0.0)
 
     def test_sampling_defaults_round_trip(self):
         """dalle.temperature / dalle.top_p: written when given, 1 when absent, out-of-range values refused."""
@@ -174,18 +172,18 @@ class TestGuidance(unittest.TestCase):
         d = tempfile.mkdtemp()
         path = os.path.join(d, "m.gguf")
         self.addCleanup(lambda: (os.path.exists(path) and os.unlink(path), os.rmdir(d)))
-        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges,
-                           temperature=0.75, top_p=0.625)
+        export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges,
+                      temperature=0.75, top_p=0.625)
         m = load_model(path)
         self.assertEqual((m.temperature, m.top_p, m.cond_scale), (0.75, 0.625, 1.0))
-        export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges)
+        export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), merges=merges)
         m = load_model(path)
         self.assertEqual((m.temperature, m.top_p), (1.0, 1.0))
         for kw in ({"top_p": 1.5}, {"top_p": 0.0}, {"temperature": -1.0}):
             with self.assertRaises(SystemExit):
-                export_gguf.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), **kw)
+                export.export(path, dalle=(dalle.cfg.to_dict(), dalle.state_dict()), **kw)
         with self.assertRaisesRegex(SystemExit, "need the transformer"):
-            export_gguf.export(path, merges=merges, top_p=0.5)
+            export.export(path, merges=merges, top_p=0.5)
 
     @torch.no_grad()
     def test_guided_first_step(self):

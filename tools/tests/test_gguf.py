@@ -1,18 +1,16 @@
 """Tests for tools/dallevk/gguf.py and tools/export_gguf.py
-(run: /usr/bin/python3 -m unittest discover tools/tests)."""
+(run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools)."""
 import os
 import struct
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, TOOLS)
-from dallevk.gguf import (GGMLType, GGUFError, GGUFReader, GGUFValueType as T,  # noqa: E402
+from dallevk.gguf import (GGMLType, GGUFError, GGUFReader, GGUFValueType as T,
                           GGUFWriter)
 
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CORPUS = os.path.join(TOOLS, "..", "tests", "data", "gguf")
 
 
@@ -33,8 +31,8 @@ class TestRoundTrip(unittest.TestCase):
         w.add_array("a.empty", [], T.STRING)
         r = GGUFReader(data=w.to_bytes())
         self.assertEqual(r.version, 3)
-        self.assertEqual(list(r.fields), [k for k, _, _ in vals] + ["a.u32", "a.i16", "a.f64", "a.s", "a.b",
-                                                                      "a.empty"])
+        self.assertEqual(list(r.fields),
+                         [k for k, _, _ in vals] + ["a.u32", "a.i16", "a.f64", "a.s", "a.b", "a.empty"])
         for k, t, v in vals:
             self.assertEqual(r.fields[k].type, t)
             self.assertEqual(r.get(k), v)
@@ -215,7 +213,7 @@ class TestExport(unittest.TestCase):
 
     def _export(self, d, *extra):
         import torch
-        import export_gguf
+        import export_gguf  # the command-line tool
         dcfg, model, vcfg, dec, enc, tok = self._models()
         torch.save({"config": dcfg.to_dict(), "model": model.state_dict()}, os.path.join(d, "dalle.pt"))
         torch.save({"config": vcfg.to_dict(), "decoder": dec.state_dict(), "encoder": enc.state_dict()},
@@ -271,12 +269,12 @@ class TestExport(unittest.TestCase):
                                    atol=1e-6)
 
     def test_unmapped_parameter_is_an_error(self):
-        import export_gguf
+        from dallevk import export
         dcfg, model, *_ = self._models()
         sd = dict(model.state_dict())
         sd["layers.0.new_param"] = sd["ln_f.w"]
         with self.assertRaises(SystemExit) as cm:
-            export_gguf.transformer_tensors(sd, dcfg.to_dict())
+            export.transformer_tensors(sd, dcfg.to_dict())
         self.assertIn("layers.0.new_param", str(cm.exception))
 
 

@@ -1,14 +1,12 @@
-"""Tests for the Python reference (run: /usr/bin/python3 -m unittest discover tools/tests)."""
+"""Tests for the Python reference (run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools)."""
 import os
-import sys
 import tempfile
 import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tools/
-from dallevk import bpe, dvae  # noqa: E402
-from dallevk.transformer import (Dalle, DalleConfig, build_mask,  # noqa: E402
+from dallevk import bpe, dvae
+from dallevk.transformer import (Dalle, DalleConfig, build_mask,
                                  image_key_allowed, pad_text, paper_schedule)
 
 
@@ -121,11 +119,11 @@ class TestLossOptions(unittest.TestCase):
 
 class TestGrow(unittest.TestCase):
     def test_widen_mlp_keeps_function_and_trains(self):
-        import train_dalle
+        from dallevk.training import widen_mlp
         m = _small_model(["row", "col", "conv"], 4, False)
         cfg2 = DalleConfig(**dict(m.cfg.to_dict(), d_ff=200))
         w = Dalle(cfg2).to(torch.float64)
-        w.load_state_dict(train_dalle.widen_mlp(m.state_dict(), 200, torch.Generator().manual_seed(1)))
+        w.load_state_dict(widen_mlp(m.state_dict(), 200, torch.Generator().manual_seed(1)))
         torch.manual_seed(3)
         text = torch.randint(0, m.cfg.text_vocab, (2, m.cfg.text_len))
         codes = torch.randint(0, m.cfg.image_vocab, (2, 16))
@@ -140,7 +138,7 @@ class TestGrow(unittest.TestCase):
         g = w.layers[0].mlp.fc2.w.grad[:, 128:]
         self.assertGreater(g.abs().max().item(), 1e-8)  # the new units get gradient at once
         with self.assertRaises(ValueError):
-            train_dalle.widen_mlp(m.state_dict(), 64, torch.Generator())
+            widen_mlp(m.state_dict(), 64, torch.Generator())
 
 
 class TestConfigs(unittest.TestCase):

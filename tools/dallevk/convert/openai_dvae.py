@@ -10,18 +10,13 @@ map 1:1 to the dvae.dec.* / dvae.enc.* names of docs/model-format.md §3 (decode
 transposed as [vocab, n_init]). The pickles do not state an image size: image_size (default 256, the
 size the released nets were trained at) only sets dvae.image_size.
 """
-import os
-import sys
 
 from . import ConvertError
 from .checks import match_tensors
 from .plan import Plan
 from .torchfile import Record, module_tensors, open_checkpoint
 
-_TOOLS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _TOOLS not in sys.path:
-    sys.path.insert(0, _TOOLS)
-import export_gguf as X  # noqa: E402  (tools/export_gguf.py: the dVAE name tables and keys)
+from .. import export as X  # the dVAE name tables and keys
 
 GROUP_COUNT = 4  # fixed by upstream's classes (a class attribute, not in the pickle)
 _COMMON = ("torch.nn.modules.container.Sequential", "torch.nn.modules.activation.ReLU",

@@ -81,7 +81,8 @@ def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_r
                            % (path, widths, ch, groups))
     out_ch = require(path, sd, "decoder.conv_out.weight", 4, WHAT, "shape [out_channels, ch * ch_mult[0], 3, 3]")[0]
     if resolution < 1 or resolution % 2 ** (levels - 1):
-        raise ConvertError("resolution %d is not a multiple of %d (%d levels)" % (resolution, 2 ** (levels - 1), levels))
+        raise ConvertError("resolution %d is not a multiple of %d (%d levels)"
+                           % (resolution, 2 ** (levels - 1), levels))
     cfg = V.VqganConfig(
         ch=ch, ch_mult=tuple(w // ch for w in widths), num_res_blocks=n_blocks - 1,
         attn_levels=tuple(lv for lv in range(levels) if "decoder.up.%d.attn.0.q.weight" % lv in sd),

@@ -38,6 +38,7 @@ STORAGE_DTYPES = {
 }
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
+
 def _itemsize(dtype):
     return 2 if dtype == "bf16" else np.dtype(dtype).itemsize
 
@@ -70,8 +71,8 @@ class LazyTensor:
         self.storage, self.offset = storage, int(offset)
         self.shape, self.stride = tuple(int(s) for s in shape), tuple(int(s) for s in stride)
         if len(self.shape) != len(self.stride) or any(s < 0 for s in self.shape + self.stride) or self.offset < 0:
-            raise ConvertError("%s: tensor with bad shape %s / stride %s" % (storage.ckpt.path, self.shape,
-                                                                              self.stride))
+            raise ConvertError("%s: tensor with bad shape %s / stride %s"
+                               % (storage.ckpt.path, self.shape, self.stride))
         end = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride)) + 1
         if min(self.shape, default=1) > 0 and end > storage.numel:
             raise ConvertError("%s: tensor %s reaches element %d of a storage of %d" % (
@@ -153,8 +154,8 @@ _SAFE_GLOBALS = {
     "collections.defaultdict": collections.defaultdict,
 }
 # plain data types that training metadata may name (e.g. omegaconf's object_type=dict)
-_SAFE_GLOBALS.update({"builtins." + t.__name__: t for t in (set, frozenset, dict, list, tuple, int, float, str,
-                                                             bytes, bool, complex)})
+_PLAIN_TYPES = (set, frozenset, dict, list, tuple, int, float, str, bytes, bool, complex)
+_SAFE_GLOBALS.update({"builtins." + t.__name__: t for t in _PLAIN_TYPES})
 TORCH_DTYPES = frozenset(("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8",
                           "uint8", "bool", "float", "half", "double", "long", "int"))
 _OLD_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}

@@ -1,5 +1,5 @@
-/* The reranker's two towers on the device. See rerank.h. */
-#include "model/rerank.h"
+/* The reranker's two towers on the device. See reranker.h. */
+#include "model/reranker.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,13 +10,12 @@
 
 #define CHUNK 64 /* candidates scored per pass */
 
-static dvk_status load_tower(dvk_loader *L, const char *name, uint32_t n_layers, const dvk_clip_config *c,
-                             dvk_clip_tower *t) {
+static dvk_status load_tower(dvk_loader *L, const char *name, uint32_t n_layers, const dvk_reranker_config *c,
+                             dvk_reranker_tower *t) {
   t->n_layers = n_layers;
   t->layers = calloc(n_layers, sizeof *t->layers);
   if (!t->layers) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: out of host memory", gguf_name(L->file));
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
+    return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", gguf_name(L->file));
   }
   char key[96];
   for (uint32_t l = 0; l < n_layers; l++) {
@@ -33,7 +32,7 @@ static dvk_status load_tower(dvk_loader *L, const char *name, uint32_t n_layers,
 
 dvk_status dvk_reranker_load(dvk_loader *L, const dvk_model_config *cfg, dvk_reranker *r) {
   memset(r, 0, sizeof *r);
-  const dvk_clip_config *c = &cfg->clip;
+  const dvk_reranker_config *c = &cfg->reranker;
   const dvk_dalle_config *dc = &cfg->dalle;
   r->cfg = *c;
   r->text_len = dc->text_len;
@@ -46,8 +45,7 @@ dvk_status dvk_reranker_load(dvk_loader *L, const dvk_model_config *cfg, dvk_rer
   DVK_TRY(dvk_load_table(L, "clip.image.col_emb", G, d, &r->col_emb));
   if (r->text_pos.dtype != r->text_tok.dtype || r->row_emb.dtype != r->image_tok.dtype ||
       r->col_emb.dtype != r->image_tok.dtype) {
-    if (L->err) snprintf(L->err, L->errlen, "%s: clip embedding tables of one tower must share a dtype", gguf_name(L->file));
-    return DVK_ERR_MODEL_FORMAT;
+    return dvk_error_set(L->err, DVK_ERR_MODEL_FORMAT, "%s: reranker embedding tables of one tower must share a dtype", gguf_name(L->file));
   }
   DVK_TRY(load_tower(L, "text", c->text_layers, c, &r->text));
   DVK_TRY(load_tower(L, "image", c->image_layers, c, &r->image));
@@ -73,8 +71,8 @@ static uint64_t pass_rows(const dvk_reranker *r, uint32_t n) {
   return img > r->text_len ? img : r->text_len;
 }
 
-uint64_t dvk_rerank_bytes(const dvk_reranker *r, uint32_t n) {
-  const dvk_clip_config *c = &r->cfg;
+uint64_t dvk_reranker_bytes(const dvk_reranker *r, uint32_t n) {
+  const dvk_reranker_config *c = &r->cfg;
   const uint64_t rows = pass_rows(r, n);
   /* x, h, attn [rows, d]; qkv [rows, 3d]; ff [rows, d_ff]; k, v [rows, d]; ids [rows];
    * features [CHUNK, d_embed] */
@@ -90,9 +88,9 @@ typedef struct pass {
 
 /* Runs a tower over `batch` sequences of S rows already embedded in p->io.x; reads back the normalised
  * feature of each sequence's last position into out [batch, d_embed]. */
-static dvk_status run_tower(dvk_ctx *ctx, const dvk_reranker *r, const dvk_clip_tower *t, pass *p, uint32_t batch,
+static dvk_status run_tower(dvk_ctx *ctx, const dvk_reranker *r, const dvk_reranker_tower *t, pass *p, uint32_t batch,
                             uint32_t S, float *out) {
-  const dvk_clip_config *c = &r->cfg;
+  const dvk_reranker_config *c = &r->cfg;
   const uint32_t rows = batch * S, de = c->d_embed;
   p->kv.batch = batch;
   p->kv.s_max = S;
@@ -117,7 +115,7 @@ static dvk_status run_tower(dvk_ctx *ctx, const dvk_reranker *r, const dvk_clip_
 }
 
 static dvk_status alloc_pass(dvk_ctx *ctx, dvk_arena *a, const dvk_reranker *r, uint32_t n, pass *p) {
-  const dvk_clip_config *c = &r->cfg;
+  const dvk_reranker_config *c = &r->cfg;
   const VkDeviceSize rows = pass_rows(r, n), d = c->d_model;
   DVK_TRY(dvk_arena_alloc(a, rows * d * 4, &p->io.x));
   DVK_TRY(dvk_arena_alloc(a, rows * d * 4, &p->io.h));
@@ -179,12 +177,12 @@ static dvk_status score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text
   return s;
 }
 
-dvk_status dvk_rerank_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+dvk_status dvk_reranker_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                             uint32_t n, float *scores, float *text_feat, float *image_feat) {
   return score(ctx, r, text_ids, codes, n, r->grid * r->grid, scores, text_feat, image_feat);
 }
 
-dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+dvk_status dvk_reranker_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores) {
   const uint32_t G = r->grid, len = rows * G;
   if (rows == 0 || rows > G)
@@ -195,71 +193,4 @@ dvk_status dvk_rerank_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const in
   dvk_status s = score(ctx, r, text_ids, packed, n, len, scores, NULL, NULL);
   free(packed);
   return s;
-}
-
-/* Candidates best first: the lower tier first, then the higher score, then the lower index. */
-typedef struct ranked {
-  uint32_t tier;
-  float score;
-  uint32_t index;
-} ranked;
-
-static int by_rank(const void *a, const void *b) {
-  const ranked *x = a, *y = b;
-  if (x->tier != y->tier) return x->tier < y->tier ? -1 : 1;
-  if (x->score != y->score) return x->score > y->score ? -1 : 1;
-  return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* tier NULL: every candidate in tier 0; tier[b] = 0 for pool members, 1 for the others. */
-static ranked *rank_all(const float *scores, const uint8_t *in_pool, uint32_t n) {
-  ranked *order = malloc((n ? n : 1) * sizeof *order);
-  if (!order) return NULL;
-  for (uint32_t b = 0; b < n; b++) order[b] = (ranked){in_pool && !in_pool[b], scores[b], b};
-  qsort(order, n, sizeof *order, by_rank);
-  return order;
-}
-
-int dvk_prune_sources(const float *scores, uint32_t n, uint32_t *src) {
-  ranked *order = rank_all(scores, NULL, n);
-  if (!order) return -1;
-  for (uint32_t b = 0; b < n; b++) src[b] = b;
-  for (uint32_t k = 0; k < n / 2; k++) src[order[n - 1 - k].index] = order[k].index;
-  free(order);
-  return 0;
-}
-
-uint32_t dvk_rerank_pool_size(float fraction, uint32_t n) {
-  const double want = ceil((double)fraction * n);
-  return want < 1 ? 1 : want > n ? n : (uint32_t)want;
-}
-
-int dvk_rerank_pool(const float *mean_logprob, uint32_t n, float fraction, uint8_t *in_pool) {
-  float *key = malloc((n ? n : 1) * sizeof *key);
-  if (!key) return -1;
-  for (uint32_t b = 0; b < n; b++) key[b] = isnan(mean_logprob[b]) ? -INFINITY : mean_logprob[b];
-  ranked *order = rank_all(key, NULL, n);
-  free(key);
-  if (!order) return -1;
-  const uint32_t size = dvk_rerank_pool_size(fraction, n);
-  for (uint32_t k = 0; k < n; k++) in_pool[order[k].index] = k < size;
-  free(order);
-  return 0;
-}
-
-int dvk_rerank_pick(const float *scores, const uint8_t *in_pool, const int32_t *codes, uint32_t n, size_t gg,
-                    uint32_t keep, uint32_t *picked) {
-  ranked *order = rank_all(scores, in_pool, n);
-  if (!order) return -1;
-  uint32_t k = 0;
-  for (int sweep = 0; sweep < 2 && k < keep; sweep++) /* sweep 0: distinct codes only; sweep 1: the rest */
-    for (uint32_t j = 0; j < n && k < keep; j++) {
-      const uint32_t b = order[j].index;
-      int taken = 0;
-      for (uint32_t q = 0; q < k && !taken; q++)
-        taken = picked[q] == b || (sweep == 0 && !memcmp(codes + picked[q] * gg, codes + b * gg, gg * sizeof *codes));
-      if (!taken) picked[k++] = b;
-    }
-  free(order);
-  return 0;
 }
