@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""Writes a VQGAN-only model file (docs/model-format.md §8.2) with random weights at a released model's
-sizes, for timing the engine's VQGAN (bench/bench_vqgan.c): speed does not depend on the weights' values.
+"""Writes a model file with a random-weight VQGAN (docs/model-format.md §8.2): at a released model's sizes, for
+timing the engine's VQGAN (bench/bench_vqgan.c; speed does not depend on the weights' values), or tiny, next to
+another file's transformer (--attach), for testing generation through a VQGAN.
 
-  make_random_vqgan.py OUT.gguf [--config f16|sber-f8] [--f32] [--no-encoder] [--seed S]
+  make_random_vqgan.py OUT.gguf [--config f16|sber-f8|tiny] [--f32] [--no-encoder] [--seed S] [--attach T.gguf]
 
 Configs (tools/dallevk/vqgan.py, ../shared/reference/public-checkpoints.md §3): f16 = taming's / minDALL-E's
 VQGAN (ch 128, ch_mult 1,1,2,2,4, attention at the 16x16 latent, 16384 codes, 256 px); sber-f8 = ruDALL-E's
-Gumbel VQGAN (ch_mult 1,1,2,4, attention at the 32x32 latent, 8192 codes, 256 px). Tensors of 2+ dims are f16
-unless --f32; PyTorch's default initialisation. The images are noise: use the file for timing only.
+Gumbel VQGAN (ch_mult 1,1,2,4, attention at the 32x32 latent, 8192 codes, 256 px); tiny = ch 32, ch_mult 1,1,
+one res block, attention at level 1, z_channels = embed_dim = 8. --attach copies every key and tensor of T.gguf
+except its dvae.* ones and sizes the VQGAN to T's grid and image vocabulary (resolution = 2^(L-1) * dalle.grid,
+n_embed = dalle.image_vocab). Tensors of 2+ dims are f16 unless --f32; PyTorch's default initialisation.
 """
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -17,12 +21,32 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import vqgan as V  # noqa: E402
-from dallevk.gguf import GGUFValueType, GGUFWriter  # noqa: E402
+from dallevk.gguf import GGMLType, GGUFReader, GGUFValueType, GGUFWriter  # noqa: E402
 
 CONFIGS = {
     "f16": V.VqganConfig(),
     "sber-f8": V.VqganConfig(ch_mult=(1, 1, 2, 4), attn_levels=(3,), n_embed=8192, quantizer="gumbel"),
+    "tiny": V.VqganConfig(ch=32, ch_mult=(1, 1), num_res_blocks=1, attn_levels=(1,), resolution=16, z_channels=8,
+                          embed_dim=8, n_embed=64),
 }
+
+
+def copy_section(w, path):
+    """Copies path's keys and tensors except dvae.* into the writer; returns its (grid, image_vocab)."""
+    r = GGUFReader(path)
+    for key, f in r.fields.items():
+        if key.startswith("dvae.") or key in ("general.name", "general.file_type"):
+            continue
+        if f.type == GGUFValueType.ARRAY:
+            w.add_array(key, f.value, f.elem_type)
+        elif f.type == GGUFValueType.STRING:
+            w.add_string(key, f.value)
+        else:
+            w.add_scalar(key, f.value, f.type)
+    for name, t in r.tensors.items():
+        if not name.startswith("dvae."):
+            w.add_tensor(name, t.data, "f16" if t.type == GGMLType.F16 else "f32")
+    return int(r.get("dalle.grid")), int(r.get("dalle.image_vocab"))
 
 
 def main(argv=None):
@@ -32,12 +56,17 @@ def main(argv=None):
     ap.add_argument("--f32", action="store_true", help="store every tensor as f32")
     ap.add_argument("--no-encoder", action="store_true")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--attach", metavar="T.gguf", help="copy this file's transformer, tokenizer and reranker")
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     cfg = CONFIGS[a.config]
-    model = V.Vqgan(cfg, with_encoder=not a.no_encoder)
     w = GGUFWriter()
-    w.add_string("general.architecture", "dalle")
+    if a.attach:
+        grid, vocab = copy_section(w, a.attach)
+        cfg = dataclasses.replace(cfg, resolution=grid << (cfg.levels - 1), n_embed=vocab)
+    else:
+        w.add_string("general.architecture", "dalle")
+    model = V.Vqgan(cfg, with_encoder=not a.no_encoder)
     w.add_string("general.name", "random-vqgan-" + a.config)
     w.add_uint32("general.file_type", 0 if a.f32 else 1)
     for key, field, vtype in V.GGUF_KEYS:
