@@ -1,5 +1,5 @@
 /* VQGAN decode (and encode) time per image: codes -> RGB8 on the device, seeded random codes, one warm-up run
- * (pipeline creation), then the median of --repeat timed runs of --n images each.
+ * (pipeline creation), then the median of --repeat timed runs of --n images each, and the process's CPU time.
  * Usage: bench_vqgan MODEL.gguf [--n N] [--repeat R] [--encode]
  * MODEL: a file with a vqgan.* section, e.g. from tools/make_random_vqgan.py. Env: DVK_DEVICE selects the device. */
 #define _POSIX_C_SOURCE 199309L
@@ -13,6 +13,12 @@
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void) { /* this process, all threads (the driver's workers included) */
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -65,7 +71,7 @@ int main(int argc, char **argv) {
            cfg.n_embed, G, G, R, R, L.bytes / 1048576.0, dvk_vqgan_scratch_bytes(&v) / 1048576.0, load_s);
     int32_t *codes = malloc((size_t)n * G * G * 4);
     uint8_t *rgb = malloc((size_t)n * R * R * 3);
-    double *times = malloc(sizeof *times * (repeat + 1));
+    double *times = malloc(sizeof *times * (repeat + 1)), cpu = 0;
     uint64_t state = 12345;
     for (size_t i = 0; i < (size_t)n * G * G; i++) {
       state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -74,18 +80,20 @@ int main(int argc, char **argv) {
     for (int r = 0; r <= repeat && s == DVK_OK; r++) { /* r == 0: warm-up */
       dvk_arena_reset(scratch);
       t0 = now_s();
+      double c0 = cpu_s();
       for (int i = 0; i < n && s == DVK_OK; i++)
         s = encode ? dvk_vqgan_encode(ctx, scratch, &v, rgb + (size_t)i * R * R * 3, codes, NULL, NULL)
                    : dvk_vqgan_decode(ctx, scratch, &v, codes + (size_t)i * G * G, 1, rgb + (size_t)i * R * R * 3, NULL);
       times[r] = (now_s() - t0) / n;
+      if (r) cpu += (cpu_s() - c0) / n / repeat;
     }
     if (s != DVK_OK) {
       fprintf(stderr, "bench_vqgan: %s\n", ctx->error);
     } else {
       qsort(times + 1, repeat, sizeof *times, cmp_double);
-      printf("%s: %.0f ms per %ux%u image (median of %d runs of %d; min %.0f, max %.0f; warm-up %.0f)\n",
-             encode ? "encode" : "decode", 1e3 * times[1 + repeat / 2], R, R, repeat, n, 1e3 * times[1],
-             1e3 * times[repeat], 1e3 * times[0]);
+      printf("%s: %.0f ms per %ux%u image (median of %d runs of %d; min %.0f, max %.0f; warm-up %.0f); "
+             "CPU %.1f s per image (mean, all threads)\n", encode ? "encode" : "decode", 1e3 * times[1 + repeat / 2],
+             R, R, repeat, n, 1e3 * times[1], 1e3 * times[repeat], 1e3 * times[0], cpu);
     }
     free(codes), free(rgb), free(times);
   }

@@ -29,7 +29,6 @@ dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *c, dvk_er
   memset(c, 0, sizeof *c);
   static const struct { const char *key; size_t off; } sizes[] = {
     {"vqgan.ch", offsetof(dvk_vqgan_config, ch)},
-    {"vqgan.num_res_blocks", offsetof(dvk_vqgan_config, num_res_blocks)},
     {"vqgan.resolution", offsetof(dvk_vqgan_config, resolution)},
     {"vqgan.z_channels", offsetof(dvk_vqgan_config, z_channels)},
     {"vqgan.embed_dim", offsetof(dvk_vqgan_config, embed_dim)},
@@ -40,6 +39,8 @@ dvk_status dvk_vqgan_config_read(const gguf_file *f, dvk_vqgan_config *c, dvk_er
   };
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
     DVK_TRY(get_nonzero(f, sizes[i].key, (uint32_t *)((char *)c + sizes[i].off), err));
+  DVK_TRY(gguf_get_u32(f, "vqgan.num_res_blocks", &c->num_res_blocks, err)); /* 0: the decoder has 1 per level */
+  if (c->num_res_blocks > 64) return bad_key(f, "vqgan.num_res_blocks", "must be at most 64", err);
   if (c->in_channels != 3) return bad_key(f, "vqgan.in_channels", "must be 3 (RGB)", err);
   if (c->out_channels != 3) return bad_key(f, "vqgan.out_channels", "must be 3 (RGB)", err);
   const gguf_array *a;
@@ -166,6 +167,14 @@ static void grow_attn(uint64_t *max, uint32_t c, uint32_t res) {
   grow(max, n * n);
 }
 
+static dvk_status level_resample_load(dvk_loader *L, const char *part, uint32_t l, const char *resample,
+                                      dvk_vqgan_level *lv) {
+  char p[160];
+  lv->has_resample = 1;
+  snprintf(p, sizeof p, "vqgan.%s.%u.%s.conv", part, l, resample);
+  return conv_load(L, p, lv->width, lv->width, 3, &lv->resample);
+}
+
 /* One level: n blocks (cin -> width, then width), attention after each on attention levels, and the resample
  * conv named `resample` (NULL: none). part: "dec.up" or "enc.down". */
 static dvk_status level_load(dvk_loader *L, const dvk_vqgan_config *c, const char *part, uint32_t l, uint32_t n,
@@ -173,6 +182,7 @@ static dvk_status level_load(dvk_loader *L, const dvk_vqgan_config *c, const cha
   char p[160];
   lv->width = width(c, l);
   lv->n_blocks = n;
+  if (!n) return resample ? level_resample_load(L, part, l, resample, lv) : DVK_OK;
   lv->block = calloc(n, sizeof *lv->block);
   if (!lv->block) return out_of_memory(L);
   if (c->attn_levels >> l & 1) {
@@ -186,10 +196,7 @@ static dvk_status level_load(dvk_loader *L, const dvk_vqgan_config *c, const cha
     snprintf(p, sizeof p, "vqgan.%s.%u.attn.%u", part, l, j);
     DVK_TRY(attn_load(L, p, lv->width, &lv->attn[j]));
   }
-  if (!resample) return DVK_OK;
-  lv->has_resample = 1;
-  snprintf(p, sizeof p, "vqgan.%s.%u.%s.conv", part, l, resample);
-  return conv_load(L, p, lv->width, lv->width, 3, &lv->resample);
+  return resample ? level_resample_load(L, part, l, resample, lv) : DVK_OK;
 }
 
 /* mid.block_1, mid.attn_1, mid.block_2 of width c under "vqgan.PART.mid". */
