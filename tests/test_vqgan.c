@@ -1,8 +1,10 @@
 /* The device VQGAN (src/model/vqgan.h), loaded and decoding through the image-decoder interface
  * (src/model/image_codec.h), on a converted upstream checkpoint against the goldens the upstream code
- * computed (tests/data/taming_vqgan, tests/data/README.md): decoded pixels (planar f32 and RGB8) within 1/255,
- * the encoder's codes equal and its quant_conv output (vq) or logits (gumbel) close; plus the errors for a file without a VQGAN and
- * for an out-of-range code. Run by tests/test_vqgan.sh, which converts the checkpoints first.
+ * computed (tests/data/taming_vqgan, tests/data/README.md; run by tests/test_vqgan.sh), or on a full-size random
+ * one against the PyTorch reference's (tools/make_random_vqgan.py --goldens; decoder only, run by
+ * tests/test_vqgan_full.sh): decoded pixels (planar f32 and RGB8) within 1/255, the encoder's codes equal
+ * and its quant_conv output (vq) or logits (gumbel) close; plus the errors for a file without a VQGAN and for
+ * an out-of-range code.
  *
  * Usage: test_vqgan MODEL.gguf GOLDENS.gguf [--seed N] [--filter S] */
 #include <math.h>

@@ -6,7 +6,7 @@ another file's transformer (--attach), for testing generation through a VQGAN.
   make_random_vqgan.py OUT.gguf [--config f16|sber-f8|tiny] [--f32] [--no-encoder] [--seed S] [--attach T.gguf]
                       [--num-res-blocks N] [--goldens G.gguf]
 
-Configs (tools/dallevk/vqgan.py, ../shared/reference/public-checkpoints.md §3): f16 = taming's / minDALL-E's
+Configs (tools/dallevk/vqgan.py; the released models' sizes): f16 = taming's / minDALL-E's
 VQGAN (ch 128, ch_mult 1,1,2,2,4, attention at the 16x16 latent, 16384 codes, 256 px); sber-f8 = ruDALL-E's
 Gumbel VQGAN (ch_mult 1,1,2,4, attention at the 32x32 latent, 8192 codes, 256 px); tiny = ch 32, ch_mult 1,1,
 one res block, attention at level 1, z_channels = embed_dim = 8. --attach copies every key and tensor of T.gguf
