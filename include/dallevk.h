@@ -195,6 +195,20 @@ void dvk_images_free(dvk_images *images); /* NULL allowed */
  * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_DEVICE_LOST. */
 dvk_status dvk_encode_image(dvk_model *model, const uint8_t *rgb, int32_t *codes, float *logits);
 
+/* Decodes image codes to pixels with the model's dVAE decoder, e.g. the codes sampled so far for a preview while
+ * dvk_generate runs (safe from its on_step / on_prune / progress callbacks: the device is idle between steps and this
+ * call uses scratch of its own; the generation's result is unchanged). codes: int32 [n, G, G], row-major, each in
+ * [0, image_vocab) or negative = not sampled yet: those decode as the image's most frequent sampled code (the
+ * lowest of equals; the background on emoji; code 0 when none is sampled) and their (R/G x R/G)-pixel cells are
+ * painted gray (128, 128, 128). *out: n RGB8 images (scores, candidates, mean_logprob NULL, timings 0), freed with dvk_images_free.
+ * Errors: DVK_ERR_INVALID_ARGUMENT (NULL codes, n = 0, a code >= image_vocab), DVK_ERR_OUT_OF_*, DVK_ERR_DEVICE_LOST.
+ * (docs/design.md §10) */
+dvk_status dvk_decode_codes(dvk_model *model, const int32_t *codes, uint32_t n, dvk_images **out);
+
+/* The prompt rule of dvk_generate: 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points
+ * > U+10FFFF); otherwise 0 and *bad_offset (if non-NULL) = the offset of the first bad byte. */
+int dvk_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+
 #ifdef __cplusplus
 }
 #endif

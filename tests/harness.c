@@ -208,3 +208,23 @@ float th_f16_to_f32(uint16_t h) {
   memcpy(&f, &x, 4);
   return f;
 }
+
+int th_open_model(const char *file, dvk_context **ctx, dvk_model **model) {
+  const char *data = getenv("DVK_TEST_DATA");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/parity/%s", data ? data : "tests/data", file);
+  dvk_context_options co = dvk_context_defaults();
+  *model = NULL;
+  char why[512];
+  if (dvk_context_create(&co, ctx, why, sizeof why) != DVK_OK) {
+    printf("cannot create a context: %s\n", why);
+    return 1;
+  }
+  if (dvk_model_load(*ctx, path, model) != DVK_OK) {
+    printf("cannot load %s: %s\n", path, dvk_last_error(*ctx));
+    dvk_context_destroy(*ctx);
+    *ctx = NULL;
+    return 1;
+  }
+  return 0;
+}

@@ -98,4 +98,9 @@ void th_check_f32(th_ctx *t, const th_buf *b, const float *ref, size_t n, double
 uint16_t th_f32_to_f16(float f);
 float th_f16_to_f32(uint16_t h);
 
+/* For public-API tests: creates a context (validation when DVK_VALIDATION=1) and loads the test model
+ * $DVK_TEST_DATA/parity/<file> (default tests/data). Returns 0, or prints why and returns 1 (nothing left open). */
+#include "dallevk.h"
+int th_open_model(const char *file, dvk_context **ctx, dvk_model **model);
+
 #endif

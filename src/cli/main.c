@@ -16,16 +16,20 @@
 
 #include "cli/image_in.h"
 #include "cli/png_out.h"
+#include "cli/preview.h"
 #include "cli/progress.h"
 #include "dallevk.h"
+#include "server/server.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 #define DEFAULT_MODEL "dalle-emoji.gguf"
+#define PREVIEW_EVERY_ROWS 4   /* --preview: a preview after every this many image rows */
 
 typedef struct cli_options {
   const char *prompt, *output, *model, *device;
   const char *image_prompt; /* --image-prompt PATH, or NULL */
+  const char *preview;      /* --preview PATH, or NULL */
   uint32_t prompt_rows;     /* --prompt-rows K; 0: half the grid */
   uint32_t count, candidates; /* candidates 0: the default (see usage) */
   uint64_t seed;
@@ -50,6 +54,7 @@ static void on_sigint(int sig) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: dalle-vk [options] \"PROMPT\"\n"
+          "       dalle-vk serve [options]   (a web page and an HTTP API: dalle-vk serve --help)\n"
           "Generate images from text with a DALL-E-style model on Vulkan (GPU, or CPU through lavapipe).\n"
           "An empty PROMPT (\"\") generates unconditionally.\n\n"
           "  -o, --output PATH      PNG to write (default: dalle-vk.png)\n"
@@ -59,6 +64,8 @@ static void usage(FILE *f) {
           "                         model's count, 32 when it names none) when the model has a reranker,\n"
           "                         else N; M = N turns the final reranking off (pruning still applies)\n"
           "      --separate         write PATH-0.png, PATH-1.png, ... instead of one grid\n"
+          "      --preview PATH     while sampling, rewrite PATH (a PNG grid of every candidate, rows\n"
+          "                         not yet sampled gray) after every %u image rows\n"
           "      --seed N           sampler seed (default: random, printed); same prompt + seed + device +\n"
           "                         model -> the same PNG bytes\n"
           "      --temperature T    > 0, lower is more conservative (default: the model's recommended\n"
@@ -93,7 +100,7 @@ static void usage(FILE *f) {
           "  -q, --quiet            print nothing but errors\n"
           "      --version          print the version and exit\n"
           "  -h, --help             this help\n",
-          (double)DVK_DEFAULT_RERANKER_POOL, DEFAULT_MODEL);
+          PREVIEW_EVERY_ROWS, (double)DVK_DEFAULT_RERANKER_POOL, DEFAULT_MODEL);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -146,7 +153,7 @@ static int parse_rows(const char *s, uint64_t *mask) {
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
   enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
-         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL, OPT_IMAGE, OPT_ROWS };
+         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL, OPT_IMAGE, OPT_ROWS, OPT_PREVIEW };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
@@ -158,6 +165,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
     {"prune-rows", required_argument, 0, OPT_PRUNE}, {"rerank-pool", required_argument, 0, OPT_POOL},
     {"image-prompt", required_argument, 0, OPT_IMAGE}, {"prompt-rows", required_argument, 0, OPT_ROWS},
+    {"preview", required_argument, 0, OPT_PREVIEW},
     {0, 0, 0, 0}};
   *o = (cli_options){.output = "dalle-vk.png", .count = 1};
   opterr = 0;
@@ -206,6 +214,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
         return usage_error("--rerank-pool must be a number in (0, 1], got '%s'", optarg);
       break;
     case OPT_IMAGE: o->image_prompt = optarg; break;
+    case OPT_PREVIEW: o->preview = optarg; break;
     case OPT_ROWS:
       if (parse_u64(optarg, 255, &v) || v == 0) return usage_error("--prompt-rows must be a positive integer, at most G-1 for a G x G grid (15 for the default model), got '%s'", optarg);
       o->prompt_rows = (uint32_t)v;
@@ -293,9 +302,19 @@ static void print_settings(const dvk_settings *s, const char *image_prompt, uint
   fprintf(stderr, "dalle-vk: pruning: off%s\n", why[s->prune_state]);
 }
 
+/* --preview: each preview replaces the file (atomically); a failed write is reported once and previews go on. */
+static void write_preview(void *user, const dvk_images *im, uint32_t rows_done) {
+  const cli_options *o = user;
+  dvk_error err = {""};
+  static int warned;
+  (void)rows_done;
+  if (png_write_grid(o->preview, im, &err) != DVK_OK && !warned++) fprintf(stderr, "dalle-vk: --preview: %s\n", err.msg);
+}
+
 static int run(const cli_options *o) {
   dvk_error err = {""};
-  if (png_check_writable(o->output, &err) != DVK_OK) {
+  if (png_check_writable(o->output, &err) != DVK_OK ||
+      (o->preview && png_check_writable(o->preview, &err) != DVK_OK)) {
     fprintf(stderr, "dalle-vk: %s\n", err.msg);
     return EXIT_RUNTIME;
   }
@@ -353,11 +372,17 @@ static int run(const cli_options *o) {
   }
   progress prog;
   progress_init(&prog, !o->quiet, set.candidates, (const volatile int *)&g_cancel);
+  preview pv = {0};
+  if (o->preview && preview_attach(&pv, model, &p, set.candidates, PREVIEW_EVERY_ROWS, write_preview, (void *)o) != DVK_OK) {
+    fprintf(stderr, "dalle-vk: out of host memory for --preview\n");
+    goto done;
+  }
   p.progress = progress_update;
   p.progress_user = &prog;
   p.cancel = (const volatile int *)&g_cancel;
   s = dvk_generate(model, &p, &im);
   progress_finish(&prog);
+  preview_free(&pv);
   if (s == DVK_ERR_CANCELLED) {
     fprintf(stderr, "dalle-vk: interrupted; nothing written\n");
     rc = 130;
@@ -408,6 +433,10 @@ done:
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "serve") == 0) {
+    char model_buf[PATH_MAX + 64];
+    return serve_main(argc - 1, argv + 1, default_model(model_buf, sizeof model_buf));
+  }
   cli_options o;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dallevk_status.h"
+#include "dallevk.h"
 #include "error.h"
 
 typedef struct dvk_bpe dvk_bpe;
@@ -35,8 +35,6 @@ dvk_status dvk_bpe_encode(const dvk_bpe *bpe, const char *text, size_t len, int3
 /* Frees the tokenizer. NULL is allowed. */
 void dvk_bpe_destroy(dvk_bpe *bpe);
 
-/* 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF);
- * otherwise 0 and *bad_offset (if non-NULL) = the offset of the first bad byte. */
-int dvk_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+/* dvk_utf8_valid, the UTF-8 rule of prompts, is public: include/dallevk.h. */
 
 #endif

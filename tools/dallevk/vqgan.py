@@ -1,7 +1,7 @@
 """PyTorch reference of the taming-transformers VQGAN (image decoder and encoder), sizes as parameters.
 
 Used by minDALL-E (f16, 16384 codes), taming's released VQGANs and ruDALL-E's Sber VQGAN (f8, Gumbel
-quantizer, 8192 codes). Facts: ../shared/reference/public-checkpoints.md §3; model file keys
+quantizer, 8192 codes). Checked against upstream goldens (tests/data/README.md); model file keys
 and tensors: docs/model-format.md §8. Parameter names below the `dec.` / `enc.` prefixes are the
 upstream checkpoint's names below `decoder.` / `encoder.`, so a converted file loads 1:1.
 

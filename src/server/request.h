@@ -1,0 +1,46 @@
+/* Generation requests from JSON bodies (cJSON), checked strictly: every field known, of the right type and in
+ * range, or an error naming the field. The body is OpenAI's images request (prompt, n, size, response_format,
+ * model, user) plus this engine's sampling settings (seed, temperature, top_k, top_p, cond_scale, candidates) and,
+ * for jobs, preview_rows. */
+#ifndef DVK_SERVER_REQUEST_H
+#define DVK_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dallevk.h"
+
+/* What the server allows and defaults to, fixed at start. */
+typedef struct request_rules {
+  dvk_model_info info;
+  const char *model_id;    /* the id /v1/models reports; "model" must name it when given */
+  uint32_t max_n, max_candidates;
+  uint32_t default_candidates; /* before max(n, .): candidates when the request names none */
+  uint32_t default_preview_rows;
+} request_rules;
+
+typedef struct gen_request {
+  char *prompt; /* malloc'ed UTF-8 */
+  uint32_t n, candidates;
+  uint64_t seed;
+  int seed_given;
+  float temperature, top_p, cond_scale; /* 0: the model's recommended value */
+  uint32_t top_k;
+  uint32_t preview_rows; /* jobs: previews every this many image rows; 0 = none */
+} gen_request;
+
+/* Largest seed a request may give: JSON numbers are read as doubles, exact up to 2^53. */
+#define REQUEST_MAX_SEED 9007199254740991.0
+
+/* Parses body [len] (need not be NUL-terminated) into *out (free with request_free). job: 1 for the job API
+ * (preview_rows allowed). Returns 0, or -1 with the offending field's name in param ("" for the body as a whole)
+ * and a message in msg. */
+int request_parse(const char *body, size_t len, const request_rules *rules, int job, gen_request *out, char *param,
+                  size_t param_len, char *msg, size_t msg_len);
+void request_free(gen_request *r);
+
+/* The candidates a request without "candidates" samples: the server's default (the CLI's), at least n, n when the
+ * model has no reranker. */
+uint32_t request_default_candidates(const request_rules *rules, uint32_t n);
+
+#endif
