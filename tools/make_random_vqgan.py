@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dallevk import vqgan as V  # noqa: E402
-from dallevk.gguf import GGMLType, GGUFReader, GGUFValueType, GGUFWriter  # noqa: E402
+from dallevk.gguf import GGMLType, GGUFReader, GGUFValueType, GGUFWriter, copy_fields  # noqa: E402
 
 CONFIGS = {
     "f16": V.VqganConfig(),
@@ -39,15 +39,7 @@ CONFIGS = {
 def copy_section(w, path):
     """Copies path's keys and tensors except dvae.* into the writer; returns its (grid, image_vocab)."""
     r = GGUFReader(path)
-    for key, f in r.fields.items():
-        if key.startswith("dvae.") or key in ("general.name", "general.file_type"):
-            continue
-        if f.type == GGUFValueType.ARRAY:
-            w.add_array(key, f.value, f.elem_type)
-        elif f.type == GGUFValueType.STRING:
-            w.add_string(key, f.value)
-        else:
-            w.add_scalar(key, f.value, f.type)
+    copy_fields(w, r, lambda key: not key.startswith("dvae.") and key not in ("general.name", "general.file_type"))
     for name, t in r.tensors.items():
         if not name.startswith("dvae."):
             w.add_tensor(name, t.data, "f16" if t.type == GGMLType.F16 else "f32")
