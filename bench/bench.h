@@ -15,5 +15,6 @@ double bench_cpu_now(void);
 typedef int (*bench_fn)(dvk_ctx *ctx, int argc, char **argv);
 
 int bench_matmul(dvk_ctx *ctx, int argc, char **argv);
+int bench_decode(dvk_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ static const struct {
   const char *help;
 } benches[] = {
   {"matmul", bench_matmul, "Y = X W^T vs OpenBLAS sgemm; options: --sweep (CPU kernel shapes), --runs N, --quick"},
+  {"decode", bench_decode, "ms per decode step vs the weight-read bound; options: --model PATH, --d-model D,..., --batch N,..., --layers L, --steps S"},
 };
 #define N_BENCHES (sizeof benches / sizeof *benches)
 

@@ -40,6 +40,8 @@ layout(binding = 1) uniform textureBuffer w;  // RGBA32F: one texel = 4 floats
 #endif
 layout(std430, binding = 2) readonly buffer Bb { float bias[]; };
 layout(std430, binding = 3) buffer Yb { float y[]; };
+layout(std430, binding = 4) writeonly buffer CKb { float ck[]; }; // DVK_MM_KV: the KV cache (else unused)
+layout(std430, binding = 5) writeonly buffer CVb { float cv[]; };
 layout(push_constant) uniform PC { dvk_pc_matmul p; };
 
 // acc[r][:] += X[m_r, k + I] * W[:, k + I] (the lane index of XVAL is a constant once unrolled).
@@ -128,7 +130,9 @@ void main() {
         float b = 0.0, yo = 0.0;
         if ((p.flags & DVK_MM_BIAS) != 0u) b = bias[p.n0 + j];
         if ((p.flags & DVK_MM_ACCUMULATE) != 0u) yo = y[o];
-        y[o] = dvk_mm_epilogue(acc[r * C + c], b, yo, p.flags);
+        float v = dvk_mm_epilogue(acc[r * C + c], b, yo, p.flags);
+        y[o] = v;
+        DVK_MM_STORE_KV(m, p.n0 + j, v)
       }
     }
   }

@@ -22,6 +22,8 @@ layout(std430, binding = 1) readonly buffer Wb { float w[]; };
 #endif
 layout(std430, binding = 2) readonly buffer Bb { float bias[]; };
 layout(std430, binding = 3) buffer Yb { float y[]; };
+layout(std430, binding = 4) writeonly buffer CKb { float ck[]; }; // DVK_MM_KV: the KV cache (else unused)
+layout(std430, binding = 5) writeonly buffer CVb { float cv[]; };
 layout(push_constant) uniform PC { dvk_pc_matmul p; };
 
 shared float xs[BK][BM];
@@ -76,7 +78,9 @@ void main() {
         float b = 0.0, yo = 0.0;
         if ((p.flags & DVK_MM_BIAS) != 0u) b = bias[p.n0 + j];
         if ((p.flags & DVK_MM_ACCUMULATE) != 0u) yo = y[o];
-        y[o] = dvk_mm_epilogue(acc[i][q], b, yo, p.flags);
+        float v = dvk_mm_epilogue(acc[i][q], b, yo, p.flags);
+        y[o] = v;
+        DVK_MM_STORE_KV(m, p.n0 + j, v)
       }
     }
   }

@@ -10,6 +10,7 @@
 #define DVK_MM_BIAS 1u       /* add b[n0 + j] */
 #define DVK_MM_GELU 2u       /* apply GELU (erf form) after the bias */
 #define DVK_MM_ACCUMULATE 4u /* Y += result instead of Y = result */
+#define DVK_MM_KV 8u         /* QKV projection: also store columns kv_d .. 3 kv_d - 1 into the KV cache */
 
 DVK_STRUCT(dvk_pc_matmul) {
   DVK_U32 m;         /* rows of X and Y */
@@ -24,8 +25,16 @@ DVK_STRUCT(dvk_pc_matmul) {
   DVK_U32 n_groups;  /* total workgroups; DVK_GROUP_INDEX >= n_groups returns */
   DVK_U32 x0;        /* element index of X[0, 0] in the X binding (bound from an aligned-down offset) */
   DVK_U32 y0;        /* element index of Y[0, 0] in the Y binding (likewise) */
+  /* DVK_MM_KV: Y[m, kv_d + c] goes to cache_k, Y[m, 2 kv_d + c] to cache_v, both f32
+   * [batch, kv_heads, kv_smax, kv_dh], at head c / kv_dh, position kv_p0 + m % kv_nq of sequence m / kv_nq */
+  DVK_U32 kv_d;      /* d = kv_heads * kv_dh */
+  DVK_U32 kv_dh;
+  DVK_U32 kv_heads;
+  DVK_U32 kv_smax;
+  DVK_U32 kv_p0;
+  DVK_U32 kv_nq;
 };
-DVK_PUSH_CHECK(dvk_pc_matmul, 12)
+DVK_PUSH_CHECK(dvk_pc_matmul, 18)
 
 /* W rows are padded with zeros to a multiple of this many elements (f32 or f16), so that a row is a
  * whole number of 16-byte texels / vec4 loads in both dtypes, and the CPU kernel may unroll K by 2
@@ -43,6 +52,26 @@ float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags) {
   if ((flags & DVK_MM_ACCUMULATE) != 0u) v += y_old;
   return v;
 }
+
+/* DVK_MM_KV: the element of cache_k (is_v false) or cache_v that output (m, col) also goes to; ~0u when
+ * it goes to neither (the flag is off, or col is a q column). */
+uint dvk_mm_kv_index(dvk_pc_matmul q, uint m, uint col, out bool is_v) {
+  is_v = col >= 2u * q.kv_d;
+  if ((q.flags & DVK_MM_KV) == 0u || col < q.kv_d) return ~0u;
+  uint c = col - (is_v ? 2u : 1u) * q.kv_d, seq = m / q.kv_nq;
+  return ((seq * q.kv_heads + c / q.kv_dh) * q.kv_smax + q.kv_p0 + m % q.kv_nq) * q.kv_dh + c % q.kv_dh;
+}
+
+/* Stores v at (m, col)'s cache element, if any; the shader declares buffers ck[] and cv[] (bindings 4, 5). */
+#define DVK_MM_STORE_KV(m, col, v)                    \
+  {                                                   \
+    bool is_v_;                                       \
+    uint e_ = dvk_mm_kv_index(p, m, col, is_v_);      \
+    if (e_ != ~0u) {                                  \
+      if (is_v_) cv[e_] = v;                          \
+      else ck[e_] = v;                                \
+    }                                                 \
+  }
 #endif
 
 #endif

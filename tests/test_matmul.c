@@ -1,7 +1,8 @@
 /* Matmul (src/ops/matmul.h) against a double-accumulation C reference: every kernel (forced, so the
  * GPU kernels are covered on lavapipe too), f32 and f16 weights, M = 1 and M > 1, sizes that are
- * multiples of no tile, bias / GELU / accumulate, row strides with NaN-filled gaps, and one weight
- * larger than maxStorageBufferRange (split into chunks by the op). */
+ * multiples of no tile, bias / GELU / accumulate, row strides with NaN-filled gaps, one weight
+ * larger than maxStorageBufferRange (split into chunks by the op), and the KV-cache append of a QKV
+ * projection (its cache rows must equal Y's K and V columns bit for bit, everything else untouched). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,64 @@ static void test_gelu_epilogue(th_ctx *t, uint32_t m, uint32_t n, dvk_matmul_wty
   free(x), free(w), free(b), free(out);
 }
 
+/* QKV projection with the KV append (dvk_matmul_kv): Y against the reference, the cache rows of positions
+ * p0 .. p0+nq-1 of sequences < batch equal to Y's k and v columns bit for bit (what dvk_op_kv_append would
+ * copy), every other cache element (other positions, and a sequence past batch) unchanged. */
+static void test_kv_append(th_ctx *t, dvk_matmul_kernel kernel, dvk_matmul_wtype type, uint32_t batch, uint32_t nq,
+                           uint32_t p0) {
+  const uint32_t heads = 3, dh = 8, dm = heads * dh, k = 40, s_max = p0 + nq + 2, m = batch * nq, n = 3 * dm;
+  if (!th_case(t, "kv append %s %s batch=%u nq=%u p0=%u", kernel_name(kernel), type == DVK_MATMUL_F16 ? "f16" : "f32",
+               batch, nq, p0))
+    return;
+  const size_t n_cache = (size_t)(batch + 1) * heads * s_max * dh;
+  mm_case c = {.m = m, .n = n, .k = k, .type = type, .kernel = kernel, .bias = 1};
+  float *x = malloc((size_t)m * k * 4), *w = malloc((size_t)n * k * 4), *b = malloc(n * 4),
+        *ref = calloc((size_t)m * n, 4), *y = malloc((size_t)m * n * 4), *ck0 = malloc(n_cache * 4),
+        *cv0 = malloc(n_cache * 4), *ck = malloc(n_cache * 4), *cv = malloc(n_cache * 4);
+  th_fill_uniform(&t->rng, x, (size_t)m * k, -1, 1);
+  th_fill_uniform(&t->rng, w, (size_t)n * k, -0.3f, 0.3f);
+  th_fill_uniform(&t->rng, b, n, -1, 1);
+  th_fill_uniform(&t->rng, ck0, n_cache, -1, 1);
+  th_fill_uniform(&t->rng, cv0, n_cache, -1, 1);
+  if (type == DVK_MATMUL_F16)
+    for (size_t i = 0; i < (size_t)n * k; i++) w[i] = th_f16_to_f32(th_f32_to_f16(w[i]));
+  reference(&c, x, k, w, b, ref, n);
+  th_buf dx, db, dy, dk, dv;
+  dvk_matmul_weight wt;
+  dvk_status s = th_alloc(t, (size_t)m * k * 4, x, &dx);
+  if (s == DVK_OK) s = th_alloc(t, n * 4, b, &db);
+  if (s == DVK_OK) s = th_alloc(t, (size_t)m * n * 4, NULL, &dy);
+  if (s == DVK_OK) s = th_alloc(t, n_cache * 4, ck0, &dk);
+  if (s == DVK_OK) s = th_alloc(t, n_cache * 4, cv0, &dv);
+  if (s == DVK_OK) s = dvk_matmul_weight_upload(t->ctx, t->arena, type, n, k, w, DVK_MATMUL_F32, &wt);
+  if (s == DVK_OK) {
+    const dvk_kv_cache cache =
+      {.k = dk.t, .v = dv.t, .batch = batch + 1, .n_heads = heads, .s_max = s_max, .d_head = dh};
+    const dvk_matmul_kv kv = {.cache = &cache, .batch = batch, .nq = nq, .p0 = p0};
+    dvk_matmul_desc d = {.m = m, .x = dx.t, .w = &wt, .bias = &db.t, .y = dy.t, .kernel = kernel, .kv = &kv};
+    s = dvk_op_matmul_ex(t->ctx, &d);
+  }
+  if (s == DVK_OK) s = dvk_flush(t->ctx);
+  if (s == DVK_OK) s = th_read(t, &dy, y);
+  if (s == DVK_OK) s = th_read(t, &dk, ck);
+  if (s == DVK_OK) s = th_read(t, &dv, cv);
+  if (s != DVK_OK) {
+    th_case_error(t, "matmul kv append", s);
+  } else {
+    /* expected cache: the old one with the appended rows copied from the device's own Y */
+    for (uint32_t r = 0; r < m; r++)
+      for (uint32_t col = 0; col < 2 * dm; col++) {
+        const uint32_t e = col % dm, seq = r / nq, pos = p0 + r % nq;
+        const size_t at = (((size_t)seq * heads + e / dh) * s_max + pos) * dh + e % dh;
+        (col < dm ? ck0 : cv0)[at] = y[(size_t)r * n + dm + col];
+      }
+    const int same = memcmp(ck, ck0, n_cache * 4) == 0 && memcmp(cv, cv0, n_cache * 4) == 0;
+    const double err = th_rel_err(y, ref, (size_t)m * n);
+    th_case_done(t, same && th_guard_ok(t, &dk) && th_guard_ok(t, &dv) && err <= 1e-5, same ? err : INFINITY, 1e-5);
+  }
+  free(x), free(w), free(b), free(ref), free(y), free(ck0), free(cv0), free(ck), free(cv);
+}
+
 int main(int argc, char **argv) {
   th_ctx t;
   int rc = th_init(&t, argc, argv);
@@ -212,6 +271,11 @@ int main(int argc, char **argv) {
   test_gelu_epilogue(&t, 40, 384, DVK_MATMUL_F16, DVK_MATMUL_AUTO);
   for (size_t q = 1; q < sizeof kernels / sizeof *kernels; q++)
     test_gelu_epilogue(&t, 8, 256, DVK_MATMUL_F32, kernels[q]);
+  for (size_t q = 0; q < sizeof kernels / sizeof *kernels; q++) {
+    if (kernels[q] == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue;            /* = auto */
+    test_kv_append(&t, kernels[q], DVK_MATMUL_F16, 3, 1, 5);                                              /* decode */
+    if (kernels[q] != DVK_MATMUL_KERNEL_GPU_VEC) test_kv_append(&t, kernels[q], DVK_MATMUL_F32, 2, 9, 0); /* prefill */
+  }
   test_errors(&t);
   test_large(&t);
   return th_finish(&t);

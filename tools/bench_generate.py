@@ -2,7 +2,7 @@
 """End-to-end generation benchmark: the dalle-vk CLI next to the PyTorch reference, same CPU, same run.
 
   bench_generate.py MODEL [--n 1 8] [--prompt P] [--seed S] [--top-k K] [--cond-scale S] [--repeat R]
-                    [--engine build/dalle-vk] [--torch-threads T ...]
+                    [--engine build/dalle-vk] [--torch-threads T ...] [--growth]
 
 For each batch size N, R times each (the median is reported):
   engine   the command `ENGINE --model MODEL PROMPT -n N --candidates N --seed S --top-k K --cond-scale C
@@ -20,6 +20,9 @@ phase (prefill + decode + sampling); proc s / cpu s = wall and CPU (user + syste
 of the whole process, startup, model load and, for PyTorch, `import torch` included; peak RSS = the
 process's maximum resident set (wait4), which on lavapipe includes the device memory. Baselines
 (`dalle-vk --list-devices`: Vulkan instance + lavapipe loaded; `import torch`) are printed for scale.
+--growth then prints the decode-step growth table of `dalle-vk-bench decode` (bench/bench_decode.c: ms per
+step at d_model 256..2048, 4 layers, random weights, N = 1 and 8, next to the weight-read bound) and the
+same for MODEL.
 """
 import argparse
 import json
@@ -125,6 +128,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engine", default=os.path.join(REPO, "build", "dalle-vk"))
     ap.add_argument("--torch-threads", type=int, nargs="+", default=sorted({os.cpu_count() or 1, 1}, reverse=True))
+    ap.add_argument("--growth", action="store_true", help="also print the decode-step growth table")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     from dallevk.gguf import GGUFReader
@@ -158,6 +162,11 @@ def main(argv=None):
     for n, t, g, k, r in ratios:
         print("  N=%d vs %d thread%s: gen s/img x%.2f, img tok/s x%.2f, peak RSS x%.2f"
               % (n, t, "s" if t > 1 else "", g, k, r))
+    if a.growth:
+        bench = os.path.join(os.path.dirname(a.engine), "bench", "dalle-vk-bench")
+        print("\ndecode steps (%s decode):" % bench, flush=True)
+        subprocess.run([bench, "decode"], check=True)
+        subprocess.run([bench, "decode", "--model", a.model], check=True)
     return 0
 
 

@@ -29,8 +29,10 @@ dvk_status dvk_block_forward(dvk_ctx *ctx, const dvk_layer *y, const dvk_kv_cach
   const uint32_t rows = batch * nq;
   /* attention branch: x += out(attn(qkv(LN1(x)))) */
   DVK_TRY(dvk_op_layernorm(ctx, io->h, io->x, y->ln1_w, y->ln1_b, rows, d, ln_eps));
-  DVK_TRY(dvk_op_matmul(ctx, io->qkv, io->h, &y->qkv, &y->qkv_b, rows, 0));
-  DVK_TRY(dvk_op_attention_cached(ctx, io->attn, io->qkv, kv, &y->mask, batch, nq, p0));
+  const dvk_matmul_kv append = {.cache = kv, .batch = batch, .nq = nq, .p0 = p0}; /* K, V into the cache */
+  const dvk_matmul_desc qkv = {.m = rows, .x = io->h, .w = &y->qkv, .bias = &y->qkv_b, .y = io->qkv, .kv = &append};
+  DVK_TRY(dvk_op_matmul_ex(ctx, &qkv));
+  DVK_TRY(dvk_op_attention(ctx, io->attn, io->qkv, kv, &y->mask, batch, nq, p0));
   DVK_TRY(dvk_op_matmul(ctx, io->x, io->attn, &y->out, &y->out_b, rows, DVK_MATMUL_ACCUMULATE));
   /* MLP branch: x += fc2(GELU(fc1(LN2(x)))) */
   DVK_TRY(dvk_op_layernorm(ctx, io->h, io->x, y->ln2_w, y->ln2_b, rows, d, ln_eps));

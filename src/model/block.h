@@ -1,8 +1,8 @@
 /* One pre-LN transformer block on the device, shared by the DALL-E transformer (transformer.h) and the
  * reranker's text and image towers (reranker.h):
  *   x += out(attention(qkv(LN1(x))));   x += fc2(GELU(fc1(LN2(x))))
- * GELU is the erf form; attention is dvk_op_attention_cached with the block's mask (scale 1/sqrt(d_head),
- * one softmax over the allowed keys). */
+ * GELU is the erf form; the QKV matmul appends K and V to the KV cache (dvk_matmul_kv), then dvk_op_attention
+ * runs with the block's mask (scale 1/sqrt(d_head), one softmax over the allowed keys). */
 #ifndef DVK_MODEL_BLOCK_H
 #define DVK_MODEL_BLOCK_H
 

@@ -44,12 +44,27 @@ static dvk_status seqs(dvk_ctx *ctx, const char *name, dvk_tensor t, VkDeviceSiz
   return dvk_window_exact(ctx, "attention", name, t, per_seq / 4 * b0, per_seq / 4 * n, 4, out);
 }
 
-dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
-                            uint32_t p0) {
+static dvk_status check_append(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0) {
   DVK_TRY(check_cache(ctx, "kv_append", cache, batch));
   if (n == 0 || (uint64_t)p0 + n > cache->s_max)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_append: positions %u + %u past s_max %u", p0, n,
                     cache->s_max);
+  return DVK_OK;
+}
+
+dvk_status dvk_kv_append_window(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0,
+                                dvk_tensor *k, dvk_tensor *v) {
+  *k = *v = (dvk_tensor){0};
+  DVK_TRY(check_append(ctx, cache, batch, n, p0));
+  VkDeviceSize kv_seq = seq_bytes(cache);
+  if (batch_chunk(ctx, &kv_seq, 1, batch) < batch) return DVK_OK;
+  DVK_TRY(seqs(ctx, "k", cache->k, kv_seq, 0, batch, k));
+  return seqs(ctx, "v", cache->v, kv_seq, 0, batch, v);
+}
+
+dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
+                            uint32_t p0) {
+  DVK_TRY(check_append(ctx, cache, batch, n, p0));
   uint32_t d = cache->n_heads * cache->d_head;
   VkDeviceSize qkv_seq = (VkDeviceSize)n * 3 * d * 4, kv_seq = seq_bytes(cache);
   DVK_TRY(dvk_need_bytes(ctx, "kv_append", "qkv", qkv, qkv_seq * batch));

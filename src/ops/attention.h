@@ -47,6 +47,13 @@ typedef struct dvk_attn_mask {
 dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
                             uint32_t p0);
 
+/* The bindings of the k and v caches of sequences 0..batch-1 for a writer that appends positions
+ * p0 .. p0+n-1 itself (the QKV matmul's epilogue, DVK_MM_KV), with the checks of dvk_op_kv_append. *k and *v
+ * are left empty (buffer VK_NULL_HANDLE) when those sequences do not fit one binding: then append with
+ * dvk_op_kv_append instead. Errors: as dvk_op_kv_append. */
+dvk_status dvk_kv_append_window(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0,
+                                dvk_tensor *k, dvk_tensor *v);
+
 /* Copies positions 0..n-1 of sequence 0 of the cache (k and v) to sequences 1..batch-1.
  * Errors: DVK_ERR_INVALID_ARGUMENT (batch > cache.batch, n > s_max, tensors too small). */
 dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n);

@@ -200,15 +200,21 @@ static dvk_status make_plan(dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize
   return DVK_OK;
 }
 
-static dvk_status dispatch_chunk(dvk_ctx *ctx, const variant *v, const plan *p, dvk_pc_matmul pc, dvk_tensor xb,
-                                 dvk_tensor wb, dvk_tensor bb, dvk_tensor yb) {
-  dvk_dispatch_desc dd = {.shader = v->shader, .label = "matmul", .n_bindings = 4, .push = &pc, .push_size = sizeof pc};
-  dd.bindings[0].t = xb;
+/* Operand bindings of one dispatch: X, W chunk, bias, Y, and the KV cache's k and v (Y when unused). */
+typedef struct operands {
+  dvk_tensor x, w, b, y, k, v;
+} operands;
+
+static dvk_status dispatch_chunk(dvk_ctx *ctx, const variant *v, const plan *p, dvk_pc_matmul pc, const operands *o) {
+  dvk_dispatch_desc dd = {.shader = v->shader, .label = "matmul", .n_bindings = 6, .push = &pc, .push_size = sizeof pc};
+  dd.bindings[0].t = o->x;
   dd.bindings[0].format = v->x_format;
-  dd.bindings[1].t = wb;
+  dd.bindings[1].t = o->w;
   dd.bindings[1].format = v->w_format;
-  dd.bindings[2].t = bb;
-  dd.bindings[3].t = yb;
+  dd.bindings[2].t = o->b;
+  dd.bindings[3].t = o->y;
+  dd.bindings[4].t = o->k;
+  dd.bindings[5].t = o->v;
   uint32_t tile_m = v->tile_m, tile_n = v->tile_n;
   if (!tile_m) { /* the CPU kernel: its register-tile shape as specialization constants */
     tile_m = p->rows, tile_n = p->wg * p->cols;
@@ -220,6 +226,29 @@ static dvk_status dispatch_chunk(dvk_ctx *ctx, const variant *v, const plan *p, 
   pc.n_groups = (uint32_t)groups;
   dvk_groups_1d(ctx, groups, dd.groups);
   return dvk_dispatch(ctx, &dd);
+}
+
+/* d->kv: checks its shapes against Y and, when the cache fits one binding, sets DVK_MM_KV with the cache
+ * layout in pc and the k and v bindings in o. */
+static dvk_status kv_epilogue(dvk_ctx *ctx, const dvk_matmul_desc *d, dvk_pc_matmul *pc, operands *o) {
+  const dvk_matmul_kv *kv = d->kv;
+  if (!kv) return DVK_OK;
+  const dvk_kv_cache *c = kv->cache;
+  const uint32_t dm = c ? c->n_heads * c->d_head : 0;
+  if (!c || dm == 0 || d->w->n != 3 * dm || kv->nq == 0 || (uint64_t)kv->batch * kv->nq != d->m ||
+      (d->ldy && d->ldy != d->w->n))
+    return dvk_fail(
+      ctx, DVK_ERR_INVALID_ARGUMENT,
+      "matmul: KV append needs Y [batch %u * nq %u, 3 d] dense with d = n_heads * d_head = %u (Y is [%u, %u])",
+      kv->batch, kv->nq, dm, d->m, d->w->n);
+  dvk_tensor kb, vb;
+  DVK_TRY(dvk_kv_append_window(ctx, c, kv->batch, kv->nq, kv->p0, &kb, &vb));
+  if (!kb.buffer) return DVK_OK;
+  pc->flags |= DVK_MM_KV;
+  pc->kv_d = dm, pc->kv_dh = c->d_head, pc->kv_heads = c->n_heads, pc->kv_smax = c->s_max;
+  pc->kv_p0 = kv->p0, pc->kv_nq = kv->nq;
+  o->k = kb, o->v = vb;
+  return DVK_OK;
 }
 
 dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d) {
@@ -262,14 +291,17 @@ dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d) {
                     (unsigned long long)row_bytes);
   dvk_pc_matmul pc = {.m = m, .k = k, .kw = kw, .ldx = ldx, .ldy = ldy, .x0 = xw.off, .y0 = yw.off,
                       .flags = (d->flags & (DVK_MM_GELU | DVK_MM_ACCUMULATE)) | (d->bias ? DVK_MM_BIAS : 0u)};
+  operands o = {.x = xw.t, .b = bb, .y = yw.t, .k = yw.t, .v = yw.t};
+  DVK_TRY(kv_epilogue(ctx, d, &pc, &o));
   for (uint32_t n0 = 0; n0 < n; n0 += rows) {
     pc.n0 = n0;
     pc.n = n - n0 < rows ? n - n0 : rows;
-    dvk_tensor wb = {0};
     DVK_TRY(dvk_window_exact(ctx, "matmul", "w", w->t, (uint64_t)n0 * kw, (uint64_t)pc.n * kw,
-                             (uint32_t)elem_bytes(w->type), &wb));
-    DVK_TRY(dispatch_chunk(ctx, v, &p, pc, xw.t, wb, bb, yw.t));
+                             (uint32_t)elem_bytes(w->type), &o.w));
+    DVK_TRY(dispatch_chunk(ctx, v, &p, pc, &o));
   }
+  if (d->kv && !(pc.flags & DVK_MM_KV)) /* the cache does not fit one binding: append by its own op */
+    DVK_TRY(dvk_op_kv_append(ctx, d->kv->cache, d->y, d->kv->batch, d->kv->nq, d->kv->p0));
   return DVK_OK;
 }
 

@@ -13,7 +13,8 @@
  *
  * Epilogue, per output element, in this order: + b[n] (when a bias is given), GELU erf form
  * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf of shaders/gelu.glsl, |error| <= 1.5e-7),
- * then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g. out-projection + residual).
+ * then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g. out-projection + residual). A QKV projection may
+ * also store its K and V columns into a KV cache (dvk_matmul_kv): the append without a dispatch of its own.
  *
  * Large operands: W may exceed maxStorageBufferRange (128 MiB on lavapipe); the op then splits N
  * into chunks of whole rows whose byte range fits, at offsets aligned for storage and texel
@@ -33,6 +34,7 @@
 #ifndef DVK_OPS_MATMUL_H
 #define DVK_OPS_MATMUL_H
 
+#include "ops/attention.h"
 #include "vk/dispatch.h"
 
 typedef enum dvk_matmul_wtype { DVK_MATMUL_F32 = 0, DVK_MATMUL_F16 = 1 } dvk_matmul_wtype;
@@ -81,6 +83,15 @@ typedef enum dvk_matmul_kernel {
   DVK_MATMUL_KERNEL_GPU_VEC,   /* matmul_vec: one workgroup per W row, M <= 8 only */
 } dvk_matmul_kernel;
 
+/* A QKV projection's KV-cache append: Y is [batch * nq, 3d] (q | k | v, d = cache->n_heads * d_head, dense
+ * rows), row b * nq + t being sequence b's position p0 + t; its columns d..3d-1 also go to the cache, exactly
+ * as dvk_op_kv_append(cache, Y, batch, nq, p0) writes them: from the epilogue when the cache's first `batch`
+ * sequences fit one binding, else by that op recorded after the matmul. */
+typedef struct dvk_matmul_kv {
+  const dvk_kv_cache *cache;
+  uint32_t batch, nq, p0;
+} dvk_matmul_kv;
+
 /* Full description of one matmul. Zero-initialise, then set what you need. */
 typedef struct dvk_matmul_desc {
   uint32_t m;                  /* rows of X and Y (>= 1); n and k come from w */
@@ -91,6 +102,7 @@ typedef struct dvk_matmul_desc {
   dvk_tensor y;                /* f32 Y[m, n], row stride ldy; must not overlap X or W */
   uint32_t ldy;                /* floats; 0 means n */
   uint32_t flags;              /* DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE */
+  const dvk_matmul_kv *kv;     /* NULL, or the KV-cache append of a QKV projection (above) */
   dvk_matmul_kernel kernel;    /* AUTO unless testing */
   uint32_t tune[4];            /* CPU kernel: lanes per workgroup (= subgroup size), X rows per
                                   workgroup, W rows per lane, K steps of 8 per loop iteration (1 or 2);
@@ -100,7 +112,8 @@ typedef struct dvk_matmul_desc {
 /* Records Y (+)= epilogue(X . W^T + b) as described above (one dispatch per W chunk; no flush).
  * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, a stride smaller than its
  * row, a tensor smaller than its shape needs, misaligned offsets (see above), X or Y over
- * maxStorageBufferRange, GPU_VEC with m > 8; DVK_ERR_UNSUPPORTED when the CPU kernel is forced on a
+ * maxStorageBufferRange, GPU_VEC with m > 8, a kv whose shapes do not match Y (or as dvk_op_kv_append);
+ * DVK_ERR_UNSUPPORTED when the CPU kernel is forced on a
  * device that cannot run it; DVK_ERR_* from Vulkan. */
 dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d);
 

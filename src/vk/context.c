@@ -8,6 +8,7 @@
 
 #include "vk/dispatch.h"
 #include "vk/memory.h"
+#include "vk/pipeline_cache.h"
 
 static const char *VALIDATION_LAYER = "VK_LAYER_KHRONOS_validation";
 
@@ -367,6 +368,7 @@ dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error 
     read_properties(ctx);
     s = create_device(ctx);
   }
+  if (s == DVK_OK) dvk_pipeline_cache_open(ctx);
   if (s == DVK_OK) s = dvk_recorder_init(ctx);
   if (s == DVK_OK) s = dvk_staging_init(ctx);
   if (s != DVK_OK) {
@@ -390,6 +392,7 @@ void dvk_ctx_destroy(dvk_ctx *ctx) {
     vkDeviceWaitIdle(ctx->device);
     dvk_staging_destroy(ctx);
     dvk_recorder_destroy(ctx);
+    dvk_pipeline_cache_close(ctx);
     vkDestroyDevice(ctx->device, NULL);
   }
   if (ctx->messenger) vkDestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);

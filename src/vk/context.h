@@ -62,6 +62,10 @@ typedef struct dvk_ctx {
   unsigned validation_messages;       /* warnings + errors reported by the validation layer */
   char error[1024];                   /* message of the last failure */
   dvk_pipeline *pipelines;            /* cache, linked list (dispatch.c) */
+  VkPipelineCache pipeline_cache;     /* persistent driver cache (pipeline_cache.c); VK_NULL_HANDLE: none */
+  char *pipeline_cache_path;          /* its file, malloc'ed; NULL: not saved */
+  uint32_t pipelines_created;         /* pipelines this context created (none: the file is not rewritten) */
+  uint64_t pipeline_cache_hash;       /* hash of the payload read from the file (0: none); unchanged: not rewritten */
   dvk_recorder *rec;                  /* command recording state (dispatch.c) */
   struct dvk_staging *staging;        /* host-visible staging buffer (memory.c) */
 } dvk_ctx;

@@ -7,7 +7,8 @@
  * single submissions short (desktop drivers kill submissions that run for seconds).
  *
  * With env DVK_PROFILE=1 every dispatch is timed with timestamp queries and the per-label totals are
- * printed to stderr when the context is destroyed (or by dvk_profile_report). */
+ * printed to stderr when the context is destroyed (or by dvk_profile_report); each pipeline creation prints
+ * its wall time. */
 #ifndef DVK_VK_DISPATCH_H
 #define DVK_VK_DISPATCH_H
 
