@@ -12,7 +12,8 @@
  *
  * Pipeline (docs/design.md §1): prompt -> BPE ids -> transformer prefill and G*G decode steps with a KV
  * cache, all candidates as one batch, seeded sampling -> image codes -> reranking (when the model has a
- * reranker) -> dVAE decoder -> RGB8 pixels. Same prompt + seed + device + model + params -> identical pixels.
+ * reranker) -> image decoder (dVAE or VQGAN) -> RGB8 pixels. Same prompt + seed + device + model + params ->
+ * identical pixels.
  *
  * Errors: every call returns a dvk_status; the message of the last failure on a context is
  * dvk_last_error(ctx); dvk_context_create and dvk_list_devices return theirs through their own argument.
@@ -75,7 +76,7 @@ typedef struct dvk_model_info {
   uint32_t text_len, text_vocab, grid, image_vocab, d_model, n_heads, n_layers;
   uint32_t image_width, image_height; /* pixels of one generated image */
   int has_reranker;                   /* 1: the file holds a reranker (candidates > n_images, pruning usable) */
-  int has_encoder;                    /* 1: the file holds the dVAE encoder (image prompts usable) */
+  int has_encoder;                    /* 1: the file holds an image encoder (dVAE or VQGAN; image prompts usable) */
   float cond_scale;                   /* recommended guidance scale (1 = none) */
   float temperature, top_p;           /* recommended sampling temperature and top-p (1 = off) */
   uint64_t prune_rows;                /* recommended pruning rows (bit r = after image row r; 0 = none) */
@@ -113,7 +114,7 @@ typedef struct dvk_generate_params {
   uint64_t prune_rows;      /* bit r: prune after image row r (rows 0..G-2); 0 (default): the model's;
                                DVK_PRUNE_OFF: none (docs/design.md §4) */
   const uint8_t *image_prompt; /* RGB8 [R, R, 3], R = dvk_model_info.image_width: its first image_prompt_rows
-                               rows of dVAE codes start every candidate (needs has_encoder); NULL: none */
+                               rows of image codes start every candidate (needs has_encoder); NULL: none */
   uint32_t image_prompt_rows;  /* 1..G-1; 0 (default): half the grid */
   const int32_t *image_prefix; /* the same given as codes: the first image_prefix_len codes of every
                                candidate, raster order, in [0, image_vocab); NULL: none (docs/design.md §9) */
@@ -187,15 +188,16 @@ typedef struct dvk_images {
 dvk_status dvk_generate(dvk_model *model, const dvk_generate_params *p, dvk_images **out);
 void dvk_images_free(dvk_images *images); /* NULL allowed */
 
-/* Encodes one image into the model's image codes with its dVAE encoder (DALL-E's first stage, as its training images
- * were encoded: argmax of the encoder's logits, the lowest code on ties). rgb: RGB8 [H, W, 3] bytes, top row first,
+/* Encodes one image into the model's image codes with its image encoder (DALL-E's first stage, as its training
+ * images were encoded: argmax of the encoder's logits, the lowest code on ties; a VQGAN's logits are minus the
+ * squared distance to each codebook row, or its Gumbel projection). rgb: RGB8 [H, W, 3] bytes, top row first,
  * H = W = dvk_model_info.image_width (resize and flatten transparency first); codes: int32 [G, G] out, row-major;
  * logits: NULL, or f32 [image_vocab, G, G] out (the encoder's logits). Errors: DVK_ERR_INVALID_ARGUMENT (NULL
  * rgb or codes), DVK_ERR_UNSUPPORTED (the file has no encoder, dvk_model_info.has_encoder = 0),
  * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_DEVICE_LOST. */
 dvk_status dvk_encode_image(dvk_model *model, const uint8_t *rgb, int32_t *codes, float *logits);
 
-/* Decodes image codes to pixels with the model's dVAE decoder, e.g. the codes sampled so far for a preview while
+/* Decodes image codes to pixels with the model's image decoder (dVAE or VQGAN), e.g. the codes sampled so far for a preview while
  * dvk_generate runs (safe from its on_step / on_prune / progress callbacks: the device is idle between steps and this
  * call uses scratch of its own; the generation's result is unchanged). codes: int32 [n, G, G], row-major, each in
  * [0, image_vocab) or negative = not sampled yet: those decode as the image's most frequent sampled code (the

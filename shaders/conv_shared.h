@@ -41,12 +41,15 @@ DVK_STRUCT(dvk_pc_plane2x) {
 };
 DVK_PUSH_CHECK(dvk_pc_plane2x, 7)
 
-/* dvae_map.comp: 6-channel decoder output [nb, 6, h, w] -> pixels (planar f32 or interleaved RGB8). */
+/* dvae_map.comp: decoder output [nb, channels, h, w] -> pixels (planar f32 or interleaved RGB8); the dVAE
+ * variants read 6 channels through sigmoid, the linear ones (VQGAN) map [lo, lo + range] to [0, 1]. */
 DVK_STRUCT(dvk_pc_dvae_map) {
   DVK_U32 nb, hw;        /* images, pixels per image */
   DVK_U32 x_off, y_off;  /* element offsets (y_off in 32-bit words for RGB8) */
+  DVK_U32 channels;      /* linear variants: channels of x (>= 3) */
+  DVK_F32 lo, range;     /* linear variants: v = clamp((x - lo) / range, 0, 1) */
 };
-DVK_PUSH_CHECK(dvk_pc_dvae_map, 4)
+DVK_PUSH_CHECK(dvk_pc_dvae_map, 7)
 
 /* dvae_gather.comp: h[b, c, p] = wt[code[b, p], c] + bias[c]. */
 DVK_STRUCT(dvk_pc_dvae_gather) {

@@ -6,7 +6,9 @@
 //   RGB8:   y [nb, hw, 3] bytes (interleaved, for PNG), byte = floor(v * 255 + 0.5), four bytes per
 //           32-bit word (little-endian: byte j of the output in word j / 4, bits 8 * (j % 4)); bytes past
 //           the end in the last word are written as 0.
-// variants: planar=PLANAR rgb8=RGB8
+// LINEAR variants (the VQGAN output map): v = clamp((x[b, c, p] - lo) / range, 0, 1) for c < 3 of
+// x [nb, channels, hw].
+// variants: planar=PLANAR rgb8=RGB8 linear_planar=PLANAR,LINEAR linear_rgb8=RGB8,LINEAR
 #extension GL_GOOGLE_include_directive : require
 #include "conv_shared.h"
 
@@ -20,6 +22,9 @@ layout(std430, binding = 1) writeonly buffer Y { uint y[]; };
 layout(push_constant) uniform PC { dvk_pc_dvae_map p; };
 
 float unmap(uint b, uint c, uint px) {
+#ifdef LINEAR
+  return clamp((x[p.x_off + (b * p.channels + c) * p.hw + px] - p.lo) / p.range, 0.0, 1.0);
+#endif
   float v = x[p.x_off + (b * 6u + c) * p.hw + px];
   float s = 1.0 / (1.0 + exp(-v));
   return clamp((s - 0.1) / 0.8, 0.0, 1.0);

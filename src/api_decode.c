@@ -1,5 +1,5 @@
-/* Public API: image codes -> pixels with the model's dVAE decoder (include/dallevk.h, dvk_decode_codes), for
- * previews of partly sampled images. */
+/* Public API: image codes -> pixels with the model's image decoder (dVAE or VQGAN; include/dallevk.h,
+ * dvk_decode_codes), for previews of partly sampled images. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +24,7 @@ static int32_t filler_code(const int32_t *codes, size_t gg, uint32_t *counts, ui
 dvk_status dvk_decode_codes(dvk_model *m, const int32_t *codes, uint32_t n, dvk_images **out) {
   dvk_ctx *vk = m->ctx->vk;
   *out = NULL;
-  const uint32_t G = m->cfg.dalle.grid, R = m->cfg.dvae.image_size, vocab = m->cfg.dalle.image_vocab, cell = R / G;
+  const uint32_t G = m->cfg.dalle.grid, R = m->codec.image_size, vocab = m->cfg.dalle.image_vocab, cell = R / G;
   const size_t gg = (size_t)G * G;
   if (!codes || n == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "dvk_decode_codes: codes must not be NULL and n >= 1");
   for (size_t i = 0; i < n * gg; i++)
@@ -47,9 +47,9 @@ dvk_status dvk_decode_codes(dvk_model *m, const int32_t *codes, uint32_t n, dvk_
   /* A caller's recorded work (pruning's KV-cache copies, when called from on_prune or progress) runs first, so that
    * discarding after a failure below drops only this decode's commands. */
   if (s == DVK_OK) s = dvk_flush(vk);
-  /* blocks sized for one decode (four activations, the codes, the image), not the default 256 MiB */
-  if (s == DVK_OK) s = dvk_arena_create(vk, 4 * m->dvae.act_floats * 4 + gg * 4 + (uint64_t)R * R * 4 + (1 << 16), &arena);
-  if (s == DVK_OK) s = dvk_dvae_decode(vk, arena, &m->dvae, filled, n, rgb, NULL);
+  /* blocks sized for one decode (the decoder's scratch, the codes, the image), not the default 256 MiB */
+  if (s == DVK_OK) s = dvk_arena_create(vk, dvk_image_codec_decode_bytes(&m->codec) + (1 << 16), &arena);
+  if (s == DVK_OK) s = dvk_image_codec_decode(vk, arena, &m->codec, filled, n, rgb, NULL);
   if (s != DVK_OK) dvk_discard(vk);
   dvk_arena_destroy(arena);
   free(filled);

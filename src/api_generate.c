@@ -72,7 +72,7 @@ static uint32_t sequences(uint32_t n, float cond_scale) { return cond_scale != 1
  * KV cache + activations, reranker, dVAE decoder. */
 static uint64_t generate_bytes(const dvk_model *m, uint32_t n, uint32_t seqs) {
   return dvk_tf_state_bytes(&m->tf, seqs) + (m->cfg.reranker.present ? dvk_reranker_bytes(&m->rr, n) : 0) +
-         dvk_dvae_decode_bytes(&m->dvae);
+         dvk_image_codec_decode_bytes(&m->codec);
 }
 
 /* Fails early, with advice, when n candidates cannot fit the device. */
@@ -256,7 +256,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   DVK_TRY(dvk_generate_resolve(m, p, &set));
   const double t0 = now_s();
   const dvk_dalle_config *d = &m->cfg.dalle;
-  const uint32_t n = set.candidates, G = d->grid, R = m->cfg.dvae.image_size, kept = set.n_images;
+  const uint32_t n = set.candidates, G = d->grid, R = m->codec.image_size, kept = set.n_images;
   const uint32_t seqs = sequences(n, set.cond_scale);
   run *r = malloc(sizeof *r + d->text_len * sizeof *r->text);
   int32_t *codes = malloc((size_t)n * G * G * sizeof *codes);
@@ -295,7 +295,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   const double t_dvae = now_s();
   if (s == DVK_OK) {
     im->seconds_reranker = t_dvae - t_rerank;
-    s = oom_advice(m, n, seqs / n, dvk_dvae_decode(vk, arena, &m->dvae, codes, kept, im->pixels[0], NULL));
+    s = oom_advice(m, n, seqs / n, dvk_image_codec_decode(vk, arena, &m->codec, codes, kept, im->pixels[0], NULL));
     im->seconds_dvae = now_s() - t_dvae;
   }
   if (s != DVK_OK) dvk_discard(vk); /* an op that failed part-way may leave commands on `arena`'s buffers */

@@ -4,8 +4,7 @@
 
 #include "dallevk.h"
 #include "model/config.h"
-#include "model/dvae.h"
-#include "model/dvae_enc.h"
+#include "model/image_codec.h"
 #include "model/reranker.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
@@ -25,8 +24,7 @@ struct dvk_model {
   dvk_model_config cfg;
   dvk_bpe *bpe;
   dvk_transformer tf;
-  dvk_dvae dvae;
-  dvk_dvae_encoder enc; /* loaded when cfg.dvae.has_encoder */
+  dvk_image_codec codec; /* the image decoder (dVAE or VQGAN) and its encoder when the file has one */
   dvk_reranker rr;      /* loaded when cfg.reranker.present */
   dvk_arena *weights;
   uint64_t weight_bytes;

@@ -1,4 +1,4 @@
-/* Public API: the model's lifecycle (load, free, info) and the dVAE encoder (include/dallevk.h). */
+/* Public API: the model's lifecycle (load, free, info) and the image encoder (include/dallevk.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +55,8 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   if (s == DVK_OK) {
     dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = &err};
     s = dvk_transformer_load(&L, &m->cfg.dalle, &m->tf);
-    if (s == DVK_OK) s = dvk_dvae_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->dvae);
-    if (s == DVK_OK && m->cfg.dvae.has_encoder) s = dvk_dvae_encoder_load(&L, &m->cfg.dvae, m->cfg.dalle.grid, &m->enc);
+    if (s == DVK_OK)
+      s = dvk_image_codec_load(&L, m->cfg.has_vqgan ? &m->cfg.vqgan : NULL, &m->cfg.dvae, m->cfg.dalle.grid, &m->codec);
     if (s == DVK_OK && m->cfg.reranker.present) s = dvk_reranker_load(&L, &m->cfg, &m->rr);
     m->weight_bytes = L.bytes;
   }
@@ -77,8 +77,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
 void dvk_model_free(dvk_model *m) {
   if (!m) return;
   dvk_transformer_free(&m->tf);
-  dvk_dvae_free(&m->dvae);
-  dvk_dvae_encoder_free(&m->enc);
+  dvk_image_codec_free(&m->codec);
   dvk_reranker_free(&m->rr);
   dvk_arena_destroy(m->weights);
   dvk_bpe_destroy(m->bpe);
@@ -90,8 +89,8 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
   *info = (dvk_model_info){.name = m->cfg.name, .license = m->cfg.license, .text_len = d->text_len,
                            .text_vocab = d->text_vocab, .grid = d->grid, .image_vocab = d->image_vocab,
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
-                           .image_width = m->cfg.dvae.image_size, .image_height = m->cfg.dvae.image_size,
-                           .has_reranker = m->cfg.reranker.present, .has_encoder = m->cfg.dvae.has_encoder, .cond_scale = d->cond_scale,
+                           .image_width = m->codec.image_size, .image_height = m->codec.image_size,
+                           .has_reranker = m->cfg.reranker.present, .has_encoder = m->codec.has_encoder, .cond_scale = d->cond_scale,
                            .temperature = d->temperature, .top_p = d->top_p, .prune_rows = m->cfg.reranker.prune_rows,
                            .candidates = dvk_model_candidates(m)};
 }
@@ -104,12 +103,12 @@ uint32_t dvk_model_candidates(const dvk_model *m) {
 dvk_status dvk_encode_image(dvk_model *m, const uint8_t *rgb, int32_t *codes, float *logits) {
   dvk_ctx *vk = m->ctx->vk;
   if (!rgb || !codes) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "dvk_encode_image: rgb and codes must not be NULL");
-  if (!m->cfg.dvae.has_encoder)
-    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a dVAE encoder; %s has none (export it "
-                    "without --no-encoder)", m->cfg.name);
+  if (!m->codec.has_encoder)
+    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "
+                    "without --no-encoder)", dvk_image_codec_name(m->codec.kind), m->cfg.name);
   dvk_arena *arena = NULL;
   dvk_status s = dvk_arena_create(vk, 0, &arena);
-  if (s == DVK_OK) s = dvk_dvae_encode(vk, arena, &m->enc, rgb, codes, logits);
+  if (s == DVK_OK) s = dvk_image_codec_encode(vk, arena, &m->codec, rgb, codes, logits);
   if (s != DVK_OK) dvk_discard(vk);
   dvk_arena_destroy(arena);
   return s;

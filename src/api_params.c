@@ -58,9 +58,9 @@ static dvk_status check_features(const dvk_model *m, dvk_ctx *vk, const dvk_gene
                     "%s has none", s->candidates, s->n_images, name);
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !m->cfg.reranker.present)
     return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "pruning needs a model with a reranker; %s has none", name);
-  if (p->image_prompt && !m->cfg.dvae.has_encoder)
-    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a dVAE encoder; %s has none (export it "
-                    "without --no-encoder)", name);
+  if (p->image_prompt && !m->codec.has_encoder)
+    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "
+                    "without --no-encoder)", dvk_image_codec_name(m->codec.kind), name);
   return DVK_OK;
 }
 

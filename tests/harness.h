@@ -83,6 +83,17 @@ double th_rel_err(const float *out, const float *ref, size_t n);
  * tolerance tol, and ends the case. */
 void th_check_f32(th_ctx *t, const th_buf *b, const float *ref, size_t n, double tol);
 
+/* Runs `call` (assigning its status to a dvk_status s in scope) with the context's maxStorageBufferRange
+ * lowered to range (0: unchanged), then flushes when it succeeded: forces an op to split its operands. */
+#define TH_WITH_RANGE(t, range, call)                                 \
+  do {                                                                \
+    VkDeviceSize saved_ = (t)->ctx->limits.max_storage_range;        \
+    if (range) (t)->ctx->limits.max_storage_range = (range);         \
+    s = (call);                                                       \
+    if (s == DVK_OK) s = dvk_flush((t)->ctx);                         \
+    (t)->ctx->limits.max_storage_range = saved_;                      \
+  } while (0)
+
 /* IEEE half <-> float conversions (round to nearest even), for f16 weight tests. */
 uint16_t th_f32_to_f16(float f);
 float th_f16_to_f32(uint16_t h);

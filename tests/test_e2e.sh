@@ -47,6 +47,7 @@ elif [ ${#MODELS[@]} = 0 ]; then
   for dt in f32 f16; do
     for c in g5-row-col-convwrap g6-full-convclamp g7-paper-schedule; do MODELS+=("tests/data/parity/$c-$dt.gguf"); done
   done
+  MODELS+=(tests/data/parity/g7-paper-schedule-vqgan-f16.gguf)  # the g7 transformer with a VQGAN (image decoder)
 fi
 if ! "$PY" -c "import torch, numpy, PIL" 2>/dev/null; then
   echo "SKIP: $PY lacks torch/numpy/PIL (scripts/setup.sh --dev installs them)"

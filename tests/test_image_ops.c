@@ -8,16 +8,6 @@
 #include "harness.h"
 #include "ops/image.h"
 
-/* Runs op with the context's maxStorageBufferRange lowered to max_range (0: unchanged), then flushes. */
-#define WITH_RANGE(t, max_range, call)                                                   \
-  do {                                                                                   \
-    VkDeviceSize saved_ = (t)->ctx->limits.max_storage_range;                           \
-    if (max_range) (t)->ctx->limits.max_storage_range = (max_range);                    \
-    s = (call);                                                                          \
-    if (s == DVK_OK) s = dvk_flush((t)->ctx);                                            \
-    (t)->ctx->limits.max_storage_range = saved_;                                         \
-  } while (0)
-
 static void test_upsample(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, VkDeviceSize range) {
   if (!th_case(t, "upsample2x planes=%u %ux%u%s", planes, h, w, range ? " split" : "")) return;
   size_t nx = (size_t)planes * h * w, ny = nx * 4;
@@ -29,14 +19,16 @@ static void test_upsample(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, Vk
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_upsample2x(t->ctx, dy.t, dx.t, planes, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_upsample2x(t->ctx, dy.t, dx.t, planes, h, w));
   if (s != DVK_OK) th_case_error(t, "upsample2x", s);
   else th_check_f32(t, &dy, ref, ny, 0);
   free(x), free(ref);
 }
 
-static void test_maxpool(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, VkDeviceSize range) {
-  if (!th_case(t, "maxpool2x2 planes=%u %ux%u%s", planes, h, w, range ? " split" : "")) return;
+/* The halving plane ops: subsample 0: 2x2 max-pool; 1: the odd pixels (subsample2x). */
+static void test_halve(th_ctx *t, int subsample, uint32_t planes, uint32_t h, uint32_t w, VkDeviceSize range) {
+  const char *op = subsample ? "subsample2x" : "maxpool2x2";
+  if (!th_case(t, "%s planes=%u %ux%u%s", op, planes, h, w, range ? " split" : "")) return;
   uint32_t oh = h / 2, ow = w / 2;
   size_t nx = (size_t)planes * h * w, ny = (size_t)planes * oh * ow;
   float *x = malloc(nx * 4), *ref = malloc(ny * 4);
@@ -46,13 +38,14 @@ static void test_maxpool(th_ctx *t, uint32_t planes, uint32_t h, uint32_t w, VkD
       for (uint32_t j = 0; j < ow; j++) {
         const float *s0 = x + (p * h + 2 * i) * w + 2 * j;
         float m = fmaxf(fmaxf(s0[0], s0[1]), fmaxf(s0[w], s0[w + 1]));
-        ref[(p * oh + i) * ow + j] = m;
+        ref[(p * oh + i) * ow + j] = subsample ? s0[w + 1] : m;
       }
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_maxpool2x2(t->ctx, dy.t, dx.t, planes, h, w));
-  if (s != DVK_OK) th_case_error(t, "maxpool2x2", s);
+  if (s == DVK_OK)
+    TH_WITH_RANGE(t, range, (subsample ? dvk_op_subsample2x : dvk_op_maxpool2x2)(t->ctx, dy.t, dx.t, planes, h, w));
+  if (s != DVK_OK) th_case_error(t, op, s);
   else th_check_f32(t, &dy, ref, ny, 0);
   free(x), free(ref);
 }
@@ -75,7 +68,7 @@ static void test_map_planar(th_ctx *t, uint32_t b, uint32_t h, uint32_t w, VkDev
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny * 4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_dvae_map_planar(t->ctx, dy.t, dx.t, b, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_dvae_map_planar(t->ctx, dy.t, dx.t, b, h, w));
   if (s != DVK_OK) th_case_error(t, "dvae_map_planar", s);
   else th_check_f32(t, &dy, ref, ny, 1e-5);
   free(x), free(ref);
@@ -95,7 +88,7 @@ static void test_map_rgb8(th_ctx *t, uint32_t b, uint32_t h, uint32_t w, VkDevic
   th_buf dx, dy;
   dvk_status s = th_alloc(t, nx * 4, x, &dx);
   if (s == DVK_OK) s = th_alloc(t, ny4, NULL, &dy);
-  if (s == DVK_OK) WITH_RANGE(t, range, dvk_op_dvae_map_rgb8(t->ctx, dy.t, dx.t, b, h, w));
+  if (s == DVK_OK) TH_WITH_RANGE(t, range, dvk_op_dvae_map_rgb8(t->ctx, dy.t, dx.t, b, h, w));
   if (s == DVK_OK) s = th_read(t, &dy, out);
   if (s != DVK_OK) {
     th_case_error(t, "dvae_map_rgb8", s);
@@ -165,10 +158,13 @@ int main(int argc, char **argv) {
   test_upsample(&t, 15, 5, 7, 0);  /* B=3 x C=5 */
   test_upsample(&t, 8, 16, 16, 0);
   test_upsample(&t, 15, 5, 7, 1024);
-  test_maxpool(&t, 1, 2, 2, 0);
-  test_maxpool(&t, 15, 5, 7, 0);   /* odd: last row/column dropped */
-  test_maxpool(&t, 6, 32, 32, 0);
-  test_maxpool(&t, 15, 6, 8, 512);
+  test_halve(&t, 0, 1, 2, 2, 0);
+  test_halve(&t, 0, 15, 5, 7, 0);   /* odd: last row/column dropped */
+  test_halve(&t, 0, 6, 32, 32, 0);
+  test_halve(&t, 0, 15, 6, 8, 512);
+  test_halve(&t, 1, 1, 2, 2, 0);
+  test_halve(&t, 1, 7, 6, 10, 0);
+  test_halve(&t, 1, 15, 6, 8, 512);
   test_map_planar(&t, 1, 5, 7, 0);
   test_map_planar(&t, 3, 16, 16, 0);
   test_map_planar(&t, 5, 4, 6, 2048);

@@ -178,12 +178,15 @@ def check_replay(info, logits, codes):
 def check_pixels(m, codes, pixels, tol):
     n, G = codes.shape[1], m.dalle.cfg.grid
     grid = torch.from_numpy(codes.T.reshape(n, G, G).astype(np.int64))
-    ref = decode_pixels(m.decoder.decode_codes(grid), m.dvae_cfg.output_channels).numpy()
+    if m.vqgan is not None:
+        ref = m.vqgan.to_pixels(m.vqgan.decode_codes(grid)).numpy()
+    else:
+        ref = decode_pixels(m.decoder.decode_codes(grid), m.dvae_cfg.output_channels).numpy()
     ref8 = np.floor(ref.transpose(0, 2, 3, 1) * 255.0 + 0.5).astype(np.int64)
     diff = np.abs(ref8 - pixels.astype(np.int64))
     ok = ref8.shape == pixels.shape and int(diff.max()) <= tol
-    report(ok, "pixels vs the reference dVAE on the engine's codes: max |diff| %d/255 (tol %d), %d of %d values "
-           "differ" % (diff.max(), tol, int((diff > 0).sum()), diff.size))
+    report(ok, "pixels vs the reference %s on the engine's codes: max |diff| %d/255 (tol %d), %d of %d values "
+           "differ" % ("VQGAN" if m.vqgan is not None else "dVAE", diff.max(), tol, int((diff > 0).sum()), diff.size))
     return ok
 
 
@@ -285,11 +288,14 @@ def check_encoder(m, run_dir, tol):
     px = np.fromfile(os.path.join(run_dir, "enc_pixels.u8"), dtype=np.uint8)
     codes = np.fromfile(os.path.join(run_dir, "enc_codes.i32"), dtype="<i4")
     logits = np.fromfile(os.path.join(run_dir, "enc_logits.f32"), dtype="<f4").astype(np.float64)
-    if m.encoder is None:
-        return report(False, "encoder files exist but the model file has no dVAE encoder")
+    if m.encoder is None and not has_vqgan_encoder(m):
+        return report(False, "encoder files exist but the model file has no image encoder")
     R = int(round((px.size / 3) ** 0.5))
     x = torch.from_numpy(px.reshape(1, R, R, 3).transpose(0, 3, 1, 2).astype(np.float64) / 255.0)
-    ref = m.encoder(map_pixels(x))[0].reshape(V, G * G).numpy()
+    if m.vqgan is not None:
+        ref = vqgan_logits(m.vqgan, x).reshape(V, G * G).numpy()
+    else:
+        ref = m.encoder(map_pixels(x))[0].reshape(V, G * G).numpy()
     if logits.size != ref.size or codes.size != G * G:
         return report(False, "encoder: engine logits %d / codes %d values, expected %d / %d"
                       % (logits.size, codes.size, ref.size, G * G))
@@ -301,9 +307,24 @@ def check_encoder(m, run_dir, tol):
     clear = (top2[1] - top2[0]) > 2 * diff  # only there can logits within `diff` of ref not change the argmax
     agree = codes == ref.argmax(0)
     ok = err <= tol and own and bool(agree[clear].all())
-    return report(ok, "dVAE encoder on a %dx%d image: logits max err %.2g of the largest (tol %.0e), codes = their "
+    return report(ok, "%s encoder on a %dx%d image: logits max err %.2g of the largest (tol %.0e), codes = their "
                   "argmax %s, = the reference's at %d of %d cells (%d near-ties exempt)"
-                  % (R, R, err, tol, own, int(agree.sum()), G * G, int((~clear).sum())))
+                  % ("VQGAN" if m.vqgan is not None else "dVAE", R, R, err, tol, own, int(agree.sum()), G * G,
+                     int((~clear).sum())))
+
+
+def has_vqgan_encoder(m):
+    return m.vqgan is not None and hasattr(m.vqgan, "enc")
+
+
+def vqgan_logits(vq, x):
+    """The engine's VQGAN encoder logits (src/model/vqgan.h) of pixels x [1, 3, R, R] in [0, 1]: gumbel_proj's
+    output, or (vq) minus the squared distance of the quant_conv output to each codebook row -> [n_embed, G, G]."""
+    h = vq.encode(x)
+    if vq.cfg.quantizer == "gumbel":
+        return vq.gumbel_proj(h)[0]
+    d = ((h[0].unsqueeze(0) - vq.codebook[:, :, None, None]) ** 2).sum(1)
+    return -d
 
 
 def check_image_prefix(run_dir, info, raw_codes, codes):
@@ -400,8 +421,8 @@ def check_run(run_dir, a):
         ok &= report(False, "the model has a reranker but the run has no rerank_* files")
     if os.path.exists(os.path.join(run_dir, "enc_codes.i32")):
         ok &= check_encoder(m, run_dir, tol)
-    elif m.encoder is not None and not info["image_prefix_len"]:
-        ok &= report(False, "the model has a dVAE encoder but the run has no enc_* files")
+    elif (m.encoder is not None or has_vqgan_encoder(m)) and not info["image_prefix_len"]:
+        ok &= report(False, "the model has an image encoder but the run has no enc_* files")
     if info["image_prefix_len"]:
         return ok & check_image_prefix(run_dir, info, raw_codes, codes)  # no golden: see 7
     golden = os.path.join(a.golden_dir, os.path.splitext(os.path.basename(model))[0] + "-codes.txt")

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/vqgan.h"
+
 #define GET_U32(key, dst) DVK_TRY(gguf_get_u32(f, key, dst, err))
 
 static dvk_status bad(const gguf_file *f, dvk_error *err, const char *what) {
@@ -118,6 +120,15 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error 
   DVK_TRY(optional_f32(f, "dalle.temperature", 1.0f, 100.0f, &d->temperature, err));
   DVK_TRY(optional_f32(f, "dalle.top_p", 1.0f, 1.0f, &d->top_p, err));
 
+  cfg->has_vqgan = dvk_vqgan_present(f);
+  if (cfg->has_vqgan) { /* the image decoder is the VQGAN: the dvae.* keys are not read */
+    const dvk_vqgan_config *q = &cfg->vqgan;
+    DVK_TRY(dvk_vqgan_config_read(f, &cfg->vqgan, err));
+    if (q->n_embed != d->image_vocab) return bad(f, err, "vqgan.n_embed differs from dalle.image_vocab");
+    if (q->resolution != d->grid << (q->n_levels - 1))
+      return bad(f, err, "vqgan.resolution is not dalle.grid * 2^(levels - 1), levels = the entries of vqgan.ch_mult");
+    return read_reranker(f, d->grid, &cfg->reranker, err);
+  }
   dvk_dvae_config *v = &cfg->dvae;
   GET_U32("dvae.group_count", &v->group_count);
   GET_U32("dvae.n_hid", &v->n_hid);

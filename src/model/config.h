@@ -33,6 +33,19 @@ typedef struct dvk_dvae_config {
   uint32_t input_channels; /* dvae.input_channels, the encoder's input (3, RGB); 0 without an encoder */
 } dvk_dvae_config;
 
+#define DVK_VQGAN_MAX_LEVELS 8
+
+/* The taming-transformers VQGAN (vqgan.* keys, docs/model-format.md §8.2), an image decoder used instead of the
+ * dVAE; read by dvk_vqgan_config_read (model/vqgan.h). */
+typedef struct dvk_vqgan_config {
+  uint32_t ch, n_levels, ch_mult[DVK_VQGAN_MAX_LEVELS], num_res_blocks;
+  uint32_t attn_levels; /* bit l: level l has attention */
+  uint32_t resolution, z_channels, embed_dim, n_embed, in_channels, out_channels, norm_groups;
+  float norm_eps, output_lo, output_hi;
+  int gumbel;           /* vqgan.quantizer "gumbel" (else "vq") */
+  int has_encoder;
+} dvk_vqgan_config;
+
 /* The optional reranker (CLIP-style dual encoder over captions and dVAE codes; reranker.h). Its text tower
  * shares the transformer's text_len, text vocabulary and BPE; its image tower the grid and image vocabulary. */
 typedef struct dvk_reranker_config {
@@ -50,16 +63,17 @@ static inline int dvk_prune_rows_fit(uint64_t rows, uint32_t grid) { return grid
 
 typedef struct dvk_model_config {
   dvk_dalle_config dalle;
-  dvk_dvae_config dvae;
+  dvk_dvae_config dvae;    /* the image decoder when !has_vqgan */
+  int has_vqgan;           /* the file has vqgan.* keys: the image decoder is the VQGAN (dvae.* are not read) */
+  dvk_vqgan_config vqgan;
   dvk_reranker_config reranker;
   char name[128], license[128];
 } dvk_model_config;
 
-/* Reads and checks every dalle.*, dvae.* and general.* key the engine needs, including the cross-checks
- * of docs/model-format.md §4 (vocabularies, grid vs image size, layer count, odd conv kernel, d_model
- * divisible by n_heads, d_head a multiple of 4 and <= 256), and the clip.* keys when clip.d_model is present.
- * Errors: DVK_ERR_MODEL_FORMAT with a message
- * naming the file and the key. */
+/* Reads and checks every dalle.*, dvae.* (or vqgan.*, when present) and general.* key the engine needs,
+ * including the cross-checks of docs/model-format.md §4 (vocabularies, grid vs image size, layer count, odd
+ * conv kernel, d_model divisible by n_heads, d_head a multiple of 4 and <= 256), and the clip.* keys when
+ * clip.d_model is present. Errors: DVK_ERR_MODEL_FORMAT with a message naming the file and the key. */
 dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error *err);
 
 #endif

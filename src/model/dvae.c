@@ -7,28 +7,39 @@
 
 #include "ops/image.h"
 
-dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout, uint32_t k,
-                              dvk_dvae_conv *c) {
-  char name[160];
-  snprintf(name, sizeof name, "%s.w", prefix);
-  const gguf_tensor *t;
-  const uint64_t shape[4] = {cout, cin, k, k};
-  DVK_TRY(gguf_require_tensor(L->file, name, 4, shape, GGUF_ALLOW_FLOAT, &t, L->err));
-  *c = (dvk_dvae_conv){.cin = cin, .cout = cout, .k = k, .f16 = t->type == GGUF_TENSOR_F16};
-  uint64_t bytes = dvk_conv2d_weight_bytes(cout, cin, k, c->f16);
+dvk_status dvk_conv_upload(dvk_loader *L, const char *name, const void *src, int f16, uint32_t cin, uint32_t cout,
+                           uint32_t k, dvk_dvae_conv *c) {
+  *c = (dvk_dvae_conv){.cin = cin, .cout = cout, .k = k, .f16 = f16};
+  uint64_t bytes = dvk_conv2d_weight_bytes(cout, cin, k, f16);
   void *packed = calloc(1, bytes);
   if (!packed) {
     return dvk_error_set(L->err, DVK_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory repacking '%s'", gguf_name(L->file), name);
   }
-  if (c->f16) dvk_conv2d_repack_f16(packed, t->data, cout, cin, k);
-  else dvk_conv2d_repack_f32(packed, t->data, cout, cin, k);
+  if (f16) dvk_conv2d_repack_f16(packed, src, cout, cin, k);
+  else dvk_conv2d_repack_f32(packed, src, cout, cin, k);
   dvk_status s = dvk_arena_alloc(L->arena, bytes, &c->w);
   if (s == DVK_OK) s = dvk_upload(L->ctx, c->w, packed, bytes);
   free(packed);
   if (s != DVK_OK) return dvk_loader_device_error(L, name, s);
   L->bytes += bytes;
-  snprintf(name, sizeof name, "%s.b", prefix);
-  return dvk_load_vector(L, name, cout, &c->b);
+  return DVK_OK;
+}
+
+dvk_status dvk_conv_load_named(dvk_loader *L, const char *wname, const char *bname, uint32_t cin, uint32_t cout,
+                               uint32_t k, dvk_dvae_conv *c) {
+  const gguf_tensor *t;
+  const uint64_t shape[4] = {cout, cin, k, k};
+  DVK_TRY(gguf_require_tensor(L->file, wname, 4, shape, GGUF_ALLOW_FLOAT, &t, L->err));
+  DVK_TRY(dvk_conv_upload(L, wname, t->data, t->type == GGUF_TENSOR_F16, cin, cout, k, c));
+  return dvk_load_vector(L, bname, cout, &c->b);
+}
+
+dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout, uint32_t k,
+                              dvk_dvae_conv *c) {
+  char wname[160], bname[160];
+  snprintf(wname, sizeof wname, "%s.w", prefix);
+  snprintf(bname, sizeof bname, "%s.b", prefix);
+  return dvk_conv_load_named(L, wname, bname, cin, cout, k, c);
 }
 
 dvk_status dvk_dvae_block_load(dvk_loader *L, const char *part, uint32_t g, uint32_t i, uint32_t n_in, uint32_t n_out,

@@ -33,6 +33,17 @@ typedef struct dvk_dvae {
   uint64_t act_floats;     /* largest activation, floats (one image) */
 } dvk_dvae;
 
+/* Repacks a conv weight src (PyTorch [cout, cin, k, k], f32 or with f16 IEEE half bits) into the conv2d device
+ * layout and uploads it to c->w (c->b is left unset); name is for messages. Errors: DVK_ERR_OUT_OF_HOST_MEMORY,
+ * device errors (message in L->err). */
+dvk_status dvk_conv_upload(dvk_loader *L, const char *name, const void *src, int f16, uint32_t cin, uint32_t cout,
+                           uint32_t k, dvk_dvae_conv *c);
+
+/* Loads a conv from tensors wname [cout, cin, k, k] (f32 or f16, exact shape) and bname f32 [cout], the weight
+ * repacked into the conv2d device layout. Errors: DVK_ERR_MODEL_FORMAT (message in L->err), DVK_ERR_*. */
+dvk_status dvk_conv_load_named(dvk_loader *L, const char *wname, const char *bname, uint32_t cin, uint32_t cout,
+                               uint32_t k, dvk_dvae_conv *c);
+
 /* Loads one conv of the dVAE: `prefix`.w [cout, cin, k, k] (f32 or f16, exact shape) and `prefix`.b [cout],
  * the weight repacked into the conv2d device layout. Errors: DVK_ERR_MODEL_FORMAT (message in L->err), DVK_ERR_*. */
 dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, uint32_t cout, uint32_t k,

@@ -56,3 +56,7 @@ dvk_status dvk_load_table(dvk_loader *L, const char *name, uint32_t rows, uint32
   out->dtype = f16 ? DVK_TABLE_F16 : DVK_TABLE_F32;
   return DVK_OK;
 }
+
+dvk_status dvk_load_host(dvk_loader *L, const char *name, const void *data, uint64_t nbytes, dvk_tensor *out) {
+  return upload_bytes(L, name, data, nbytes, out);
+}

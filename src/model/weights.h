@@ -31,6 +31,10 @@ dvk_status dvk_load_table(dvk_loader *L, const char *name, uint32_t rows, uint32
 dvk_status dvk_load_raw(dvk_loader *L, const char *name, uint32_t n_dims, const uint64_t *shape, dvk_tensor *out,
                         int *is_f16);
 
+/* Host bytes built from file tensors (e.g. concatenated), uploaded as one tensor (rounded up to 4 bytes, the tail
+ * zeroed); name is for messages. */
+dvk_status dvk_load_host(dvk_loader *L, const char *name, const void *data, uint64_t nbytes, dvk_tensor *out);
+
 /* Records a failure in the loader's dvk_error with the context's message appended. */
 dvk_status dvk_loader_device_error(dvk_loader *L, const char *name, dvk_status s);
 

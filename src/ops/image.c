@@ -43,26 +43,42 @@ dvk_status dvk_op_maxpool2x2(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t 
   return plane_op(ctx, "maxpool2x2", y, x, planes, h, w, h / 2, w / 2, (uint64_t)(h / 2) * (w / 2));
 }
 
-/* Both output-map variants: images in chunks whose output starts on a 32-bit word (RGB8). */
-static dvk_status dvae_map(dvk_ctx *ctx, int rgb8, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h,
-                           uint32_t w) {
-  const char *op = rgb8 ? "dvae_map_rgb8" : "dvae_map_planar";
-  uint64_t hw = (uint64_t)h * w, maxe = dvk_window_max_elems(ctx, 4);
-  if (!batch || !hw || 6 * hw > maxe)
-    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "%s: bad shape B=%u %ux%u", op, batch, h, w);
-  uint64_t step = maxe / (6 * hw);
+dvk_status dvk_op_subsample2x(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
+  if (h % 2 || w % 2)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "subsample2x: %ux%u is not even in both sizes", h, w);
+  return plane_op(ctx, "subsample2x", y, x, planes, h, w, h / 2, w / 2, (uint64_t)(h / 2) * (w / 2));
+}
+
+/* Every output-map variant: images in chunks whose output starts on a 32-bit word (RGB8). linear: the VQGAN
+ * map of x's first 3 of `channels` channels; else the dVAE map of 6 channels. */
+typedef struct pixel_map {
+  int rgb8, linear;
+  uint32_t channels;
+  float lo, range;
+} pixel_map;
+
+static dvk_status run_pixel_map(dvk_ctx *ctx, const pixel_map *m, dvk_tensor y, dvk_tensor x, uint32_t batch,
+                                uint32_t h, uint32_t w) {
+  static const char *names[2][2] = {{"dvae_map_planar", "dvae_map_rgb8"}, {"dvae_map_linear_planar",
+                                                                          "dvae_map_linear_rgb8"}};
+  const char *op = names[m->linear][m->rgb8];
+  uint64_t hw = (uint64_t)h * w, maxe = dvk_window_max_elems(ctx, 4), xc = m->channels;
+  if (!batch || !hw || xc < 3 || xc * hw > maxe || (m->linear && !(m->range != 0.0f)))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "%s: bad shape B=%u %ux%u channels=%u", op, batch, h, w,
+                    m->channels);
+  uint64_t step = maxe / (xc * hw);
   if (step >= batch) step = batch;
-  else if (rgb8 && hw % 4) step &= ~(uint64_t)3; /* chunks of 4k images start on a 32-bit word */
+  else if (m->rgb8 && hw % 4) step &= ~(uint64_t)3; /* chunks of 4k images start on a 32-bit word */
   if (!step) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "%s: B=%u images of %ux%u cannot be split", op, batch, h, w);
   for (uint64_t b0 = 0; b0 < batch; b0 += step) {
     uint64_t nb = batch - b0 < step ? batch - b0 : step;
     dvk_window wx = {0}, wy = {0};
-    DVK_TRY(dvk_window_of(ctx, op, "x", x, b0 * 6 * hw, nb * 6 * hw, 4, &wx));
-    uint64_t n_out = rgb8 ? (nb * hw * 3 + 3) / 4 : nb * 3 * hw;
-    DVK_TRY(dvk_window_of(ctx, op, "y", y, rgb8 ? b0 * hw * 3 / 4 : b0 * 3 * hw, n_out, 4, &wy));
-    dvk_pc_dvae_map pc = {.nb = (uint32_t)nb, .hw = (uint32_t)hw, .x_off = wx.off, .y_off = wy.off};
-    dvk_dispatch_desc d = {.shader = rgb8 ? "dvae_map_rgb8" : "dvae_map_planar", .n_bindings = 2,
-                           .push = &pc, .push_size = sizeof pc};
+    DVK_TRY(dvk_window_of(ctx, op, "x", x, b0 * xc * hw, nb * xc * hw, 4, &wx));
+    uint64_t n_out = m->rgb8 ? (nb * hw * 3 + 3) / 4 : nb * 3 * hw;
+    DVK_TRY(dvk_window_of(ctx, op, "y", y, m->rgb8 ? b0 * hw * 3 / 4 : b0 * 3 * hw, n_out, 4, &wy));
+    dvk_pc_dvae_map pc = {.nb = (uint32_t)nb, .hw = (uint32_t)hw, .x_off = wx.off, .y_off = wy.off,
+                          .channels = m->channels, .lo = m->lo, .range = m->range};
+    dvk_dispatch_desc d = {.shader = op, .n_bindings = 2, .push = &pc, .push_size = sizeof pc};
     d.bindings[0].t = wx.t;
     d.bindings[1].t = wy.t;
     DVK_TRY(dispatch_1d(ctx, &d, n_out));
@@ -71,11 +87,17 @@ static dvk_status dvae_map(dvk_ctx *ctx, int rgb8, dvk_tensor y, dvk_tensor x, u
 }
 
 dvk_status dvk_op_dvae_map_planar(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h, uint32_t w) {
-  return dvae_map(ctx, 0, y, x, batch, h, w);
+  return run_pixel_map(ctx, &(pixel_map){.channels = 6}, y, x, batch, h, w);
 }
 
 dvk_status dvk_op_dvae_map_rgb8(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h, uint32_t w) {
-  return dvae_map(ctx, 1, y, x, batch, h, w);
+  return run_pixel_map(ctx, &(pixel_map){.rgb8 = 1, .channels = 6}, y, x, batch, h, w);
+}
+
+dvk_status dvk_op_linear_map(dvk_ctx *ctx, int rgb8, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t channels,
+                             uint32_t h, uint32_t w, float lo, float hi) {
+  pixel_map m = {.rgb8 = rgb8 != 0, .linear = 1, .channels = channels, .lo = lo, .range = hi - lo};
+  return run_pixel_map(ctx, &m, y, x, batch, h, w);
 }
 
 dvk_status dvk_op_dvae_gather(dvk_ctx *ctx, dvk_tensor y, dvk_tensor codes, dvk_tensor wt, dvk_tensor bias,

@@ -5,13 +5,6 @@
 #include "ops/window.h"
 #include "transformer_shared.h"
 
-/* CPU devices (lavapipe) reduce within one subgroup: barriers cost more there than the narrower
- * workgroup loses. Needs subgroup arithmetic in compute shaders. */
-static int use_subgroup_reduce(const dvk_ctx *ctx) {
-  return ctx->device_class == DVK_CLASS_CPU && (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
-         ctx->limits.subgroup_size >= 4 && ctx->limits.subgroup_size <= 128;
-}
-
 dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
                             uint32_t d, float eps) {
   if (d == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: d must be > 0");
@@ -26,12 +19,8 @@ dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor
   for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
     uint32_t n = rows - r0 < chunk ? rows - r0 : chunk;
     dvk_pc_layernorm pc = {.rows = n, .d = d, .eps = eps};
-    dvk_dispatch_desc desc = {.shader = "layernorm_wg", .n_bindings = 4, .push = &pc, .push_size = sizeof pc,
-                              .n_spec = 1, .spec = {128}};
-    if (use_subgroup_reduce(ctx)) { /* one subgroup per workgroup: no shared memory, no barriers */
-      desc.shader = "layernorm_sg";
-      desc.spec[0] = ctx->limits.subgroup_size;
-    }
+    dvk_dispatch_desc desc = {.n_bindings = 4, .push = &pc, .push_size = sizeof pc};
+    dvk_pick_reduce_variant(ctx, &desc, "layernorm_wg", "layernorm_sg"); /* CPU: one subgroup, no barriers */
     DVK_TRY(dvk_window_exact(ctx, "layernorm", "x", x, (uint64_t)r0 * d, (uint64_t)n * d, 4, &desc.bindings[0].t));
     desc.bindings[1].t = dvk_bind_range(w, row_bytes);
     desc.bindings[2].t = dvk_bind_range(b, row_bytes);

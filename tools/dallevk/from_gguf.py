@@ -7,6 +7,8 @@ TRANSFORMER_LAYER_TENSORS, dvae_decoder_schema, dvae_encoder_schema), so the two
     m.dalle          # transformer.Dalle (eval mode) with m.dalle.cfg a DalleConfig; None if absent
     m.decoder        # dvae.Decoder (eval mode), m.dvae_cfg a DvaeConfig; None if absent
     m.encoder        # dvae.Encoder when dvae.has_encoder, else None
+    m.vqgan          # vqgan.Vqgan (eval mode; its encoder when vqgan.has_encoder) when the file has vqgan.* keys
+                     # (the image decoder instead of the dVAE), else None
     m.bpe            # bpe.BPE from tokenizer.bpe.merges; None if absent
     m.clip           # clip.Clip reranker (eval mode, m.clip.cfg a ClipConfig) when the file has clip.* keys
     m.f16            # True when any tensor is stored as f16 (the engine's tolerance class)
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from . import export as X  # the name tables
+from . import vqgan as V
 from .bpe import BPE
 from .clip import Clip, ClipConfig
 from .dvae import Decoder, DvaeConfig, Encoder
@@ -48,6 +51,7 @@ class GGUFModel:
     temperature: float = 1.0  # dalle.temperature: recommended sampling temperature
     top_p: float = 1.0  # dalle.top_p: recommended nucleus sampling mass (1 = off)
     prune_rows: tuple = ()  # clip.prune_rows as row numbers: recommended pruning rows (none when absent)
+    vqgan: Optional[V.Vqgan] = None  # the VQGAN image decoder (vqgan.* keys), instead of the dVAE
 
 
 def read_dalle_config(r):
@@ -147,6 +151,10 @@ def load_model(path=None, dtype=torch.float32, data=None):
         decoder = _load_module(Decoder(vcfg), _dvae_state(r, vcfg, "dec", used), dtype)
         if r.get("dvae.has_encoder", False):
             encoder = _load_module(Encoder(vcfg), _dvae_state(r, vcfg, "enc", used), dtype)
+    vqgan = None
+    if V.PREFIX + "ch" in r.fields:
+        vqgan = V.from_gguf(r, dtype)
+        used |= {V.PREFIX + name for name, _ in V.schema(vqgan.cfg, hasattr(vqgan, "enc"))}
     bpe = None
     if "tokenizer.bpe.merges" in r.fields:
         bpe = BPE(np.asarray(r.get("tokenizer.bpe.merges"), dtype=np.int64).reshape(-1, 2).tolist())
@@ -164,4 +172,4 @@ def load_model(path=None, dtype=torch.float32, data=None):
     cond_scale = float(r.get("dalle.cond_scale", 1.0))
     return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip, cond_scale,
                      float(r.get("dalle.temperature", 1.0)), float(r.get("dalle.top_p", 1.0)),
-                     tuple(b for b in range(64) if int(r.get("clip.prune_rows", 0)) >> b & 1))
+                     tuple(b for b in range(64) if int(r.get("clip.prune_rows", 0)) >> b & 1), vqgan)

@@ -442,3 +442,16 @@ class GGUFReader:
                 raise GGUFError("%s: bool value %d is not 0 or 1" % (what, v))
             v = bool(v)
         return GGUFField(key, vt, v)
+
+
+def copy_fields(writer, reader, keep=lambda key: True):
+    """Adds every key/value of reader for which keep(key) is true to writer, with its type."""
+    for key, f in reader.fields.items():
+        if not keep(key):
+            continue
+        if f.type == GGUFValueType.ARRAY:
+            writer.add_array(key, f.value, f.elem_type)
+        elif f.type == GGUFValueType.STRING:
+            writer.add_string(key, f.value)
+        else:
+            writer.add_scalar(key, f.value, f.type)
