@@ -12,9 +12,9 @@ double bench_cpu_now(void);
 
 /* One subcommand: argv[0] is its name; returns the process exit code. ctx is a fresh context on the
  * default device (DVK_DEVICE selects another). */
-typedef int (*bench_fn)(dvk_ctx *ctx, int argc, char **argv);
+typedef int (*bench_fn)(dvk_device *ctx, int argc, char **argv);
 
-int bench_matmul(dvk_ctx *ctx, int argc, char **argv);
-int bench_decode(dvk_ctx *ctx, int argc, char **argv);
+int bench_matmul(dvk_device *ctx, int argc, char **argv);
+int bench_decode(dvk_device *ctx, int argc, char **argv);
 
 #endif

@@ -23,7 +23,7 @@ typedef struct shape {
 } shape;
 
 /* Times one shape with one tiling and prints a line. Errors: the DVK_ERR_* of the allocations and the op. */
-static dvk_status bench(dvk_ctx *ctx, dvk_arena *arena, const shape *s, const dvk_conv2d_tile *t, int f16) {
+static dvk_status bench(dvk_device *ctx, dvk_arena *arena, const shape *s, const dvk_conv2d_tile *t, int f16) {
   uint64_t nx = (uint64_t)s->b * s->cin * s->h * s->w, ny = (uint64_t)s->b * s->cout * s->h * s->w;
   dvk_tensor x, w, b, y;
   dvk_arena_reset(arena);
@@ -54,17 +54,17 @@ static dvk_status bench(dvk_ctx *ctx, dvk_arena *arena, const shape *s, const dv
 }
 
 int main(int argc, char **argv) {
-  dvk_ctx *ctx;
+  dvk_device *ctx;
   dvk_arena *arena;
   dvk_error err = {""};
-  dvk_ctx_options o = {0};
-  if (dvk_ctx_create(&o, &ctx, &err)) {
+  dvk_device_options o = {0};
+  if (dvk_device_create(&o, &ctx, &err)) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
   if (dvk_arena_create(ctx, 0, &arena) != DVK_OK) {
     fprintf(stderr, "%s\n", ctx->error);
-    dvk_ctx_destroy(ctx);
+    dvk_device_destroy(ctx);
     return 1;
   }
   printf("device: %s (%s)\n", ctx->props.deviceName, ctx->driver_info);
@@ -83,6 +83,6 @@ int main(int argc, char **argv) {
   }
   if (rc) fprintf(stderr, "failed: %s\n", ctx->error);
   dvk_arena_destroy(arena);
-  dvk_ctx_destroy(ctx);
+  dvk_device_destroy(ctx);
   return rc;
 }

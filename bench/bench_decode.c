@@ -76,7 +76,7 @@ static int stream_bandwidth(int threads, double *gbs, double *gb_per_cpu_s) {
 
 /* ---- the transformer: from a file, or random ---- */
 
-static dvk_status random_vector(dvk_ctx *ctx, dvk_arena *a, uint64_t n, float scale, float offset, uint64_t *seed,
+static dvk_status random_vector(dvk_device *ctx, dvk_arena *a, uint64_t n, float scale, float offset, uint64_t *seed,
                                 dvk_tensor *out) {
   float *v = malloc(n * sizeof *v);
   if (!v) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -87,13 +87,13 @@ static dvk_status random_vector(dvk_ctx *ctx, dvk_arena *a, uint64_t n, float sc
   return s;
 }
 
-static dvk_status random_table(dvk_ctx *ctx, dvk_arena *a, uint32_t rows, uint32_t d, uint64_t *seed,
+static dvk_status random_table(dvk_device *ctx, dvk_arena *a, uint32_t rows, uint32_t d, uint64_t *seed,
                                dvk_embed_table *out) {
   *out = (dvk_embed_table){.rows = rows, .d = d, .dtype = DVK_TABLE_F32};
   return random_vector(ctx, a, (uint64_t)rows * d, 1.0f, 0, seed, &out->t);
 }
 
-static dvk_status random_linear(dvk_ctx *ctx, dvk_arena *a, uint32_t n, uint32_t k, uint64_t *seed,
+static dvk_status random_linear(dvk_device *ctx, dvk_arena *a, uint32_t n, uint32_t k, uint64_t *seed,
                                 dvk_matmul_weight *out) {
   float *w = malloc((size_t)n * k * sizeof *w);
   if (!w) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -104,7 +104,7 @@ static dvk_status random_linear(dvk_ctx *ctx, dvk_arena *a, uint32_t n, uint32_t
   return s;
 }
 
-static dvk_status random_transformer(dvk_ctx *ctx, dvk_arena *a, uint32_t d, uint32_t layers, dvk_transformer *tf) {
+static dvk_status random_transformer(dvk_device *ctx, dvk_arena *a, uint32_t d, uint32_t layers, dvk_transformer *tf) {
   memset(tf, 0, sizeof *tf);
   dvk_dalle_config *c = &tf->cfg;
   *c = (dvk_dalle_config){.text_len = 32,
@@ -151,7 +151,7 @@ static dvk_status random_transformer(dvk_ctx *ctx, dvk_arena *a, uint32_t d, uin
   return random_vector(ctx, a, c->image_vocab, 0.2f, 0, &seed, &tf->logits_b);
 }
 
-static dvk_status file_transformer(dvk_ctx *ctx, dvk_arena *a, const char *path, dvk_transformer *tf) {
+static dvk_status file_transformer(dvk_device *ctx, dvk_arena *a, const char *path, dvk_transformer *tf) {
   dvk_error err = {""};
   gguf_file *f = NULL;
   dvk_model_config cfg;
@@ -185,7 +185,7 @@ typedef struct step_time {
   double wall_ms, cpu_ms;
 } step_time;
 
-static dvk_status time_steps(dvk_ctx *ctx, const dvk_transformer *tf, uint32_t batch, int steps, step_time *out) {
+static dvk_status time_steps(dvk_device *ctx, const dvk_transformer *tf, uint32_t batch, int steps, step_time *out) {
   const dvk_dalle_config *c = &tf->cfg;
   dvk_arena *a = NULL;
   dvk_tf_state st = {0};
@@ -232,7 +232,7 @@ static int parse_list(const char *s, uint32_t *v, int max) {
   return n;
 }
 
-int bench_decode(dvk_ctx *ctx, int argc, char **argv) {
+int bench_decode(dvk_device *ctx, int argc, char **argv) {
   const char *model = NULL;
   uint32_t dims[8] = {256, 512, 1024, 2048}, batches[8] = {1, 8}, layers = 4;
   int n_dims = 4, n_batches = 2, steps = 32;

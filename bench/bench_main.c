@@ -35,9 +35,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   dvk_error err = {""};
-  dvk_ctx_options o = {0};
-  dvk_ctx *ctx;
-  if (dvk_ctx_create(&o, &ctx, &err) != DVK_OK) {
+  dvk_device_options o = {0};
+  dvk_device *ctx;
+  if (dvk_device_create(&o, &ctx, &err) != DVK_OK) {
     fprintf(stderr, "dalle-vk-bench: %s\n", err.msg);
     return 1;
   }
@@ -52,6 +52,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dalle-vk-bench: unknown benchmark '%s' (--help lists them)\n", argv[1]);
     rc = 2;
   }
-  dvk_ctx_destroy(ctx);
+  dvk_device_destroy(ctx);
   return rc;
 }

@@ -53,7 +53,7 @@ static double time_op(op_fn op, void *arg, int runs, int *reps_used, double *cpu
 }
 
 typedef struct ours_arg {
-  dvk_ctx *ctx;
+  dvk_device *ctx;
   dvk_matmul_desc d;
   int reps_left; /* matmuls recorded into one submission */
 } ours_arg;
@@ -107,7 +107,7 @@ static dvk_status blas_op(void *p) {
 
 /* Benchmarks one shape and prints one table row. Errors: DVK_ERR_OUT_OF_HOST_MEMORY, the DVK_ERR_* of the
  * allocations and the op (message in ctx->error, also printed). */
-static dvk_status bench_shape(dvk_ctx *ctx, dvk_arena *arena, uint32_t m, uint32_t n, uint32_t k, dvk_matmul_wtype type,
+static dvk_status bench_shape(dvk_device *ctx, dvk_arena *arena, uint32_t m, uint32_t n, uint32_t k, dvk_matmul_wtype type,
                        const bench_opts *o, int with_blas) {
   const size_t nx = (size_t)m * k, nw = (size_t)n * k, ny = (size_t)m * n;
   float *x = malloc(nx * 4), *w = malloc(nw * 4), *y = malloc(ny * 4);
@@ -171,7 +171,7 @@ static void header(int with_blas) {
 
 /* CPU kernel shapes (lanes per workgroup, X rows per workgroup, W rows per lane) tried on the bar shapes.
  * Errors: those of bench_shape. */
-static dvk_status sweep(dvk_ctx *ctx, dvk_arena *arena, bench_opts o) {
+static dvk_status sweep(dvk_device *ctx, dvk_arena *arena, bench_opts o) {
   /* the lane count must be the subgroup size (0: that size) */
   static const uint32_t big[][4] = {{0, 8, 1, 1}, {0, 8, 2, 1}, {0, 8, 2, 2}, {0, 8, 3, 1}, {0, 4, 2, 1},
                                     {0, 4, 3, 1}, {0, 4, 4, 1}, {0, 6, 2, 1}, {0, 2, 4, 1}, {0, 12, 1, 1},
@@ -193,7 +193,7 @@ static dvk_status sweep(dvk_ctx *ctx, dvk_arena *arena, bench_opts o) {
   return DVK_OK;
 }
 
-int bench_matmul(dvk_ctx *ctx, int argc, char **argv) {
+int bench_matmul(dvk_device *ctx, int argc, char **argv) {
   bench_opts o = {.runs = 5};
   int quick = 0, do_sweep = 0, one = 0;
   uint32_t shape[4] = {0};

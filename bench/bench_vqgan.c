@@ -42,13 +42,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   dvk_error err = {""};
-  dvk_ctx *ctx = NULL;
+  dvk_device *ctx = NULL;
   dvk_arena *weights = NULL, *scratch = NULL;
   gguf_file *f = NULL;
   dvk_vqgan_config cfg;
   dvk_vqgan v = {0};
-  dvk_ctx_options o = {0};
-  dvk_status s = dvk_ctx_create(&o, &ctx, &err);
+  dvk_device_options o = {0};
+  dvk_status s = dvk_device_create(&o, &ctx, &err);
   if (s == DVK_OK) s = gguf_open(path, &f, &err);
   if (s == DVK_OK) s = dvk_vqgan_config_read(f, &cfg, &err);
   if (s == DVK_OK && encode && !cfg.has_encoder) {
@@ -101,6 +101,6 @@ int main(int argc, char **argv) {
   dvk_arena_destroy(scratch);
   dvk_arena_destroy(weights);
   gguf_close(f);
-  if (ctx) dvk_ctx_destroy(ctx);
+  if (ctx) dvk_device_destroy(ctx);
   return s == DVK_OK ? 0 : 1;
 }

@@ -25,9 +25,9 @@ dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out
     give(error, error_len, "out of host memory");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
-  dvk_ctx_options o = {.device = opts->device, .validation = opts->validation, .verbose = opts->verbose};
+  dvk_device_options o = {.device = opts->device, .validation = opts->validation, .verbose = opts->verbose};
   dvk_error why = {""};
-  dvk_status s = dvk_ctx_create(&o, &c->vk, &why);
+  dvk_status s = dvk_device_create(&o, &c->vk, &why);
   if (s != DVK_OK) {
     give(error, error_len, why.msg);
     free(c);
@@ -41,7 +41,7 @@ dvk_status dvk_context_create(const dvk_context_options *opts, dvk_context **out
 
 void dvk_context_destroy(dvk_context *ctx) {
   if (!ctx) return;
-  dvk_ctx_destroy(ctx->vk);
+  dvk_device_destroy(ctx->vk);
   free(ctx);
 }
 

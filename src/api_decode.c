@@ -22,7 +22,7 @@ static int32_t filler_code(const int32_t *codes, size_t gg, uint32_t *counts, ui
 }
 
 dvk_status dvk_decode_codes(dvk_model *m, const int32_t *codes, uint32_t n, dvk_images **out) {
-  dvk_ctx *vk = m->ctx->vk;
+  dvk_device *vk = m->ctx->vk;
   *out = NULL;
   const uint32_t G = m->cfg.dalle.grid, R = m->codec.image_size, vocab = m->cfg.dalle.image_vocab, cell = R / G;
   const size_t gg = (size_t)G * G;

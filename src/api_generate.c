@@ -54,7 +54,7 @@ static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uin
 /* Device memory the generation may use: 80% of the largest device-local heap, minus the weights; env
  * DVK_DEVICE_MEMORY_MB overrides the heap size (to emulate a smaller device). */
 static uint64_t device_budget(const dvk_model *m) {
-  const dvk_ctx *vk = m->ctx->vk;
+  const dvk_device *vk = m->ctx->vk;
   uint64_t heap = 0;
   for (uint32_t i = 0; i < vk->mem_props.memoryHeapCount; i++)
     if ((vk->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && vk->mem_props.memoryHeaps[i].size > heap)
@@ -118,7 +118,7 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
 static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i, int32_t *codes, int32_t *step_codes,
                         double *logprob_sum) {
   dvk_model *m = r->m;
-  dvk_ctx *vk = m->ctx->vk;
+  dvk_device *vk = m->ctx->vk;
   const uint32_t n = r->s->candidates, seqs = st->batch, steps = m->cfg.dalle.grid * m->cfg.dalle.grid;
   float *scores = malloc(n * sizeof *scores);
   uint32_t *src = malloc(seqs * sizeof *src);
@@ -150,7 +150,7 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
   dvk_model *m = r->m;
   const dvk_generate_params *p = r->p;
   const dvk_settings *set = r->s;
-  dvk_ctx *vk = m->ctx->vk;
+  dvk_device *vk = m->ctx->vk;
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t n = set->candidates, steps = d->grid * d->grid, vi = d->image_vocab, seqs = st->batch;
   float *logits = malloc((size_t)seqs * vi * sizeof *logits);
@@ -251,7 +251,7 @@ static dvk_status encode_prompt(dvk_model *m, const uint8_t *rgb, int32_t **out)
 
 dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images **out) {
   *out = NULL;
-  dvk_ctx *vk = m->ctx->vk;
+  dvk_device *vk = m->ctx->vk;
   dvk_settings set;
   DVK_TRY(dvk_generate_resolve(m, p, &set));
   const double t0 = now_s();

@@ -14,7 +14,7 @@
 #define DVK_DEFAULT_CANDIDATES 32u
 
 struct dvk_context {
-  dvk_ctx *vk;            /* device, queue, error message */
+  dvk_device *vk;            /* device, queue, error message */
   int verbose;
   char device_name[1024];
 };

@@ -38,7 +38,7 @@ static dvk_status load_tokenizer(const gguf_file *f, const dvk_model_config *cfg
 
 dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   *out = NULL;
-  dvk_ctx *vk = ctx->vk;
+  dvk_device *vk = ctx->vk;
   dvk_error err = {""};
   gguf_file *f = NULL;
   dvk_status s = gguf_open(path, &f, &err);
@@ -101,7 +101,7 @@ uint32_t dvk_model_candidates(const dvk_model *m) {
 }
 
 dvk_status dvk_encode_image(dvk_model *m, const uint8_t *rgb, int32_t *codes, float *logits) {
-  dvk_ctx *vk = m->ctx->vk;
+  dvk_device *vk = m->ctx->vk;
   if (!rgb || !codes) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "dvk_encode_image: rgb and codes must not be NULL");
   if (!m->codec.has_encoder)
     return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "

@@ -11,7 +11,7 @@ dvk_generate_params dvk_generate_defaults(void) {
   return p;
 }
 
-static dvk_status check_ranges(const dvk_model *m, dvk_ctx *vk, const dvk_generate_params *p) {
+static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p) {
   if (!p->prompt) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
   if (p->n_images == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
   if (p->candidates && p->candidates < p->n_images)
@@ -51,7 +51,7 @@ static dvk_status check_ranges(const dvk_model *m, dvk_ctx *vk, const dvk_genera
 }
 
 /* What the model must hold for p: a reranker to rerank or prune, a dVAE encoder for an image prompt. */
-static dvk_status check_features(const dvk_model *m, dvk_ctx *vk, const dvk_generate_params *p, const dvk_settings *s) {
+static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, const dvk_settings *s) {
   const char *name = m->cfg.name;
   if (s->reranked && !m->cfg.reranker.present)
     return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "reranking %u candidates to keep %u needs a model with a reranker; "
@@ -84,7 +84,7 @@ static void resolve_pruning(const dvk_model *m, const dvk_generate_params *p, dv
 }
 
 dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_settings *out) {
-  dvk_ctx *vk = m->ctx->vk;
+  dvk_device *vk = m->ctx->vk;
   *out = (dvk_settings){0};
   DVK_TRY(check_ranges(m, vk, p));
   const dvk_dalle_config *d = &m->cfg.dalle;

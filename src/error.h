@@ -1,5 +1,5 @@
 /* Where a failure message goes when there is no context yet (loading a file, creating the context, the CLI's
- * file helpers): the caller's dvk_error, the same role as dvk_ctx.error once a context exists. A NULL
+ * file helpers): the caller's dvk_error, the same role as dvk_device.error once a context exists. A NULL
  * dvk_error * drops the message. */
 #ifndef DVK_ERROR_H
 #define DVK_ERROR_H

@@ -51,8 +51,8 @@ int th_init(th_ctx *t, int argc, char **argv) {
     }
   }
   dvk_error err = {""};
-  dvk_ctx_options o = {0};
-  dvk_status s = dvk_ctx_create(&o, &t->ctx, &err);
+  dvk_device_options o = {0};
+  dvk_status s = dvk_device_create(&o, &t->ctx, &err);
   if (s != DVK_OK) {
     fprintf(stderr, "cannot create a Vulkan context: %s\n", err.msg);
     return 1;
@@ -110,7 +110,7 @@ int th_finish(th_ctx *t) {
     }
   }
   dvk_arena_destroy(t->arena);
-  dvk_ctx_destroy(t->ctx);
+  dvk_device_destroy(t->ctx);
   printf("%d passed, %d failed\n", t->passed, t->failed);
   return t->failed ? 1 : 0;
 }

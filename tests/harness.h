@@ -26,7 +26,7 @@ float th_rng_normal(th_rng *r);                   /* N(0, 1), Box-Muller */
 void th_fill_uniform(th_rng *r, float *x, size_t n, float lo, float hi);
 
 typedef struct th_ctx {
-  dvk_ctx *ctx;
+  dvk_device *ctx;
   dvk_arena *arena;
   uint64_t seed;           /* base seed */
   const char *filter;

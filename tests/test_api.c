@@ -289,7 +289,7 @@ int main(void) {
 
   /* 16 KiB bindings: the prefill fits (qkv 8 x 144 floats, 2 sequences of cache per chunk); with 64
    * candidates the decode step's embedding (64 x 48 floats = 12 KiB) fits, its qkv (36 KiB) does not. */
-  dvk_ctx *vk = ctx->vk;
+  dvk_device *vk = ctx->vk;
   const VkDeviceSize saved = vk->limits.max_storage_range;
   vk->limits.max_storage_range = 16384;
   s = generate(m, 64, &bad);

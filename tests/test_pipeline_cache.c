@@ -32,10 +32,10 @@ static const char *run_context(const char *dir) {
   dup2(fd, 2);
   close(fd);
   dvk_error err = {""};
-  dvk_ctx *ctx = NULL;
+  dvk_device *ctx = NULL;
   dvk_arena *a = NULL;
   dvk_tensor x, w, b, y;
-  dvk_status s = dvk_ctx_create(NULL, &ctx, &err);
+  dvk_status s = dvk_device_create(NULL, &ctx, &err);
   if (s == DVK_OK) s = dvk_arena_create(ctx, 0, &a);
   if (s == DVK_OK) s = dvk_arena_alloc(a, 64, &x);
   if (s == DVK_OK) s = dvk_arena_alloc(a, 64, &w);
@@ -45,7 +45,7 @@ static const char *run_context(const char *dir) {
   if (s == DVK_OK) s = dvk_op_layernorm(ctx, y, x, w, b, 1, 16, 1e-5f);
   if (s == DVK_OK) s = dvk_flush(ctx);
   if (ctx) dvk_arena_destroy(a);
-  dvk_ctx_destroy(ctx);
+  dvk_device_destroy(ctx);
   fflush(stderr);
   dup2(saved, 2);
   close(saved);

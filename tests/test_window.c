@@ -24,14 +24,14 @@ typedef struct ref_window {
 } ref_window;
 
 /* A start is allowed when it is a multiple of 16 and of both offset alignments. */
-static int allowed_start(const dvk_ctx *c, uint64_t b) {
+static int allowed_start(const dvk_device *c, uint64_t b) {
   return b % 16 == 0 && b % c->limits.storage_align == 0 && b % c->limits.texel_align == 0;
 }
 
 /* The rule, stated directly: the window starts at the last allowed byte at or before the first element,
  * ends at the last element's end rounded up to 4 bytes but not past the tensor, spans at most
  * maxStorageBufferRange; the tensor must hold the elements and start on an element boundary. */
-static ref_window reference(const dvk_ctx *c, dvk_tensor t, uint64_t first, uint64_t n, uint32_t eb) {
+static ref_window reference(const dvk_device *c, dvk_tensor t, uint64_t first, uint64_t n, uint32_t eb) {
   ref_window r = {0};
   if ((first + n) * eb > t.size || t.offset % eb) return r;
   uint64_t start = t.offset + first * eb, stop = t.offset + (first + n) * eb;
@@ -46,7 +46,7 @@ static ref_window reference(const dvk_ctx *c, dvk_tensor t, uint64_t first, uint
 
 /* Rows per window, stated directly: all rows when they fit, else the most rows that fit whose byte count
  * is an allowed start; 0 when none. */
-static uint32_t reference_rows(const dvk_ctx *c, uint64_t row_bytes, uint32_t total, uint64_t max_bytes) {
+static uint32_t reference_rows(const dvk_device *c, uint64_t row_bytes, uint32_t total, uint64_t max_bytes) {
   if (row_bytes * total <= max_bytes) return total;
   for (uint64_t r = max_bytes / row_bytes; r > 0; r--)
     if (allowed_start(c, r * row_bytes)) return (uint32_t)r;
@@ -60,9 +60,9 @@ static void fail(uint64_t seed, int iter, const char *what) {
                                (unsigned long long)seed);
 }
 
-static void check_window(const dvk_ctx *cc, dvk_tensor t, uint64_t first, uint64_t n, uint32_t eb, uint64_t seed,
+static void check_window(const dvk_device *cc, dvk_tensor t, uint64_t first, uint64_t n, uint32_t eb, uint64_t seed,
                          int iter) {
-  dvk_ctx *c = (dvk_ctx *)cc;
+  dvk_device *c = (dvk_device *)cc;
   ref_window r = reference(c, t, first, n, eb);
   dvk_window w = {0};
   dvk_status s = dvk_window_of(c, "op", "x", t, first, n, eb, &w);
@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
   rng_state = seed;
   static const VkDeviceSize storage[] = {1, 4, 16, 64, 256}, texel[] = {1, 4, 16, 256};
   static char host[1];
-  dvk_ctx *c = calloc(1, sizeof *c);
+  dvk_device *c = calloc(1, sizeof *c);
   if (!c) return 1;
   for (int iter = 0; iter < 20000; iter++) {
     c->limits.storage_align = storage[rnd(5)];

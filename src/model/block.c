@@ -24,7 +24,7 @@ dvk_status dvk_layer_load(dvk_loader *L, const char *prefix, uint32_t d, uint32_
   return DVK_OK;
 }
 
-dvk_status dvk_block_forward(dvk_ctx *ctx, const dvk_layer *y, const dvk_kv_cache *kv, const dvk_block_io *io,
+dvk_status dvk_block_forward(dvk_device *ctx, const dvk_layer *y, const dvk_kv_cache *kv, const dvk_block_io *io,
                              uint32_t d, float ln_eps, uint32_t batch, uint32_t nq, uint32_t p0) {
   const uint32_t rows = batch * nq;
   /* attention branch: x += out(attn(qkv(LN1(x)))) */

@@ -34,7 +34,7 @@ typedef struct dvk_block_io {
 /* Runs one block on rows = batch * nq rows of io->x (sequence b's nq queries at positions p0 .. p0+nq-1,
  * row b * nq + t), appending their keys/values to kv first. Records the dispatches (no submit).
  * Errors: as the ops (DVK_ERR_INVALID_ARGUMENT for inconsistent sizes). */
-dvk_status dvk_block_forward(dvk_ctx *ctx, const dvk_layer *y, const dvk_kv_cache *kv, const dvk_block_io *io,
+dvk_status dvk_block_forward(dvk_device *ctx, const dvk_layer *y, const dvk_kv_cache *kv, const dvk_block_io *io,
                              uint32_t d, float ln_eps, uint32_t batch, uint32_t nq, uint32_t p0);
 
 #endif

@@ -95,14 +95,14 @@ void dvk_dvae_free(dvk_dvae *v) {
   v->blocks = NULL;
 }
 
-dvk_status dvk_dvae_conv_run(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
+dvk_status dvk_dvae_conv_run(dvk_device *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
                              dvk_tensor x, const dvk_tensor *residual) {
   dvk_conv2d_params p = {.batch = 1, .cin = c->cin, .cout = c->cout, .h = res, .w = res, .k = c->k,
                          .weight_f16 = c->f16, .relu_input = relu, .residual = residual != NULL, .gain = gain};
   return dvk_op_conv2d(ctx, &p, y, x, c->w, c->b, residual ? *residual : y);
 }
 
-dvk_status dvk_dvae_block_run(dvk_ctx *ctx, const dvk_dvae_block *b, uint32_t res, float gain, dvk_tensor *x,
+dvk_status dvk_dvae_block_run(dvk_device *ctx, const dvk_dvae_block *b, uint32_t res, float gain, dvk_tensor *x,
                               dvk_tensor *y, dvk_tensor h1, dvk_tensor h2) {
   /* res_path: 4 x (ReLU, conv); the last adds to the id_path output in place */
   DVK_TRY(dvk_dvae_conv_run(ctx, &b->conv[0], res, 1, 0, h1, *x, NULL));
@@ -118,7 +118,7 @@ dvk_status dvk_dvae_block_run(dvk_ctx *ctx, const dvk_dvae_block *b, uint32_t re
 }
 
 /* One image: codes [G, G] -> `out` (device): RGB8 [R, R, 3] bytes, or f32 [3, R, R] when planar. */
-static dvk_status decode_one(dvk_ctx *ctx, const dvk_dvae *v, dvk_tensor codes, dvk_tensor bufs[4], dvk_tensor out,
+static dvk_status decode_one(dvk_device *ctx, const dvk_dvae *v, dvk_tensor codes, dvk_tensor bufs[4], dvk_tensor out,
                              int planar) {
   const dvk_dvae_config *c = &v->cfg;
   const float gain = 1.0f / (float)((c->group_count * c->n_blk_per_group) * (c->group_count * c->n_blk_per_group));
@@ -145,7 +145,7 @@ uint64_t dvk_dvae_decode_bytes(const dvk_dvae *v) {
   return 4 * v->act_floats * 4 + (uint64_t)v->cfg.image_size * v->cfg.image_size * 16;
 }
 
-dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
+dvk_status dvk_dvae_decode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
                            uint8_t *rgb, float *planar) {
   const uint32_t G = v->grid, R = v->cfg.image_size;
   const VkDeviceSize img_bytes = (VkDeviceSize)R * R * 3 * (planar ? 4 : 1);

@@ -51,7 +51,7 @@ dvk_status dvk_dvae_conv_load(dvk_loader *L, const char *prefix, uint32_t cin, u
 
 /* Records y = c(relu ? ReLU(x) : x) on one res x res image (NCHW f32, batch 1); with residual, y = *residual +
  * gain * (conv + bias) (residual may be y itself). */
-dvk_status dvk_dvae_conv_run(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
+dvk_status dvk_dvae_conv_run(dvk_device *ctx, const dvk_dvae_conv *c, uint32_t res, int relu, float gain, dvk_tensor y,
                              dvk_tensor x, const dvk_tensor *residual);
 
 /* Loads residual block `i` of group `g` (1-based) of part "dec" or "enc": dvae.PART.blocks.group_G.block_I.id_path
@@ -63,7 +63,7 @@ dvk_status dvk_dvae_block_load(dvk_loader *L, const char *part, uint32_t g, uint
 /* Records one residual block on a res x res image: x <- id_path(x) + gain * res_path(x), res_path = 4 x (ReLU,
  * conv). In place in *x without an id_path; with one, the result lands in *y and the two handles swap (so *x
  * holds the output either way). h1, h2: scratch of n_out/4 channels. */
-dvk_status dvk_dvae_block_run(dvk_ctx *ctx, const dvk_dvae_block *b, uint32_t res, float gain, dvk_tensor *x,
+dvk_status dvk_dvae_block_run(dvk_device *ctx, const dvk_dvae_block *b, uint32_t res, float gain, dvk_tensor *x,
                               dvk_tensor *y, dvk_tensor h1, dvk_tensor h2);
 
 /* Loads the dvae.dec.* tensors of docs/model-format.md §3 (exact shapes) and repacks conv weights into
@@ -74,7 +74,7 @@ void dvk_dvae_free(dvk_dvae *v);
 /* Decodes n images: codes int32 [n, G, G] (host) -> pixels (host, R = image_size), either rgb: RGB8
  * [n, R, R, 3] bytes, or planar: f32 [n, 3, R, R] in [0, 1] (pass exactly one, the other NULL).
  * Scratch buffers come from arena (dvk_dvae_decode_bytes). Blocking. */
-dvk_status dvk_dvae_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
+dvk_status dvk_dvae_decode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
                            uint8_t *rgb, float *planar);
 
 /* Device bytes dvk_dvae_decode allocates (any n: it decodes one image at a time), an upper bound: four

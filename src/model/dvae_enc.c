@@ -47,7 +47,7 @@ void dvk_dvae_encoder_free(dvk_dvae_encoder *e) {
 }
 
 /* One image: x (device) = the mapped pixels f32 [3, R, R] -> `out` = logits f32 [vocab, G, G]. Clobbers bufs. */
-static dvk_status encode_one(dvk_ctx *ctx, const dvk_dvae_encoder *e, dvk_tensor x, dvk_tensor bufs[3], dvk_tensor out) {
+static dvk_status encode_one(dvk_device *ctx, const dvk_dvae_encoder *e, dvk_tensor x, dvk_tensor bufs[3], dvk_tensor out) {
   const dvk_dvae_config *c = &e->cfg;
   const float gain = 1.0f / (float)((c->group_count * c->n_blk_per_group) * (c->group_count * c->n_blk_per_group));
   dvk_tensor y = bufs[0], h1 = bufs[1], h2 = bufs[2];
@@ -66,7 +66,7 @@ static dvk_status encode_one(dvk_ctx *ctx, const dvk_dvae_encoder *e, dvk_tensor
   return dvk_dvae_conv_run(ctx, &e->output, res, 1, 0, out, x, NULL);
 }
 
-dvk_status dvk_dvae_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae_encoder *e, const uint8_t *rgb,
+dvk_status dvk_dvae_encode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae_encoder *e, const uint8_t *rgb,
                            int32_t *codes, float *logits) {
   const uint32_t G = e->grid, R = e->cfg.image_size, V = e->cfg.vocab_size;
   const uint64_t px = (uint64_t)R * R, cells = (uint64_t)G * G;

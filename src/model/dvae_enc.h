@@ -27,7 +27,7 @@ void dvk_dvae_encoder_free(dvk_dvae_encoder *e);
  * -> codes int32 [G, G] (row-major, argmax over the vocabulary, the lowest index on ties) and, when logits is not
  * NULL, the encoder's logits f32 [vocab_size, G, G] (host). Scratch buffers come from arena (about
  * 4 * act_floats * 4 bytes). Blocking. */
-dvk_status dvk_dvae_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_dvae_encoder *e, const uint8_t *rgb,
+dvk_status dvk_dvae_encode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae_encoder *e, const uint8_t *rgb,
                            int32_t *codes, float *logits);
 
 #endif

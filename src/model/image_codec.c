@@ -38,13 +38,13 @@ uint64_t dvk_image_codec_decode_bytes(const dvk_image_codec *c) {
   return c->kind == DVK_CODEC_DVAE ? dvk_dvae_decode_bytes(&c->u.dvae.dec) : 0;
 }
 
-dvk_status dvk_image_codec_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_image_codec *c, const int32_t *codes,
+dvk_status dvk_image_codec_decode(dvk_device *ctx, dvk_arena *arena, const dvk_image_codec *c, const int32_t *codes,
                                   uint32_t n, uint8_t *rgb, float *planar) {
   if (c->kind == DVK_CODEC_VQGAN) return dvk_vqgan_decode(ctx, arena, &c->u.vqgan, codes, n, rgb, planar);
   return dvk_dvae_decode(ctx, arena, &c->u.dvae.dec, codes, n, rgb, planar);
 }
 
-dvk_status dvk_image_codec_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_image_codec *c, const uint8_t *rgb,
+dvk_status dvk_image_codec_encode(dvk_device *ctx, dvk_arena *arena, const dvk_image_codec *c, const uint8_t *rgb,
                                   int32_t *codes, float *logits) {
   if (!c->has_encoder)
     return dvk_fail(ctx, DVK_ERR_UNSUPPORTED, "the model's %s has no encoder", dvk_image_codec_name(c->kind));

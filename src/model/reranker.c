@@ -88,7 +88,7 @@ typedef struct pass {
 
 /* Runs a tower over `batch` sequences of S rows already embedded in p->io.x; reads back the normalised
  * feature of each sequence's last position into out [batch, d_embed]. */
-static dvk_status run_tower(dvk_ctx *ctx, const dvk_reranker *r, const dvk_reranker_tower *t, pass *p, uint32_t batch,
+static dvk_status run_tower(dvk_device *ctx, const dvk_reranker *r, const dvk_reranker_tower *t, pass *p, uint32_t batch,
                             uint32_t S, float *out) {
   const dvk_reranker_config *c = &r->cfg;
   const uint32_t rows = batch * S, de = c->d_embed;
@@ -114,7 +114,7 @@ static dvk_status run_tower(dvk_ctx *ctx, const dvk_reranker *r, const dvk_reran
   return DVK_OK;
 }
 
-static dvk_status alloc_pass(dvk_ctx *ctx, dvk_arena *a, const dvk_reranker *r, uint32_t n, pass *p) {
+static dvk_status alloc_pass(dvk_device *ctx, dvk_arena *a, const dvk_reranker *r, uint32_t n, pass *p) {
   const dvk_reranker_config *c = &r->cfg;
   const VkDeviceSize rows = pass_rows(r, n), d = c->d_model;
   DVK_TRY(dvk_arena_alloc(a, rows * d * 4, &p->io.x));
@@ -134,7 +134,7 @@ static dvk_status alloc_pass(dvk_ctx *ctx, dvk_arena *a, const dvk_reranker *r, 
 
 /* codes int32 [n, len]: the first len codes of each candidate's image (the image tower is causal, so a
  * shorter sequence gives exactly the prefix's feature). */
-static dvk_status score_all(dvk_ctx *ctx, const dvk_reranker *r, pass *p, const int32_t *text_ids,
+static dvk_status score_all(dvk_device *ctx, const dvk_reranker *r, pass *p, const int32_t *text_ids,
                             const int32_t *codes, uint32_t n, uint32_t len, float *scores, float *tf, float *imf) {
   const uint32_t T = r->text_len, de = r->cfg.d_embed;
   /* text tower: one sequence of T rows */
@@ -158,7 +158,7 @@ static dvk_status score_all(dvk_ctx *ctx, const dvk_reranker *r, pass *p, const 
   return DVK_OK;
 }
 
-static dvk_status score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+static dvk_status score(dvk_device *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                         uint32_t n, uint32_t len, float *scores, float *text_feat, float *image_feat) {
   const uint32_t de = r->cfg.d_embed;
   float *tf = text_feat ? text_feat : malloc(de * sizeof *tf);
@@ -177,12 +177,12 @@ static dvk_status score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text
   return s;
 }
 
-dvk_status dvk_reranker_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+dvk_status dvk_reranker_score(dvk_device *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                             uint32_t n, float *scores, float *text_feat, float *image_feat) {
   return score(ctx, r, text_ids, codes, n, r->grid * r->grid, scores, text_feat, image_feat);
 }
 
-dvk_status dvk_reranker_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+dvk_status dvk_reranker_score_prefix(dvk_device *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores) {
   const uint32_t G = r->grid, len = rows * G;
   if (rows == 0 || rows > G)

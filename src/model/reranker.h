@@ -42,7 +42,7 @@ uint64_t dvk_reranker_bytes(const dvk_reranker *r, uint32_t n);
  * int32 [n, G*G]; scores f32 [n] = logit_scale * cosine. text_feat [d_embed] and image_feat
  * [n, d_embed] receive the L2-normalised features when not NULL. Scratch comes from a temporary arena.
  * Blocking. Errors: DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_OUT_OF_HOST_MEMORY, DVK_ERR_DEVICE_LOST, ... */
-dvk_status dvk_reranker_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
+dvk_status dvk_reranker_score(dvk_device *ctx, const dvk_reranker *r, const int32_t *text_ids, const int32_t *codes,
                             uint32_t n, float *scores, float *text_feat, float *image_feat);
 
 /* Scores image prefixes (pruning candidates during sampling, DVK's addition to DALL-E's reranking): codes
@@ -50,7 +50,7 @@ dvk_status dvk_reranker_score(dvk_ctx *ctx, const dvk_reranker *r, const int32_t
  * 1 <= rows <= G. The image tower is causal, so the prefix's feature is the tower's feature at position
  * rows * G - 1 (tools/dallevk/clip.py Clip.prefix_features); scores f32 [n] as dvk_reranker_score, which
  * rows = G equals. Errors: DVK_ERR_INVALID_ARGUMENT (rows out of range), as dvk_reranker_score. */
-dvk_status dvk_reranker_score_prefix(dvk_ctx *ctx, const dvk_reranker *r, const int32_t *text_ids,
+dvk_status dvk_reranker_score_prefix(dvk_device *ctx, const dvk_reranker *r, const int32_t *text_ids,
                                    const int32_t *codes, uint32_t n, uint32_t rows, float *scores);
 
 #endif

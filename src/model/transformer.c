@@ -61,7 +61,7 @@ uint64_t dvk_tf_state_bytes(const dvk_transformer *tf, uint32_t batch) {
   return act + kv + 4ull * rows;
 }
 
-dvk_status dvk_tf_state_create(dvk_ctx *ctx, dvk_arena *arena, const dvk_transformer *tf, uint32_t batch,
+dvk_status dvk_tf_state_create(dvk_device *ctx, dvk_arena *arena, const dvk_transformer *tf, uint32_t batch,
                                dvk_tf_state *st) {
   memset(st, 0, sizeof *st);
   const dvk_dalle_config *c = &tf->cfg;
@@ -94,14 +94,14 @@ void dvk_tf_state_free(dvk_tf_state *st) {
 }
 
 /* One pre-LN block on `rows` = batch * nq rows of st->x, queries at positions p0 .. p0+nq-1. */
-static dvk_status block(dvk_ctx *ctx, const dvk_transformer *tf, const dvk_layer *y, const dvk_kv_cache *kv,
+static dvk_status block(dvk_device *ctx, const dvk_transformer *tf, const dvk_layer *y, const dvk_kv_cache *kv,
                         dvk_tf_state *st, uint32_t batch, uint32_t nq, uint32_t p0) {
   const dvk_block_io io = {.x = st->x, .h = st->h, .attn = st->attn, .qkv = st->qkv, .ff = st->ff};
   return dvk_block_forward(ctx, y, kv, &io, tf->cfg.d_model, tf->cfg.ln_eps, batch, nq, p0);
 }
 
 /* Final LayerNorm of `rows` rows of x starting at row r0, image logits into st->logits, read back. */
-static dvk_status head(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, uint32_t r0, uint32_t rows,
+static dvk_status head(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, uint32_t r0, uint32_t rows,
                        float *host_logits) {
   const uint32_t d = tf->cfg.d_model, vi = tf->cfg.image_vocab;
   dvk_tensor xr = dvk_tensor_slice(st->x, (VkDeviceSize)r0 * d * 4, (VkDeviceSize)rows * d * 4);
@@ -112,7 +112,7 @@ static dvk_status head(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st
 
 /* Prefills text_ids into sequence 0, copies its cache to sequences 1..copies-1, and reads the logits of
  * image token 0 into host_logits [Vi]. */
-static dvk_status prefill_into(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
+static dvk_status prefill_into(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
                                uint32_t copies, float *host_logits) {
   const dvk_dalle_config *c = &tf->cfg;
   const uint32_t T = c->text_len, S = T + 1;
@@ -134,7 +134,7 @@ static void repeat_row(float *logits, uint32_t rows, uint32_t vi) {
   for (uint32_t b = 1; b < rows; b++) memcpy(logits + (size_t)b * vi, logits, (size_t)vi * sizeof *logits);
 }
 
-dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
+dvk_status dvk_transformer_prefill(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
                                    float *host_logits) {
   DVK_TRY(prefill_into(ctx, tf, st, text_ids, st->batch, host_logits));
   repeat_row(host_logits, st->batch, tf->cfg.image_vocab);
@@ -142,7 +142,7 @@ dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_
   return DVK_OK;
 }
 
-dvk_status dvk_transformer_prefill_guided(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+dvk_status dvk_transformer_prefill_guided(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st,
                                           const int32_t *text_ids, const int32_t *null_ids, float *host_logits) {
   const uint32_t n = st->batch / 2, vi = tf->cfg.image_vocab;
   if (st->batch % 2) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "guided prefill needs an even batch (%u)", st->batch);
@@ -155,7 +155,7 @@ dvk_status dvk_transformer_prefill_guided(dvk_ctx *ctx, const dvk_transformer *t
   return DVK_OK;
 }
 
-dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,
+dvk_status dvk_transformer_decode(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,
                                   float *host_logits) {
   const dvk_dalle_config *c = &tf->cfg;
   const uint32_t i = st->next_image, B = st->batch;
@@ -171,7 +171,7 @@ dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_t
   return DVK_OK;
 }
 
-dvk_status dvk_transformer_copy_sequences(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+dvk_status dvk_transformer_copy_sequences(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st,
                                           const uint32_t *src) {
   const uint32_t filled = tf->cfg.text_len + 1 + st->next_image; /* text, start of image, fed image tokens */
   for (uint32_t l = 0; l < tf->cfg.n_layers; l++) DVK_TRY(dvk_op_kv_copy(ctx, &st->kv[l], src, st->batch, filled));

@@ -49,7 +49,7 @@ typedef struct dvk_tf_state {
 
 /* Allocates the state from arena. Errors: DVK_ERR_OUT_OF_DEVICE_MEMORY (message says how much),
  * DVK_ERR_*. */
-dvk_status dvk_tf_state_create(dvk_ctx *ctx, dvk_arena *arena, const dvk_transformer *tf, uint32_t batch,
+dvk_status dvk_tf_state_create(dvk_device *ctx, dvk_arena *arena, const dvk_transformer *tf, uint32_t batch,
                                dvk_tf_state *st);
 void dvk_tf_state_free(dvk_tf_state *st);
 
@@ -59,7 +59,7 @@ uint64_t dvk_tf_state_bytes(const dvk_transformer *tf, uint32_t batch);
 /* Prefill: text_ids int32 [T] (already padded with Vt + j), then the start-of-image token; fills the KV
  * cache of all st->batch candidates (positions 0..T) and writes the logits of image token 0 to
  * host_logits [st->batch, Vi] (identical rows). Blocking. */
-dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
+dvk_status dvk_transformer_prefill(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
                                    float *host_logits);
 
 /* Prefill for classifier-free guidance (cond_scale; DALLE-pytorch's generate_images, dalle-mini's
@@ -67,19 +67,19 @@ dvk_status dvk_transformer_prefill(dvk_ctx *ctx, const dvk_transformer *tf, dvk_
  * with null_ids [T] (the empty caption: every position its pad token). host_logits [2n, Vi] receives the
  * prompt's logits of image token 0 in rows 0..n-1 and the empty caption's in rows n..2n-1. Decode steps
  * then feed each candidate's code to both of its sequences. Errors: DVK_ERR_INVALID_ARGUMENT (odd batch). */
-dvk_status dvk_transformer_prefill_guided(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+dvk_status dvk_transformer_prefill_guided(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st,
                                           const int32_t *text_ids, const int32_t *null_ids, float *host_logits);
 
 /* Decode step: codes int32 [st->batch] = image token st->next_image of each candidate; writes the logits
  * of the following token to host_logits [st->batch, Vi]. Blocking. Valid while next_image < G*G - 1. */
-dvk_status dvk_transformer_decode(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,
+dvk_status dvk_transformer_decode(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *codes,
                                   float *host_logits);
 
 /* Sequence b continues from sequence src[b]'s state (src [st->batch]; src[b] == b: unchanged): the KV cache
  * of every layer, positions 0 .. T + next_image - 1 (everything fed so far), is copied from src[b] to b. A
  * source must keep its own state (src[src[b]] == src[b]). The caller copies its host-side codes likewise and
  * then decodes the code each sequence sampled last. Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (bad src). */
-dvk_status dvk_transformer_copy_sequences(dvk_ctx *ctx, const dvk_transformer *tf, dvk_tf_state *st,
+dvk_status dvk_transformer_copy_sequences(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st,
                                           const uint32_t *src);
 
 #endif

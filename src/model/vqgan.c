@@ -330,18 +330,18 @@ static void swap(dvk_tensor *a, dvk_tensor *b) {
   *b = t;
 }
 
-static dvk_status conv(dvk_ctx *ctx, const dvk_dvae_conv *c, uint32_t res, dvk_tensor y, dvk_tensor x,
+static dvk_status conv(dvk_device *ctx, const dvk_dvae_conv *c, uint32_t res, dvk_tensor y, dvk_tensor x,
                        const dvk_tensor *residual) {
   return dvk_dvae_conv_run(ctx, c, res, 0, 1.0f, y, x, residual);
 }
 
-static dvk_status norm(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vqgan_norm *n, uint32_t ch, uint32_t res,
+static dvk_status norm(dvk_device *ctx, const dvk_vqgan_config *c, const dvk_vqgan_norm *n, uint32_t ch, uint32_t res,
                        dvk_tensor y, dvk_tensor x, int swish) {
   return dvk_op_groupnorm(ctx, y, x, n->w, n->b, 1, ch, res * res, c->norm_groups, c->norm_eps, swish);
 }
 
 /* x <- skip(x) + conv2(swish(norm2(conv1(swish(norm1(x)))))); skip = nin_shortcut or identity. */
-static dvk_status resblock_run(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vqgan_resblock *b, uint32_t res,
+static dvk_status resblock_run(dvk_device *ctx, const dvk_vqgan_config *c, const dvk_vqgan_resblock *b, uint32_t res,
                                run_bufs *B) {
   DVK_TRY(norm(ctx, c, &b->norm1, b->cin, res, B->t, B->x, 1));
   DVK_TRY(conv(ctx, &b->conv1, res, B->h, B->t, NULL));
@@ -354,7 +354,7 @@ static dvk_status resblock_run(dvk_ctx *ctx, const dvk_vqgan_config *c, const dv
 }
 
 /* x <- x + proj_out(attention(q, k, v of norm(x))). */
-static dvk_status attn_run(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vqgan_attn *a, uint32_t res,
+static dvk_status attn_run(dvk_device *ctx, const dvk_vqgan_config *c, const dvk_vqgan_attn *a, uint32_t res,
                            run_bufs *B) {
   DVK_TRY(norm(ctx, c, &a->norm, a->c, res, B->t, B->x, 0));
   DVK_TRY(conv(ctx, &a->qkv, res, B->h, B->t, NULL));
@@ -362,7 +362,7 @@ static dvk_status attn_run(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vq
   return conv(ctx, &a->proj_out, res, B->x, B->t, &B->x);
 }
 
-static dvk_status level_blocks(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vqgan_level *lv, uint32_t res,
+static dvk_status level_blocks(dvk_device *ctx, const dvk_vqgan_config *c, const dvk_vqgan_level *lv, uint32_t res,
                                run_bufs *B) {
   for (uint32_t j = 0; j < lv->n_blocks; j++) {
     DVK_TRY(resblock_run(ctx, c, &lv->block[j], res, B));
@@ -371,7 +371,7 @@ static dvk_status level_blocks(dvk_ctx *ctx, const dvk_vqgan_config *c, const dv
   return DVK_OK;
 }
 
-static dvk_status mid_run(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vqgan_stack *s, uint32_t res,
+static dvk_status mid_run(dvk_device *ctx, const dvk_vqgan_config *c, const dvk_vqgan_stack *s, uint32_t res,
                           run_bufs *B) {
   DVK_TRY(resblock_run(ctx, c, &s->mid_block_1, res, B));
   DVK_TRY(attn_run(ctx, c, &s->mid_attn, res, B));
@@ -379,7 +379,7 @@ static dvk_status mid_run(dvk_ctx *ctx, const dvk_vqgan_config *c, const dvk_vqg
 }
 
 /* One image: codes (device) [G, G] -> out (device): RGB8 [R, R, 3] or planar f32 [3, R, R]. */
-static dvk_status decode_one(dvk_ctx *ctx, const dvk_vqgan *v, dvk_tensor codes, run_bufs B, dvk_tensor out,
+static dvk_status decode_one(dvk_device *ctx, const dvk_vqgan *v, dvk_tensor codes, run_bufs B, dvk_tensor out,
                              int planar) {
   const dvk_vqgan_config *c = &v->cfg;
   const dvk_vqgan_stack *s = &v->dec;
@@ -409,7 +409,7 @@ static dvk_status alloc_bufs(dvk_arena *arena, const dvk_vqgan *v, run_bufs *B) 
   return dvk_arena_alloc(arena, v->act_floats * 4, &B->t);
 }
 
-dvk_status dvk_vqgan_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
+dvk_status dvk_vqgan_decode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
                             uint8_t *rgb, float *planar) {
   const uint32_t G = v->grid, R = G << (v->cfg.n_levels - 1);
   for (uint64_t i = 0; i < (uint64_t)n * G * G; i++)
@@ -434,7 +434,7 @@ dvk_status dvk_vqgan_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, 
 
 /* One image: B.x = the mapped pixels f32 [3, R, R] -> B.x = quant_conv output [embed_dim, G, G]; with the
  * Gumbel quantizer B.h = the logits [n_embed, G, G]. */
-static dvk_status encode_one(dvk_ctx *ctx, const dvk_vqgan *v, run_bufs *B) {
+static dvk_status encode_one(dvk_device *ctx, const dvk_vqgan *v, run_bufs *B) {
   const dvk_vqgan_config *c = &v->cfg;
   const dvk_vqgan_stack *s = &v->enc;
   uint32_t res = c->resolution;
@@ -475,7 +475,7 @@ static void nearest_rows(const dvk_vqgan *v, const float *h, uint64_t cells, int
   }
 }
 
-dvk_status dvk_vqgan_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const uint8_t *rgb, int32_t *codes,
+dvk_status dvk_vqgan_encode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *v, const uint8_t *rgb, int32_t *codes,
                             float *logits, float *h) {
   const dvk_vqgan_config *c = &v->cfg;
   if (!c->has_encoder) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "VQGAN encode: the model file has no encoder");

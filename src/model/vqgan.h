@@ -84,7 +84,7 @@ uint64_t dvk_vqgan_scratch_bytes(const dvk_vqgan *v);
  * either rgb: RGB8 [n, R, R, 3] bytes, or planar: f32 [n, 3, R, R] in [0, 1] (pass exactly one, the other
  * NULL). Scratch from arena (dvk_vqgan_scratch_bytes). Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (a code out
  * of range, named), DVK_ERR_*. */
-dvk_status dvk_vqgan_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
+dvk_status dvk_vqgan_decode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
                             uint8_t *rgb, float *planar);
 
 /* Encodes one image: rgb RGB8 [R, R, 3] bytes (byte / 255 = the pixel in [0, 1]) -> codes int32 [G, G] = argmax
@@ -92,7 +92,7 @@ dvk_status dvk_vqgan_decode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, 
  * each codebook row (the nearest row wins); gumbel: gumbel_proj's output. Optional outputs (host, NULL: not
  * wanted): logits f32 [n_embed, G, G], h = the quant_conv output f32 [embed_dim, G, G]. Needs cfg.has_encoder.
  * Scratch from arena. Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (no encoder), DVK_ERR_*. */
-dvk_status dvk_vqgan_encode(dvk_ctx *ctx, dvk_arena *arena, const dvk_vqgan *v, const uint8_t *rgb, int32_t *codes,
+dvk_status dvk_vqgan_encode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *v, const uint8_t *rgb, int32_t *codes,
                             float *logits, float *h);
 
 #endif

@@ -10,7 +10,7 @@
 /* Loader state shared by the transformer and dVAE loaders: the open file, the device arena the
  * weights go to, and where a failure message goes. */
 typedef struct dvk_loader {
-  dvk_ctx *ctx;
+  dvk_device *ctx;
   dvk_arena *arena;
   const gguf_file *file;
   dvk_error *err; /* where a loading failure's message goes (NULL: dropped) */

@@ -10,7 +10,7 @@
 #define MAX_D_HEAD 256
 #define ACC_FLOATS 4096 /* shared floats for merging the invocations' accumulators (16 KiB) */
 
-static dvk_status check_cache(dvk_ctx *ctx, const char *op, const dvk_kv_cache *c, uint32_t batch) {
+static dvk_status check_cache(dvk_device *ctx, const char *op, const dvk_kv_cache *c, uint32_t batch) {
   if (c->n_heads == 0 || c->d_head == 0 || c->d_head % 4 || c->d_head > MAX_D_HEAD || c->s_max == 0 ||
       batch == 0 || batch > c->batch)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
@@ -26,7 +26,7 @@ static VkDeviceSize seq_bytes(const dvk_kv_cache *c) { return (VkDeviceSize)c->n
 
 /* Sequences per dispatch so that every per-sequence operand (row_bytes[i] bytes per sequence) fits one
  * binding at an aligned offset; 0 when one sequence does not fit. */
-static uint32_t batch_chunk(dvk_ctx *ctx, const VkDeviceSize *row_bytes, int n, uint32_t batch) {
+static uint32_t batch_chunk(dvk_device *ctx, const VkDeviceSize *row_bytes, int n, uint32_t batch) {
   uint32_t chunk = batch, step = 1;
   for (int i = 0; i < n; i++) {
     uint32_t c = dvk_window_rows(ctx, row_bytes[i], batch, ctx->limits.max_storage_range);
@@ -39,12 +39,12 @@ static uint32_t batch_chunk(dvk_ctx *ctx, const VkDeviceSize *row_bytes, int n, 
 }
 
 /* The window over sequences [b0, b0 + n) of t (per_seq bytes each, a multiple of 4). */
-static dvk_status seqs(dvk_ctx *ctx, const char *name, dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n,
+static dvk_status seqs(dvk_device *ctx, const char *name, dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n,
                        dvk_tensor *out) {
   return dvk_window_exact(ctx, "attention", name, t, per_seq / 4 * b0, per_seq / 4 * n, 4, out);
 }
 
-static dvk_status check_append(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0) {
+static dvk_status check_append(dvk_device *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0) {
   DVK_TRY(check_cache(ctx, "kv_append", cache, batch));
   if (n == 0 || (uint64_t)p0 + n > cache->s_max)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_append: positions %u + %u past s_max %u", p0, n,
@@ -52,7 +52,7 @@ static dvk_status check_append(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t
   return DVK_OK;
 }
 
-dvk_status dvk_kv_append_window(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0,
+dvk_status dvk_kv_append_window(dvk_device *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0,
                                 dvk_tensor *k, dvk_tensor *v) {
   *k = *v = (dvk_tensor){0};
   DVK_TRY(check_append(ctx, cache, batch, n, p0));
@@ -62,7 +62,7 @@ dvk_status dvk_kv_append_window(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_
   return seqs(ctx, "v", cache->v, kv_seq, 0, batch, v);
 }
 
-dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
+dvk_status dvk_op_kv_append(dvk_device *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
                             uint32_t p0) {
   DVK_TRY(check_append(ctx, cache, batch, n, p0));
   uint32_t d = cache->n_heads * cache->d_head;
@@ -85,7 +85,7 @@ dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor 
   return DVK_OK;
 }
 
-dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n) {
+dvk_status dvk_op_kv_broadcast(dvk_device *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n) {
   DVK_TRY(check_cache(ctx, "kv_broadcast", cache, batch));
   if (n > cache->s_max)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_broadcast: %u positions past s_max %u", n, cache->s_max);
@@ -110,7 +110,7 @@ dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t
   return DVK_OK;
 }
 
-dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n) {
+dvk_status dvk_op_kv_copy(dvk_device *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n) {
   DVK_TRY(check_cache(ctx, "kv_copy", cache, batch));
   if (n > cache->s_max) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "kv_copy: %u positions past s_max %u", n, cache->s_max);
   uint32_t moved = 0;
@@ -138,7 +138,7 @@ dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_
   return s;
 }
 
-static dvk_status check_mask(dvk_ctx *ctx, const dvk_attn_mask *m, uint32_t end) {
+static dvk_status check_mask(dvk_device *ctx, const dvk_attn_mask *m, uint32_t end) {
   if (m->grid == 0 || (unsigned)m->type > DVK_MASK_CONV || (m->type == DVK_MASK_CONV && m->conv_k % 2 == 0))
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: mask type %d, grid %u, conv k %u", (int)m->type,
                     m->grid, m->conv_k);
@@ -150,7 +150,7 @@ static dvk_status check_mask(dvk_ctx *ctx, const dvk_attn_mask *m, uint32_t end)
 
 /* Invocations per workgroup: a power of two, at most 64 (32 on CPUs, where fewer invocations per key
  * list measured as fast or faster), with WG * d_head <= ACC_FLOATS. */
-static uint32_t attn_workgroup(const dvk_ctx *ctx, uint32_t d_head) {
+static uint32_t attn_workgroup(const dvk_device *ctx, uint32_t d_head) {
   uint32_t wg = ctx->device_class == DVK_CLASS_CPU ? 32 : 64;
   while (wg * d_head > ACC_FLOATS) wg /= 2;
   return wg;
@@ -159,12 +159,12 @@ static uint32_t attn_workgroup(const dvk_ctx *ctx, uint32_t d_head) {
 /* Whether to read the cache through RGBA32F texel buffers (variant attn_texel): on CPUs, where llvmpipe's
  * texel fetches measured about 1.3-2x faster than storage-buffer loads for decode (paper shape, lavapipe,
  * noisy shared machine); and only when every chunk offset meets the texel alignment and size limits. */
-static int use_texel(const dvk_ctx *ctx, VkDeviceSize kv_seq, uint32_t chunk) {
+static int use_texel(const dvk_device *ctx, VkDeviceSize kv_seq, uint32_t chunk) {
   return ctx->device_class == DVK_CLASS_CPU && kv_seq % ctx->limits.texel_align == 0 &&
          kv_seq * chunk / 16 <= ctx->limits.max_texel_elements;
 }
 
-dvk_status dvk_op_attention(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                             const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0) {
   DVK_TRY(check_cache(ctx, "attention", cache, batch));
   if (nq == 0 || (uint64_t)p0 + nq > cache->s_max)
@@ -199,7 +199,7 @@ dvk_status dvk_op_attention(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const 
   return DVK_OK;
 }
 
-dvk_status dvk_op_attention_cached(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+dvk_status dvk_op_attention_cached(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                                    const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0) {
   DVK_TRY(dvk_op_kv_append(ctx, cache, qkv, batch, nq, p0));
   return dvk_op_attention(ctx, out, qkv, cache, mask, batch, nq, p0);

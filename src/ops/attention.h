@@ -44,26 +44,26 @@ typedef struct dvk_attn_mask {
  * 0..batch-1: cache.k[b, hh, p0 + t, x] = qkv[b, t, d + hh*d_head + x], cache.v likewise from 2d + ...
  * qkv: f32 [batch, n, 3 d] (q | k | v; d = n_heads * d_head). Records one dispatch per chunk.
  * Errors: DVK_ERR_INVALID_ARGUMENT (batch > cache.batch, p0 + n > s_max, tensors too small). */
-dvk_status dvk_op_kv_append(dvk_ctx *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
+dvk_status dvk_op_kv_append(dvk_device *ctx, const dvk_kv_cache *cache, dvk_tensor qkv, uint32_t batch, uint32_t n,
                             uint32_t p0);
 
 /* The bindings of the k and v caches of sequences 0..batch-1 for a writer that appends positions
  * p0 .. p0+n-1 itself (the QKV matmul's epilogue, DVK_MM_KV), with the checks of dvk_op_kv_append. *k and *v
  * are left empty (buffer VK_NULL_HANDLE) when those sequences do not fit one binding: then append with
  * dvk_op_kv_append instead. Errors: as dvk_op_kv_append. */
-dvk_status dvk_kv_append_window(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0,
+dvk_status dvk_kv_append_window(dvk_device *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n, uint32_t p0,
                                 dvk_tensor *k, dvk_tensor *v);
 
 /* Copies positions 0..n-1 of sequence 0 of the cache (k and v) to sequences 1..batch-1.
  * Errors: DVK_ERR_INVALID_ARGUMENT (batch > cache.batch, n > s_max, tensors too small). */
-dvk_status dvk_op_kv_broadcast(dvk_ctx *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n);
+dvk_status dvk_op_kv_broadcast(dvk_device *ctx, const dvk_kv_cache *cache, uint32_t batch, uint32_t n);
 
 /* Copies positions 0..n-1 (k and v) of sequence src[b] to sequence b, for every b < batch with src[b] != b
  * (pruning candidates: a dropped candidate continues from a kept one's cache). A source must keep its own
  * state (src[src[b]] == src[b]). Recorded as one copy command per tensor into the current submission
  * (no wait); the next dispatches see the copied state.
  * Errors: DVK_ERR_INVALID_ARGUMENT (src out of range or chained, batch > cache.batch, n > s_max). */
-dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n);
+dvk_status dvk_op_kv_copy(dvk_device *ctx, const dvk_kv_cache *cache, const uint32_t *src, uint32_t batch, uint32_t n);
 
 /* Attention of nq queries per sequence, at positions p0 .. p0+nq-1, against the cached keys/values:
  *   out[b, t, hh*d_head + x] = sum_k softmax_k(q . K[b, hh, k] / sqrt(d_head)) V[b, hh, k, x]
@@ -73,12 +73,12 @@ dvk_status dvk_op_kv_copy(dvk_ctx *ctx, const dvk_kv_cache *cache, const uint32_
  * One workgroup per (sequence, head, query). fp32 throughout.
  * Errors: DVK_ERR_INVALID_ARGUMENT (p0 + nq > s_max or > T + G*G, conv k even, G == 0,
  * d_head not a multiple of 4 or over 256, batch > cache.batch, tensors too small). */
-dvk_status dvk_op_attention(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                             const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);
 
 /* dvk_op_kv_append(cache, qkv, batch, nq, p0) followed by dvk_op_attention(...): the attention of one
  * layer for new rows (prefill: p0 = 0, nq = S; decode: nq = 1, p0 = position). */
-dvk_status dvk_op_attention_cached(dvk_ctx *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+dvk_status dvk_op_attention_cached(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                                    const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);
 
 #endif

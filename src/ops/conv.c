@@ -31,13 +31,13 @@ void dvk_conv2d_repack_f16(uint16_t *dst, const uint16_t *src, uint32_t cout, ui
  * cores, best of noisy runs): storage buffers 64/4/8 ~3-5 GFLOP/s; texel buffers 64/4/8 ~6-12,
  * 64/8/8 ~15-16, 64/16/8 ~27-31 (also best for 1x1). Narrow images get 8-pixel tiles, so that fewer
  * lanes idle past the row end. GPU: a plain storage-buffer tiling, not tuned yet (no device measured). */
-dvk_conv2d_tile dvk_conv2d_default_tile(const dvk_ctx *ctx, const dvk_conv2d_params *p) {
+dvk_conv2d_tile dvk_conv2d_default_tile(const dvk_device *ctx, const dvk_conv2d_params *p) {
   if (ctx->device_class == DVK_CLASS_CPU)
     return (dvk_conv2d_tile){.wg = 64, .tp = p->w >= 16 ? 16 : 8, .tc = 8, .texel = 1};
   return (dvk_conv2d_tile){.wg = 64, .tp = 4, .tc = 8, .texel = 0};
 }
 
-static dvk_status check_params(dvk_ctx *ctx, const dvk_conv2d_params *p, const dvk_conv2d_tile *t) {
+static dvk_status check_params(dvk_device *ctx, const dvk_conv2d_params *p, const dvk_conv2d_tile *t) {
   if (!p->batch || !p->cin || !p->cout || !p->h || !p->w)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "conv2d: empty shape B=%u cin=%u cout=%u h=%u w=%u", p->batch,
                     p->cin, p->cout, p->h, p->w);
@@ -56,7 +56,7 @@ typedef struct conv_split {
 
 /* Chooses the split so that every window fits maxStorageBufferRange. Output-channel chunks are multiples
  * of 8, so that each starts on a vec4 of a weight row. */
-static dvk_status plan_split(dvk_ctx *ctx, const dvk_conv2d_params *p, conv_split *s) {
+static dvk_status plan_split(dvk_device *ctx, const dvk_conv2d_params *p, conv_split *s) {
   uint64_t hw = (uint64_t)p->h * p->w, maxe = dvk_window_max_elems(ctx, 4);
   uint64_t kkco = (uint64_t)p->k * p->k * dvk_conv2d_cout_padded(p->cout); /* weights per input channel */
   uint64_t maxw = dvk_window_max_elems(ctx, p->weight_f16 ? 2 : 4);
@@ -87,7 +87,7 @@ typedef struct conv_call {
 } conv_call;
 
 /* The x and w bindings: storage buffers, or texel views when the tiling asks for them and they fit. */
-static void bind_inputs(dvk_ctx *ctx, const conv_call *c, const dvk_window *wx, const dvk_window *ww,
+static void bind_inputs(dvk_device *ctx, const conv_call *c, const dvk_window *wx, const dvk_window *ww,
                         dvk_dispatch_desc *d) {
   const dvk_conv2d_params *p = c->p;
   int xv4 = c->t.tp % 4 == 0 && p->w % 4 == 0;
@@ -111,7 +111,7 @@ static void bind_inputs(dvk_ctx *ctx, const conv_call *c, const dvk_window *wx, 
 }
 
 /* One dispatch: images [b0, b0+nb), output channels [co0, co0+nco), input channels [ci0, ci0+nci). */
-static dvk_status conv_dispatch(dvk_ctx *ctx, const conv_call *c, uint32_t b0, uint32_t nb, uint32_t co0,
+static dvk_status conv_dispatch(dvk_device *ctx, const conv_call *c, uint32_t b0, uint32_t nb, uint32_t co0,
                                 uint32_t nco, uint32_t ci0, uint32_t nci) {
   const dvk_conv2d_params *p = c->p;
   uint64_t hw = (uint64_t)p->h * p->w, xi = (uint64_t)p->cin * hw, yi = (uint64_t)p->cout * hw;
@@ -143,7 +143,7 @@ static dvk_status conv_dispatch(dvk_ctx *ctx, const conv_call *c, uint32_t b0, u
   return dvk_dispatch(ctx, &d);
 }
 
-dvk_status dvk_op_conv2d(dvk_ctx *ctx, const dvk_conv2d_params *p, dvk_tensor y, dvk_tensor x, dvk_tensor w,
+dvk_status dvk_op_conv2d(dvk_device *ctx, const dvk_conv2d_params *p, dvk_tensor y, dvk_tensor x, dvk_tensor w,
                          dvk_tensor bias, dvk_tensor r) {
   conv_call c = {.p = p, .y = y, .x = x, .w = w, .bias = bias, .r = r};
   c.t = p->tile ? *p->tile : dvk_conv2d_default_tile(ctx, p);

@@ -44,7 +44,7 @@ void dvk_conv2d_repack_f16(uint16_t *dst, const uint16_t *src, uint32_t cout, ui
 
 /* The tiling conv2d uses on this device for p when p->tile is NULL (by ctx->device_class and the image
  * width; measured with bench/bench_conv.c). p->tile is ignored. */
-dvk_conv2d_tile dvk_conv2d_default_tile(const dvk_ctx *ctx, const dvk_conv2d_params *p);
+dvk_conv2d_tile dvk_conv2d_default_tile(const dvk_device *ctx, const dvk_conv2d_params *p);
 
 /* y[b, co, i, j] = f(conv) where conv = bias[co] + sum_{ci, dy, dx} w[co, ci, dy, dx] *
  *   g(x[b, ci, i + dy - k/2, j + dx - k/2]) (zero outside the image; PyTorch Conv2d(padding=k/2));
@@ -57,7 +57,7 @@ dvk_conv2d_tile dvk_conv2d_default_tile(const dvk_ctx *ctx, const dvk_conv2d_par
  * size fits as long as one h*w plane does. Records one or more dispatches.
  * Errors: DVK_ERR_INVALID_ARGUMENT (bad shape or kernel size, tensor too small, a plane over the binding
  * limit), DVK_ERR_* from Vulkan. */
-dvk_status dvk_op_conv2d(dvk_ctx *ctx, const dvk_conv2d_params *p, dvk_tensor y, dvk_tensor x, dvk_tensor w,
+dvk_status dvk_op_conv2d(dvk_device *ctx, const dvk_conv2d_params *p, dvk_tensor y, dvk_tensor x, dvk_tensor w,
                          dvk_tensor bias, dvk_tensor r);
 
 #endif

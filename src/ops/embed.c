@@ -12,7 +12,7 @@ static VkDeviceSize table_bytes(const dvk_embed_table *e, uint32_t rows) {
   return ((VkDeviceSize)rows * e->d * elem_bytes(e->dtype) + 3) & ~(VkDeviceSize)3;
 }
 
-static dvk_status check_table(dvk_ctx *ctx, const char *name, const dvk_embed_table *e, uint32_t d,
+static dvk_status check_table(dvk_device *ctx, const char *name, const dvk_embed_table *e, uint32_t d,
                               dvk_table_dtype dtype, int whole_binding) {
   if (e->d != d || e->dtype != dtype || e->rows == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed: table %s is [%u, %u] dtype %d, needs d = %u dtype %d",
@@ -24,7 +24,7 @@ static dvk_status check_table(dvk_ctx *ctx, const char *name, const dvk_embed_ta
 }
 
 /* Checks out and ids of a gather of batch x n tokens with rows of d floats. */
-static dvk_status check_io(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids, uint32_t batch, uint32_t n,
+static dvk_status check_io(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor ids, uint32_t batch, uint32_t n,
                            uint32_t d) {
   if (batch == 0 || n == 0 || d == 0 || (uint64_t)out->out_row0 + n > out->out_rows)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed: %u tokens at row %u do not fit %u rows per sequence", n,
@@ -38,7 +38,7 @@ static dvk_status check_io(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor id
 }
 
 /* Shared by text and image: one dispatch per chunk of tok rows. pc holds everything but the chunk. */
-static dvk_status gather(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids, const dvk_embed_table *tok,
+static dvk_status gather(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor ids, const dvk_embed_table *tok,
                          dvk_tensor pos_a, dvk_tensor pos_b, dvk_pc_embed pc) {
   VkDeviceSize row_bytes = (VkDeviceSize)tok->d * elem_bytes(tok->dtype);
   uint32_t chunk = dvk_window_rows(ctx, row_bytes, tok->rows, ctx->limits.max_storage_range);
@@ -62,7 +62,7 @@ static dvk_status gather(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids,
   return DVK_OK;
 }
 
-dvk_status dvk_op_embed_text(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids, uint32_t batch, uint32_t n,
+dvk_status dvk_op_embed_text(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor ids, uint32_t batch, uint32_t n,
                              uint32_t p0, const dvk_embed_table *tok, const dvk_embed_table *pos) {
   uint32_t d = tok->d;
   DVK_TRY(check_io(ctx, out, ids, batch, n, d));
@@ -78,7 +78,7 @@ dvk_status dvk_op_embed_text(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor 
   return gather(ctx, out, ids, tok, pa, pa, pc);
 }
 
-dvk_status dvk_op_embed_image(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor codes, uint32_t batch, uint32_t n,
+dvk_status dvk_op_embed_image(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor codes, uint32_t batch, uint32_t n,
                               uint32_t i0, uint32_t grid, const dvk_embed_table *tok, const dvk_embed_table *row_emb,
                               const dvk_embed_table *col_emb) {
   uint32_t d = tok->d;
@@ -97,7 +97,7 @@ dvk_status dvk_op_embed_image(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor
                 dvk_bind_range(col_emb->t, table_bytes(col_emb, grid)), pc);
 }
 
-dvk_status dvk_op_embed_row(dvk_ctx *ctx, const dvk_embed_out *out, uint32_t batch, const dvk_embed_table *src,
+dvk_status dvk_op_embed_row(dvk_device *ctx, const dvk_embed_out *out, uint32_t batch, const dvk_embed_table *src,
                             uint32_t src_row) {
   uint32_t d = src->d;
   if (batch == 0 || d == 0 || src_row >= src->rows || out->out_row0 >= out->out_rows)

@@ -33,7 +33,7 @@ typedef struct dvk_embed_out {
  * Records one dispatch per chunk of tok rows that fits maxStorageBufferRange.
  * Errors: DVK_ERR_INVALID_ARGUMENT (p0 + n > pos.rows, d or dtype mismatch, tensors too small, out,
  * ids or pos over the binding range). */
-dvk_status dvk_op_embed_text(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor ids, uint32_t batch, uint32_t n,
+dvk_status dvk_op_embed_text(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor ids, uint32_t batch, uint32_t n,
                              uint32_t p0, const dvk_embed_table *tok, const dvk_embed_table *pos);
 
 /* Image embedding, for n image tokens with image indices i0 .. i0+n-1 (raster order on the G x G grid):
@@ -41,14 +41,14 @@ dvk_status dvk_op_embed_text(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor 
  * codes: int32 [batch, n]; tok: [V_image, d]; row_emb, col_emb: [G, d]; one dtype for all three.
  * A code outside [0, tok.rows) embeds as a zero row. Errors: as dvk_op_embed_text (i0 + n > G * G,
  * row_emb or col_emb with fewer than G rows). */
-dvk_status dvk_op_embed_image(dvk_ctx *ctx, const dvk_embed_out *out, dvk_tensor codes, uint32_t batch, uint32_t n,
+dvk_status dvk_op_embed_image(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor codes, uint32_t batch, uint32_t n,
                               uint32_t i0, uint32_t grid, const dvk_embed_table *tok, const dvk_embed_table *row_emb,
                               const dvk_embed_table *col_emb);
 
 /* Copies row src_row of table src into row out_row0 of each of `batch` sequences:
  *   out[b, out_row0, :] = src[src_row, :]   (the start-of-image embedding; out_rows as in dvk_embed_out).
  * Errors: DVK_ERR_INVALID_ARGUMENT (src_row >= src.rows, d mismatch, tensors too small). */
-dvk_status dvk_op_embed_row(dvk_ctx *ctx, const dvk_embed_out *out, uint32_t batch, const dvk_embed_table *src,
+dvk_status dvk_op_embed_row(dvk_device *ctx, const dvk_embed_out *out, uint32_t batch, const dvk_embed_table *src,
                             uint32_t src_row);
 
 #endif

@@ -5,7 +5,7 @@
 #include "ops/window.h"
 #include "vqgan_shared.h"
 
-dvk_status dvk_op_groupnorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t batch,
+dvk_status dvk_op_groupnorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t batch,
                             uint32_t channels, uint32_t hw, uint32_t groups, float eps, int swish) {
   if (!batch || !channels || !hw || !groups || channels % groups)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "groupnorm: bad shape B=%u C=%u hw=%u groups=%u (C must be a "

@@ -14,7 +14,7 @@
  * Records one dispatch per chunk of whole images that fits maxStorageBufferRange.
  * Errors: DVK_ERR_INVALID_ARGUMENT (empty shape, C not a multiple of groups, a tensor too small, one image
  * over the binding range), DVK_ERR_* from Vulkan. */
-dvk_status dvk_op_groupnorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t batch,
+dvk_status dvk_op_groupnorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t batch,
                             uint32_t channels, uint32_t hw, uint32_t groups, float eps, int swish);
 
 #endif

@@ -6,13 +6,13 @@
 #include "ops/window.h"
 
 /* Records a 256-invocation-per-group, one-dimensional dispatch of `n` invocations. */
-static dvk_status dispatch_1d(dvk_ctx *ctx, dvk_dispatch_desc *d, uint64_t n) {
+static dvk_status dispatch_1d(dvk_device *ctx, dvk_dispatch_desc *d, uint64_t n) {
   dvk_groups_1d(ctx, (n + 255) / 256, d->groups);
   return dvk_dispatch(ctx, d);
 }
 
 /* Runs a plane-to-plane shader (upsample2x, maxpool2x2) over `planes` planes, as many per dispatch as fit. */
-static dvk_status plane_op(dvk_ctx *ctx, const char *shader, dvk_tensor y, dvk_tensor x, uint64_t planes,
+static dvk_status plane_op(dvk_device *ctx, const char *shader, dvk_tensor y, dvk_tensor x, uint64_t planes,
                            uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, uint64_t per_plane_invocations) {
   uint64_t in_pl = (uint64_t)ih * iw, out_pl = (uint64_t)oh * ow;
   uint64_t big = in_pl > out_pl ? in_pl : out_pl, maxe = dvk_window_max_elems(ctx, 4);
@@ -35,15 +35,15 @@ static dvk_status plane_op(dvk_ctx *ctx, const char *shader, dvk_tensor y, dvk_t
   return DVK_OK;
 }
 
-dvk_status dvk_op_upsample2x(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
+dvk_status dvk_op_upsample2x(dvk_device *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
   return plane_op(ctx, "upsample2x", y, x, planes, h, w, 2 * h, 2 * w, (uint64_t)h * w);
 }
 
-dvk_status dvk_op_maxpool2x2(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
+dvk_status dvk_op_maxpool2x2(dvk_device *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
   return plane_op(ctx, "maxpool2x2", y, x, planes, h, w, h / 2, w / 2, (uint64_t)(h / 2) * (w / 2));
 }
 
-dvk_status dvk_op_subsample2x(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
+dvk_status dvk_op_subsample2x(dvk_device *ctx, dvk_tensor y, dvk_tensor x, uint64_t planes, uint32_t h, uint32_t w) {
   if (h % 2 || w % 2)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "subsample2x: %ux%u is not even in both sizes", h, w);
   return plane_op(ctx, "subsample2x", y, x, planes, h, w, h / 2, w / 2, (uint64_t)(h / 2) * (w / 2));
@@ -57,7 +57,7 @@ typedef struct pixel_map {
   float lo, range;
 } pixel_map;
 
-static dvk_status run_pixel_map(dvk_ctx *ctx, const pixel_map *m, dvk_tensor y, dvk_tensor x, uint32_t batch,
+static dvk_status run_pixel_map(dvk_device *ctx, const pixel_map *m, dvk_tensor y, dvk_tensor x, uint32_t batch,
                                 uint32_t h, uint32_t w) {
   static const char *names[2][2] = {{"dvae_map_planar", "dvae_map_rgb8"}, {"dvae_map_linear_planar",
                                                                           "dvae_map_linear_rgb8"}};
@@ -86,21 +86,21 @@ static dvk_status run_pixel_map(dvk_ctx *ctx, const pixel_map *m, dvk_tensor y, 
   return DVK_OK;
 }
 
-dvk_status dvk_op_dvae_map_planar(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h, uint32_t w) {
+dvk_status dvk_op_dvae_map_planar(dvk_device *ctx, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h, uint32_t w) {
   return run_pixel_map(ctx, &(pixel_map){.channels = 6}, y, x, batch, h, w);
 }
 
-dvk_status dvk_op_dvae_map_rgb8(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h, uint32_t w) {
+dvk_status dvk_op_dvae_map_rgb8(dvk_device *ctx, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t h, uint32_t w) {
   return run_pixel_map(ctx, &(pixel_map){.rgb8 = 1, .channels = 6}, y, x, batch, h, w);
 }
 
-dvk_status dvk_op_linear_map(dvk_ctx *ctx, int rgb8, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t channels,
+dvk_status dvk_op_linear_map(dvk_device *ctx, int rgb8, dvk_tensor y, dvk_tensor x, uint32_t batch, uint32_t channels,
                              uint32_t h, uint32_t w, float lo, float hi) {
   pixel_map m = {.rgb8 = rgb8 != 0, .linear = 1, .channels = channels, .lo = lo, .range = hi - lo};
   return run_pixel_map(ctx, &m, y, x, batch, h, w);
 }
 
-dvk_status dvk_op_dvae_gather(dvk_ctx *ctx, dvk_tensor y, dvk_tensor codes, dvk_tensor wt, dvk_tensor bias,
+dvk_status dvk_op_dvae_gather(dvk_device *ctx, dvk_tensor y, dvk_tensor codes, dvk_tensor wt, dvk_tensor bias,
                               uint32_t batch, uint32_t g, uint32_t vocab, uint32_t n_init, int weight_f16) {
   uint64_t hw = (uint64_t)g * g, n_out = (uint64_t)batch * n_init * hw;
   uint64_t nw = (uint64_t)vocab * n_init, wbytes = weight_f16 ? (nw * 2 + 3) & ~(uint64_t)3 : nw * 4;

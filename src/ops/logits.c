@@ -3,7 +3,7 @@
 
 #include "ops/util.h"
 
-dvk_status dvk_read_logits(dvk_ctx *ctx, float *host, dvk_tensor x, uint32_t rows, uint32_t stride, uint32_t c0,
+dvk_status dvk_read_logits(dvk_device *ctx, float *host, dvk_tensor x, uint32_t rows, uint32_t stride, uint32_t c0,
                            uint32_t n) {
   if ((uint64_t)c0 + n > stride)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "read_logits: columns [%u, %u + %u) outside rows of %u", c0, c0,

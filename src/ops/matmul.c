@@ -79,7 +79,7 @@ void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, co
   }
 }
 
-dvk_status dvk_matmul_weight_upload(dvk_ctx *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
+dvk_status dvk_matmul_weight_upload(dvk_device *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
                                     uint32_t k, const void *src, dvk_matmul_wtype src_type,
                                     dvk_matmul_weight *out) {
   memset(out, 0, sizeof *out);
@@ -148,7 +148,7 @@ typedef struct plan {
 
 /* CPU devices get the CPU kernel when they can run it (subgroups of >= 8 lanes with shuffles in compute
  * shaders, X within one texel view); everything else, and CPU devices that cannot, the GPU kernels. */
-static dvk_matmul_kernel pick_kernel(const dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes) {
+static dvk_matmul_kernel pick_kernel(const dvk_device *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes) {
   if (d->kernel != DVK_MATMUL_AUTO) return d->kernel;
   if (ctx->device_class == DVK_CLASS_CPU && ctx->limits.subgroup_size >= 8 &&
       (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
@@ -160,7 +160,7 @@ static dvk_matmul_kernel pick_kernel(const dvk_ctx *ctx, const dvk_matmul_desc *
 /* CPU kernel shape. Defaults from the sweep in docs/benchmarks.md (## matmul): 8 rows x 2 columns
  * per lane is the best register tile for large M; fewer rows only when M is small. Row counts are
  * kept to 1, 2, 4, 8 so that few pipelines get compiled (llvmpipe takes ~1-3 s per pipeline). */
-static void cpu_shape(const dvk_ctx *ctx, const dvk_matmul_desc *d, plan *p) {
+static void cpu_shape(const dvk_device *ctx, const dvk_matmul_desc *d, plan *p) {
   p->wg = d->tune[0] ? d->tune[0] : ctx->limits.subgroup_size; /* must equal it (make_plan checks) */
   if (d->tune[1]) p->rows = d->tune[1];
   else for (p->rows = 1; p->rows < 8 && p->rows < d->m;) p->rows *= 2;
@@ -168,7 +168,7 @@ static void cpu_shape(const dvk_ctx *ctx, const dvk_matmul_desc *d, plan *p) {
   p->kunroll = d->tune[3] ? d->tune[3] : (p->rows <= 2 ? 2 : 1);
 }
 
-static dvk_status make_plan(dvk_ctx *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes, plan *p) {
+static dvk_status make_plan(dvk_device *ctx, const dvk_matmul_desc *d, VkDeviceSize x_bytes, plan *p) {
   memset(p, 0, sizeof *p);
   p->max_w_bytes = ctx->limits.max_storage_range;
   p->kernel = pick_kernel(ctx, d, x_bytes);
@@ -205,7 +205,7 @@ typedef struct operands {
   dvk_tensor x, w, b, y, k, v;
 } operands;
 
-static dvk_status dispatch_chunk(dvk_ctx *ctx, const variant *v, const plan *p, dvk_pc_matmul pc, const operands *o) {
+static dvk_status dispatch_chunk(dvk_device *ctx, const variant *v, const plan *p, dvk_pc_matmul pc, const operands *o) {
   dvk_dispatch_desc dd = {.shader = v->shader, .label = "matmul", .n_bindings = 6, .push = &pc, .push_size = sizeof pc};
   dd.bindings[0].t = o->x;
   dd.bindings[0].format = v->x_format;
@@ -230,7 +230,7 @@ static dvk_status dispatch_chunk(dvk_ctx *ctx, const variant *v, const plan *p, 
 
 /* d->kv: checks its shapes against Y and, when the cache fits one binding, sets DVK_MM_KV with the cache
  * layout in pc and the k and v bindings in o. */
-static dvk_status kv_epilogue(dvk_ctx *ctx, const dvk_matmul_desc *d, dvk_pc_matmul *pc, operands *o) {
+static dvk_status kv_epilogue(dvk_device *ctx, const dvk_matmul_desc *d, dvk_pc_matmul *pc, operands *o) {
   const dvk_matmul_kv *kv = d->kv;
   if (!kv) return DVK_OK;
   const dvk_kv_cache *c = kv->cache;
@@ -251,7 +251,7 @@ static dvk_status kv_epilogue(dvk_ctx *ctx, const dvk_matmul_desc *d, dvk_pc_mat
   return DVK_OK;
 }
 
-dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d) {
+dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
   const dvk_matmul_weight *w = d->w;
   if (!w || d->m == 0 || w->n == 0 || w->k == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: empty shape (m %u, w %s)", d->m, w ? "given" : "NULL");
@@ -305,7 +305,7 @@ dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d) {
   return DVK_OK;
 }
 
-dvk_status dvk_op_matmul(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
+dvk_status dvk_op_matmul(dvk_device *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
                          const dvk_tensor *bias, uint32_t m, uint32_t flags) {
   dvk_matmul_desc d = {.m = m, .x = x, .w = w, .bias = bias, .y = y, .flags = flags};
   return dvk_op_matmul_ex(ctx, &d);

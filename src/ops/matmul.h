@@ -70,7 +70,7 @@ void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, co
 /* Allocates the device layout from arena, converts src (as dvk_matmul_weight_prepare) and uploads it
  * (blocking). Fills *out. Errors: DVK_ERR_INVALID_ARGUMENT (n or k zero), DVK_ERR_OUT_OF_HOST_MEMORY,
  * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_* from Vulkan. */
-dvk_status dvk_matmul_weight_upload(dvk_ctx *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
+dvk_status dvk_matmul_weight_upload(dvk_device *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
                                     uint32_t k, const void *src, dvk_matmul_wtype src_type,
                                     dvk_matmul_weight *out);
 
@@ -115,11 +115,11 @@ typedef struct dvk_matmul_desc {
  * maxStorageBufferRange, GPU_VEC with m > 8, a kv whose shapes do not match Y (or as dvk_op_kv_append);
  * DVK_ERR_UNSUPPORTED when the CPU kernel is forced on a
  * device that cannot run it; DVK_ERR_* from Vulkan. */
-dvk_status dvk_op_matmul_ex(dvk_ctx *ctx, const dvk_matmul_desc *d);
+dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d);
 
 /* Shorthand for contiguous operands: Y[m, w->n] (+)= epilogue(X[m, w->k] . W^T + b), bias may be NULL,
  * flags DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE. Same errors as dvk_op_matmul_ex. */
-dvk_status dvk_op_matmul(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
+dvk_status dvk_op_matmul(dvk_device *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
                          const dvk_tensor *bias, uint32_t m, uint32_t flags);
 
 #endif

@@ -5,7 +5,7 @@
 #include "ops/window.h"
 #include "transformer_shared.h"
 
-dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
+dvk_status dvk_op_layernorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
                             uint32_t d, float eps) {
   if (d == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: d must be > 0");
   VkDeviceSize row_bytes = (VkDeviceSize)d * 4;

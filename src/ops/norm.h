@@ -10,7 +10,7 @@
  * fp32 accumulation. x, y: f32 [rows, d] row-major, c fastest (y may be x: in place); w, b: f32 [d].
  * eps: usually 1e-5. Records one dispatch per chunk of rows that fits maxStorageBufferRange.
  * Errors: DVK_ERR_INVALID_ARGUMENT (a tensor too small, d == 0, one row over the binding range). */
-dvk_status dvk_op_layernorm(dvk_ctx *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
+dvk_status dvk_op_layernorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
                             uint32_t d, float eps);
 
 #endif

@@ -8,13 +8,13 @@
 #include "vqgan_shared.h"
 
 /* Window over the elements an operand touches: [off, off + (rows-1)*s_row + (cols-1)*s_col]. */
-static dvk_status operand(dvk_ctx *ctx, const char *name, dvk_tensor t, uint64_t off, uint32_t rows, uint64_t s_row,
+static dvk_status operand(dvk_device *ctx, const char *name, dvk_tensor t, uint64_t off, uint32_t rows, uint64_t s_row,
                           uint32_t cols, uint64_t s_col, dvk_window *w) {
   uint64_t n = (rows - 1) * s_row + (cols - 1) * s_col + 1;
   return dvk_window_of(ctx, "gemm_strided", name, t, off, n, 4, w);
 }
 
-dvk_status dvk_op_gemm_strided(dvk_ctx *ctx, const dvk_gemm_strided *g) {
+dvk_status dvk_op_gemm_strided(dvk_device *ctx, const dvk_gemm_strided *g) {
   if (!g->m || !g->n || !g->k)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "gemm_strided: empty shape m=%u n=%u k=%u", g->m, g->n, g->k);
   dvk_window wa = {0}, wb = {0}, wc = {0};
@@ -32,7 +32,7 @@ dvk_status dvk_op_gemm_strided(dvk_ctx *ctx, const dvk_gemm_strided *g) {
   return dvk_dispatch(ctx, &d);
 }
 
-dvk_status dvk_op_softmax_rows(dvk_ctx *ctx, dvk_tensor x, uint32_t rows, uint32_t n) {
+dvk_status dvk_op_softmax_rows(dvk_device *ctx, dvk_tensor x, uint32_t rows, uint32_t n) {
   if (!rows || !n) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "softmax_rows: empty shape %u x %u", rows, n);
   dvk_window wx = {0};
   DVK_TRY(dvk_window_of(ctx, "softmax_rows", "x", x, 0, (uint64_t)rows * n, 4, &wx));
@@ -44,7 +44,7 @@ dvk_status dvk_op_softmax_rows(dvk_ctx *ctx, dvk_tensor x, uint32_t rows, uint32
   return dvk_dispatch(ctx, &d);
 }
 
-dvk_status dvk_op_spatial_attention(dvk_ctx *ctx, dvk_tensor o, dvk_tensor qkv, dvk_tensor scores, uint32_t c,
+dvk_status dvk_op_spatial_attention(dvk_device *ctx, dvk_tensor o, dvk_tensor qkv, dvk_tensor scores, uint32_t c,
                                     uint32_t npos) {
   const uint64_t cn = (uint64_t)c * npos;
   /* scores[i, j] = q[:, i] . k[:, j] / sqrt(c): a = q^T (a(i, ch) = q[ch * npos + i]), b = k */

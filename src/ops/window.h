@@ -18,21 +18,21 @@ typedef struct dvk_window {
 } dvk_window;
 
 /* Bytes every window start is a multiple of: 16 and both offset alignments (all powers of two). */
-static inline VkDeviceSize dvk_window_align(const dvk_ctx *ctx) {
+static inline VkDeviceSize dvk_window_align(const dvk_device *ctx) {
   VkDeviceSize align = 16;
   while (align < ctx->limits.storage_align || align < ctx->limits.texel_align) align *= 2;
   return align;
 }
 
 /* Largest element count (of elem_bytes each) that dvk_window_of can always bind, wherever it starts. */
-static inline uint64_t dvk_window_max_elems(const dvk_ctx *ctx, uint32_t elem_bytes) {
+static inline uint64_t dvk_window_max_elems(const dvk_device *ctx, uint32_t elem_bytes) {
   return (ctx->limits.max_storage_range - dvk_window_align(ctx)) / elem_bytes;
 }
 
 /* Smallest row count whose bytes are a multiple of dvk_window_align: split at multiples of it, row
  * windows of an aligned tensor start aligned. Several operands split together: the largest of their
  * steps (powers of two) is a multiple of the others. */
-static inline uint32_t dvk_window_row_step(const dvk_ctx *ctx, uint64_t row_bytes) {
+static inline uint32_t dvk_window_row_step(const dvk_device *ctx, uint64_t row_bytes) {
   uint64_t align = dvk_window_align(ctx), a = row_bytes, b = align;
   while (b) {
     uint64_t r = a % b;
@@ -44,7 +44,7 @@ static inline uint32_t dvk_window_row_step(const dvk_ctx *ctx, uint64_t row_byte
 /* Rows per window when `total` rows of row_bytes each are split into windows of at most max_bytes
  * (maxStorageBufferRange, or less for texel views): `total` when all fit, else the most that fit
  * rounded down to dvk_window_row_step; 0 when not one step fits (the caller reports it). */
-static inline uint32_t dvk_window_rows(const dvk_ctx *ctx, uint64_t row_bytes, uint32_t total, uint64_t max_bytes) {
+static inline uint32_t dvk_window_rows(const dvk_device *ctx, uint64_t row_bytes, uint32_t total, uint64_t max_bytes) {
   if (row_bytes == 0) return total;
   uint64_t rows = max_bytes / row_bytes, step = dvk_window_row_step(ctx, row_bytes);
   if (rows >= total) return total;
@@ -68,7 +68,7 @@ static inline dvk_tensor dvk_bind_range(dvk_tensor t, VkDeviceSize bytes) {
 /* Window over elements [first, first + n) (elem_bytes each) of t. It may start before t (in t's buffer)
  * when t's offset is not aligned. Errors: DVK_ERR_INVALID_ARGUMENT ("<op>: tensor <name> ...") when t
  * holds fewer bytes, its offset is not a multiple of elem_bytes, or the window exceeds maxStorageBufferRange. */
-static inline dvk_status dvk_window_of(dvk_ctx *ctx, const char *op, const char *name, dvk_tensor t, uint64_t first,
+static inline dvk_status dvk_window_of(dvk_device *ctx, const char *op, const char *name, dvk_tensor t, uint64_t first,
                                        uint64_t n, uint32_t elem_bytes, dvk_window *out) {
   VkDeviceSize end = (first + n) * elem_bytes;
   if (end > t.size)
@@ -90,7 +90,7 @@ static inline dvk_status dvk_window_of(dvk_ctx *ctx, const char *op, const char 
 
 /* dvk_window_of for shaders that take no element offset: the window must start at element `first`.
  * Errors: those of dvk_window_of, and DVK_ERR_INVALID_ARGUMENT when that element is not aligned. */
-static inline dvk_status dvk_window_exact(dvk_ctx *ctx, const char *op, const char *name, dvk_tensor t,
+static inline dvk_status dvk_window_exact(dvk_device *ctx, const char *op, const char *name, dvk_tensor t,
                                           uint64_t first, uint64_t n, uint32_t elem_bytes, dvk_tensor *out) {
   dvk_window w = {0};
   DVK_TRY(dvk_window_of(ctx, op, name, t, first, n, elem_bytes, &w));

@@ -12,7 +12,7 @@
 
 static const char *VALIDATION_LAYER = "VK_LAYER_KHRONOS_validation";
 
-dvk_status dvk_fail(dvk_ctx *ctx, dvk_status status, const char *fmt, ...) {
+dvk_status dvk_fail(dvk_device *ctx, dvk_status status, const char *fmt, ...) {
   if (ctx) {
     va_list ap;
     va_start(ap, fmt);
@@ -37,7 +37,7 @@ const char *dvk_vk_result_str(VkResult r) {
   }
 }
 
-dvk_status dvk_vk_fail(dvk_ctx *ctx, VkResult r, const char *call, const char *file, int line) {
+dvk_status dvk_vk_fail(dvk_device *ctx, VkResult r, const char *call, const char *file, int line) {
   dvk_status s = DVK_ERR_VULKAN;
   const char *hint = "";
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY) {
@@ -59,7 +59,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityF
                                                     VkDebugUtilsMessageTypeFlagsEXT types,
                                                     const VkDebugUtilsMessengerCallbackDataEXT *data,
                                                     void *user) {
-  dvk_ctx *ctx = user;
+  dvk_device *ctx = user;
   if (severity & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)) {
     ctx->validation_messages++;
     fprintf(stderr, "dalle-vk: validation %s: %s\n",
@@ -138,7 +138,7 @@ static dvk_status load_loader(dvk_error *err) {
 
 /* Creates the instance (with validation + debug messenger when asked, portability enumeration when
  * available). */
-static dvk_status create_instance(dvk_ctx *ctx, int validation) {
+static dvk_status create_instance(dvk_device *ctx, int validation) {
   const char *layers[1];
   uint32_t n_layers = 0;
   const char *exts[4];
@@ -248,7 +248,7 @@ static void describe(VkPhysicalDevice phys, uint32_t index, char *buf, size_t le
            VK_API_VERSION_PATCH(p.apiVersion), why ? " - unusable: " : "", why ? why : "");
 }
 
-static dvk_status choose_device(dvk_ctx *ctx, const char *want) {
+static dvk_status choose_device(dvk_device *ctx, const char *want) {
   uint32_t n = 0;
   DVK_VK(ctx, vkEnumeratePhysicalDevices(ctx->instance, &n, NULL));
   if (n == 0)
@@ -289,7 +289,7 @@ static dvk_status choose_device(dvk_ctx *ctx, const char *want) {
   return DVK_OK;
 }
 
-static void read_properties(dvk_ctx *ctx) {
+static void read_properties(dvk_device *ctx) {
   VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
   VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
@@ -321,7 +321,7 @@ static void read_properties(dvk_ctx *ctx) {
   ctx->device_class = ctx->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? DVK_CLASS_CPU : DVK_CLASS_GPU;
 }
 
-static dvk_status create_device(dvk_ctx *ctx) {
+static dvk_status create_device(dvk_device *ctx) {
   ctx->queue_family = (uint32_t)compute_family(ctx->phys);
   float prio = 1.0f;
   VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -347,16 +347,16 @@ static int env_flag(const char *name) {
   return v && *v && strcmp(v, "0") != 0;
 }
 
-dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error *err) {
+dvk_status dvk_device_create(const dvk_device_options *opts, dvk_device **out, dvk_error *err) {
   *out = NULL;
   dvk_status s = load_loader(err);
   if (s != DVK_OK) return s;
-  dvk_ctx *ctx = calloc(1, sizeof *ctx);
+  dvk_device *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
     dvk_error_note(err, "out of host memory creating the Vulkan context");
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
-  dvk_ctx_options none = {0};
+  dvk_device_options none = {0};
   if (!opts) opts = &none;
   ctx->verbose = opts->verbose;
   ctx->profile = env_flag("DVK_PROFILE");
@@ -373,7 +373,7 @@ dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error 
   if (s == DVK_OK) s = dvk_staging_init(ctx);
   if (s != DVK_OK) {
     dvk_error_note(err, "%s", ctx->error);
-    dvk_ctx_destroy(ctx);
+    dvk_device_destroy(ctx);
     return s;
   }
   if (ctx->verbose)
@@ -386,7 +386,7 @@ dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error 
   return DVK_OK;
 }
 
-void dvk_ctx_destroy(dvk_ctx *ctx) {
+void dvk_device_destroy(dvk_device *ctx) {
   if (!ctx) return;
   if (ctx->device) {
     vkDeviceWaitIdle(ctx->device);
@@ -402,7 +402,7 @@ void dvk_ctx_destroy(dvk_ctx *ctx) {
 
 char *dvk_vk_list_devices(dvk_error *err) {
   if (load_loader(err) != DVK_OK) return NULL;
-  dvk_ctx tmp = {0};
+  dvk_device tmp = {0};
   if (create_instance(&tmp, 0) != DVK_OK) {
     dvk_error_note(err, "%s", tmp.error);
     return NULL;

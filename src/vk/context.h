@@ -1,7 +1,7 @@
 /* Vulkan context: loader (volk), instance, the chosen physical device, one compute queue, and the
- * per-context error message. Everything else in src/vk/ hangs off a dvk_ctx.
+ * per-context error message. Everything else in src/vk/ hangs off a dvk_device.
  *
- * Device choice (dvk_ctx_create): discrete > integrated > virtual > CPU, first of equal rank wins;
+ * Device choice (dvk_device_create): discrete > integrated > virtual > CPU, first of equal rank wins;
  * opts->device (or env DVK_DEVICE when opts->device is NULL) selects by index ("1") or by a
  * case-insensitive name substring ("llvmpipe", "nvidia"). Devices lacking Vulkan 1.1 or a compute
  * queue are skipped, with the reason printed when verbose. */
@@ -16,11 +16,11 @@
 #include "dallevk_status.h"
 #include "error.h"
 
-typedef struct dvk_ctx_options {
+typedef struct dvk_device_options {
   const char *device; /* index or name substring; NULL: env DVK_DEVICE, else the best device */
   int validation;     /* 1: require VK_LAYER_KHRONOS_validation (also env DVK_VALIDATION=1) */
   int verbose;        /* 1: print device choice and skip reasons to stderr */
-} dvk_ctx_options;
+} dvk_device_options;
 
 /* What the engine needs to know about the chosen device; filled at creation. */
 typedef struct dvk_device_limits {
@@ -45,7 +45,7 @@ typedef enum dvk_device_class { DVK_CLASS_GPU = 0, DVK_CLASS_CPU = 1 } dvk_devic
 typedef struct dvk_pipeline dvk_pipeline; /* dispatch.c */
 typedef struct dvk_recorder dvk_recorder; /* dispatch.c */
 
-typedef struct dvk_ctx {
+typedef struct dvk_device {
   VkInstance instance;
   VkDebugUtilsMessengerEXT messenger;
   VkPhysicalDevice phys;
@@ -68,27 +68,27 @@ typedef struct dvk_ctx {
   uint64_t pipeline_cache_hash;       /* hash of the payload read from the file (0: none); unchanged: not rewritten */
   dvk_recorder *rec;                  /* command recording state (dispatch.c) */
   struct dvk_staging *staging;        /* host-visible staging buffer (memory.c) */
-} dvk_ctx;
+} dvk_device;
 
 /* Creates a context. On failure returns the status, writes a message to err (if non-NULL) and sets
  * *out = NULL. Errors: DVK_ERR_NO_VULKAN_LOADER ("no Vulkan loader found: install libvulkan1 ..."),
  * DVK_ERR_NO_DEVICE (with the list of devices seen), DVK_ERR_UNSUPPORTED (validation layer required
  * but missing), DVK_ERR_OUT_OF_*, DVK_ERR_VULKAN. */
-dvk_status dvk_ctx_create(const dvk_ctx_options *opts, dvk_ctx **out, dvk_error *err);
+dvk_status dvk_device_create(const dvk_device_options *opts, dvk_device **out, dvk_error *err);
 
 /* Waits for the device to go idle and destroys every object the context owns. NULL is allowed. */
-void dvk_ctx_destroy(dvk_ctx *ctx);
+void dvk_device_destroy(dvk_device *ctx);
 
 /* Lists the Vulkan devices ("0: NVIDIA H200 (discrete, NVIDIA 550.1, Vulkan 1.3)") into a
  * malloc'ed string the caller frees; NULL with a message in err when there is no loader. */
 char *dvk_vk_list_devices(dvk_error *err);
 
 /* Records a failure message on ctx (printf-style) and returns status, for `return dvk_fail(...)`. */
-dvk_status dvk_fail(dvk_ctx *ctx, dvk_status status, const char *fmt, ...)
+dvk_status dvk_fail(dvk_device *ctx, dvk_status status, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 
 /* Maps a failed VkResult to a status, records "<call> failed: VK_ERROR_... (file:line)". */
-dvk_status dvk_vk_fail(dvk_ctx *ctx, VkResult r, const char *call, const char *file, int line);
+dvk_status dvk_vk_fail(dvk_device *ctx, VkResult r, const char *call, const char *file, int line);
 
 /* Name of a VkResult, e.g. "VK_ERROR_DEVICE_LOST". */
 const char *dvk_vk_result_str(VkResult r);

@@ -47,7 +47,7 @@ struct dvk_recorder {
   uint32_t n_profile;
 };
 
-dvk_status dvk_recorder_init(dvk_ctx *ctx) {
+dvk_status dvk_recorder_init(dvk_device *ctx) {
   dvk_recorder *r = calloc(1, sizeof *r);
   if (!r) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   ctx->rec = r;
@@ -80,13 +80,13 @@ dvk_status dvk_recorder_init(dvk_ctx *ctx) {
   return DVK_OK;
 }
 
-static void destroy_views(dvk_ctx *ctx) {
+static void destroy_views(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   for (uint32_t i = 0; i < r->n_views; i++) vkDestroyBufferView(ctx->device, r->views[i], NULL);
   r->n_views = 0;
 }
 
-void dvk_recorder_destroy(dvk_ctx *ctx) {
+void dvk_recorder_destroy(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   if (!r) return;
   if (ctx->profile) dvk_profile_report(ctx);
@@ -121,7 +121,7 @@ static int same_key(const dvk_pipeline *p, const dvk_dispatch_desc *d) {
   return memcmp(p->spec, d->spec, d->n_spec * sizeof(uint32_t)) == 0;
 }
 
-static dvk_status create_pipeline(dvk_ctx *ctx, const dvk_dispatch_desc *d, dvk_pipeline **out) {
+static dvk_status create_pipeline(dvk_device *ctx, const dvk_dispatch_desc *d, dvk_pipeline **out) {
   *out = NULL;
   const dvk_spirv_module *m = find_module(d->shader);
   if (!m) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "unknown shader '%s'", d->shader);
@@ -188,7 +188,7 @@ static dvk_status create_pipeline(dvk_ctx *ctx, const dvk_dispatch_desc *d, dvk_
   return DVK_OK;
 }
 
-static dvk_status get_pipeline(dvk_ctx *ctx, const dvk_dispatch_desc *d, dvk_pipeline **out) {
+static dvk_status get_pipeline(dvk_device *ctx, const dvk_dispatch_desc *d, dvk_pipeline **out) {
   *out = NULL;
   for (dvk_pipeline *p = ctx->pipelines; p; p = p->next)
     if (p->pipeline && same_key(p, d)) {
@@ -201,7 +201,7 @@ static dvk_status get_pipeline(dvk_ctx *ctx, const dvk_dispatch_desc *d, dvk_pip
   return create_pipeline(ctx, d, out);
 }
 
-static dvk_status begin_if_needed(dvk_ctx *ctx) {
+static dvk_status begin_if_needed(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   if (r->recording) return DVK_OK;
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -227,7 +227,7 @@ static void add_profile(dvk_recorder *r, const char *label, double ns) {
   e->calls = 1;
 }
 
-static dvk_status collect_timestamps(dvk_ctx *ctx) {
+static dvk_status collect_timestamps(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   if (!r->queries || r->n_dispatches == 0) return DVK_OK;
   uint64_t *ts = malloc(2 * r->n_dispatches * sizeof *ts);
@@ -255,7 +255,7 @@ static void end_barrier(VkCommandBuffer cmd) {
                        0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-dvk_status dvk_flush(dvk_ctx *ctx) {
+dvk_status dvk_flush(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   if (!r->recording) return DVK_OK;
   r->recording = 0;
@@ -273,7 +273,7 @@ dvk_status dvk_flush(dvk_ctx *ctx) {
   return DVK_OK;
 }
 
-void dvk_discard(dvk_ctx *ctx) {
+void dvk_discard(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   if (!r || !r->recording) return;
   r->recording = 0;
@@ -284,7 +284,7 @@ void dvk_discard(dvk_ctx *ctx) {
   destroy_views(ctx);
 }
 
-static dvk_status check_binding(dvk_ctx *ctx, const dvk_dispatch_desc *d, uint32_t i) {
+static dvk_status check_binding(dvk_device *ctx, const dvk_dispatch_desc *d, uint32_t i) {
   const dvk_binding *b = &d->bindings[i];
   if (!b->t.buffer || b->t.size == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "shader '%s': binding %u is empty", d->shader, i);
@@ -303,7 +303,7 @@ static dvk_status check_binding(dvk_ctx *ctx, const dvk_dispatch_desc *d, uint32
   return DVK_OK;
 }
 
-static dvk_status make_view(dvk_ctx *ctx, const dvk_binding *b, VkBufferView *out) {
+static dvk_status make_view(dvk_device *ctx, const dvk_binding *b, VkBufferView *out) {
   dvk_recorder *r = ctx->rec;
   if (r->n_views == r->cap_views) {
     uint32_t cap = r->cap_views ? 2 * r->cap_views : 64;
@@ -322,7 +322,7 @@ static dvk_status make_view(dvk_ctx *ctx, const dvk_binding *b, VkBufferView *ou
   return DVK_OK;
 }
 
-dvk_status dvk_dispatch(dvk_ctx *ctx, const dvk_dispatch_desc *d) {
+dvk_status dvk_dispatch(dvk_device *ctx, const dvk_dispatch_desc *d) {
   dvk_recorder *r = ctx->rec;
   if (d->n_bindings > DVK_MAX_BINDINGS || d->n_spec > DVK_MAX_SPEC)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "shader '%s': too many bindings or constants", d->shader);
@@ -387,7 +387,7 @@ dvk_status dvk_dispatch(dvk_ctx *ctx, const dvk_dispatch_desc *d) {
   return DVK_OK;
 }
 
-void dvk_groups_1d(const dvk_ctx *ctx, uint64_t n, uint32_t groups[3]) {
+void dvk_groups_1d(const dvk_device *ctx, uint64_t n, uint32_t groups[3]) {
   uint64_t maxx = ctx->limits.max_groups[0] < 65535 ? ctx->limits.max_groups[0] : 65535;
   if (n == 0) n = 1;
   uint64_t x = n < maxx ? n : maxx;
@@ -397,22 +397,22 @@ void dvk_groups_1d(const dvk_ctx *ctx, uint64_t n, uint32_t groups[3]) {
   groups[2] = 1;
 }
 
-static dvk_status transfer_begin(dvk_ctx *ctx) {
+static dvk_status transfer_begin(dvk_device *ctx) {
   DVK_TRY(dvk_flush(ctx));
   return begin_if_needed(ctx);
 }
 
-dvk_status dvk_transfer_copy(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region) {
+dvk_status dvk_transfer_copy(dvk_device *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region) {
   return dvk_transfer_copy_n(ctx, src, dst, 1, &region);
 }
 
-dvk_status dvk_transfer_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions) {
+dvk_status dvk_transfer_copy_n(dvk_device *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions) {
   DVK_TRY(transfer_begin(ctx));
   if (n) vkCmdCopyBuffer(ctx->rec->cmd, src, dst, n, regions);
   return dvk_flush(ctx);
 }
 
-dvk_status dvk_record_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions) {
+dvk_status dvk_record_copy_n(dvk_device *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions) {
   if (n == 0) return DVK_OK;
   DVK_TRY(begin_if_needed(ctx));
   VkCommandBuffer cmd = ctx->rec->cmd;
@@ -432,13 +432,13 @@ dvk_status dvk_record_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t 
   return DVK_OK;
 }
 
-dvk_status dvk_transfer_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes) {
+dvk_status dvk_transfer_fill(dvk_device *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes) {
   DVK_TRY(transfer_begin(ctx));
   vkCmdFillBuffer(ctx->rec->cmd, dst.buffer, dst.offset, bytes, pattern);
   return dvk_flush(ctx);
 }
 
-void dvk_profile_report(dvk_ctx *ctx) {
+void dvk_profile_report(dvk_device *ctx) {
   dvk_recorder *r = ctx->rec;
   if (!r || r->n_profile == 0) return;
   double total = 0;

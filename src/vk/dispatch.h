@@ -41,35 +41,35 @@ typedef struct dvk_dispatch_desc {
 /* Records one dispatch (pipeline created and cached on first use). Errors: DVK_ERR_INVALID_ARGUMENT
  * (unknown shader, too many groups, binding range over maxStorageBufferRange, misaligned offset,
  * push size mismatch), DVK_ERR_* from Vulkan. */
-dvk_status dvk_dispatch(dvk_ctx *ctx, const dvk_dispatch_desc *d);
+dvk_status dvk_dispatch(dvk_device *ctx, const dvk_dispatch_desc *d);
 
 /* Splits n workgroups into x*y <= limits so that x*y >= n; shaders rebuild the linear index as
  * gl_WorkGroupID.x + gl_NumWorkGroups.x * gl_WorkGroupID.y and return when it is >= n. */
-void dvk_groups_1d(const dvk_ctx *ctx, uint64_t n, uint32_t groups[3]);
+void dvk_groups_1d(const dvk_device *ctx, uint64_t n, uint32_t groups[3]);
 
 /* Submits the recorded work and waits for it. No-op when nothing is recorded. */
-dvk_status dvk_flush(dvk_ctx *ctx);
+dvk_status dvk_flush(dvk_device *ctx);
 
 /* Drops what was recorded and not yet submitted: after a failure part-way through a sequence of ops, call it
  * before freeing (or reusing) tensors the recording may refer to, so that the next flush does not run the
  * stale commands on freed memory. No-op when nothing is recorded. */
-void dvk_discard(dvk_ctx *ctx);
+void dvk_discard(dvk_device *ctx);
 
 /* Prints the per-label GPU times collected so far (DVK_PROFILE=1) and clears them. */
-void dvk_profile_report(dvk_ctx *ctx);
+void dvk_profile_report(dvk_device *ctx);
 
 /* Internal (memory.c): blocking buffer copy and fill through the context's command buffer. */
-dvk_status dvk_transfer_copy(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region);
+dvk_status dvk_transfer_copy(dvk_device *ctx, VkBuffer src, VkBuffer dst, VkBufferCopy region);
 /* n regions in one command (Vulkan: within one buffer, no region's source may overlap a destination). */
-dvk_status dvk_transfer_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
-dvk_status dvk_transfer_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
+dvk_status dvk_transfer_copy_n(dvk_device *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
+dvk_status dvk_transfer_fill(dvk_device *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
 /* Records n buffer-to-buffer copies into the current submission without waiting: they run after every
  * dispatch recorded before and before every one recorded after (barriers on both sides); the next flush,
  * download or blocking transfer executes them. Same region rules as dvk_transfer_copy_n. */
-dvk_status dvk_record_copy_n(dvk_ctx *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
+dvk_status dvk_record_copy_n(dvk_device *ctx, VkBuffer src, VkBuffer dst, uint32_t n, const VkBufferCopy *regions);
 
 /* Internal (context.c): recorder lifetime. */
-dvk_status dvk_recorder_init(dvk_ctx *ctx);
-void dvk_recorder_destroy(dvk_ctx *ctx);
+dvk_status dvk_recorder_init(dvk_device *ctx);
+void dvk_recorder_destroy(dvk_device *ctx);
 
 #endif

@@ -17,7 +17,7 @@ typedef struct dvk_block {
 } dvk_block;
 
 struct dvk_arena {
-  dvk_ctx *ctx;
+  dvk_device *ctx;
   VkDeviceSize block_size;
   dvk_block *blocks;
   size_t n_blocks, cap_blocks;
@@ -36,14 +36,14 @@ dvk_tensor dvk_tensor_slice(dvk_tensor t, VkDeviceSize offset, VkDeviceSize size
 
 static VkDeviceSize align_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
 
-static VkDeviceSize tensor_alignment(const dvk_ctx *ctx) {
+static VkDeviceSize tensor_alignment(const dvk_device *ctx) {
   VkDeviceSize a = 256;
   while (a < ctx->limits.storage_align || a < ctx->limits.texel_align) a *= 2;
   return a;
 }
 
 /* Picks a memory type allowed by bits with all of `need`, preferring all of `want` too. */
-static int find_memory_type(const dvk_ctx *ctx, uint32_t bits, VkMemoryPropertyFlags need, VkMemoryPropertyFlags want) {
+static int find_memory_type(const dvk_device *ctx, uint32_t bits, VkMemoryPropertyFlags need, VkMemoryPropertyFlags want) {
   int fallback = -1;
   for (uint32_t i = 0; i < ctx->mem_props.memoryTypeCount; i++) {
     if (!(bits & (1u << i))) continue;
@@ -56,7 +56,7 @@ static int find_memory_type(const dvk_ctx *ctx, uint32_t bits, VkMemoryPropertyF
 }
 
 /* Creates one buffer + memory of `size` bytes. host: the block must be host-visible (staging). */
-static dvk_status block_create(dvk_ctx *ctx, VkDeviceSize size, int host, dvk_block *b) {
+static dvk_status block_create(dvk_device *ctx, VkDeviceSize size, int host, dvk_block *b) {
   memset(b, 0, sizeof *b);
   VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                            .size = size,
@@ -108,13 +108,13 @@ static dvk_status block_create(dvk_ctx *ctx, VkDeviceSize size, int host, dvk_bl
   return DVK_OK;
 }
 
-static void block_destroy(dvk_ctx *ctx, dvk_block *b) {
+static void block_destroy(dvk_device *ctx, dvk_block *b) {
   if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
   if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL); /* unmaps implicitly */
   memset(b, 0, sizeof *b);
 }
 
-dvk_status dvk_arena_create(dvk_ctx *ctx, VkDeviceSize block_size, dvk_arena **out) {
+dvk_status dvk_arena_create(dvk_device *ctx, VkDeviceSize block_size, dvk_arena **out) {
   *out = NULL;
   dvk_arena *a = calloc(1, sizeof *a);
   if (!a) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -127,7 +127,7 @@ dvk_status dvk_arena_create(dvk_ctx *ctx, VkDeviceSize block_size, dvk_arena **o
 }
 
 dvk_status dvk_arena_alloc(dvk_arena *a, VkDeviceSize size, dvk_tensor *out) {
-  dvk_ctx *ctx = a->ctx;
+  dvk_device *ctx = a->ctx;
   memset(out, 0, sizeof *out);
   if (size == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "zero-byte tensor allocation");
   const VkDeviceSize align = tensor_alignment(ctx);
@@ -182,13 +182,13 @@ void dvk_arena_destroy(dvk_arena *a) {
   free(a);
 }
 
-dvk_status dvk_staging_init(dvk_ctx *ctx) {
+dvk_status dvk_staging_init(dvk_device *ctx) {
   ctx->staging = calloc(1, sizeof *ctx->staging);
   if (!ctx->staging) return dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   return block_create(ctx, STAGING_BYTES, 1, &ctx->staging->block);
 }
 
-void dvk_staging_destroy(dvk_ctx *ctx) {
+void dvk_staging_destroy(dvk_device *ctx) {
   if (!ctx->staging) return;
   block_destroy(ctx, &ctx->staging->block);
   free(ctx->staging);
@@ -196,7 +196,7 @@ void dvk_staging_destroy(dvk_ctx *ctx) {
 }
 
 /* Copies between the staging buffer and a device range, in staging-sized pieces. */
-static dvk_status staged_copy(dvk_ctx *ctx, dvk_tensor t, void *host, VkDeviceSize bytes, int to_device) {
+static dvk_status staged_copy(dvk_device *ctx, dvk_tensor t, void *host, VkDeviceSize bytes, int to_device) {
   dvk_block *st = &ctx->staging->block;
   for (VkDeviceSize done = 0; done < bytes;) {
     VkDeviceSize n = bytes - done < st->size ? bytes - done : st->size;
@@ -211,7 +211,7 @@ static dvk_status staged_copy(dvk_ctx *ctx, dvk_tensor t, void *host, VkDeviceSi
   return DVK_OK;
 }
 
-dvk_status dvk_upload(dvk_ctx *ctx, dvk_tensor dst, const void *src, VkDeviceSize bytes) {
+dvk_status dvk_upload(dvk_device *ctx, dvk_tensor dst, const void *src, VkDeviceSize bytes) {
   if (bytes > dst.size)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "upload of %llu bytes into a %llu-byte tensor",
                     (unsigned long long)bytes, (unsigned long long)dst.size);
@@ -223,7 +223,7 @@ dvk_status dvk_upload(dvk_ctx *ctx, dvk_tensor dst, const void *src, VkDeviceSiz
   return staged_copy(ctx, dst, (void *)src, bytes, 1);
 }
 
-dvk_status dvk_download(dvk_ctx *ctx, void *dst, dvk_tensor src, VkDeviceSize bytes) {
+dvk_status dvk_download(dvk_device *ctx, void *dst, dvk_tensor src, VkDeviceSize bytes) {
   if (bytes > src.size)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "download of %llu bytes from a %llu-byte tensor",
                     (unsigned long long)bytes, (unsigned long long)src.size);
@@ -235,7 +235,7 @@ dvk_status dvk_download(dvk_ctx *ctx, void *dst, dvk_tensor src, VkDeviceSize by
   return staged_copy(ctx, src, dst, bytes, 0);
 }
 
-dvk_status dvk_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes) {
+dvk_status dvk_fill(dvk_device *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes) {
   if (bytes > dst.size || bytes % 4)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "fill of %llu bytes into a %llu-byte tensor",
                     (unsigned long long)bytes, (unsigned long long)dst.size);

@@ -24,7 +24,7 @@ typedef struct dvk_arena dvk_arena;
 /* Creates an arena that hands out tensors from device-local blocks of block_size bytes (0: 256 MiB,
  * capped by maxMemoryAllocationSize); a tensor larger than a block gets a block of its own.
  * Errors: DVK_ERR_OUT_OF_HOST_MEMORY. Blocks are allocated lazily by dvk_arena_alloc. */
-dvk_status dvk_arena_create(dvk_ctx *ctx, VkDeviceSize block_size, dvk_arena **out);
+dvk_status dvk_arena_create(dvk_device *ctx, VkDeviceSize block_size, dvk_arena **out);
 
 /* Allocates size bytes (> 0). Errors: DVK_ERR_OUT_OF_DEVICE_MEMORY (message names the size),
  * DVK_ERR_VULKAN. The tensor stays valid until the arena is reset or destroyed. */
@@ -42,16 +42,16 @@ void dvk_arena_destroy(dvk_arena *a);
 
 /* Copies bytes from host memory into dst (bytes <= dst.size). Blocking: waits for any recorded work
  * to be submitted first (it must not be called while recording). Errors: DVK_ERR_* from Vulkan. */
-dvk_status dvk_upload(dvk_ctx *ctx, dvk_tensor dst, const void *src, VkDeviceSize bytes);
+dvk_status dvk_upload(dvk_device *ctx, dvk_tensor dst, const void *src, VkDeviceSize bytes);
 
 /* Copies bytes from src back to host memory. Blocking, like dvk_upload. */
-dvk_status dvk_download(dvk_ctx *ctx, void *dst, dvk_tensor src, VkDeviceSize bytes);
+dvk_status dvk_download(dvk_device *ctx, void *dst, dvk_tensor src, VkDeviceSize bytes);
 
 /* Fills dst with a repeated 32-bit pattern (bytes a multiple of 4). Blocking. */
-dvk_status dvk_fill(dvk_ctx *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
+dvk_status dvk_fill(dvk_device *ctx, dvk_tensor dst, uint32_t pattern, VkDeviceSize bytes);
 
-/* Internal: the staging buffer owned by the context (created by dvk_ctx_create). */
-dvk_status dvk_staging_init(dvk_ctx *ctx);
-void dvk_staging_destroy(dvk_ctx *ctx);
+/* Internal: the staging buffer owned by the context (created by dvk_device_create). */
+dvk_status dvk_staging_init(dvk_device *ctx);
+void dvk_staging_destroy(dvk_device *ctx);
 
 #endif

@@ -32,7 +32,7 @@ static uint64_t get_u64(const unsigned char *p) {
 }
 
 /* The header this device writes: magic, vendor, device, UUID, payload size, payload hash. */
-static void make_header(const dvk_ctx *ctx, uint64_t size, uint64_t hash, unsigned char h[HEADER_BYTES]) {
+static void make_header(const dvk_device *ctx, uint64_t size, uint64_t hash, unsigned char h[HEADER_BYTES]) {
   memcpy(h, MAGIC, 8);
   put_u32(h + 8, ctx->props.vendorID);
   put_u32(h + 12, ctx->props.deviceID);
@@ -54,7 +54,7 @@ static int make_dirs(char *path) {
 }
 
 /* The cache file's path (malloc'ed), NULL when there is no cache directory or the cache is off. */
-static char *cache_path(const dvk_ctx *ctx) {
+static char *cache_path(const dvk_device *ctx) {
   const char *off = getenv("DVK_PIPELINE_CACHE");
   if (off && strcmp(off, "0") == 0) return NULL;
   const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -72,7 +72,7 @@ static char *cache_path(const dvk_ctx *ctx) {
 
 /* Reads and checks the file; returns the payload (malloc'ed, *size bytes) or NULL. why: set when a file
  * exists but is not usable. */
-static unsigned char *read_payload(const dvk_ctx *ctx, const char *path, size_t *size, const char **why) {
+static unsigned char *read_payload(const dvk_device *ctx, const char *path, size_t *size, const char **why) {
   *why = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) return NULL; /* no cache yet */
@@ -97,7 +97,7 @@ static unsigned char *read_payload(const dvk_ctx *ctx, const char *path, size_t 
   return data;
 }
 
-void dvk_pipeline_cache_open(dvk_ctx *ctx) {
+void dvk_pipeline_cache_open(dvk_device *ctx) {
   ctx->pipeline_cache = VK_NULL_HANDLE;
   ctx->pipeline_cache_path = cache_path(ctx);
   ctx->pipelines_created = 0;
@@ -120,7 +120,7 @@ void dvk_pipeline_cache_open(dvk_ctx *ctx) {
 }
 
 /* Writes header + payload to a temporary file next to path and renames it over path. */
-static void write_file(const dvk_ctx *ctx, const char *path, const unsigned char *data, size_t n) {
+static void write_file(const dvk_device *ctx, const char *path, const unsigned char *data, size_t n) {
   size_t len = strlen(path) + 32;
   char *tmp = malloc(len);
   if (!tmp) return;
@@ -138,7 +138,7 @@ static void write_file(const dvk_ctx *ctx, const char *path, const unsigned char
   free(tmp);
 }
 
-void dvk_pipeline_cache_close(dvk_ctx *ctx) {
+void dvk_pipeline_cache_close(dvk_device *ctx) {
   if (ctx->pipeline_cache && ctx->pipeline_cache_path && ctx->pipelines_created > 0) {
     size_t n = 0;
     unsigned char *data = NULL;

@@ -16,9 +16,9 @@
 
 /* Creates ctx->pipeline_cache, seeded from the file when it is valid. Leaves VK_NULL_HANDLE (no cache)
  * when the cache is off or the driver refuses one. */
-void dvk_pipeline_cache_open(dvk_ctx *ctx);
+void dvk_pipeline_cache_open(dvk_device *ctx);
 
 /* Writes the cache back when this run added pipelines to it, then destroys it. Call before vkDestroyDevice. */
-void dvk_pipeline_cache_close(dvk_ctx *ctx);
+void dvk_pipeline_cache_close(dvk_device *ctx);
 
 #endif
