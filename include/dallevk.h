@@ -159,6 +159,7 @@ typedef struct dvk_settings {
   dvk_prune_state prune_state;          /* why none, when prune_rows is 0 */
   uint32_t image_prefix_len;            /* given codes per candidate (image prompt rows * G) */
   dvk_source candidates_from, temperature_from, top_p_from, cond_scale_from, prune_rows_from;
+  const char *invalid_param; /* after a failed check: the dvk_generate_params field at fault ("top_p"), else NULL */
 } dvk_settings;
 
 /* Checks p against the model and resolves every default, without generating; what dvk_generate would use.

@@ -11,55 +11,60 @@ dvk_generate_params dvk_generate_defaults(void) {
   return p;
 }
 
-static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p) {
-  if (!p->prompt) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
-  if (p->n_images == 0) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
+/* A failed check: the message (which starts with the parameter's name) and the parameter, for callers that name
+ * their own spelling of it (a CLI flag, a JSON field). */
+#define BAD(param, status, ...) (out->invalid_param = (param), dvk_fail(vk, (status), __VA_ARGS__))
+
+static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, dvk_settings *out) {
+  if (!p->prompt) return BAD("prompt", DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
+  if (p->n_images == 0) return BAD("n_images", DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
   if (p->candidates && p->candidates < p->n_images)
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "candidates (%u) must be at least n_images (%u)", p->candidates,
+    return BAD("candidates", DVK_ERR_INVALID_ARGUMENT, "candidates (%u) must be at least n_images (%u)", p->candidates,
                     p->n_images);
   if (!(p->temperature >= 0 && isfinite(p->temperature)))
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0 (0: the model's default)");
+    return BAD("temperature", DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0 (0: the model's default)");
   if (!(p->top_p >= 0 && p->top_p <= 1))
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1] (0: the model's default)");
+    return BAD("top_p", DVK_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1] (0: the model's default)");
   if (!(p->cond_scale >= 0 && isfinite(p->cond_scale)))
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "cond_scale must be >= 0 (0: the model's default; 1: off)");
+    return BAD("cond_scale", DVK_ERR_INVALID_ARGUMENT, "cond_scale must be >= 0 (0: the model's default; 1: off)");
   if (!(p->reranker_pool >= 0 && p->reranker_pool <= 1))
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "reranker_pool must be in (0, 1] (0: the default, %g)",
+    return BAD("reranker_pool", DVK_ERR_INVALID_ARGUMENT, "reranker_pool must be in (0, 1] (0: the default, %g)",
                     (double)DVK_DEFAULT_RERANKER_POOL);
   const uint32_t G = m->cfg.dalle.grid, gg = G * G, vi = m->cfg.dalle.image_vocab;
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !dvk_prune_rows_fit(p->prune_rows, G))
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "prune_rows may only name image rows 0..%u (grid %u)", G - 2, G);
+    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "prune_rows may only name image rows 0..%u (grid %u)", G - 2, G);
   if (p->image_prompt && p->image_prefix_len)
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "give image_prompt or image_prefix, not both");
+    return BAD("image_prompt", DVK_ERR_INVALID_ARGUMENT, "give image_prompt or image_prefix, not both");
   if (p->image_prompt_rows && !p->image_prompt)
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prompt_rows needs image_prompt");
+    return BAD("image_prompt_rows", DVK_ERR_INVALID_ARGUMENT, "image_prompt_rows needs image_prompt");
   if (p->image_prompt_rows >= G)
-    return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prompt_rows must be at most %u for this model (a %ux%u grid), "
+    return BAD("image_prompt_rows", DVK_ERR_INVALID_ARGUMENT, "image_prompt_rows must be at most %u for this model (a %ux%u grid), "
                     "got %u", G - 1, G, G, p->image_prompt_rows);
   if (p->image_prefix_len) {
     if (!p->image_prefix)
-      return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prefix is NULL but image_prefix_len is %u", p->image_prefix_len);
+      return BAD("image_prefix", DVK_ERR_INVALID_ARGUMENT, "image_prefix is NULL but image_prefix_len is %u", p->image_prefix_len);
     if (p->image_prefix_len >= gg)
-      return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prefix_len (%u) must be less than the %u image tokens",
+      return BAD("image_prefix_len", DVK_ERR_INVALID_ARGUMENT, "image_prefix_len (%u) must be less than the %u image tokens",
                       p->image_prefix_len, gg);
     for (uint32_t i = 0; i < p->image_prefix_len; i++)
       if (p->image_prefix[i] < 0 || (uint32_t)p->image_prefix[i] >= vi)
-        return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "image_prefix[%u] = %d is not an image code (0..%u)", i,
+        return BAD("image_prefix", DVK_ERR_INVALID_ARGUMENT, "image_prefix[%u] = %d is not an image code (0..%u)", i,
                         p->image_prefix[i], vi - 1);
   }
   return DVK_OK;
 }
 
 /* What the model must hold for p: a reranker to rerank or prune, a dVAE encoder for an image prompt. */
-static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, const dvk_settings *s) {
+static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, const dvk_settings *s,
+                                 dvk_settings *out) {
   const char *name = m->cfg.name;
   if (s->reranked && !m->cfg.reranker.present)
-    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "reranking %u candidates to keep %u needs a model with a reranker; "
+    return BAD("candidates", DVK_ERR_UNSUPPORTED, "reranking %u candidates to keep %u needs a model with a reranker; "
                     "%s has none", s->candidates, s->n_images, name);
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !m->cfg.reranker.present)
-    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "pruning needs a model with a reranker; %s has none", name);
+    return BAD("prune_rows", DVK_ERR_UNSUPPORTED, "pruning needs a model with a reranker; %s has none", name);
   if (p->image_prompt && !m->codec.has_encoder)
-    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "
+    return BAD("image_prompt", DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "
                     "without --no-encoder)", dvk_image_codec_name(m->codec.kind), name);
   return DVK_OK;
 }
@@ -86,7 +91,7 @@ static void resolve_pruning(const dvk_model *m, const dvk_generate_params *p, dv
 dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_settings *out) {
   dvk_device *vk = m->ctx->vk;
   *out = (dvk_settings){0};
-  DVK_TRY(check_ranges(m, vk, p));
+  DVK_TRY(check_ranges(m, vk, p, out));
   const dvk_dalle_config *d = &m->cfg.dalle;
   dvk_settings s = {.n_images = p->n_images, .top_k = p->top_k};
   const uint32_t recommended = dvk_model_candidates(m);
@@ -105,7 +110,7 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   s.reranker_pool_size = s.reranked ? dvk_reranker_pool_size(s.reranker_pool, s.candidates) : 0;
   s.image_prefix_len = p->image_prompt ? (p->image_prompt_rows ? p->image_prompt_rows : d->grid / 2) * d->grid
                                        : p->image_prefix_len;
-  DVK_TRY(check_features(m, vk, p, &s));
+  DVK_TRY(check_features(m, vk, p, &s, out));
   resolve_pruning(m, p, &s);
   *out = s;
   return DVK_OK;

@@ -192,8 +192,13 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
           set.candidates, info.candidates, set.reranked, set.reranker_pool_size, (int)set.prune_state);
     d.n_images = 40; /* more images than the model's count: all sampled, none reranked away */
     s = dvk_generate_resolve(m, &d, &set);
-    CHECK(s == DVK_OK && set.candidates == 40 && !set.reranked, "n_images 40: candidates %u, reranked %d",
-          set.candidates, set.reranked);
+    CHECK(s == DVK_OK && set.candidates == 40 && !set.reranked && !set.invalid_param,
+          "n_images 40: candidates %u, reranked %d", set.candidates, set.reranked);
+    d.top_p = 1.5f; /* a failed check names the field at fault */
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_ERR_INVALID_ARGUMENT && set.invalid_param && strcmp(set.invalid_param, "top_p") == 0,
+          "top_p 1.5: status %d, invalid_param %s", (int)s, set.invalid_param ? set.invalid_param : "NULL");
+    d.top_p = 0;
     d.n_images = 1;
     d.candidates = 3;
     d.prune_rows = 1;

@@ -130,7 +130,7 @@ expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --t
 expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"
 expect "negative temperature" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature -1 -o "$O"
 expect "temperature beyond float" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature 1e300 -o "$O"
-expect "candidates below count" 2 "candidates (2) must be at least n_images (3)" -- --model "$RMODEL" "x" -n 3 --candidates 2 -o "$O"
+expect "candidates below count" 2 "--candidates: candidates (2) must be at least n_images (3)" -- --model "$RMODEL" "x" -n 3 --candidates 2 -o "$O"
 expect "candidates without a reranker" 1 "needs a model with a reranker" -- --model "$MODEL" "x" --candidates 4 -o "$O"
 expect "rerank-pool zero" 2 "--rerank-pool must be a number in (0, 1]" -- --model "$RMODEL" "x" --rerank-pool 0 -o "$O"
 expect "rerank-pool above 1" 2 "--rerank-pool must be a number in (0, 1]" -- --model "$RMODEL" "x" --rerank-pool 1.5 -o "$O"
@@ -138,7 +138,7 @@ expect "cond-scale zero" 2 "--cond-scale must be a number in (0, 100]" -- --mode
 expect "prune-rows not a list" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 1,x -o "$O"
 expect "prune-rows empty item" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 1,,3 -o "$O"
 expect "prune-rows repeated row" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 2,2 -o "$O"
-expect "prune-rows past the grid" 2 "prune_rows may only name image rows 0..4 (grid 6)" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
+expect "prune-rows past the grid" 2 "--prune-rows: prune_rows may only name image rows 0..4 (grid 6)" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
 expect "prune-rows without a reranker" 1 "pruning needs a model with a reranker" -- --model "$MODEL" "x" --prune-rows 1 -o "$O"
 expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
 expect "prompt-rows without an image" 2 "image_prompt_rows needs image_prompt" -- --model "$MODEL" "x" --prompt-rows 3 -o "$O"
@@ -150,7 +150,7 @@ if [ -f "$EMODEL" ]; then
   echo "not an image" > "$TMP/text.png"
   expect "image prompt missing" 1 "cannot read image prompt '$TMP/none.png'" -- --model "$EMODEL" "x" --image-prompt "$TMP/none.png" -o "$O"
   expect "image prompt not an image" 1 "cannot read image prompt '$TMP/text.png'" -- --model "$EMODEL" "x" --image-prompt "$TMP/text.png" -o "$O"
-  expect "prompt-rows past the grid" 2 "image_prompt_rows must be at most 15" -- --model "$EMODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 16 -o "$O"
+  expect "prompt-rows past the grid" 2 "--prompt-rows: image_prompt_rows must be at most 15" -- --model "$EMODEL" "x" --image-prompt "$TMP/a.png" --prompt-rows 16 -o "$O"
   # a 22x22 PNG of the test model, resized to 64x64, its top 12 rows kept
   "$BIN" --model "$EMODEL" "red heart" --image-prompt "$TMP/a.png" --prompt-rows 12 -n 1 --candidates 2 --seed 3 -q -o "$TMP/ip.png"
   wh=$(od -An -tu1 -j16 -N8 "$TMP/ip.png" 2>/dev/null | awk '{print $3*256+$4 "x" $7*256+$8}')

@@ -311,6 +311,18 @@ static void write_preview(void *user, const dvk_images *im, uint32_t rows_done) 
   if (png_write_grid(o->preview, im, &err) != DVK_OK && !warned++) fprintf(stderr, "dalle-vk: --preview: %s\n", err.msg);
 }
 
+/* The command-line flag that sets a dvk_generate_params field (dvk_settings.invalid_param), or NULL. */
+static const char *flag_of_param(const char *param) {
+  static const char *const flags[][2] = {
+    {"n_images", "-n"},          {"candidates", "--candidates"},       {"temperature", "--temperature"},
+    {"top_p", "--top-p"},        {"cond_scale", "--cond-scale"},       {"reranker_pool", "--rerank-pool"},
+    {"prune_rows", "--prune-rows"}, {"image_prompt", "--image-prompt"}, {"image_prompt_rows", "--prompt-rows"},
+    {"prompt", "PROMPT"}};
+  for (size_t i = 0; param && i < sizeof flags / sizeof flags[0]; i++)
+    if (strcmp(param, flags[i][0]) == 0) return flags[i][1];
+  return NULL;
+}
+
 static int run(const cli_options *o) {
   dvk_error err = {""};
   if (png_check_writable(o->output, &err) != DVK_OK ||
@@ -366,7 +378,9 @@ static int run(const cli_options *o) {
   dvk_settings set;
   dvk_status s = dvk_generate_resolve(model, &p, &set);
   if (s != DVK_OK) { /* a flag's value out of range for this model is a usage error */
-    fprintf(stderr, "dalle-vk: %s\n%s", dvk_last_error(ctx), s == DVK_ERR_INVALID_ARGUMENT ? "Try 'dalle-vk --help'.\n" : "");
+    const char *flag = flag_of_param(set.invalid_param);
+    fprintf(stderr, "dalle-vk: %s%s%s\n%s", flag ? flag : "", flag ? ": " : "", dvk_last_error(ctx),
+            s == DVK_ERR_INVALID_ARGUMENT ? "Try 'dalle-vk --help'.\n" : "");
     rc = s == DVK_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_RUNTIME;
     goto done;
   }
