@@ -17,7 +17,7 @@
 //   multiple of 16) elements, so a K step (or two, KU = 2) never reads past a row.
 // Every texelFetch is a call into the driver's sampling code (the caller spills its live vectors),
 // so the tile sizes trade register pressure against fetches per FMA: see docs/benchmarks.md.
-// variants: f32 f16=WEIGHT_F16 f32_x1=X_SCALAR f16_x1=WEIGHT_F16,X_SCALAR
+// variants: f32 f16=WEIGHT_F16 q8_0=WEIGHT_Q8_0 f32_x1=X_SCALAR f16_x1=WEIGHT_F16,X_SCALAR q8_0_x1=WEIGHT_Q8_0,X_SCALAR
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_samplerless_texture_functions : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -34,6 +34,9 @@ layout(binding = 0) uniform textureBuffer x;   // R32F (X_SCALAR) or RGBA32F vie
 #ifdef WEIGHT_F16
 layout(binding = 1) uniform utextureBuffer w; // RGBA32UI: one texel = 8 halves
 #define TEXELS_PER_ROW(kw) ((kw) / 8u)
+#elif defined(WEIGHT_Q8_0)
+layout(binding = 1) uniform utextureBuffer w; // RGBA32UI: one texel = 16 int8 or 8 f16 scales (shaders/q8_shared.h)
+#define TEXELS_PER_ROW(kw) ((kw) / 4u)        // kw in words
 #else
 layout(binding = 1) uniform textureBuffer w;  // RGBA32F: one texel = 4 floats
 #define TEXELS_PER_ROW(kw) ((kw) / 4u)
@@ -109,6 +112,13 @@ void main() {
       uvec4 t = texelFetch(w, wrow[c] + int(k / 8u));
       wa[c] = vec4(unpackHalf2x16(t.x), unpackHalf2x16(t.y));
       wb[c] = vec4(unpackHalf2x16(t.z), unpackHalf2x16(t.w));
+#elif defined(WEIGHT_Q8_0)
+      uvec4 t = texelFetch(w, wrow[c] + int(k / 16u));
+      uint sw = p.k / 4u + k / 64u; // the word of this block's scale within the row
+      float d = unpackHalf2x16(texelFetch(w, wrow[c] + int(sw / 4u))[sw % 4u])[(k / 32u) & 1u];
+      bool hi = (k & 8u) != 0u;
+      wa[c] = DVK_Q8_WORD(hi ? t.z : t.x, d);
+      wb[c] = DVK_Q8_WORD(hi ? t.w : t.y, d);
 #else
       wa[c] = texelFetch(w, wrow[c] + int(k / 4u));
       wb[c] = texelFetch(w, wrow[c] + int(k / 4u) + 1);

@@ -4,8 +4,9 @@
 // X and W sub-tiles in shared memory (8 KiB), and each invocation accumulates a 4 x 4 register tile
 // (rows ty + 16 i, columns tx + 16 j: neighbouring invocations read neighbouring shared words).
 // No subgroup operations, so any subgroup width works. W is a storage buffer in the matmul device
-// layout (rows zero-padded to kw elements; f16: two halves per uint, the lower k in the low bits).
-// variants: f32 f16=WEIGHT_F16
+// layout (rows zero-padded to kw elements; f16: two halves per uint, the lower k in the low bits;
+// q8_0: shaders/q8_shared.h rows of kw words, dequantised as they are staged).
+// variants: f32 f16=WEIGHT_F16 q8_0=WEIGHT_Q8_0
 #extension GL_GOOGLE_include_directive : require
 #include "matmul_shared.h"
 
@@ -15,7 +16,7 @@
 layout(local_size_x = 16, local_size_y = 16) in;
 
 layout(std430, binding = 0) readonly buffer Xb { float x[]; };
-#ifdef WEIGHT_F16
+#if defined(WEIGHT_F16) || defined(WEIGHT_Q8_0)
 layout(std430, binding = 1) readonly buffer Wb { uint w[]; };
 #else
 layout(std430, binding = 1) readonly buffer Wb { float w[]; };
@@ -34,6 +35,8 @@ float load_w(uint j, uint k) {
   uint e = j * p.kw + k;
   vec2 h = unpackHalf2x16(w[e >> 1]);
   return (e & 1u) != 0u ? h.y : h.x;
+#elif defined(WEIGHT_Q8_0)
+  return DVK_Q8_AT(w, j * p.kw, p.k, k);
 #else
   return w[j * p.kw + k];
 #endif

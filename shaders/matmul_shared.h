@@ -5,6 +5,7 @@
 #define DVK_MATMUL_SHARED_H
 
 #include "dvk_shared.h"
+#include "q8_shared.h"
 
 /* dvk_pc_matmul.flags */
 #define DVK_MM_BIAS 1u       /* add b[n0 + j] */
@@ -16,7 +17,8 @@ DVK_STRUCT(dvk_pc_matmul) {
   DVK_U32 m;         /* rows of X and Y */
   DVK_U32 n;         /* W rows in this dispatch (output columns n0 .. n0 + n - 1) */
   DVK_U32 k;         /* reduction length (columns of X that are used) */
-  DVK_U32 kw;        /* W row stride in elements (k rounded up to DVK_MM_K_ALIGN); rows are zero-padded */
+  DVK_U32 kw;        /* W row stride in elements (k rounded up to DVK_MM_K_ALIGN; rows are zero-padded);
+                        q8_0: in 32-bit words (DVK_Q8_ROW_WORDS(k), shaders/q8_shared.h) */
   DVK_U32 ldx;       /* X row stride in floats (>= k) */
   DVK_U32 ldy;       /* Y row stride in floats (>= n0 + n) */
   DVK_U32 n0;        /* first output column of this dispatch (index into Y rows and b) */
@@ -36,7 +38,8 @@ DVK_STRUCT(dvk_pc_matmul) {
 };
 DVK_PUSH_CHECK(dvk_pc_matmul, 18)
 
-/* W rows are padded with zeros to a multiple of this many elements (f32 or f16), so that a row is a
+/* W rows are padded with zeros to a multiple of this many elements (f32 or f16; q8_0 rows are whole
+ * 16-byte texels by their own layout, and k is a multiple of 32 there), so that a row is a
  * whole number of 16-byte texels / vec4 loads in both dtypes, and the CPU kernel may unroll K by 2
  * steps of 8 without a tail. */
 #define DVK_MM_K_ALIGN 16u

@@ -209,6 +209,22 @@ float th_f16_to_f32(uint16_t h) {
   return f;
 }
 
+void th_q8_quantize(const float *x, size_t n, uint8_t *blocks, float *decoded) {
+  for (size_t i = 0; i < n; i += 32, blocks += 34) {
+    float amax = 0;
+    for (size_t j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[i + j]));
+    const float d = amax / 127.0f, inv = d != 0 ? 1.0f / d : 0.0f;
+    const uint16_t dh = th_f32_to_f16(d);
+    const float dr = th_f16_to_f32(dh);
+    blocks[0] = (uint8_t)(dh & 0xff), blocks[1] = (uint8_t)(dh >> 8);
+    for (size_t j = 0; j < 32; j++) {
+      const int8_t q = (int8_t)roundf(x[i + j] * inv);
+      blocks[2 + j] = (uint8_t)q;
+      decoded[i + j] = dr * (float)q;
+    }
+  }
+}
+
 int th_open_model(const char *file, dvk_context **ctx, dvk_model **model) {
   const char *data = getenv("DVK_TEST_DATA");
   char path[1024];

@@ -98,6 +98,11 @@ void th_check_f32(th_ctx *t, const th_buf *b, const float *ref, size_t n, double
 uint16_t th_f32_to_f16(float f);
 float th_f16_to_f32(uint16_t h);
 
+/* ggml's q8_0 quantisation, the tests' own reference: n floats (n a multiple of 32) become n / 32 blocks of
+ * 34 bytes at blocks (the f16 scale d = max|x| / 127 of the block, then 32 int8 q = roundf(x / d), ties away
+ * from zero), and decoded[i] receives d * q as the kernels must see it (decoded may be x). */
+void th_q8_quantize(const float *x, size_t n, uint8_t *blocks, float *decoded);
+
 /* For public-API tests: creates a context (validation when DVK_VALIDATION=1) and loads the test model
  * $DVK_TEST_DATA/parity/<file> (default tests/data). Returns 0, or prints why and returns 1 (nothing left open). */
 #include "dallevk.h"

@@ -1,4 +1,5 @@
-/* Embedding gathers (text, image, start-of-image row) against plain C references, f32 and f16 tables,
+/* Embedding gathers (text, image, start-of-image row) against plain C references, f32, f16 and q8_0 tables
+ * (q8_0 quantised by the tests' own ggml rule, th_q8_quantize, and repacked by dvk_q8_pack),
  * out-of-range ids, and a token table larger than maxStorageBufferRange (bound in row chunks). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "harness.h"
 #include "ops/embed.h"
+#include "ops/q8_0.h"
 
 /* Checks out against ref: elements whose ref holds the sentinel bits (rows the op must not write) must
  * still hold them; the others by relative error (NaN/Inf fail); plus the guard region. Ends the case. */
@@ -30,7 +32,8 @@ static void check_out(th_ctx *t, const th_buf *b, const float *ref, size_t n) {
   free(out), free(o2), free(r2);
 }
 
-/* A random table: host values (already rounded through f16 for f16 tables) and its device copy. */
+/* A random table: host values (already rounded through f16 for f16 tables, decoded d * q for q8_0) and its
+ * device copy. */
 typedef struct table {
   float *val;
   dvk_embed_table e;
@@ -50,11 +53,23 @@ static dvk_status make_table(th_ctx *t, table *tb, uint32_t rows, uint32_t d, dv
     }
     s = th_alloc(t, (n * 2 + 3) & ~(size_t)3, h, &tb->buf);
     free(h);
+  } else if (dtype == DVK_TABLE_Q8_0) {
+    uint8_t *blocks = malloc(n / 32 * 34);
+    size_t bytes = (size_t)rows * dvk_q8_row_bytes(d);
+    void *dev = malloc(bytes);
+    th_q8_quantize(tb->val, n, blocks, tb->val);
+    dvk_q8_pack(rows, d, blocks, dev);
+    s = th_alloc(t, bytes, dev, &tb->buf);
+    free(blocks), free(dev);
   } else {
     s = th_alloc(t, n * 4, tb->val, &tb->buf);
   }
   tb->e = (dvk_embed_table){.t = tb->buf.t, .rows = rows, .d = d, .dtype = dtype};
   return s;
+}
+
+static const char *dtype_name(dvk_table_dtype d) {
+  return d == DVK_TABLE_Q8_0 ? "q8_0" : d == DVK_TABLE_F16 ? "f16" : "f32";
 }
 
 /* Ids for B x n tokens: mostly in [0, V), some out of range on either side, some at the ends. */
@@ -71,10 +86,10 @@ static int32_t *make_ids(th_ctx *t, size_t count, uint32_t V) {
 
 /* Text (image == 0): out[b, row0 + j] = tok[id] + pos[p0 + j]; image: tok[code] + rowe[(p0+j)/G] + cole[(p0+j)%G]. */
 static void test_gather(th_ctx *t, int image, dvk_table_dtype dtype, uint32_t B, uint32_t n, uint32_t p0, uint32_t d,
-                        uint32_t V, uint32_t npos_or_grid, uint32_t out_rows, uint32_t row0) {
-  if (!th_case(t, "embed_%s %s B=%u n=%u p0=%u d=%u V=%u %s=%u rows=%u@%u", image ? "image" : "text",
-               dtype == DVK_TABLE_F16 ? "f16" : "f32", B, n, p0, d, V, image ? "G" : "T", npos_or_grid, out_rows,
-               row0))
+                        uint32_t V, uint32_t npos_or_grid, uint32_t out_rows, uint32_t row0, VkDeviceSize range) {
+  if (!th_case(t, "embed_%s %s B=%u n=%u p0=%u d=%u V=%u %s=%u rows=%u@%u range=%llu", image ? "image" : "text",
+               dtype_name(dtype), B, n, p0, d, V, image ? "G" : "T", npos_or_grid, out_rows, row0,
+               (unsigned long long)range))
     return;
   uint32_t G = npos_or_grid;
   table tok = {0}, pa = {0}, pb = {0};
@@ -103,8 +118,8 @@ static void test_gather(th_ctx *t, int image, dvk_table_dtype dtype, uint32_t B,
   }
   dvk_embed_out out = {.t = dout.t, .out_rows = out_rows, .out_row0 = row0};
   if (s == DVK_OK)
-    s = image ? dvk_op_embed_image(t->ctx, &out, dids.t, B, n, p0, G, &tok.e, &pa.e, &pb.e)
-              : dvk_op_embed_text(t->ctx, &out, dids.t, B, n, p0, &tok.e, &pa.e);
+    TH_WITH_RANGE(t, range, image ? dvk_op_embed_image(t->ctx, &out, dids.t, B, n, p0, G, &tok.e, &pa.e, &pb.e)
+                                  : dvk_op_embed_text(t->ctx, &out, dids.t, B, n, p0, &tok.e, &pa.e));
   if (s != DVK_OK) th_case_error(t, "embed", s);
   else check_out(t, &dout, ref, out_n);
   free(tok.val), free(pa.val), free(pb.val), free(ids), free(ref);
@@ -112,7 +127,7 @@ static void test_gather(th_ctx *t, int image, dvk_table_dtype dtype, uint32_t B,
 
 static void test_row(th_ctx *t, dvk_table_dtype dtype, uint32_t B, uint32_t d, uint32_t rows, uint32_t src_row,
                      uint32_t out_rows, uint32_t row0) {
-  if (!th_case(t, "embed_row %s B=%u d=%u src_row=%u/%u rows=%u@%u", dtype == DVK_TABLE_F16 ? "f16" : "f32", B, d,
+  if (!th_case(t, "embed_row %s B=%u d=%u src_row=%u/%u rows=%u@%u", dtype_name(dtype), B, d,
                src_row, rows, out_rows, row0))
     return;
   table src = {0};
@@ -136,20 +151,28 @@ int main(int argc, char **argv) {
   int rc = th_init(&t, argc, argv);
   if (rc) return rc;
   /* text prefill into a sequence buffer of T + 1 + image rows */
-  test_gather(&t, 0, DVK_TABLE_F32, 1, 7, 0, 24, 30, 7, 7 + 1 + 24, 0);
-  test_gather(&t, 0, DVK_TABLE_F16, 3, 7, 0, 13, 40, 7, 12, 0);
-  test_gather(&t, 0, DVK_TABLE_F32, 2, 3, 4, 33, 9, 7, 5, 2);
+  test_gather(&t, 0, DVK_TABLE_F32, 1, 7, 0, 24, 30, 7, 7 + 1 + 24, 0, 0);
+  test_gather(&t, 0, DVK_TABLE_F16, 3, 7, 0, 13, 40, 7, 12, 0, 0);
+  test_gather(&t, 0, DVK_TABLE_F32, 2, 3, 4, 33, 9, 7, 5, 2, 0);
   /* image tokens: a prefill run and single decode steps (first and last image index) */
-  test_gather(&t, 1, DVK_TABLE_F32, 2, 7, 3, 24, 50, 5, 7 + 1 + 24, 7 + 1 + 3);
-  test_gather(&t, 1, DVK_TABLE_F16, 2, 24, 0, 19, 64, 5, 24, 0);
-  test_gather(&t, 1, DVK_TABLE_F32, 4, 1, 0, 40, 16, 5, 1, 0);
-  test_gather(&t, 1, DVK_TABLE_F16, 4, 1, 23, 40, 16, 5, 1, 0);
+  test_gather(&t, 1, DVK_TABLE_F32, 2, 7, 3, 24, 50, 5, 7 + 1 + 24, 7 + 1 + 3, 0);
+  test_gather(&t, 1, DVK_TABLE_F16, 2, 24, 0, 19, 64, 5, 24, 0, 0);
+  test_gather(&t, 1, DVK_TABLE_F32, 4, 1, 0, 40, 16, 5, 1, 0, 0);
+  test_gather(&t, 1, DVK_TABLE_F16, 4, 1, 23, 40, 16, 5, 1, 0, 0);
+  /* q8_0 tables (d a multiple of 32) */
+  test_gather(&t, 0, DVK_TABLE_Q8_0, 3, 7, 2, 64, 40, 9, 12, 1, 0);
+  test_gather(&t, 1, DVK_TABLE_Q8_0, 2, 24, 0, 32, 64, 5, 24, 0, 0);
+  test_gather(&t, 1, DVK_TABLE_Q8_0, 4, 1, 23, 96, 16, 5, 1, 0, 0);
+  /* a token table bound in row chunks (maxStorageBufferRange lowered to 8 KiB) */
+  test_gather(&t, 0, DVK_TABLE_Q8_0, 2, 8, 0, 64, 300, 9, 8, 0, 8192);
+  test_gather(&t, 0, DVK_TABLE_F16, 2, 8, 0, 64, 300, 9, 8, 0, 8192);
   /* start-of-image row */
   test_row(&t, DVK_TABLE_F32, 1, 24, 1, 0, 32, 7);
   test_row(&t, DVK_TABLE_F32, 3, 37, 5, 3, 9, 4);
   test_row(&t, DVK_TABLE_F16, 2, 13, 6, 5, 3, 2);
+  test_row(&t, DVK_TABLE_Q8_0, 2, 96, 6, 5, 3, 2);
   /* a token table over maxStorageBufferRange on lavapipe (128 MiB): 33000 x 1024 f32 = 135 MB */
   if (t.ctx->limits.max_storage_range <= 33000ull * 1024 * 4)
-    test_gather(&t, 0, DVK_TABLE_F32, 2, 64, 0, 1024, 33000, 64, 64, 0);
+    test_gather(&t, 0, DVK_TABLE_F32, 2, 64, 0, 1024, 33000, 64, 64, 0, 0);
   return th_finish(&t);
 }

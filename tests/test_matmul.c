@@ -1,5 +1,6 @@
 /* Matmul (src/ops/matmul.h) against a double-accumulation C reference: every kernel (forced, so the
- * GPU kernels are covered on lavapipe too), f32 and f16 weights, M = 1 and M > 1, sizes that are
+ * GPU kernels are covered on lavapipe too), f32, f16 and q8_0 weights (q8_0 quantised by the tests' own
+ * ggml rule, th_q8_quantize, the reference using its decoded values), M = 1 and M > 1, sizes that are
  * multiples of no tile, bias / GELU / accumulate, row strides with NaN-filled gaps, one weight
  * larger than maxStorageBufferRange (split into chunks by the op), and the KV-cache append of a QKV
  * projection (its cache rows must equal Y's K and V columns bit for bit, everything else untouched). */
@@ -18,7 +19,12 @@ typedef struct mm_case {
   uint32_t flags;
   uint32_t pad_x, pad_y; /* extra floats per row of X / Y (ldx = k + pad_x, ldy = n + pad_y) */
   uint32_t off;          /* X and Y start this many floats into their buffers (sub-blocks) */
+  VkDeviceSize range;    /* maxStorageBufferRange for the op (0: the device's), to force W chunks */
 } mm_case;
+
+static const char *type_name(dvk_matmul_wtype t) {
+  return t == DVK_MATMUL_Q8_0 ? "q8_0" : t == DVK_MATMUL_F16 ? "f16" : "f32";
+}
 
 static const char *kernel_name(dvk_matmul_kernel k) {
   switch (k) {
@@ -45,16 +51,17 @@ static void reference(const mm_case *c, const float *x, uint32_t ldx, const floa
 
 static void run_case(th_ctx *t, const mm_case *c) {
   const uint32_t ldx = c->k + c->pad_x, ldy = c->n + c->pad_y;
-  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s ldx=%u ldy=%u off=%u", kernel_name(c->kernel),
-               c->type == DVK_MATMUL_F16 ? "f16" : "f32", c->m, c->n, c->k, c->bias ? " bias" : "",
+  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s ldx=%u ldy=%u off=%u range=%llu", kernel_name(c->kernel),
+               type_name(c->type), c->m, c->n, c->k, c->bias ? " bias" : "",
                (c->flags & DVK_MATMUL_GELU) ? " gelu" : "", (c->flags & DVK_MATMUL_ACCUMULATE) ? " acc" : "", ldx,
-               ldy, c->off))
+               ldy, c->off, (unsigned long long)c->range))
     return;
   const size_t nx = (size_t)(c->m - 1) * ldx + c->k, ny = (size_t)(c->m - 1) * ldy + c->n;
   const size_t nw = (size_t)c->n * c->k;
   float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)c->n * 4), *y0 = malloc(ny * 4),
         *ref = malloc(ny * 4);
   uint16_t *wh = malloc(nw * 2);
+  uint8_t *wq = malloc(nw / 32 * 34 + 1);
   const uint32_t nan_bits = TH_SENTINEL;
   float nan;
   memcpy(&nan, &nan_bits, 4);
@@ -65,6 +72,7 @@ static void run_case(th_ctx *t, const mm_case *c) {
   th_fill_uniform(&t->rng, y0, ny, -1, 1); /* also the gaps between Y rows, which must stay as they are */
   if (c->type == DVK_MATMUL_F16)
     for (size_t i = 0; i < nw; i++) wh[i] = th_f32_to_f16(w[i]), w[i] = th_f16_to_f32(wh[i]);
+  if (c->type == DVK_MATMUL_Q8_0) th_q8_quantize(w, nw, wq, w); /* the reference uses the decoded d * q */
   memcpy(ref, y0, ny * 4);
   reference(c, x, ldx, w, c->bias ? b : NULL, ref, ldy);
 
@@ -79,7 +87,9 @@ static void run_case(th_ctx *t, const mm_case *c) {
   dvk_status s = th_alloc(t, (c->off + nx) * 4, xo, &dx);
   if (s == DVK_OK) s = th_alloc(t, (size_t)c->n * 4, b, &db);
   if (s == DVK_OK) s = th_alloc(t, (c->off + ny) * 4, yo, &dy);
-  if (s == DVK_OK)
+  if (s == DVK_OK && c->type == DVK_MATMUL_Q8_0)
+    s = dvk_matmul_weight_upload(t->ctx, t->arena, c->type, c->n, c->k, wq, DVK_MATMUL_Q8_0, &wt);
+  else if (s == DVK_OK)
     s = dvk_matmul_weight_upload(t->ctx, t->arena, c->type, c->n, c->k, from_halves ? (const void *)wh : w,
                                  from_halves ? DVK_MATMUL_F16 : DVK_MATMUL_F32, &wt);
   if (s == DVK_OK) {
@@ -87,12 +97,11 @@ static void run_case(th_ctx *t, const mm_case *c) {
     dvk_tensor yt = dvk_tensor_slice(dy.t, (VkDeviceSize)c->off * 4, ny * 4);
     dvk_matmul_desc d = {.m = c->m, .x = xt, .ldx = ldx, .w = &wt, .bias = c->bias ? &db.t : NULL, .y = yt,
                          .ldy = ldy, .flags = c->flags, .kernel = c->kernel};
-    s = dvk_op_matmul_ex(t->ctx, &d);
+    TH_WITH_RANGE(t, c->range, dvk_op_matmul_ex(t->ctx, &d));
   }
-  if (s == DVK_OK) s = dvk_flush(t->ctx);
   if (s != DVK_OK) th_case_error(t, "matmul", s);
   else th_check_f32(t, &dy, refo, c->off + ny, 1e-5);
-  free(x), free(w), free(b), free(y0), free(ref), free(wh), free(xo), free(yo), free(refo);
+  free(x), free(w), free(b), free(y0), free(ref), free(wh), free(wq), free(xo), free(yo), free(refo);
 }
 
 /* The op must reject what it cannot do, with a message. */
@@ -115,6 +124,12 @@ static void test_errors(th_ctx *t) {
   ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;
   d = (dvk_matmul_desc){.m = 9, .x = dx.t, .w = &wt, .y = dy.t, .kernel = DVK_MATMUL_KERNEL_GPU_VEC};
   ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* vec, m > 8 */
+  dvk_matmul_weight wq;
+  uint8_t blocks[4 * 34] = {0};
+  ok &= dvk_matmul_weight_upload(t->ctx, t->arena, DVK_MATMUL_Q8_0, 4, 8, blocks, DVK_MATMUL_Q8_0, &wq) ==
+        DVK_ERR_INVALID_ARGUMENT; /* q8_0 with k not a multiple of 32 */
+  ok &= dvk_matmul_weight_upload(t->ctx, t->arena, DVK_MATMUL_Q8_0, 1, 32, wf, DVK_MATMUL_F32, &wq) ==
+        DVK_ERR_INVALID_ARGUMENT; /* q8_0 from floats */
   th_case_done(t, ok, 0, 0);
 }
 
@@ -242,26 +257,28 @@ int main(int argc, char **argv) {
   th_ctx t;
   int rc = th_init(&t, argc, argv);
   if (rc) return rc;
-  const dvk_matmul_wtype types[] = {DVK_MATMUL_F32, DVK_MATMUL_F16};
+  const dvk_matmul_wtype types[] = {DVK_MATMUL_F32, DVK_MATMUL_F16, DVK_MATMUL_Q8_0};
   /* m, n, k, bias, flags, pad_x, pad_y */
   const mm_case shapes[] = {
-    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0},
-    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0},
-    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0},
-    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0},
-    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1},
-    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0},
-    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3},
-    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0},
-    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0},
+    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0, 0},
+    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0, 0},
+    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0},
+    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
+    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1, 0},
+    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
+    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3, 0},
+    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0, 0},
+    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0},
+    {5, 300, 256, 0, 0, 1, 0, 0, 0, 0, 16384}, /* W split into chunks by a lowered maxStorageBufferRange */
   };
   const dvk_matmul_kernel kernels[] = {DVK_MATMUL_AUTO, DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_KERNEL_GPU_TILED,
                                        DVK_MATMUL_KERNEL_GPU_VEC};
   for (size_t q = 0; q < sizeof kernels / sizeof *kernels; q++)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-      for (size_t ty = 0; ty < 2; ty++) {
+      for (size_t ty = 0; ty < sizeof types / sizeof *types; ty++) {
         mm_case c = shapes[i];
         c.type = types[ty];
+        if (c.type == DVK_MATMUL_Q8_0) c.k = (c.k + 31) / 32 * 32; /* whole q8_0 blocks */
         c.kernel = kernels[q];
         if (c.kernel == DVK_MATMUL_KERNEL_GPU_VEC && c.m > 8) continue;
         if (c.kernel == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue; /* = auto */

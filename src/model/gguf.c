@@ -142,7 +142,15 @@ const char *gguf_tensor_type_name(uint32_t t) {
 }
 
 size_t gguf_tensor_type_size(uint32_t t) {
-  return t == GGUF_TENSOR_F32 ? 4 : t == GGUF_TENSOR_F16 ? 2 : 0;
+  return t == GGUF_TENSOR_F32 ? 4 : t == GGUF_TENSOR_F16 ? 2 : t == GGUF_TENSOR_Q8_0 ? GGUF_Q8_0_BYTES : 0;
+}
+
+uint32_t gguf_tensor_type_block(uint32_t t) {
+  return t == GGUF_TENSOR_F32 || t == GGUF_TENSOR_F16 ? 1 : t == GGUF_TENSOR_Q8_0 ? GGUF_Q8_0_BLOCK : 0;
+}
+
+size_t gguf_tensor_type_align(uint32_t t) {
+  return t == GGUF_TENSOR_F32 ? 4 : t == GGUF_TENSOR_F16 || t == GGUF_TENSOR_Q8_0 ? 2 : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -329,12 +337,16 @@ static bool read_tensor_info(cursor *c, uint64_t index, gguf_tensor *t) {
   uint32_t type;
   if (!take_u32(c, &type)) return false;
   size_t es = gguf_tensor_type_size(type);
+  uint32_t block = gguf_tensor_type_block(type);
   if (!es)
-    return cfail(c, DVK_ERR_MODEL_FORMAT, "%s: unsupported tensor type %" PRIu32 " (%s); supported: f32, f16",
+    return cfail(c, DVK_ERR_MODEL_FORMAT, "%s: unsupported tensor type %" PRIu32 " (%s); supported: f32, f16, q8_0",
                  c->what, type, gguf_tensor_type_name(type));
   t->type = (gguf_tensor_type)type;
-  if (n > (uint64_t)INT64_MAX / es) return cfail(c, DVK_ERR_MODEL_FORMAT, "%s: byte size overflows", c->what);
-  t->nbytes = n * es;
+  if (t->dims[0] % block)
+    return cfail(c, DVK_ERR_MODEL_FORMAT, "%s: type %s needs dims[0] a multiple of %" PRIu32 ", got %" PRIu64,
+                 c->what, gguf_tensor_type_name(type), block, t->dims[0]);
+  if (n / block > (uint64_t)INT64_MAX / es) return cfail(c, DVK_ERR_MODEL_FORMAT, "%s: byte size overflows", c->what);
+  t->nbytes = n / block * es;
   return take_u64(c, &t->offset);
 }
 
@@ -389,11 +401,11 @@ static bool check_tensor_ranges(cursor *c) {
                    t->name, t->nbytes, t->offset, data_size);
     t->data = f->base + f->data_start + t->offset;
     /* readers use the data as float / uint16_t arrays: with general.alignment 1 or 2 it could be misaligned */
-    if ((uintptr_t)t->data % gguf_tensor_type_size(t->type))
+    if ((uintptr_t)t->data % gguf_tensor_type_align(t->type))
       return cfail(c, DVK_ERR_MODEL_FORMAT,
                    "tensor '%s': data at file offset %" PRIu64 " is not aligned to its %zu-byte elements "
                    "(general.alignment %" PRIu64 ")",
-                   t->name, f->data_start + t->offset, gguf_tensor_type_size(t->type), a);
+                   t->name, f->data_start + t->offset, gguf_tensor_type_align(t->type), a);
   }
   /* Overlap check: sort by offset (reusing the name index array as scratch), compare neighbours. */
   const gguf_tensor **v = f->t_by_name;
@@ -721,6 +733,7 @@ dvk_status gguf_require_tensor(const gguf_file *f, const char *name, uint32_t n_
     char want[32] = "";
     if (allowed & GGUF_ALLOW_F32) strcat(want, "f32");
     if (allowed & GGUF_ALLOW_F16) strcat(want, want[0] ? " or f16" : "f16");
+    if (allowed & GGUF_ALLOW_Q8_0) strcat(want, want[0] ? " or q8_0" : "q8_0");
     return failf(err, f->name, DVK_ERR_MODEL_FORMAT, "tensor '%s' has type %s, expected %s", name,
                  gguf_tensor_type_name(t->type), want[0] ? want : "nothing");
   }

@@ -3,10 +3,11 @@
  *
  * A model file is untrusted input. gguf_open / gguf_open_memory validate the whole structure before
  * returning: magic, version, every count against the bytes left, string lengths, value and array
- * element types, tensor ranks, dims, element-count overflow, tensor types (F32, F16), offset
- * alignment, each tensor's data aligned in memory to its element size, every tensor inside the file, no
- * two tensors overlapping, no duplicate keys or tensor names. After a successful open every pointer handed
- * out is safe to read for the stated length (tensor data as float / uint16_t arrays).
+ * element types, tensor ranks, dims, element-count overflow, tensor types (F32, F16, Q8_0 with dims[0] a
+ * multiple of its 32-value block), offset alignment, each tensor's data aligned in memory to its element
+ * size (Q8_0: 2 bytes, its f16 scales), every tensor inside the file, no two tensors overlapping, no
+ * duplicate keys or tensor names. After a successful open every pointer handed out is safe to read for the
+ * stated length (tensor data as float / uint16_t arrays, or Q8_0 blocks).
  *
  * Layout reminder (little-endian): "GGUF", u32 version, u64 tensor_count, u64 kv_count, KV pairs,
  * tensor infos, padding to general.alignment (default 32), data section. Tensor dims are in ggml
@@ -50,13 +51,20 @@ typedef enum gguf_type {
   GGUF_TYPE_COUNT
 } gguf_type;
 
-/* Tensor element types the engine accepts (ggml ids); every other ggml type is rejected at open. */
-typedef enum gguf_tensor_type { GGUF_TENSOR_F32 = 0, GGUF_TENSOR_F16 = 1 } gguf_tensor_type;
+/* Tensor element types the engine accepts (ggml ids); every other ggml type is rejected at open.
+ * Q8_0 (ggml's layout): blocks of GGUF_Q8_0_BLOCK values along dims[0], each an f16 scale d then 32 int8 q
+ * (value = d * q), GGUF_Q8_0_BYTES bytes per block. */
+typedef enum gguf_tensor_type { GGUF_TENSOR_F32 = 0, GGUF_TENSOR_F16 = 1, GGUF_TENSOR_Q8_0 = 8 } gguf_tensor_type;
+#define GGUF_Q8_0_BLOCK 32u
+#define GGUF_Q8_0_BYTES 34u
 
 /* Bit masks of gguf_tensor_type for gguf_require_tensor. */
 #define GGUF_ALLOW_F32 (1u << GGUF_TENSOR_F32)
 #define GGUF_ALLOW_F16 (1u << GGUF_TENSOR_F16)
+#define GGUF_ALLOW_Q8_0 (1u << GGUF_TENSOR_Q8_0)
 #define GGUF_ALLOW_FLOAT (GGUF_ALLOW_F32 | GGUF_ALLOW_F16)
+/* What a 2-D weight (matmul weight, embedding table) may be stored as (docs/model-format.md §3). */
+#define GGUF_ALLOW_MATRIX (GGUF_ALLOW_FLOAT | GGUF_ALLOW_Q8_0)
 
 /* A string value. s is a NUL-terminated copy owned by the gguf_file; len excludes the NUL. A GGUF
  * string may itself contain NUL bytes: use len, not strlen, when that matters. */
@@ -100,7 +108,7 @@ typedef struct gguf_tensor {
   uint32_t n_dims;  /* 1..GGUF_MAX_DIMS */
   uint64_t dims[GGUF_MAX_DIMS];
   uint64_t n_elements; /* product of dims */
-  uint64_t nbytes;     /* n_elements * element size */
+  uint64_t nbytes;     /* n_elements * element size (Q8_0: n_elements / 32 * 34) */
   uint64_t offset;     /* from the start of the data section, a multiple of the alignment */
   const void *data;
 } gguf_tensor;
@@ -171,14 +179,20 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
  * DVK_ERR_MODEL_FORMAT with one of
  *   "FILE: required tensor 'N' is missing"
  *   "FILE: tensor 'N' has shape [256, 768], expected [256, 96]"
- *   "FILE: tensor 'N' has type f16, expected f32". */
+ *   "FILE: tensor 'N' has type f16, expected f32" (or "f32 or f16 or q8_0", per the mask). */
 dvk_status gguf_require_tensor(const gguf_file *f, const char *name, uint32_t n_dims, const uint64_t *shape,
                                unsigned allowed, const gguf_tensor **out, dvk_error *err);
 
-/* Names for messages: "uint32", "string", ... / "f32", "f16"; "unknown" for other values. */
+/* Names for messages: "uint32", "string", ... / "f32", "f16", "q8_0"; "unknown" for other values. */
 const char *gguf_type_name(gguf_type t);
 const char *gguf_tensor_type_name(uint32_t t);
-/* Bytes of one element of a tensor type (4 or 2), 0 for unsupported types. */
+/* Bytes of one block of a supported tensor type (f32: 4, f16: 2, one value per block; q8_0: 34 per 32 values),
+ * 0 for unsupported types. */
 size_t gguf_tensor_type_size(uint32_t t);
+/* Values per block of a supported tensor type (1, or GGUF_Q8_0_BLOCK), 0 for unsupported types. dims[0] must be a
+ * multiple of it. */
+uint32_t gguf_tensor_type_block(uint32_t t);
+/* Alignment in bytes the tensor's data must have in memory (4 f32, 2 f16 and q8_0), 0 for unsupported types. */
+size_t gguf_tensor_type_align(uint32_t t);
 
 #endif

@@ -20,14 +20,16 @@ typedef struct dvk_loader {
 /* A 1-D f32 tensor [n] (biases, LayerNorm parameters). */
 dvk_status dvk_load_vector(dvk_loader *L, const char *name, uint64_t n, dvk_tensor *out);
 
-/* A linear weight W [n, k] (PyTorch order), f32 or f16 as stored, into the matmul device layout. */
+/* A linear weight W [n, k] (PyTorch order), f32, f16 or q8_0 as stored, into the matmul device layout. */
 dvk_status dvk_load_linear(dvk_loader *L, const char *name, uint32_t n, uint32_t k, dvk_matmul_weight *out);
 
-/* An embedding table [rows, d], f32 or f16 as stored (f16 padded to whole 32-bit words). */
+/* An embedding table [rows, d], f32, f16 or q8_0 as stored (f16 padded to whole 32-bit words; q8_0 repacked
+ * into the rows of shaders/q8_shared.h). */
 dvk_status dvk_load_table(dvk_loader *L, const char *name, uint32_t rows, uint32_t d, dvk_embed_table *out);
 
-/* A tensor of the given PyTorch-order shape, any allowed float type, uploaded byte for byte (rounded up to
- * 4 bytes). *is_f16 receives whether it is f16. */
+/* A tensor of the given PyTorch-order shape, f32 or f16 uploaded byte for byte (rounded up to 4 bytes); a 2-D
+ * tensor may also be q8_0, uploaded decoded to f32 (for ops without a q8_0 kernel: gathers of the image
+ * decoders). *is_f16 receives whether it was uploaded as f16. */
 dvk_status dvk_load_raw(dvk_loader *L, const char *name, uint32_t n_dims, const uint64_t *shape, dvk_tensor *out,
                         int *is_f16);
 

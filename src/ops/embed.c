@@ -1,20 +1,31 @@
 /* Embedding gathers. See embed.h. */
 #include "ops/embed.h"
 
+#include "ops/q8_0.h"
 #include "ops/util.h"
 #include "ops/window.h"
 #include "transformer_shared.h"
 
+/* Bytes of the unit the shaders index a table by: an element (f32, f16) or a 32-bit word (q8_0 rows). */
 static VkDeviceSize elem_bytes(dvk_table_dtype t) { return t == DVK_TABLE_F16 ? 2 : 4; }
+
+/* Bytes of one table row (q8_0: a whole number of words; f16 rows may end mid-word). */
+static VkDeviceSize row_bytes_of(const dvk_embed_table *e) {
+  return e->dtype == DVK_TABLE_Q8_0 ? dvk_q8_row_bytes(e->d) : (VkDeviceSize)e->d * elem_bytes(e->dtype);
+}
 
 /* Bytes of the first `rows` rows of a table, rounded up to whole 32-bit words. */
 static VkDeviceSize table_bytes(const dvk_embed_table *e, uint32_t rows) {
-  return ((VkDeviceSize)rows * e->d * elem_bytes(e->dtype) + 3) & ~(VkDeviceSize)3;
+  return ((VkDeviceSize)rows * row_bytes_of(e) + 3) & ~(VkDeviceSize)3;
+}
+
+static const char *variant_of(dvk_table_dtype t, const char *f32, const char *f16, const char *q8) {
+  return t == DVK_TABLE_Q8_0 ? q8 : t == DVK_TABLE_F16 ? f16 : f32;
 }
 
 static dvk_status check_table(dvk_device *ctx, const char *name, const dvk_embed_table *e, uint32_t d,
                               dvk_table_dtype dtype, int whole_binding) {
-  if (e->d != d || e->dtype != dtype || e->rows == 0)
+  if (e->d != d || e->dtype != dtype || e->rows == 0 || (dtype == DVK_TABLE_Q8_0 && d % DVK_Q8_BLOCK))
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed: table %s is [%u, %u] dtype %d, needs d = %u dtype %d",
                     name, e->rows, e->d, (int)e->dtype, d, (int)dtype);
   DVK_TRY(dvk_need_bytes(ctx, "embed", name, e->t, table_bytes(e, e->rows)));
@@ -40,7 +51,7 @@ static dvk_status check_io(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor
 /* Shared by text and image: one dispatch per chunk of tok rows. pc holds everything but the chunk. */
 static dvk_status gather(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor ids, const dvk_embed_table *tok,
                          dvk_tensor pos_a, dvk_tensor pos_b, dvk_pc_embed pc) {
-  VkDeviceSize row_bytes = (VkDeviceSize)tok->d * elem_bytes(tok->dtype);
+  VkDeviceSize row_bytes = row_bytes_of(tok), row_units = row_bytes / elem_bytes(tok->dtype);
   uint32_t chunk = dvk_window_rows(ctx, row_bytes, tok->rows, ctx->limits.max_storage_range);
   if (chunk == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed: one table row exceeds the binding range");
   for (uint32_t v0 = 0; v0 < tok->rows; v0 += chunk) {
@@ -48,9 +59,9 @@ static dvk_status gather(dvk_device *ctx, const dvk_embed_out *out, dvk_tensor i
     pc.v0 = v0;
     pc.v_count = cnt;
     pc.first = v0 == 0;
-    dvk_dispatch_desc d = {.shader = tok->dtype == DVK_TABLE_F16 ? "embed_f16" : "embed_f32",
+    dvk_dispatch_desc d = {.shader = variant_of(tok->dtype, "embed_f32", "embed_f16", "embed_q8_0"),
                            .n_bindings = 5, .push = &pc, .push_size = sizeof pc};
-    DVK_TRY(dvk_window_exact(ctx, "embed", "tok", tok->t, (uint64_t)v0 * tok->d, (uint64_t)cnt * tok->d,
+    DVK_TRY(dvk_window_exact(ctx, "embed", "tok", tok->t, (uint64_t)v0 * row_units, (uint64_t)cnt * row_units,
                              (uint32_t)elem_bytes(tok->dtype), &d.bindings[0].t));
     d.bindings[1].t = dvk_bind_range(ids, (VkDeviceSize)pc.batch * pc.n * 4);
     d.bindings[2].t = pos_a;
@@ -108,11 +119,12 @@ dvk_status dvk_op_embed_row(dvk_device *ctx, const dvk_embed_out *out, uint32_t 
   DVK_TRY(check_table(ctx, "src", src, d, src->dtype, 0));
   if (out_bytes > ctx->limits.max_storage_range)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "embed_row: output exceeds maxStorageBufferRange");
-  dvk_window row = {0}; /* the shader indexes from src_off elements into the window */
-  DVK_TRY(dvk_window_of(ctx, "embed_row", "src", src->t, (uint64_t)src_row * d, d, (uint32_t)elem_bytes(src->dtype),
-                        &row));
+  dvk_window row = {0}; /* the shader indexes from src_off elements (q8_0: words) into the window */
+  const VkDeviceSize units = row_bytes_of(src) / elem_bytes(src->dtype); /* per row; f16 rows: d */
+  DVK_TRY(dvk_window_of(ctx, "embed_row", "src", src->t, (uint64_t)src_row * units, units,
+                        (uint32_t)elem_bytes(src->dtype), &row));
   dvk_pc_embed_row pc = {.batch = batch, .d = d, .out_rows = out->out_rows, .row = out->out_row0, .src_off = row.off};
-  dvk_dispatch_desc desc = {.shader = src->dtype == DVK_TABLE_F16 ? "embed_row_f16" : "embed_row_f32",
+  dvk_dispatch_desc desc = {.shader = variant_of(src->dtype, "embed_row_f32", "embed_row_f16", "embed_row_q8_0"),
                             .n_bindings = 2, .push = &pc, .push_size = sizeof pc};
   desc.bindings[0].t = row.t;
   desc.bindings[1].t = dvk_bind_range(out->t, out_bytes);

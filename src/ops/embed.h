@@ -1,5 +1,5 @@
 /* Token embeddings of the DALL-E sequence: text (token + position), image (token + row + column), and
- * the start-of-image row. Tables may be f32 or f16 and larger than maxStorageBufferRange (the paper's
+ * the start-of-image row. Tables may be f32, f16 or q8_0 and larger than maxStorageBufferRange (the paper's
  * text table [16640, 3968] f32 is 264 MB): the token table is bound in row chunks, one dispatch per
  * chunk, each writing the outputs whose ids fall inside it. */
 #ifndef DVK_OPS_EMBED_H
@@ -7,10 +7,12 @@
 
 #include "vk/dispatch.h"
 
-typedef enum dvk_table_dtype { DVK_TABLE_F32 = 0, DVK_TABLE_F16 = 1 } dvk_table_dtype;
+typedef enum dvk_table_dtype { DVK_TABLE_F32 = 0, DVK_TABLE_F16 = 1, DVK_TABLE_Q8_0 = 2 } dvk_table_dtype;
 
 /* A row-major table [rows, d], c fastest: f32, or IEEE f16 (2 bytes per element, read packed two per
- * 32-bit word, so an f16 tensor must hold a whole number of words: pad rows * d odd by 2 bytes). */
+ * 32-bit word, so an f16 tensor must hold a whole number of words: pad rows * d odd by 2 bytes), or q8_0
+ * (d a multiple of 32; rows in the device layout of shaders/q8_shared.h, dvk_q8_row_bytes(d) bytes each,
+ * built by dvk_q8_pack). */
 typedef struct dvk_embed_table {
   dvk_tensor t;
   uint32_t rows;

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "matmul_shared.h"
+#include "ops/half.h"
+#include "ops/q8_0.h"
 #include "ops/util.h"
 #include "ops/window.h"
 
@@ -17,50 +19,21 @@ _Static_assert(DVK_MATMUL_K_ALIGN == DVK_MM_K_ALIGN, "W row padding must match t
 
 uint32_t dvk_matmul_row_stride(uint32_t k) { return (k + DVK_MATMUL_K_ALIGN - 1) / DVK_MATMUL_K_ALIGN * DVK_MATMUL_K_ALIGN; }
 
-static VkDeviceSize elem_bytes(dvk_matmul_wtype t) { return t == DVK_MATMUL_F16 ? 2 : 4; }
+VkDeviceSize dvk_matmul_row_bytes(dvk_matmul_wtype type, uint32_t k) {
+  if (type == DVK_MATMUL_Q8_0) return dvk_q8_row_bytes(k);
+  return (VkDeviceSize)dvk_matmul_row_stride(k) * (type == DVK_MATMUL_F16 ? 2 : 4);
+}
 
 VkDeviceSize dvk_matmul_weight_bytes(dvk_matmul_wtype type, uint32_t n, uint32_t k) {
-  return (VkDeviceSize)n * dvk_matmul_row_stride(k) * elem_bytes(type);
-}
-
-/* IEEE binary32 -> binary16, round to nearest even; NaN stays NaN, overflow becomes inf. */
-static uint16_t f32_to_f16(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, mant = x & 0x7fffffu;
-  if (e == 0xffu) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0u));
-  int32_t he = (int32_t)e - 127 + 15;
-  if (he >= 31) return (uint16_t)(sign | 0x7c00u);
-  if (he <= 0) { /* subnormal half or zero */
-    if (he < -10) return (uint16_t)sign;
-    mant |= 0x800000u;
-    uint32_t shift = (uint32_t)(14 - he), h = mant >> shift;
-    uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-    if (rem > half || (rem == half && (h & 1u))) h++;
-    return (uint16_t)(sign | h);
-  }
-  uint32_t h = sign | ((uint32_t)he << 10) | (mant >> 13), rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++; /* a carry into the exponent is correct */
-  return (uint16_t)h;
-}
-
-static float f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, mant = h & 0x3ffu, x;
-  if (e == 0x1fu) x = sign | 0x7f800000u | (mant << 13);
-  else if (e != 0) x = sign | ((e - 15 + 127) << 23) | (mant << 13);
-  else if (mant == 0) x = sign;
-  else { /* subnormal: normalise */
-    e = 127 - 15 + 1;
-    while (!(mant & 0x400u)) mant <<= 1, e--;
-    x = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-  }
-  float f;
-  memcpy(&f, &x, 4);
-  return f;
+  return (VkDeviceSize)n * dvk_matmul_row_bytes(type, k);
 }
 
 void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, const void *src,
                                dvk_matmul_wtype src_type, void *dst) {
+  if (type == DVK_MATMUL_Q8_0 || src_type == DVK_MATMUL_Q8_0) { /* repack only (the upload checks the pairing) */
+    dvk_q8_pack(n, k, src, dst);
+    return;
+  }
   const uint32_t kw = dvk_matmul_row_stride(k);
   memset(dst, 0, (size_t)dvk_matmul_weight_bytes(type, n, k));
   for (uint32_t r = 0; r < n; r++) {
@@ -69,12 +42,12 @@ void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, co
       float *d = (float *)dst + out;
       if (src_type == DVK_MATMUL_F32) memcpy(d, (const float *)src + in, (size_t)k * 4);
       else
-        for (uint32_t i = 0; i < k; i++) d[i] = f16_to_f32(((const uint16_t *)src)[in + i]);
+        for (uint32_t i = 0; i < k; i++) d[i] = dvk_f16_to_f32(((const uint16_t *)src)[in + i]);
     } else {
       uint16_t *d = (uint16_t *)dst + out; /* little-endian: element 2i lands in the low half */
       if (src_type == DVK_MATMUL_F16) memcpy(d, (const uint16_t *)src + in, (size_t)k * 2);
       else
-        for (uint32_t i = 0; i < k; i++) d[i] = f32_to_f16(((const float *)src)[in + i]);
+        for (uint32_t i = 0; i < k; i++) d[i] = dvk_f32_to_f16(((const float *)src)[in + i]);
     }
   }
 }
@@ -84,6 +57,10 @@ dvk_status dvk_matmul_weight_upload(dvk_device *ctx, dvk_arena *arena, dvk_matmu
                                     dvk_matmul_weight *out) {
   memset(out, 0, sizeof *out);
   if (n == 0 || k == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul weight: empty shape [%u, %u]", n, k);
+  if ((type == DVK_MATMUL_Q8_0) != (src_type == DVK_MATMUL_Q8_0) || (type == DVK_MATMUL_Q8_0 && k % DVK_Q8_BLOCK))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
+                    "matmul weight: q8_0 needs a q8_0 source and k a multiple of %u (types %d <- %d, k %u)",
+                    DVK_Q8_BLOCK, (int)type, (int)src_type, k);
   const VkDeviceSize bytes = dvk_matmul_weight_bytes(type, n, k);
   dvk_tensor t;
   DVK_TRY(dvk_arena_alloc(arena, bytes, &t));
@@ -123,13 +100,21 @@ static const variant variants[] = {
    0, 0},
   {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_F16, 1, "matmul_cpu_f16_x1", VK_FORMAT_R32_SFLOAT, VK_FORMAT_R32G32B32A32_UINT,
    0, 0},
+  {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_Q8_0, 0, "matmul_cpu_q8_0", VK_FORMAT_R32G32B32A32_SFLOAT,
+   VK_FORMAT_R32G32B32A32_UINT, 0, 0},
+  {DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_Q8_0, 1, "matmul_cpu_q8_0_x1", VK_FORMAT_R32_SFLOAT, VK_FORMAT_R32G32B32A32_UINT,
+   0, 0},
   {DVK_MATMUL_KERNEL_GPU_TILED, DVK_MATMUL_F32, 0, "matmul_gpu_f32", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
    GPU_TILE, GPU_TILE},
   {DVK_MATMUL_KERNEL_GPU_TILED, DVK_MATMUL_F16, 0, "matmul_gpu_f16", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
    GPU_TILE, GPU_TILE},
+  {DVK_MATMUL_KERNEL_GPU_TILED, DVK_MATMUL_Q8_0, 0, "matmul_gpu_q8_0", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
+   GPU_TILE, GPU_TILE},
   {DVK_MATMUL_KERNEL_GPU_VEC, DVK_MATMUL_F32, 0, "matmul_vec_f32", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
    VEC_MAX_M, 1},
   {DVK_MATMUL_KERNEL_GPU_VEC, DVK_MATMUL_F16, 0, "matmul_vec_f16", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
+   VEC_MAX_M, 1},
+  {DVK_MATMUL_KERNEL_GPU_VEC, DVK_MATMUL_Q8_0, 0, "matmul_vec_q8_0", VK_FORMAT_UNDEFINED, VK_FORMAT_UNDEFINED,
    VEC_MAX_M, 1},
 };
 
@@ -283,8 +268,10 @@ dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
   const variant *v = find_variant(p.kernel, w->type, x_scalar);
   if (!v) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: no kernel variant for weight type %d", (int)w->type);
   const dvk_tensor bb = d->bias ? dvk_bind_range(*d->bias, (VkDeviceSize)n * 4) : yw.t; /* unread when no bias */
-  const uint32_t kw = dvk_matmul_row_stride(k);
-  const VkDeviceSize row_bytes = (VkDeviceSize)kw * elem_bytes(w->type);
+  /* W is bound in units of its element (a float, a half, or a q8_0 word); kw is the row stride in them */
+  const uint32_t unit = w->type == DVK_MATMUL_F16 ? 2 : 4;
+  const VkDeviceSize row_bytes = dvk_matmul_row_bytes(w->type, k);
+  const uint32_t kw = (uint32_t)(row_bytes / unit);
   const uint32_t rows = dvk_window_rows(ctx, row_bytes, n, p.max_w_bytes);
   if (rows == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: one W row of %llu bytes does not fit a binding",
@@ -297,7 +284,7 @@ dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
     pc.n0 = n0;
     pc.n = n - n0 < rows ? n - n0 : rows;
     DVK_TRY(dvk_window_exact(ctx, "matmul", "w", w->t, (uint64_t)n0 * kw, (uint64_t)pc.n * kw,
-                             (uint32_t)elem_bytes(w->type), &o.w));
+                             unit, &o.w));
     DVK_TRY(dispatch_chunk(ctx, v, &p, pc, &o));
   }
   if (d->kv && !(pc.flags & DVK_MM_KV)) /* the cache does not fit one binding: append by its own op */

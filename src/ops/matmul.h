@@ -1,15 +1,17 @@
 /* Matmul, the engine's hottest op: Y[M, N] (+)= epilogue(X[M, K] . W[N, K]^T + b[N]).
  *
- * Dtypes: X, Y, b are f32; W is f32 or f16 (IEEE half); accumulation is always fp32 (DESIGN §5).
+ * Dtypes: X, Y, b are f32; W is f32, f16 (IEEE half) or q8_0 (ggml's 8-bit blocks: 32 int8 and one f16
+ * scale per block, value = d * q, dequantised in the kernel); accumulation is always fp32 (DESIGN §5).
  * All matrices are row-major (the last index is fastest): X[m, k] at x[m * ldx + k], Y[m, n] at
  * y[m * ldy + n], W[n, k] in the device layout below.
  *
  * Weight device layout ("matmul layout"): N rows of kw = round_up(K, 16) elements, row n at element
  * n * kw, the kw - K padding elements are zero. f32: 4 bytes per element. f16: 2 bytes per element,
  * two halves per little-endian uint32 (element 2i in the low 16 bits, as GLSL unpackHalf2x16 reads
- * them). So every row is a whole number of 16-byte texels in both dtypes: kernels fetch 4 floats or
- * 8 halves per load and never need a K-tail on W. Build it with dvk_matmul_weight_prepare (host
- * memory) or dvk_matmul_weight_upload (arena + upload).
+ * them). q8_0 (K a multiple of 32): N rows of shaders/q8_shared.h's layout, the row's K int8 values then its
+ * K / 32 f16 scales, padded to 16 bytes. So every row is a whole number of 16-byte texels in each dtype:
+ * kernels fetch 4 floats, 8 halves or 16 int8 per load and never need a K-tail on W. Build it with
+ * dvk_matmul_weight_prepare (host memory) or dvk_matmul_weight_upload (arena + upload).
  *
  * Epilogue, per output element, in this order: + b[n] (when a bias is given), GELU erf form
  * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf of shaders/gelu.glsl, |error| <= 1.5e-7),
@@ -37,7 +39,7 @@
 #include "ops/attention.h"
 #include "vk/dispatch.h"
 
-typedef enum dvk_matmul_wtype { DVK_MATMUL_F32 = 0, DVK_MATMUL_F16 = 1 } dvk_matmul_wtype;
+typedef enum dvk_matmul_wtype { DVK_MATMUL_F32 = 0, DVK_MATMUL_F16 = 1, DVK_MATMUL_Q8_0 = 2 } dvk_matmul_wtype;
 
 /* Epilogue flags (bit set). */
 #define DVK_MATMUL_GELU 2u
@@ -54,21 +56,26 @@ typedef struct dvk_matmul_weight {
   uint32_t n, k;
 } dvk_matmul_weight;
 
-/* Row stride of the device layout in elements: k rounded up to DVK_MATMUL_K_ALIGN. */
+/* Row stride of the f32 / f16 device layout in elements: k rounded up to DVK_MATMUL_K_ALIGN. */
 uint32_t dvk_matmul_row_stride(uint32_t k);
 
-/* Bytes of the device layout of a [n, k] weight of the given type (n * row_stride(k) * 4 or * 2). */
+/* Bytes of one device row of k values: row_stride(k) * 4 or * 2, q8_0 dvk_q8_row_bytes(k). */
+VkDeviceSize dvk_matmul_row_bytes(dvk_matmul_wtype type, uint32_t k);
+
+/* Bytes of the device layout of a [n, k] weight of the given type (n * dvk_matmul_row_bytes). */
 VkDeviceSize dvk_matmul_weight_bytes(dvk_matmul_wtype type, uint32_t n, uint32_t k);
 
 /* Converts a host row-major [n, k] matrix (src, dense: row stride k; f32 = float, f16 = uint16_t IEEE
- * half bits) of type src_type into the device layout of `type` at dst (dvk_matmul_weight_bytes
- * bytes, written fully, padding zeroed). f32 -> f16 rounds to nearest even (overflow -> inf);
- * f16 -> f32 is exact. Pure host function, no errors. */
+ * half bits, q8_0 = ggml blocks as in the file) of type src_type into the device layout of `type` at dst
+ * (dvk_matmul_weight_bytes bytes, written fully, padding zeroed). f32 -> f16 rounds to nearest even
+ * (overflow -> inf); f16 -> f32 is exact; q8_0 is only repacked (src_type and type both q8_0, k a
+ * multiple of 32; other pairings with q8_0 are a programming error). Pure host function, no errors. */
 void dvk_matmul_weight_prepare(dvk_matmul_wtype type, uint32_t n, uint32_t k, const void *src,
                                dvk_matmul_wtype src_type, void *dst);
 
 /* Allocates the device layout from arena, converts src (as dvk_matmul_weight_prepare) and uploads it
- * (blocking). Fills *out. Errors: DVK_ERR_INVALID_ARGUMENT (n or k zero), DVK_ERR_OUT_OF_HOST_MEMORY,
+ * (blocking). Fills *out. Errors: DVK_ERR_INVALID_ARGUMENT (n or k zero; q8_0 with k not a multiple of
+ * 32, or paired with another type), DVK_ERR_OUT_OF_HOST_MEMORY,
  * DVK_ERR_OUT_OF_DEVICE_MEMORY, DVK_ERR_* from Vulkan. */
 dvk_status dvk_matmul_weight_upload(dvk_device *ctx, dvk_arena *arena, dvk_matmul_wtype type, uint32_t n,
                                     uint32_t k, const void *src, dvk_matmul_wtype src_type,
