@@ -8,19 +8,22 @@ Inputs (any subset, at least one):
   --bpe FILE     the BPE JSON of tools/dallevk/bpe.py ({"format": "dalle-vk-bpe-1", "merges"})
   --clip CKPT    the reranker checkpoint of tools/train_clip.py: {"config" (ClipConfig fields), "model"};
                  needs --dalle (its text_len / text_vocab / grid / image_vocab must match)
-Options: --f16 stores every tensor of 2+ dims as f16 (1-D tensors stay f32); --no-encoder leaves
-the dVAE encoder out; --name/--license/--description fill general.*.
+  --from-gguf FILE  instead of checkpoints: a dalle-vk model file, written again with --type's tensor types
+Options: --type f16 (= --f16) stores every tensor of 2+ dims as f16 (1-D tensors stay f32); --type q8_0 also
+stores 2-D tensors whose last dim is a multiple of 32 as q8_0 (ggml's 8-bit blocks); default f32;
+--no-encoder leaves the dVAE encoder out; --name/--license/--description fill general.*.
 
 Tensor names and the checks on them: tools/dallevk/export.py.
 Usage: /usr/bin/python3 tools/export_gguf.py --dalle run/final.pt --dvae dvae/final.pt
-         --bpe bpe.json [--clip clip/final.pt] -o assets/model.gguf [--f16]
+         --bpe bpe.json [--clip clip/final.pt] -o assets/model.gguf [--type f16|q8_0]
+       /usr/bin/python3 tools/export_gguf.py --from-gguf assets/dalle-emoji.gguf --type q8_0 -o emoji-q8_0.gguf
 """
 import argparse
 import os
 import sys
 
 from dallevk.bpe import BPE
-from dallevk.export import export, load_checkpoint, model_state
+from dallevk.export import export, load_checkpoint, model_state, reencode
 
 
 def main(argv=None):
@@ -30,7 +33,11 @@ def main(argv=None):
     ap.add_argument("--bpe", help="BPE merges (JSON) from tools/dallevk/bpe.py")
     ap.add_argument("--clip", help="reranker checkpoint (.pt) from tools/train_clip.py (needs --dalle)")
     ap.add_argument("-o", "--out", required=True, help="output .gguf")
-    ap.add_argument("--f16", action="store_true", help="store tensors of 2+ dims as f16")
+    ap.add_argument("--from-gguf", help="a dalle-vk model file to write again with --type's tensor types")
+    ap.add_argument("--f16", action="store_true", help="store tensors of 2+ dims as f16 (= --type f16)")
+    ap.add_argument("--type", choices=("f32", "f16", "q8_0"),
+                    help="tensor types: f32; f16 (2+ dims); q8_0 (2-D with a last dim that is a multiple of 32, "
+                         "other 2+ dims f16); 1-D tensors are always f32 (default f32, or f16 with --f16)")
     ap.add_argument("--no-encoder", action="store_true", help="leave the dVAE encoder out")
     ap.add_argument("--cond-scale", type=float,
                     help="recommended classifier-free guidance scale (dalle.cond_scale; for a transformer "
@@ -45,6 +52,13 @@ def main(argv=None):
     ap.add_argument("--license")
     ap.add_argument("--description")
     a = ap.parse_args(argv)
+    dtype = a.type or ("f16" if a.f16 else "f32")
+    if a.from_gguf:
+        if a.dalle or a.dvae or a.bpe or a.clip:
+            ap.error("--from-gguf takes no checkpoints")
+        n = reencode(a.from_gguf, a.out, dtype)
+        print("export_gguf: wrote %s (%d tensors, %s, %.1f MiB)" % (a.out, n, dtype, os.path.getsize(a.out) / 2**20))
+        return 0
     dalle = dvae = merges = clip = None
     if a.dalle:
         ck = load_checkpoint(a.dalle)
@@ -57,7 +71,7 @@ def main(argv=None):
     if a.clip:
         ck = load_checkpoint(a.clip)
         clip = (dict(ck["config"]), model_state(ck))
-    n = export(a.out, dalle, dvae, merges, f16=a.f16, encoder=not a.no_encoder, name=a.name,
+    n = export(a.out, dalle, dvae, merges, dtype=dtype, encoder=not a.no_encoder, name=a.name,
                license=a.license, description=a.description, clip=clip, cond_scale=a.cond_scale,
                temperature=a.temperature, top_p=a.top_p, prune_rows=a.prune_rows)
     print("export_gguf: wrote %s (%d tensors, %.1f MiB)" % (a.out, n, os.path.getsize(a.out) / 2**20))

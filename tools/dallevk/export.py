@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .gguf import GGUFValueType as T, GGUFWriter
+from .gguf import FILE_TYPES, GGUFReader, GGUFValueType as T, GGUFWriter, copy_fields, tensor_type
 
 ARCH = "dalle"
 TOKENIZER_MODEL = "dalle-vk-bpe-1"
@@ -307,12 +307,15 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
 
 
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
-           description=None, clip=None, cond_scale=None, temperature=None, top_p=None, prune_rows=None):
+           description=None, clip=None, cond_scale=None, temperature=None, top_p=None, prune_rows=None,
+           dtype=None):
     """Writes the model file. dalle: (config dict, state_dict); dvae: (config dict, decoder state_dict,
     encoder state_dict or None); merges: list of (a, b); clip: (ClipConfig dict, Clip state_dict), needs
     dalle; cond_scale, temperature, top_p: the recommended sampling settings (dalle.cond_scale,
     dalle.temperature, dalle.top_p), need dalle; prune_rows: list of image rows after which to prune candidates
-    by default (clip.prune_rows, a bit mask), needs clip. Returns the number of tensors written."""
+    by default (clip.prune_rows, a bit mask), needs clip. dtype: "f32", "f16" or "q8_0", the tensor types by
+    gguf.tensor_type (None: "f16" when f16, else "f32"). Returns the number of tensors written."""
+    dtype = dtype or ("f16" if f16 else "f32")
     if dalle is None and dvae is None and merges is None and clip is None:
         raise SystemExit("export_gguf: nothing to export")
     check_consistency(dalle[0] if dalle else None, dvae[0] if dvae else None,
@@ -322,7 +325,7 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     for k, v in (("general.name", name), ("general.license", license), ("general.description", description)):
         if v:
             w.add_string(k, v)
-    w.add_uint32("general.file_type", 1 if f16 else 0)
+    w.add_uint32("general.file_type", FILE_TYPES[dtype])
     tensors = []
     if dalle is not None:
         tensors += add_transformer(w, dalle[0], dalle[1])
@@ -346,6 +349,20 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     if merges is not None:
         add_tokenizer(w, merges)
     for gname, arr in tensors:
-        w.add_tensor(gname, arr, "f16" if f16 and arr.ndim >= 2 else "f32")
+        w.add_tensor(gname, arr, tensor_type(dtype, arr.shape))
     w.write(out)
     return len(tensors)
+
+
+def reencode(src, out, dtype):
+    """Writes model file src again with the tensor types of dtype ("f32", "f16", "q8_0"; gguf.tensor_type):
+    every key copied (general.file_type set to dtype's), every tensor from its stored values (f16 and q8_0
+    decoded exactly to f32 first). Returns the number of tensors written."""
+    r = GGUFReader(src)
+    w = GGUFWriter(r.alignment)
+    copy_fields(w, r, lambda key: key not in ("general.file_type", "general.alignment"))
+    w.add_uint32("general.file_type", FILE_TYPES[dtype])
+    for name, t in r.tensors.items():
+        w.add_tensor(name, np.asarray(t.data, np.float32), tensor_type(dtype, t.shape))
+    w.write(out)
+    return len(r.tensors)

@@ -4,7 +4,7 @@ Layout (little-endian), as in llama.cpp / whisper.cpp:
   "GGUF" | u32 version=3 | u64 tensor_count | u64 kv_count
   kv_count x (string key | u32 value type | value)
   tensor_count x (string name | u32 n_dims | u64 dims[n_dims] (ggml order: dims[0] fastest)
-                  | u32 ggml type (0 F32, 1 F16) | u64 offset from the data section)
+                  | u32 ggml type (0 F32, 1 F16, 8 Q8_0) | u64 offset from the data section)
   zero padding to general.alignment (default 32) | data section (each tensor at an aligned offset)
 A string is u64 length + bytes (UTF-8, no terminator). An array value is u32 element type,
 u64 count, elements. Schema of dalle-vk files: docs/model-format.md.
@@ -24,6 +24,10 @@ Reader:
     r.fields["dalle.grid"].value      # 16;  .type is the GGUFValueType
     r.get("dalle.grid")               # 16 (KeyError if missing)
     r.tensors["text_emb"].data        # np.ndarray float16 [10, 4] (a view into the file)
+
+Q8_0 (ggml's 8-bit blocks): w.add_tensor(name, array, "q8_0") quantises with quantize_q8_0 (the last dim a
+multiple of 32); the reader decodes such a tensor to float32 (dequantize_q8_0) and keeps the bytes in .raw.
+tensor_type() is the one rule for which type each tensor of a model file gets.
 """
 import enum
 import io
@@ -57,6 +61,72 @@ class GGUFValueType(enum.IntEnum):
 class GGMLType(enum.IntEnum):
     F32 = 0
     F16 = 1
+    Q8_0 = 8
+
+
+Q8_0_BLOCK = 32   # values per q8_0 block
+Q8_0_BYTES = 34   # bytes per block: f16 scale d, then 32 int8 q
+# general.file_type of a file written with each --type (ggml's file type ids: 7 = mostly q8_0)
+FILE_TYPES = {"f32": 0, "f16": 1, "q8_0": 7}
+
+
+def tensor_type(file_type, shape):
+    """The stored type of a tensor of PyTorch-order shape in a file of file_type "f32", "f16" or "q8_0"
+    (docs/model-format.md §3): 1-D tensors are always f32; with "q8_0", 2-D tensors whose last dim is a
+    multiple of 32 are q8_0 and every other tensor of 2+ dims f16."""
+    if file_type not in FILE_TYPES:
+        raise GGUFError("tensor type %r is not f32, f16 or q8_0" % (file_type,))
+    if file_type == "f32" or len(shape) < 2:
+        return "f32"
+    if file_type == "q8_0" and len(shape) == 2 and shape[-1] % Q8_0_BLOCK == 0:
+        return "q8_0"
+    return "f16"
+
+
+def quantize_q8_0(array):
+    """ggml's q8_0 quantisation of a float array whose last dim is a multiple of 32: per block of 32
+    consecutive values, d = max|x| / 127 (float32), q = round(x * (1 / d)) half away from zero (0 where d is
+    0), stored as the f16 d then the 32 int8 q. Returns uint8 [..., last / 32 * 34], the file bytes."""
+    x = np.asarray(array, np.float32)
+    if x.ndim < 1 or x.shape[-1] % Q8_0_BLOCK:
+        raise GGUFError("q8_0: the last dim %s is not a multiple of %d" % (x.shape[-1:], Q8_0_BLOCK))
+    blocks = x.reshape(-1, Q8_0_BLOCK)
+    d = np.abs(blocks).max(axis=1) / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    v = (blocks * inv[:, None]).astype(np.float64)  # the f32 product, rounded like C's roundf
+    q = (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int8)
+    out = np.empty((blocks.shape[0], Q8_0_BYTES), np.uint8)
+    out[:, :2] = d.astype("<f2").view(np.uint8).reshape(-1, 2)
+    out[:, 2:] = q.view(np.uint8)
+    return out.reshape(x.shape[:-1] + (x.shape[-1] // Q8_0_BLOCK * Q8_0_BYTES,))
+
+
+def dequantize_q8_0(raw, shape):
+    """Decodes q8_0 file bytes (any bytes-like or uint8 array) of a tensor of PyTorch-order shape to float32 d * q."""
+    b = np.frombuffer(raw, np.uint8) if not isinstance(raw, np.ndarray) else raw.reshape(-1).view(np.uint8)
+    b = b.reshape(-1, Q8_0_BYTES)
+    d = b[:, :2].copy().view("<f2").astype(np.float32)
+    q = b[:, 2:].view(np.int8).astype(np.float32)
+    return (d * q).reshape(shape)
+
+
+def tensor_nbytes(gtype, shape):
+    """Bytes of a tensor of gtype and PyTorch-order shape in the file."""
+    n = int(np.prod(shape, dtype=object))
+    return n // Q8_0_BLOCK * Q8_0_BYTES if gtype == GGMLType.Q8_0 else n * _TENSOR_NP[gtype].itemsize
+
+
+class _Q8Data:
+    """What GGUFWriter holds for a q8_0 tensor: the logical shape and the block bytes."""
+
+    def __init__(self, array):
+        self.shape = tuple(np.shape(array))
+        self.raw = quantize_q8_0(array)
+        self.nbytes = self.raw.nbytes
+
+    def tobytes(self):
+        return self.raw.tobytes()
 
 
 # struct format of each scalar type (little-endian).
@@ -73,7 +143,8 @@ _SCALAR_NP = {
     GGUFValueType.FLOAT32: "<f4", GGUFValueType.BOOL: "<u1", GGUFValueType.UINT64: "<u8",
     GGUFValueType.INT64: "<i8", GGUFValueType.FLOAT64: "<f8",
 }
-_TENSOR_NP = {GGMLType.F32: np.dtype("<f4"), GGMLType.F16: np.dtype("<f2")}
+_TENSOR_NP = {GGMLType.F32: np.dtype("<f4"), GGMLType.F16: np.dtype("<f2"),
+              GGMLType.Q8_0: np.dtype("<u2")}  # q8_0: read as 2-byte units (its alignment), decoded on read
 _INT_RANGE = {
     GGUFValueType.UINT8: (0, 2**8 - 1), GGUFValueType.INT8: (-2**7, 2**7 - 1),
     GGUFValueType.UINT16: (0, 2**16 - 1), GGUFValueType.INT16: (-2**15, 2**15 - 1),
@@ -188,8 +259,9 @@ class GGUFWriter:
 
     # --- tensors ------------------------------------------------------------------------------
     def add_tensor(self, name, array, dtype="f32"):
-        """Adds a tensor given PyTorch-style (outermost first); dtype "f32" or "f16". A torch
-        tensor is accepted too (detached, moved to the CPU). 1..4 dims, none of them 0."""
+        """Adds a tensor given PyTorch-style (outermost first); dtype "f32", "f16" or "q8_0" (the last dim a
+        multiple of 32; quantize_q8_0). A torch tensor is accepted too (detached, moved to the CPU). 1..4
+        dims, none of them 0."""
         if not name or len(name) > 255 or not all(0x21 <= ord(ch) <= 0x7E for ch in name):
             raise GGUFError("tensor name %r must be 1..255 printable ASCII characters" % (name,))
         if name in self._tensors:
@@ -199,11 +271,17 @@ class GGUFWriter:
         array = np.asarray(array)
         if not 1 <= array.ndim <= 4 or 0 in array.shape:
             raise GGUFError("tensor %r: shape %s must have 1..4 dims, none 0" % (name, array.shape))
-        gtype = {"f32": GGMLType.F32, "f16": GGMLType.F16}.get(dtype)
+        gtype = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}.get(dtype)
         if gtype is None:
-            raise GGUFError("tensor %r: dtype %r is not f32 or f16" % (name, dtype))
+            raise GGUFError("tensor %r: dtype %r is not f32, f16 or q8_0" % (name, dtype))
         if array.dtype.kind not in "fiub":
             raise GGUFError("tensor %r: dtype %s is not numeric" % (name, array.dtype))
+        if gtype == GGMLType.Q8_0:
+            if array.shape[-1] % Q8_0_BLOCK:
+                raise GGUFError("tensor %r: q8_0 needs the last dim a multiple of %d, shape %s"
+                                % (name, Q8_0_BLOCK, list(array.shape)))
+            self._tensors[name] = (gtype, _Q8Data(array))
+            return
         with np.errstate(over="ignore"):  # f16 overflow is reported below
             data = np.array(array, dtype=_TENSOR_NP[gtype], order="C", copy=True)
         if gtype == GGMLType.F16:
@@ -280,10 +358,11 @@ class GGUFField:
 
 class GGUFTensor:
     """One tensor: name, type (GGMLType), shape (PyTorch order), offset (in the data section),
-    data (numpy array of that shape and dtype f32/f16, read-only view into the file bytes)."""
+    data (numpy array of that shape and dtype f32/f16, read-only view into the file bytes; q8_0: float32
+    decoded values), raw (q8_0: the block bytes as stored; else None)."""
 
-    def __init__(self, name, gtype, shape, offset, data):
-        self.name, self.type, self.shape, self.offset, self.data = name, gtype, shape, offset, data
+    def __init__(self, name, gtype, shape, offset, data, raw=None):
+        self.name, self.type, self.shape, self.offset, self.data, self.raw = name, gtype, shape, offset, data, raw
 
     def __repr__(self):
         return "GGUFTensor(%r, %s, %s)" % (self.name, self.type.name, list(self.shape))
@@ -382,8 +461,10 @@ class GGUFReader:
             if 0 in dims:
                 raise GGUFError("%s (%r): a dimension is 0" % (what, name))
             gt, off = c.unpack("<IQ", what)
-            if gt not in (0, 1):
+            if gt not in (0, 1, 8):
                 raise GGUFError("%s (%r): unsupported tensor type %d" % (what, name, gt))
+            if gt == GGMLType.Q8_0 and dims[0] % Q8_0_BLOCK:
+                raise GGUFError("%s (%r): q8_0 needs dims[0] a multiple of %d" % (what, name, Q8_0_BLOCK))
             if name in names:
                 raise GGUFError("duplicate tensor name %r" % name)
             names.add(name)
@@ -392,7 +473,7 @@ class GGUFReader:
         ranges = []
         for name, gt, shape, off in infos:
             dt = _TENSOR_NP[gt]
-            nbytes = int(np.prod(shape, dtype=object)) * dt.itemsize
+            nbytes = tensor_nbytes(gt, shape)
             if off % self.alignment:
                 raise GGUFError("tensor %r: offset %d is not a multiple of the alignment" % (name, off))
             start = self.data_start + off
@@ -402,7 +483,10 @@ class GGUFReader:
             if start + nbytes > len(self.buf):
                 raise GGUFError("tensor %r extends past the end of the file" % name)
             arr = np.frombuffer(self.buf, dtype=dt, count=nbytes // dt.itemsize, offset=start)
-            self.tensors[name] = GGUFTensor(name, gt, shape, off, arr.reshape(shape))
+            if gt == GGMLType.Q8_0:
+                self.tensors[name] = GGUFTensor(name, gt, shape, off, dequantize_q8_0(arr, shape), arr.view(np.uint8))
+            else:
+                self.tensors[name] = GGUFTensor(name, gt, shape, off, arr.reshape(shape))
             ranges.append((off, off + nbytes, name))
         ranges.sort()
         for (_, e0, n0), (s1, _, n1) in zip(ranges, ranges[1:]):

@@ -2,7 +2,8 @@
 
   convert.py openai-dvae [DIR] [--decoder decoder.pkl] [--encoder encoder.pkl] [--image-size 256] -o dvae.gguf
   convert.py vqgan CKPT_OR_DIR [--no-encoder] [--resolution 256] [--norm-eps 1e-6] [--output-range -1,1] -o vqgan.gguf
-Common: --type f16 (default: tensors of 2+ dims as f16, 1-D as f32) or f32; --name, --license,
+Common: --type f16 (default: tensors of 2+ dims as f16, 1-D as f32), f32, or q8_0 (as f16, but 2-D tensors whose
+last dim is a multiple of 32 as q8_0); --name, --license,
 --description fill general.*. Errors name the input file, the key and the expected shape; the exit
 status is then 1 and no output file is left behind (it is written to a temp file and renamed).
 """
@@ -67,8 +68,9 @@ def parser():
                    help="decoder output range mapped to pixels 0..1 (taming, minDALL-E, ruDALL-E: -1,1)")
     for p in (d, v):
         p.add_argument("-o", "--out", required=True, help="output .gguf")
-        p.add_argument("--type", choices=("f16", "f32"), default="f16",
-                       help="tensor type (f16: 2+ dim tensors as f16, 1-D as f32; default f16)")
+        p.add_argument("--type", choices=("f16", "f32", "q8_0"), default="f16",
+                       help="tensor type (f16: 2+ dim tensors as f16, 1-D as f32; q8_0: also 2-D tensors with a "
+                            "last dim that is a multiple of 32 as q8_0; default f16)")
         p.add_argument("--name")
         p.add_argument("--license")
         p.add_argument("--description")

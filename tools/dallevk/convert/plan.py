@@ -1,7 +1,7 @@
 """What a converter produces: typed keys and tensors to write, and the writing of a plan to GGUF."""
 import os
 
-from ..gguf import GGUFValueType
+from ..gguf import FILE_TYPES, GGUFValueType, tensor_type
 from .ggufstream import StreamingGGUFWriter
 
 ARCH = "dalle"
@@ -29,19 +29,20 @@ class Plan:
 
 def write_plan(out, plan, dtype="f16", name=None, license=None, description=None):
     """Writes plan to out (atomically). dtype "f16" stores tensors of 2+ dims as f16 and 1-D tensors
-    as f32 (docs/model-format.md §3); "f32" stores everything as f32. Returns the tensor count."""
+    as f32 (docs/model-format.md §3); "f32" stores everything as f32; "q8_0" also stores 2-D tensors whose
+    last dim is a multiple of 32 as q8_0 (gguf.tensor_type). Returns the tensor count."""
     w = StreamingGGUFWriter()
     w.add_string("general.architecture", ARCH)
     for k, v in (("general.name", name), ("general.license", license), ("general.description", description)):
         if v:
             w.add_string(k, v)
-    w.add_uint32("general.file_type", 1 if dtype == "f16" else 0)
+    w.add_uint32("general.file_type", FILE_TYPES[dtype])
     for vtype, key, value in plan.keys:
         if vtype.startswith("array_"):
             w.add_array(key, list(value), GGUFValueType[vtype[len("array_"):].upper()])
         else:
             getattr(w, "add_" + vtype)(key, value)
     for tname, shape, load, source in plan.tensors:
-        w.add_tensor_source(tname, shape, "f16" if dtype == "f16" and len(shape) >= 2 else "f32", load, source)
+        w.add_tensor_source(tname, shape, tensor_type(dtype, shape), load, source)
     w.write(os.fspath(out))
     return len(plan.tensors)
