@@ -215,6 +215,30 @@ static void check_valid_v2(gguf_file *f, int mapped) {
   CHECK(gguf_version(f) == 2 && t && t->nbytes == 16 && f32_at(t, 3) == 3.0f, "v2");
 }
 
+/* valid_q8_0.gguf (valid_q8_0() of tools/make_gguf_corpus.py): q8_0 [2, 64] and [32], decoded here by ggml's
+ * definition (f16 d, then 32 int8 q; value d * q) against the values the generator wrote. */
+static float q8_at(const gguf_tensor *t, uint64_t i) {
+  const unsigned char *blk = (const unsigned char *)t->data + i / 32 * 34;
+  return half_to_float((uint16_t)(blk[0] | blk[1] << 8)) * (float)(int8_t)blk[2 + i % 32];
+}
+
+static void check_valid_q8_0(gguf_file *f, int mapped) {
+  dvk_error err = {""};
+  const gguf_tensor *q = NULL, *v = NULL;
+  CHECK(gguf_require_tensor(f, "q", 2, (const uint64_t[]){2, 64}, GGUF_ALLOW_MATRIX, &q, &err) == DVK_OK, "%s",
+        err.msg);
+  CHECK(gguf_require_tensor(f, "v", 1, (const uint64_t[]){32}, GGUF_ALLOW_Q8_0, &v, &err) == DVK_OK, "%s", err.msg);
+  if (!q || !v) return;
+  CHECK(q->type == GGUF_TENSOR_Q8_0 && q->n_elements == 128 && q->nbytes == 4 * 34 && v->nbytes == 34, "q8_0 sizes");
+  int ok = 1;
+  for (int i = 0; i < 32; i++) {
+    ok &= fabsf(q8_at(q, i) - (float)(-127 + 8 * i) / 127) <= 0x1p-11f * fabsf((float)(-127 + 8 * i) / 127); /* f16 d */
+    ok &= q8_at(q, 32 + i) == (float)(i - 16) / 32 && q8_at(q, 64 + i) == 0 && q8_at(q, 96 + i) == 2.0f * (31 - i);
+    ok &= q8_at(v, i) == 0.5f * i;
+  }
+  CHECK(ok, "q8_0 values (%s)", mapped ? "mapped" : "memory");
+}
+
 static void check_header_only(gguf_file *f, int mapped) {
   (void)mapped;
   CHECK(gguf_kv_count(f) == 0 && gguf_tensor_count(f) == 0 && gguf_find_key(f, "x") == NULL &&
@@ -330,6 +354,7 @@ static unsigned parse_types(const char *s) {
   unsigned m = 0;
   if (strstr(s, "f32")) m |= GGUF_ALLOW_F32;
   if (strstr(s, "f16")) m |= GGUF_ALLOW_F16;
+  if (strstr(s, "q8_0")) m |= GGUF_ALLOW_Q8_0;
   return m;
 }
 
@@ -518,10 +543,18 @@ static size_t put_str(unsigned char *b, size_t pos, const char *s) {
 }
 
 /* general.alignment 1 puts the data section right after the tensor info, at byte 90: a 2-byte f16 element
- * may start there, a 4-byte f32 may not (the engine reads tensor data as float / uint16_t arrays). */
+ * may start there, a 4-byte f32 may not (the engine reads tensor data as float / uint16_t arrays). A q8_0
+ * tensor (2-byte f16 scales) may start there too, but not at byte 91 (a two-letter name). */
 static void test_data_alignment(void) {
-  for (int type = 0; type <= 1; type++) {
-    unsigned char *b = calloc(1, 128); /* malloc'ed: aligned for any type */
+  static const struct {
+    uint32_t type;
+    const char *name;
+    int ok;
+  } cases[] = {{GGUF_TENSOR_F32, "t", 0}, {GGUF_TENSOR_F16, "t", 1}, {GGUF_TENSOR_Q8_0, "t", 1},
+               {GGUF_TENSOR_Q8_0, "tq", 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const uint32_t type = cases[i].type;
+    unsigned char *b = calloc(1, 192); /* malloc'ed: aligned for any type */
     size_t pos = 0;
     memcpy(b, "GGUF", 4);
     pos = put_le(b, 4, 3, 4);              /* version */
@@ -530,20 +563,23 @@ static void test_data_alignment(void) {
     pos = put_str(b, pos, "general.alignment");
     pos = put_le(b, pos, GGUF_TYPE_UINT32, 4);
     pos = put_le(b, pos, 1, 4);
-    pos = put_str(b, pos, "t");
+    pos = put_str(b, pos, cases[i].name);
     pos = put_le(b, pos, 1, 4);            /* n_dims */
-    pos = put_le(b, pos, 2, 8);            /* dims[0] */
+    pos = put_le(b, pos, type == GGUF_TENSOR_Q8_0 ? 32 : 2, 8); /* dims[0] */
     pos = put_le(b, pos, (uint64_t)type, 4);
     pos = put_le(b, pos, 0, 8);            /* offset */
-    size_t size = pos + 8;
+    size_t size = pos + (type == GGUF_TENSOR_Q8_0 ? 34 : 8);
     gguf_file *f = NULL;
     dvk_error err = {""};
     dvk_status st = gguf_open_memory(b, size, "align1.gguf", &f, &err);
-    if (type == GGUF_TENSOR_F32)
-      CHECK(pos == 90 && st == DVK_ERR_MODEL_FORMAT && strstr(err.msg, "not aligned to its 4-byte elements"),
-            "f32 at byte %zu: status %d, '%s'", pos, (int)st, err.msg);
+    char want[64];
+    snprintf(want, sizeof want, "not aligned to its %zu-byte elements", gguf_tensor_type_align(type));
+    if (!cases[i].ok)
+      CHECK(pos == 89 + strlen(cases[i].name) && st == DVK_ERR_MODEL_FORMAT && strstr(err.msg, want),
+            "%s at byte %zu: status %d, '%s'", gguf_tensor_type_name(type), pos, (int)st, err.msg);
     else
-      CHECK(st == DVK_OK && f && gguf_find_tensor(f, "t"), "f16 at byte %zu: status %d, '%s'", pos, (int)st, err.msg);
+      CHECK(st == DVK_OK && f && gguf_find_tensor(f, cases[i].name), "%s at byte %zu: status %d, '%s'",
+            gguf_tensor_type_name(type), pos, (int)st, err.msg);
     gguf_close(f);
     free(b);
   }
@@ -564,7 +600,8 @@ static void test_io_and_args(void) {
         "%s", err.msg);
   gguf_close(NULL);
   CHECK(strcmp(gguf_tensor_type_name(1), "f16") == 0 && gguf_tensor_type_size(1) == 2 &&
-            gguf_tensor_type_size(8) == 0 && strcmp(gguf_type_name(GGUF_TYPE_COUNT), "unknown") == 0,
+            gguf_tensor_type_size(8) == 34 && gguf_tensor_type_block(8) == 32 && gguf_tensor_type_size(2) == 0 &&
+            gguf_tensor_type_block(2) == 0 && strcmp(gguf_type_name(GGUF_TYPE_COUNT), "unknown") == 0,
         "type names");
 }
 
@@ -576,6 +613,7 @@ int main(int argc, char **argv) {
   test_valid("valid_v2.gguf", check_valid_v2);
   test_valid("valid_header_only.gguf", check_header_only);
   test_valid("valid_model_tiny.gguf", check_model_tiny);
+  test_valid("valid_q8_0.gguf", check_valid_q8_0);
   test_manifest();
   test_prefixes("valid_small.gguf");
   test_prefixes("valid_align64.gguf");

@@ -7,7 +7,7 @@
   manifest.txt     "file<TAB>expected substring[<TAB>check]". Without a check, gguf_open must fail
                    with DVK_ERR_MODEL_FORMAT and that substring. With a check, gguf_open must succeed
                    and the check must fail with that substring. Checks:
-                     tensor NAME TYPES SHAPE   gguf_require_tensor; TYPES f32|f16|f32,f16; SHAPE 5x3
+                     tensor NAME TYPES SHAPE   gguf_require_tensor; TYPES f32|f16|q8_0|f32,f16; SHAPE 5x3
                      u32|i32|f32|bool|string KEY     the typed getter
                      array KEY ELEMTYPE              gguf_get_array (ELEMTYPE uint32, string, ...)
 The files also seed the fuzzer (tests/fuzz/). Output is deterministic: rerun and `git diff`.
@@ -104,6 +104,19 @@ def valid_align64():
     w.add_tensor("y", np.array([7], np.float32))                             # 4 bytes at 64
     w.add_tensor("z", np.arange(35, dtype=np.float32).reshape(5, 7), "f16")  # 70 bytes at 128
     return w.to_bytes()
+
+
+def valid_q8_0():
+    """A q8_0 matrix [2, 64] (4 blocks, scales 1/127, 1/32, 0, 2: values -1..1 step 1/127, q / 32, zeros, 2 q)
+    and a q8_0 vector [32]; tests/test_gguf.c decodes them."""
+    def block(d, q):
+        return struct.pack("<e", d) + struct.pack("<32b", *q)
+    rows = [block(1 / 127, range(-127, 129, 8)), block(1 / 32, range(-16, 16)),
+            block(0.0, [0] * 32), block(2.0, range(31, -1, -1))]
+    data = b"".join(rows)
+    vec = block(0.5, range(32))
+    return file_bytes([ARCH], [tinfo("q", [64, 2], gtype=8), tinfo("v", [32], gtype=8, offset=160)],
+                      data + b"\0" * (160 - len(data)) + vec)
 
 
 def valid_v2():
@@ -206,6 +219,10 @@ def bad_files():
     add("bad_overflow_bytes.gguf", file_bytes([ARCH], [tinfo("a", [2**31, 2**31])], F32x4), "byte size overflows")
     add("bad_tensor_type.gguf", file_bytes([ARCH], [tinfo("a", [32], gtype=2)], b"\0" * 18),
         "unsupported tensor type 2 (q4_0)")
+    add("bad_q8_0_block.gguf", file_bytes([ARCH], [tinfo("a", [48, 2], gtype=8)], b"\0" * 102),
+        "tensor info 0 ('a'): type q8_0 needs dims[0] a multiple of 32, got 48")
+    add("bad_q8_0_trunc.gguf", file_bytes([ARCH], [tinfo("a", [64, 2], gtype=8)], b"\0" * 135),
+        "tensor 'a' (136 bytes at data offset 0) extends past the end")
     add("bad_tensor_type_huge.gguf", file_bytes([ARCH], [tinfo("a", [4], gtype=0xFFFFFFFF)], F32x4),
         "unsupported tensor type 4294967295 (unknown)")
     add("bad_tensor_name_len.gguf", file_bytes([ARCH], [tinfo("n" * 256, [4])], F32x4),
@@ -232,6 +249,9 @@ CHECKS = [
     ("valid_small.gguf", "tensor 'w' has shape [3, 5], expected [3, 5, 1]", "tensor w f32 3x5x1"),
     ("valid_small.gguf", "tensor 'h' has type f16, expected f32", "tensor h f32 2x3"),
     ("valid_small.gguf", "tensor 'w' has type f32, expected f16", "tensor w f16 3x5"),
+    ("valid_q8_0.gguf", "tensor 'q' has type q8_0, expected f32 or f16", "tensor q f32,f16 2x64"),
+    ("valid_q8_0.gguf", "tensor 'v' has type q8_0, expected f32", "tensor v f32 32"),
+    ("valid_small.gguf", "tensor 'h' has type f16, expected f32 or q8_0", "tensor h f32,q8_0 2x3"),
     ("valid_small.gguf", "key 'dalle.n_layers' is missing", "u32 dalle.n_layers"),
     ("valid_small.gguf", "key 't.i32' has type int32, expected uint32", "u32 t.i32"),
     ("valid_small.gguf", "key 't.u32' has type uint32, expected float32", "f32 t.u32"),
@@ -250,7 +270,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     files = [("valid_small.gguf", valid_small()), ("valid_align64.gguf", valid_align64()),
              ("valid_v2.gguf", valid_v2()), ("valid_header_only.gguf", header(0, 0)),
-             ("valid_model_tiny.gguf", valid_model_tiny())]
+             ("valid_model_tiny.gguf", valid_model_tiny()), ("valid_q8_0.gguf", valid_q8_0())]
     bad = bad_files()
     files += [(n, d) for n, d, _ in bad]
     names = [n for n, _ in files]
