@@ -130,6 +130,9 @@ static void test_errors(th_ctx *t) {
         DVK_ERR_INVALID_ARGUMENT; /* q8_0 with k not a multiple of 32 */
   ok &= dvk_matmul_weight_upload(t->ctx, t->arena, DVK_MATMUL_Q8_0, 1, 32, wf, DVK_MATMUL_F32, &wq) ==
         DVK_ERR_INVALID_ARGUMENT; /* q8_0 from floats */
+  dvk_matmul_weight bad = wt;
+  bad.type = DVK_MATMUL_Q8_0; /* a q8_0 weight of k = 4 (not whole blocks) */
+  ok &= dvk_op_matmul(t->ctx, dy.t, dx.t, &bad, NULL, 2, 0) == DVK_ERR_INVALID_ARGUMENT;
   th_case_done(t, ok, 0, 0);
 }
 

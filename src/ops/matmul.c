@@ -241,6 +241,8 @@ dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
   if (!w || d->m == 0 || w->n == 0 || w->k == 0)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: empty shape (m %u, w %s)", d->m, w ? "given" : "NULL");
   const uint32_t m = d->m, n = w->n, k = w->k;
+  if (w->type == DVK_MATMUL_Q8_0 && k % DVK_Q8_BLOCK)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: a q8_0 weight needs k a multiple of %u, got %u", DVK_Q8_BLOCK, k);
   const uint32_t ldx = d->ldx ? d->ldx : k, ldy = d->ldy ? d->ldy : n;
   if (ldx < k || ldy < n)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: row strides ldx %u / ldy %u below k %u / n %u", ldx, ldy, k, n);

@@ -119,7 +119,8 @@ typedef struct dvk_matmul_desc {
 /* Records Y (+)= epilogue(X . W^T + b) as described above (one dispatch per W chunk; no flush).
  * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, a stride smaller than its
  * row, a tensor smaller than its shape needs, misaligned offsets (see above), X or Y over
- * maxStorageBufferRange, GPU_VEC with m > 8, a kv whose shapes do not match Y (or as dvk_op_kv_append);
+ * maxStorageBufferRange, GPU_VEC with m > 8, a q8_0 W with k not a multiple of 32, a kv whose shapes do not
+ * match Y (or as dvk_op_kv_append);
  * DVK_ERR_UNSUPPORTED when the CPU kernel is forced on a
  * device that cannot run it; DVK_ERR_* from Vulkan. */
 dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d);
