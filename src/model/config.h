@@ -11,8 +11,10 @@
 #define DVK_MAX_CANDIDATES 4096u /* the largest clip.candidates a file may name */
 
 /* Architecture options of the transformer (dalle.* keys of docs/model-format.md §2; absent = the first value). */
-typedef enum dvk_image_pos { DVK_IMAGE_POS_AXIAL = 0, DVK_IMAGE_POS_LINEAR } dvk_image_pos; /* row + col, or one table */
-typedef enum dvk_norm_place { DVK_NORM_PRE = 0, DVK_NORM_SANDWICH } dvk_norm_place;  /* sandwich: + post-LN per branch */
+/* image positions: row + column tables (axial), or one table of G*G rows (linear) */
+typedef enum dvk_image_pos { DVK_IMAGE_POS_AXIAL = 0, DVK_IMAGE_POS_LINEAR } dvk_image_pos;
+/* sandwich: each branch output through its own LayerNorm before the residual add */
+typedef enum dvk_norm_place { DVK_NORM_PRE = 0, DVK_NORM_SANDWICH } dvk_norm_place;
 typedef enum dvk_gelu { DVK_GELU_ERF = 0, DVK_GELU_TANH } dvk_gelu;
 
 /* The transformer (docs/design.md §3). */
