@@ -182,8 +182,8 @@ static float *random_qkv(th_ctx *t, uint32_t B, uint32_t S, uint32_t d) {
 static void test_prefill(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t S,
                          uint32_t chunk) {
   char mn[32];
-  if (!th_case(t, "prefill%s %s I0=%u G=%u B=%u h=%u dh=%u S=%u chunk=%u", variant, mask_name(&m, mn, sizeof mn), m.image0,
-               m.grid, B, h, dh, S, chunk))
+  if (!th_case(t, "prefill%s %s I0=%u G=%u B=%u h=%u dh=%u S=%u chunk=%u", variant, mask_name(&m, mn, sizeof mn),
+               m.image0, m.grid, B, h, dh, S, chunk))
     return;
   fixture f;
   float *qkv = random_qkv(t, B, S, h * dh);
@@ -240,8 +240,8 @@ static void test_decode(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint
 static void test_decode_big(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t p) {
   char mn[32];
   uint32_t S = m.image0 - 1 + m.grid * m.grid;
-  if (!th_case(t, "decode-step %s I0=%u G=%u B=%u h=%u dh=%u p=%u", mask_name(&m, mn, sizeof mn), m.image0,
-               m.grid, B, h, dh, p))
+  if (!th_case(t, "decode-step %s I0=%u G=%u B=%u h=%u dh=%u p=%u", mask_name(&m, mn, sizeof mn), m.image0, m.grid, B,
+               h, dh, p))
     return;
   fixture f;
   uint32_t d = h * dh;

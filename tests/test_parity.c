@@ -16,7 +16,7 @@
 #include "model/reranker.h"
 #include "model/transformer.h"
 
-static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp", "g7-paper-schedule",
+static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp",  "g7-paper-schedule",
                               "m1-mindalle-like",    "r2-rudalle-v2-like", "r3-rudalle-v3-like"};
 
 static const float *golden(const gguf_file *g, const char *name, uint64_t *n) {

@@ -41,8 +41,13 @@ dvk_status dvk_layer_load_post_ln(dvk_loader *L, const char *prefix, uint32_t d,
 static dvk_status branch_out(dvk_device *ctx, const dvk_layer *y, const dvk_block_io *io, dvk_tensor x_in,
                              const dvk_matmul_weight *w, const dvk_tensor *b, dvk_tensor post_w, dvk_tensor post_b,
                              uint32_t clamp_flag, uint32_t d, float ln_eps, uint32_t rows) {
-  const dvk_matmul_desc mm = {.m = rows, .x = x_in, .w = w, .bias = b, .y = y->sandwich ? io->h : io->x,
-                              .flags = (y->sandwich ? 0u : DVK_MATMUL_ACCUMULATE) | clamp_flag, .clamp = y->out_clamp};
+  const dvk_matmul_desc mm = {.m = rows,
+                              .x = x_in,
+                              .w = w,
+                              .bias = b,
+                              .y = y->sandwich ? io->h : io->x,
+                              .flags = (y->sandwich ? 0u : DVK_MATMUL_ACCUMULATE) | clamp_flag,
+                              .clamp = y->out_clamp};
   DVK_TRY(dvk_op_matmul_ex(ctx, &mm));
   if (!y->sandwich) return DVK_OK;
   return dvk_op_layernorm_add(ctx, io->x, io->h, post_w, post_b, rows, d, ln_eps);
@@ -61,6 +66,7 @@ dvk_status dvk_block_forward(dvk_device *ctx, const dvk_layer *y, const dvk_kv_c
   DVK_TRY(branch_out(ctx, y, io, io->attn, &y->out, &y->out_b, y->post_ln1_w, y->post_ln1_b, clamp, d, ln_eps, rows));
   /* MLP branch: x += fc2(GELU(fc1(LN2(x)))) */
   DVK_TRY(dvk_op_layernorm(ctx, io->h, io->x, y->ln2_w, y->ln2_b, rows, d, ln_eps));
-  DVK_TRY(dvk_op_matmul(ctx, io->ff, io->h, &y->fc1, &y->fc1_b, rows, y->gelu_tanh ? DVK_MATMUL_GELU_TANH : DVK_MATMUL_GELU));
+  DVK_TRY(
+    dvk_op_matmul(ctx, io->ff, io->h, &y->fc1, &y->fc1_b, rows, y->gelu_tanh ? DVK_MATMUL_GELU_TANH : DVK_MATMUL_GELU));
   return branch_out(ctx, y, io, io->ff, &y->fc2, &y->fc2_b, y->post_ln2_w, y->post_ln2_b, 0u, d, ln_eps, rows);
 }

@@ -19,11 +19,11 @@ typedef struct dvk_layer {
   dvk_matmul_weight qkv, out, fc1, fc2;  /* [3d, d], [d, d], [d_ff, d], [d, d_ff] */
   dvk_tensor qkv_b, out_b, fc1_b, fc2_b; /* f32 [3d], [d], [d_ff], [d] */
   dvk_attn_mask mask;
-  int sandwich;                          /* post_ln* loaded (dvk_layer_load_post_ln) */
-  dvk_tensor post_ln1_w, post_ln1_b;     /* f32 [d]: attn.post_ln (sandwich) */
-  dvk_tensor post_ln2_w, post_ln2_b;     /* f32 [d]: mlp.post_ln (sandwich) */
-  int gelu_tanh;                         /* 1: tanh GELU; 0: erf */
-  float out_clamp;                       /* > 0: clamp of the attention output projection; 0: none */
+  int sandwich;                      /* post_ln* loaded (dvk_layer_load_post_ln) */
+  dvk_tensor post_ln1_w, post_ln1_b; /* f32 [d]: attn.post_ln (sandwich) */
+  dvk_tensor post_ln2_w, post_ln2_b; /* f32 [d]: mlp.post_ln (sandwich) */
+  int gelu_tanh;                     /* 1: tanh GELU; 0: erf */
+  float out_clamp;                   /* > 0: clamp of the attention output projection; 0: none */
 } dvk_layer;
 
 /* Loads the twelve tensors of one block named prefix + "ln1.w", "attn.qkv.w", ... (docs/model-format.md §3;

@@ -28,14 +28,14 @@ typedef struct dvk_dalle_config {
   uint32_t conv_kernel; /* odd */
   int conv_wrap;
   dvk_attn_mask_type attn_types[DVK_MAX_LAYERS];
-  int image_start;           /* dalle.image_start (absent: 1): a start-of-image token at position T */
-  dvk_image_pos image_pos;   /* dalle.image_pos */
-  dvk_norm_place norm;       /* dalle.norm */
-  dvk_gelu gelu;             /* dalle.gelu */
-  uint32_t final_norms;      /* dalle.final_norms: 1 (ln_f) or 2 (ln_f, ln_f2) */
-  float attn_out_clamp;      /* dalle.attn_out_clamp: > 0 clamps the attention output projection; 0 none */
-  uint32_t image0;           /* position of image token 0: T + image_start */
-  uint32_t mask_image0;      /* dalle.mask_image0 (absent: image0): the masks' image index 0 */
+  int image_start;         /* dalle.image_start (absent: 1): a start-of-image token at position T */
+  dvk_image_pos image_pos; /* dalle.image_pos */
+  dvk_norm_place norm;     /* dalle.norm */
+  dvk_gelu gelu;           /* dalle.gelu */
+  uint32_t final_norms;    /* dalle.final_norms: 1 (ln_f) or 2 (ln_f, ln_f2) */
+  float attn_out_clamp;    /* dalle.attn_out_clamp: > 0 clamps the attention output projection; 0 none */
+  uint32_t image0;         /* position of image token 0: T + image_start */
+  uint32_t mask_image0;    /* dalle.mask_image0 (absent: image0): the masks' image index 0 */
   float cond_scale;     /* recommended classifier-free guidance scale (dalle.cond_scale; absent: 1 = none) */
   float temperature;    /* recommended sampling temperature (dalle.temperature; absent: 1) */
   float top_p;          /* recommended nucleus sampling mass (dalle.top_p; absent: 1 = off) */

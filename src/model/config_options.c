@@ -53,9 +53,12 @@ dvk_status dvk_dalle_options_read(const gguf_file *f, dvk_dalle_config *d, dvk_e
   if (gguf_find_key(f, "dalle.mask_image0")) {
     DVK_TRY(gguf_get_u32(f, "dalle.mask_image0", &d->mask_image0, err));
     /* every fed position (at most image0 + G*G - 2) must have an image index < G*G */
-    if (d->mask_image0 + 1 < d->image0 || (uint64_t)d->mask_image0 > (uint64_t)d->text_len + (uint64_t)d->grid * d->grid)
-      return bad_value(f, "dalle.mask_image0", "image0 - 1 .. dalle.text_len + dalle.grid^2 (image0 = text_len + 1 "
-                       "with a start token, text_len without)", err);
+    if (d->mask_image0 + 1 < d->image0 ||
+        (uint64_t)d->mask_image0 > (uint64_t)d->text_len + (uint64_t)d->grid * d->grid)
+      return bad_value(f, "dalle.mask_image0",
+                       "image0 - 1 .. dalle.text_len + dalle.grid^2 (image0 = text_len + 1 "
+                       "with a start token, text_len without)",
+                       err);
   }
   return DVK_OK;
 }

@@ -45,8 +45,11 @@ dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_
     if (cfg->norm == DVK_NORM_SANDWICH) DVK_TRY(dvk_layer_load_post_ln(L, prefix, d, y));
     y->gelu_tanh = cfg->gelu == DVK_GELU_TANH;
     y->out_clamp = cfg->attn_out_clamp;
-    y->mask = (dvk_attn_mask){.type = cfg->attn_types[l], .image0 = cfg->mask_image0, .grid = G,
-                              .conv_k = cfg->conv_kernel, .conv_wrap = cfg->conv_wrap};
+    y->mask = (dvk_attn_mask){.type = cfg->attn_types[l],
+                              .image0 = cfg->mask_image0,
+                              .grid = G,
+                              .conv_k = cfg->conv_kernel,
+                              .conv_wrap = cfg->conv_wrap};
   }
   DVK_TRY(dvk_load_vector(L, "ln_f.w", d, &tf->lnf_w));
   DVK_TRY(dvk_load_vector(L, "ln_f.b", d, &tf->lnf_b));
@@ -119,7 +122,8 @@ static dvk_status head(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state 
   const uint32_t d = tf->cfg.d_model, vi = tf->cfg.image_vocab;
   dvk_tensor xr = dvk_tensor_slice(st->x, (VkDeviceSize)r0 * d * 4, (VkDeviceSize)rows * d * 4);
   DVK_TRY(dvk_op_layernorm(ctx, st->h, xr, tf->lnf_w, tf->lnf_b, rows, d, tf->cfg.ln_eps));
-  if (tf->cfg.final_norms == 2) DVK_TRY(dvk_op_layernorm(ctx, st->h, st->h, tf->lnf2_w, tf->lnf2_b, rows, d, tf->cfg.ln_eps));
+  if (tf->cfg.final_norms == 2)
+    DVK_TRY(dvk_op_layernorm(ctx, st->h, st->h, tf->lnf2_w, tf->lnf2_b, rows, d, tf->cfg.ln_eps));
   DVK_TRY(dvk_op_matmul(ctx, st->logits, st->h, &tf->logits_w, &tf->logits_b, rows, 0));
   return dvk_read_logits(ctx, host_logits, st->logits, rows, vi, 0, vi);
 }
@@ -181,8 +185,7 @@ dvk_status dvk_transformer_decode(dvk_device *ctx, const dvk_transformer *tf, dv
   dvk_embed_out out = {.t = st->x, .out_rows = 1, .out_row0 = 0};
   if (c->image_pos == DVK_IMAGE_POS_LINEAR) /* token + one position table: the 1-D gather of the text */
     DVK_TRY(dvk_op_embed_text(ctx, &out, st->ids, B, 1, i, &tf->image_emb, &tf->image_pos));
-  else
-    DVK_TRY(dvk_op_embed_image(ctx, &out, st->ids, B, 1, i, c->grid, &tf->image_emb, &tf->row_emb, &tf->col_emb));
+  else DVK_TRY(dvk_op_embed_image(ctx, &out, st->ids, B, 1, i, c->grid, &tf->image_emb, &tf->row_emb, &tf->col_emb));
   const uint32_t pos = c->image0 + i;
   for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(block(ctx, tf, &tf->layers[l], &st->kv[l], st, B, 1, pos));
   DVK_TRY(head(ctx, tf, st, 0, B, host_logits));

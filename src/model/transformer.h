@@ -25,7 +25,7 @@ typedef struct dvk_transformer {
   dvk_embed_table image_start; /* [1, d] f32 (cfg.image_start) */
   dvk_embed_table image_emb;   /* [Vi, d] */
   dvk_embed_table row_emb, col_emb; /* [G, d] (axial image positions) */
-  dvk_embed_table image_pos;   /* [G*G, d] (linear image positions) */
+  dvk_embed_table image_pos;        /* [G*G, d] (linear image positions) */
   dvk_layer *layers;           /* [n_layers] */
   dvk_tensor lnf_w, lnf_b;     /* f32 [d] */
   dvk_tensor lnf2_w, lnf2_b;   /* f32 [d] (final_norms 2) */

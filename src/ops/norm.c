@@ -6,7 +6,7 @@
 #include "transformer_shared.h"
 
 static dvk_status layernorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
-                           uint32_t d, float eps, uint32_t accumulate) {
+                            uint32_t d, float eps, uint32_t accumulate) {
   if (d == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm: d must be > 0");
   VkDeviceSize row_bytes = (VkDeviceSize)d * 4;
   DVK_TRY(dvk_need_bytes(ctx, "layernorm", "x", x, row_bytes * rows));
@@ -38,7 +38,8 @@ dvk_status dvk_op_layernorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_ten
 
 dvk_status dvk_op_layernorm_add(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
                                 uint32_t d, float eps) {
-  if (x.buffer == y.buffer && x.offset < y.offset + (VkDeviceSize)rows * d * 4 && y.offset < x.offset + (VkDeviceSize)rows * d * 4)
+  if (x.buffer == y.buffer && x.offset < y.offset + (VkDeviceSize)rows * d * 4 &&
+      y.offset < x.offset + (VkDeviceSize)rows * d * 4)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "layernorm_add: x and y overlap");
   return layernorm(ctx, y, x, w, b, rows, d, eps, 1);
 }
