@@ -40,7 +40,8 @@ def parse_option(text):
             try:
                 return field, type(default)(value)
             except ValueError:
-                raise SystemExit("make_random_model: --option %s=%r is not a %s" % (field, value, type(default).__name__))
+                raise SystemExit("make_random_model: --option %s=%r is not a %s"
+                                 % (field, value, type(default).__name__))
     raise SystemExit("make_random_model: unknown --option %r (fields: %s)"
                      % (field, ", ".join(f for _, f, _, _, _ in TRANSFORMER_OPTIONS)))
 
