@@ -116,6 +116,36 @@ if with_candidates 3 "$TMP/c3.gguf" 2>"$TMP/stderr" && with_candidates 0 "$TMP/c
   else fail=$((fail + 1)); echo "FAIL clip.candidates = 3:"; sed 's/^/     /' "$TMP/stderr"; fi
   expect "model's clip.candidates zero" 1 "clip.candidates must be 1..4096" -- --model "$TMP/c0.gguf" "x" -o "$O"
 else echo "NOT RUN clip.candidates (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
+
+# Architecture options (docs/model-format.md §2): copies of the ruDALL-E-v3-like parity model with one key set to a
+# bad value, or an optional tensor its options need left out, are refused naming the file and the key or tensor.
+# bad_option NAME MESSAGE KEY TYPE VALUE [TENSOR_TO_DROP]   (KEY "-": no key changed)
+OMODEL="$DATA/parity/r3-rudalle-v3-like-f32.gguf"
+bad_option() {
+  if PYTHONPATH=tools /usr/bin/python3 - "$OMODEL" "$TMP/opt.gguf" "$3" "$4" "$5" "${6:-}" <<'PY' 2>"$TMP/stderr"
+import sys
+from dallevk.gguf import GGUFReader, GGUFWriter, GGUFValueType as T, copy_fields
+src, out, key, typ, val, drop = sys.argv[1:]
+r, w = GGUFReader(src), GGUFWriter()
+copy_fields(w, r, keep=lambda k: k not in (key, "general.alignment"))
+if key != "-":
+    w.add_scalar(key, {"STRING": str, "FLOAT32": float, "BOOL": lambda v: v == "true"}.get(typ, int)(val), getattr(T, typ))
+for n, t in r.tensors.items():
+    if n != drop:
+        w.add_tensor(n, t.data, "f16" if t.type == 1 else "f32")
+w.write(out)
+PY
+  then expect "$1" 1 "$TMP/opt.gguf: $2" -- --model "$TMP/opt.gguf" "x" -o "$O"
+  else echo "NOT RUN $1 (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
+}
+bad_option "dalle.gelu unknown" 'dalle.gelu must be "erf" or "tanh" (got "relu")' dalle.gelu STRING relu
+bad_option "dalle.norm unknown" 'dalle.norm must be "pre" or "sandwich"' dalle.norm STRING post
+bad_option "dalle.image_pos unknown" 'dalle.image_pos must be "axial" or "linear"' dalle.image_pos STRING 2d
+bad_option "dalle.final_norms 3" "dalle.final_norms must be 1 or 2" dalle.final_norms UINT32 3
+bad_option "dalle.attn_out_clamp negative" "dalle.attn_out_clamp must be a finite number > 0" dalle.attn_out_clamp FLOAT32 -1
+bad_option "dalle.mask_image0 too early" "dalle.mask_image0 must be image0 - 1" dalle.mask_image0 UINT32 6
+bad_option "sandwich without its post-LN" "required tensor 'blk.1.mlp.post_ln.b' is missing" - - - blk.1.mlp.post_ln.b
+bad_option "start token without its tensor" "required tensor 'image_start' is missing" dalle.image_start BOOL true
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"
