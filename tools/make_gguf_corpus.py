@@ -125,11 +125,8 @@ def valid_model_tiny():
     rng = np.random.default_rng(1234)
     c = TINY_DALLE
     sd = {}
-    for p, _, shape in ex.TRANSFORMER_TENSORS:
-        sd[p] = rng.standard_normal(shape(c)).astype(np.float32)
-    for layer in range(c["n_layers"]):
-        for p, _, shape in ex.TRANSFORMER_LAYER_TENSORS:
-            sd[p.format(l=layer)] = rng.standard_normal(shape(c)).astype(np.float32)
+    for p, _, shape in ex.transformer_table(c):
+        sd[p] = rng.standard_normal(shape).astype(np.float32)
     dec = {n: rng.standard_normal(shape).astype(np.float32) for n, shape in ex.dvae_decoder_schema(TINY_DVAE)}
     enc = {n: rng.standard_normal(shape).astype(np.float32) for n, shape in ex.dvae_encoder_schema(TINY_DVAE)}
     import tempfile

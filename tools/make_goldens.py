@@ -10,7 +10,11 @@ as GGUF with f32 and with f16 weights (tests/data/parity/<case>-f32.gguf, -f16.g
   logits     [steps+1, Vi]  row 0: prefill (image token 0); row s: after feeding codes[s-1]
   dvae_codes [n_img, G, G]  codes decoded by the dVAE check
   pixels     [n_img, 3, R, R]  the dVAE decoder output in [0, 1]
-Cases cover every attention type, both conv modes, and grids that are not powers of two.
+Cases cover every attention type, both conv modes, and grids that are not powers of two; the "m1-", "r2-" and
+"r3-" cases the architecture options of docs/model-format.md §2 as the public models use them (minDALL-E-like:
+no start token, linear image positions, full masks, pre-LN, erf GELU; ruDALL-E-v2-like: T = 129 with the masks'
+image index 0 at position 128 and a wrapped conv window; ruDALL-E-v3-like: no start token, sandwich norm, tanh
+GELU, two final norms, a clamp small enough to bite, row/col/clipped-conv masks).
 
 Case "g6-full-convclamp" (CLIP_CASES) also holds a random CLIP-style reranker (tools/dallevk/clip.py;
 clip.* keys and tensors in both model files; dc 32, 2 heads (d_head 16), d_ff 48, 2 + 2 layers,
@@ -52,6 +56,18 @@ CASES = {
     "g7-paper-schedule": (dict(text_len=9, text_vocab=320, grid=7, image_vocab=64, d_model=64, n_heads=4,
                                n_layers=5, d_ff=128, conv_kernel=5, conv_wrap=False),
                           dict(group_count=2, n_hid=12, n_blk_per_group=1, n_init=16), 20),
+    "m1-mindalle-like": (dict(text_len=6, text_vocab=290, grid=4, image_vocab=40, d_model=32, n_heads=2,
+                              n_layers=2, d_ff=64, attn_types=["full", "full"], image_start=False,
+                              image_pos="linear"), dict(group_count=2, n_hid=8, n_blk_per_group=1, n_init=16), 15),
+    "r2-rudalle-v2-like": (dict(text_len=129, text_vocab=300, grid=5, image_vocab=48, d_model=32, n_heads=2,
+                                n_layers=3, d_ff=64, attn_types=["row", "col", "conv"], conv_kernel=3,
+                                conv_wrap=True, image_start=False, norm="sandwich", gelu="tanh", final_norms=2,
+                                attn_out_clamp=65504.0, mask_image0=128),
+                           dict(group_count=2, n_hid=8, n_blk_per_group=1, n_init=16), 24),
+    "r3-rudalle-v3-like": (dict(text_len=8, text_vocab=300, grid=6, image_vocab=40, d_model=48, n_heads=4,
+                                n_layers=3, d_ff=96, attn_types=["row", "col", "conv"], conv_kernel=3,
+                                conv_wrap=False, image_start=False, norm="sandwich", gelu="tanh", final_norms=2,
+                                attn_out_clamp=0.75), dict(group_count=2, n_hid=8, n_blk_per_group=1, n_init=16), 35),
 }
 
 # name: ClipConfig kwargs beyond the transformer's sizes (a reranker in that case's model files)

@@ -17,34 +17,94 @@ TOKENIZER_MODEL = "dalle-vk-bpe-1"
 TOKENIZER_NORMALIZATION = "ascii-lowercase,collapse-ascii-whitespace,strip"
 
 # --- transformer: tools/dallevk/transformer.py state_dict -> GGUF ---------------------------------
-# (PyTorch name, GGUF name, shape from the DalleConfig c); {l} is the layer index.
+# Architecture options (docs/model-format.md §2): (GGUF key, config field, value type, default, allowed values
+# or None). A key is written only when its value differs from the default, so a file without it means the
+# default (the emoji model's architecture).
+TRANSFORMER_OPTIONS = [
+    ("dalle.image_start", "image_start", T.BOOL, True, (True, False)),
+    ("dalle.image_pos", "image_pos", T.STRING, "axial", ("axial", "linear")),
+    ("dalle.norm", "norm", T.STRING, "pre", ("pre", "sandwich")),
+    ("dalle.gelu", "gelu", T.STRING, "erf", ("erf", "tanh")),
+    ("dalle.final_norms", "final_norms", T.UINT32, 1, (1, 2)),
+    ("dalle.attn_out_clamp", "attn_out_clamp", T.FLOAT32, 0.0, None),  # > 0 when present
+    ("dalle.mask_image0", "mask_image0", T.UINT32, 0, None),  # 1 .. text_len + grid^2 when present
+]
+
+
+def option(c, field):
+    """Option `field` of the config dict c (its default when c predates the option)."""
+    for _, f, _, default, _ in TRANSFORMER_OPTIONS:
+        if f == field:
+            return c.get(field, default)
+    raise KeyError(field)
+
+
+def _axial(c):
+    return option(c, "image_pos") == "axial"
+
+
+def _sandwich(c):
+    return option(c, "norm") == "sandwich"
+
+
+# (PyTorch name, GGUF name, shape from the DalleConfig c, present(c) or None = always); {l} = the layer index.
 TRANSFORMER_TENSORS = [
-    ("text_emb", "text_emb", lambda c: (c["text_vocab"] + c["text_len"], c["d_model"])),
-    ("text_pos_emb", "text_pos_emb", lambda c: (c["text_len"], c["d_model"])),
-    ("image_start", "image_start", lambda c: (c["d_model"],)),
-    ("image_emb", "image_emb", lambda c: (c["image_vocab"], c["d_model"])),
-    ("image_row_emb", "image_row_emb", lambda c: (c["grid"], c["d_model"])),
-    ("image_col_emb", "image_col_emb", lambda c: (c["grid"], c["d_model"])),
-    ("ln_f.w", "ln_f.w", lambda c: (c["d_model"],)),
-    ("ln_f.b", "ln_f.b", lambda c: (c["d_model"],)),
-    ("image_logits.w", "image_logits.w", lambda c: (c["image_vocab"], c["d_model"])),
-    ("image_logits.b", "image_logits.b", lambda c: (c["image_vocab"],)),
+    ("text_emb", "text_emb", lambda c: (c["text_vocab"] + c["text_len"], c["d_model"]), None),
+    ("text_pos_emb", "text_pos_emb", lambda c: (c["text_len"], c["d_model"]), None),
+    ("image_start", "image_start", lambda c: (c["d_model"],), lambda c: option(c, "image_start")),
+    ("image_emb", "image_emb", lambda c: (c["image_vocab"], c["d_model"]), None),
+    ("image_row_emb", "image_row_emb", lambda c: (c["grid"], c["d_model"]), _axial),
+    ("image_col_emb", "image_col_emb", lambda c: (c["grid"], c["d_model"]), _axial),
+    ("image_pos_emb", "image_pos_emb", lambda c: (c["grid"] ** 2, c["d_model"]), lambda c: not _axial(c)),
+    ("ln_f.w", "ln_f.w", lambda c: (c["d_model"],), None),
+    ("ln_f.b", "ln_f.b", lambda c: (c["d_model"],), None),
+    ("ln_f2.w", "ln_f2.w", lambda c: (c["d_model"],), lambda c: option(c, "final_norms") == 2),
+    ("ln_f2.b", "ln_f2.b", lambda c: (c["d_model"],), lambda c: option(c, "final_norms") == 2),
+    ("image_logits.w", "image_logits.w", lambda c: (c["image_vocab"], c["d_model"]), None),
+    ("image_logits.b", "image_logits.b", lambda c: (c["image_vocab"],), None),
 ]
 TRANSFORMER_LAYER_TENSORS = [
-    ("layers.{l}.ln1.w", "blk.{l}.ln1.w", lambda c: (c["d_model"],)),
-    ("layers.{l}.ln1.b", "blk.{l}.ln1.b", lambda c: (c["d_model"],)),
-    ("layers.{l}.attn.qkv.w", "blk.{l}.attn.qkv.w", lambda c: (3 * c["d_model"], c["d_model"])),
-    ("layers.{l}.attn.qkv.b", "blk.{l}.attn.qkv.b", lambda c: (3 * c["d_model"],)),
-    ("layers.{l}.attn.out.w", "blk.{l}.attn.out.w", lambda c: (c["d_model"], c["d_model"])),
-    ("layers.{l}.attn.out.b", "blk.{l}.attn.out.b", lambda c: (c["d_model"],)),
-    ("layers.{l}.ln2.w", "blk.{l}.ln2.w", lambda c: (c["d_model"],)),
-    ("layers.{l}.ln2.b", "blk.{l}.ln2.b", lambda c: (c["d_model"],)),
-    ("layers.{l}.mlp.fc1.w", "blk.{l}.mlp.fc1.w", lambda c: (c["d_ff"], c["d_model"])),
-    ("layers.{l}.mlp.fc1.b", "blk.{l}.mlp.fc1.b", lambda c: (c["d_ff"],)),
-    ("layers.{l}.mlp.fc2.w", "blk.{l}.mlp.fc2.w", lambda c: (c["d_model"], c["d_ff"])),
-    ("layers.{l}.mlp.fc2.b", "blk.{l}.mlp.fc2.b", lambda c: (c["d_model"],)),
+    ("layers.{l}.ln1.w", "blk.{l}.ln1.w", lambda c: (c["d_model"],), None),
+    ("layers.{l}.ln1.b", "blk.{l}.ln1.b", lambda c: (c["d_model"],), None),
+    ("layers.{l}.attn.qkv.w", "blk.{l}.attn.qkv.w", lambda c: (3 * c["d_model"], c["d_model"]), None),
+    ("layers.{l}.attn.qkv.b", "blk.{l}.attn.qkv.b", lambda c: (3 * c["d_model"],), None),
+    ("layers.{l}.attn.out.w", "blk.{l}.attn.out.w", lambda c: (c["d_model"], c["d_model"]), None),
+    ("layers.{l}.attn.out.b", "blk.{l}.attn.out.b", lambda c: (c["d_model"],), None),
+    ("layers.{l}.attn.post_ln.w", "blk.{l}.attn.post_ln.w", lambda c: (c["d_model"],), _sandwich),
+    ("layers.{l}.attn.post_ln.b", "blk.{l}.attn.post_ln.b", lambda c: (c["d_model"],), _sandwich),
+    ("layers.{l}.ln2.w", "blk.{l}.ln2.w", lambda c: (c["d_model"],), None),
+    ("layers.{l}.ln2.b", "blk.{l}.ln2.b", lambda c: (c["d_model"],), None),
+    ("layers.{l}.mlp.fc1.w", "blk.{l}.mlp.fc1.w", lambda c: (c["d_ff"], c["d_model"]), None),
+    ("layers.{l}.mlp.fc1.b", "blk.{l}.mlp.fc1.b", lambda c: (c["d_ff"],), None),
+    ("layers.{l}.mlp.fc2.w", "blk.{l}.mlp.fc2.w", lambda c: (c["d_model"], c["d_ff"]), None),
+    ("layers.{l}.mlp.fc2.b", "blk.{l}.mlp.fc2.b", lambda c: (c["d_model"],), None),
+    ("layers.{l}.mlp.post_ln.w", "blk.{l}.mlp.post_ln.w", lambda c: (c["d_model"],), _sandwich),
+    ("layers.{l}.mlp.post_ln.b", "blk.{l}.mlp.post_ln.b", lambda c: (c["d_model"],), _sandwich),
 ]
 TRANSFORMER_SKIP = {"text_logits.w"}  # training only (text loss); the engine never needs it
+
+
+def transformer_table(c):
+    """[(PyTorch name, GGUF name, shape)] of the transformer with config dict c, in file order."""
+    table = [(p, g, s(c)) for p, g, s, when in TRANSFORMER_TENSORS if when is None or when(c)]
+    for layer in range(c["n_layers"]):
+        table += [(p.format(l=layer), g.format(l=layer), s(c)) for p, g, s, when in TRANSFORMER_LAYER_TENSORS
+                  if when is None or when(c)]
+    return table
+
+
+def check_options(c, fail):
+    """The option rules of docs/model-format.md §2; fail(message) raises."""
+    for key, field, _, _, allowed in TRANSFORMER_OPTIONS:
+        v = option(c, field)
+        if allowed is not None and v not in allowed:
+            fail("%s is %r, expected one of %s" % (key, v, list(allowed)))
+    if not option(c, "attn_out_clamp") >= 0:
+        fail("dalle.attn_out_clamp must be > 0 (absent: no clamp)")
+    m0 = option(c, "mask_image0")
+    if not 0 <= m0 <= c["text_len"] + c["grid"] ** 2:
+        fail("dalle.mask_image0 %d is outside 1 .. text_len + grid^2" % m0)
+
 
 # (GGUF key, config field, value type)
 TRANSFORMER_KEYS = [
@@ -176,9 +236,7 @@ def _check_shape(what, name, arr, shape):
 
 def transformer_tensors(sd, c):
     """[(GGUF name, float32 array)] from the Dalle state_dict, checked against the schema."""
-    table = [(p, g, s(c)) for p, g, s in TRANSFORMER_TENSORS]
-    for layer in range(c["n_layers"]):
-        table += [(p.format(l=layer), g.format(l=layer), s(c)) for p, g, s in TRANSFORMER_LAYER_TENSORS]
+    table = transformer_table(c)
     _check_mapping(sd, [p for p, _, _ in table], TRANSFORMER_SKIP, "transformer")
     out = []
     for p, g, shape in table:
@@ -240,9 +298,17 @@ def model_state(ckpt):
                      % sorted(ckpt))
 
 
+def _export_fail(msg):
+    raise SystemExit("export_gguf: " + msg)
+
+
 def add_transformer(w, cfg, sd):
     for key, field, vt in TRANSFORMER_KEYS:
         w.add_scalar(key, cfg[field], vt)
+    check_options(cfg, _export_fail)
+    for key, field, vt, default, _ in TRANSFORMER_OPTIONS:
+        if option(cfg, field) != default:
+            w.add_scalar(key, option(cfg, field), vt)
     types = list(cfg["attn_types"])
     if len(types) != cfg["n_layers"] or not all(t in ATTN_TYPES for t in types):
         raise SystemExit("export_gguf: attn_types %s do not match n_layers / %s" % (types, ATTN_TYPES))

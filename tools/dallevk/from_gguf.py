@@ -1,7 +1,7 @@
 """A dalle-vk model file (GGUF, docs/model-format.md) -> the PyTorch reference objects.
 
-The inverse of export.py (tools/export_gguf.py), driven by the same name tables (TRANSFORMER_TENSORS,
-TRANSFORMER_LAYER_TENSORS, dvae_decoder_schema, dvae_encoder_schema), so the two cannot drift:
+The inverse of export.py (tools/export_gguf.py), driven by the same name tables (transformer_table,
+TRANSFORMER_OPTIONS, dvae_decoder_schema, dvae_encoder_schema), so the two cannot drift:
 
     m = load_model("assets/dalle-emoji.gguf")           # float32; dtype=torch.float64 for goldens
     m.dalle          # transformer.Dalle (eval mode) with m.dalle.cfg a DalleConfig; None if absent
@@ -61,6 +61,13 @@ def read_dalle_config(r):
     kw = {field: r.get(key) for key, field, _ in X.TRANSFORMER_KEYS}
     kw["conv_wrap"] = bool(kw["conv_wrap"])
     kw["attn_types"] = list(r.get("dalle.attn_types"))
+    for key, field, _, default, _ in X.TRANSFORMER_OPTIONS:
+        v = r.get(key, default)
+        kw[field] = v if isinstance(default, str) else type(default)(v)
+
+    def fail(msg):
+        raise ValueError("%s: %s" % (r.path, msg))
+    X.check_options(kw, fail)
     return DalleConfig(**kw)
 
 
@@ -101,11 +108,7 @@ def _tensor(r, name, shape, used):
 
 
 def _dalle_state(r, cfg, used):
-    c = cfg.to_dict()
-    table = [(p, g, s(c)) for p, g, s in X.TRANSFORMER_TENSORS]
-    for layer in range(cfg.n_layers):
-        table += [(p.format(l=layer), g.format(l=layer), s(c)) for p, g, s in X.TRANSFORMER_LAYER_TENSORS]
-    sd = {p: _tensor(r, g, shape, used) for p, g, shape in table}
+    sd = {p: _tensor(r, g, shape, used) for p, g, shape in X.transformer_table(cfg.to_dict())}
     sd["text_logits.w"] = torch.zeros(cfg.text_vocab, cfg.d_model)  # not in the file (training only)
     return sd
 

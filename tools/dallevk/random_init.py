@@ -13,7 +13,7 @@ def randomize(module, gen):
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) / fan_in ** 0.5)
             elif p.dim() >= 2 or name == "image_start":
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
-            elif name.endswith("ln1.w") or name.endswith("ln2.w") or name == "ln_f.w":
+            elif name.endswith(("ln1.w", "ln2.w", "post_ln.w")) or name in ("ln_f.w", "ln_f2.w"):
                 p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
             else:
                 p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))

@@ -1,35 +1,40 @@
 """The DALL-E decoder-only transformer (docs/design.md §3), PyTorch reference.
 
-Sequence (length S = T + G*G), positions:
+Sequence, positions (I0 = cfg.image0 = T + 1 with a start-of-image token, T without):
   0..T-1        text: text_emb[id] + text_pos_emb[j]; id = caption token, or Vt + j
                 where the caption has ended (per-position pad token; see pad_text())
-  T             start of image: image_start (no position embedding)
-  T+1+i         image input i = 0..G*G-2: image_emb[code_i] + image_row_emb[i // G]
-                + image_col_emb[i % G]
-Outputs: position T+i (i = 0..G*G-1) -> logits of image token i (image_logits head,
+  T             start of image (image_start=True only): image_start (no position embedding)
+  I0+i          image input i = 0..G*G-2: image_emb[code_i] + image_row_emb[i // G]
+                + image_col_emb[i % G] (image_pos "axial") or + image_pos_emb[i] ("linear")
+Outputs: position I0-1+i (i = 0..G*G-1) -> logits of image token i (image_logits head,
 with bias); text position j (0..T-2) -> logits of caption token j+1 (text_logits head,
-training only, no bias).
+training only, no bias). Without a start token the last text position gives image token 0.
 
-Block (pre-LN): x += attn(ln1(x)); x += mlp(ln2(x)); mlp = fc2(gelu_erf(fc1(.)));
-final ln_f. Attention: scale 1/sqrt(d_head), one softmax over all allowed keys, masked
-scores set to MASKED = -FLT_MAX/2 (never -inf). qkv.w rows are [q | k | v], each
-d_model rows; head h uses rows h*dh..(h+1)*dh-1 of each part.
+Block, norm "pre": x += attn(ln1(x)); x += mlp(ln2(x)); norm "sandwich" (CogView):
+x += attn.post_ln(attn(ln1(x))); x += mlp.post_ln(mlp(ln2(x))). mlp = fc2(gelu(fc1(.))),
+gelu "erf" (exact) or "tanh"; attn_out_clamp c > 0 clamps the output projection (after its
+bias) to [-c, c]. Final ln_f, then ln_f2 when final_norms == 2. Attention: scale 1/sqrt(d_head),
+one softmax over all allowed keys, masked scores set to MASKED = -FLT_MAX/2 (never -inf).
+qkv.w rows are [q | k | v], each d_model rows; head h uses rows h*dh..(h+1)*dh-1 of each part.
 
-Mask (query position p, key position q <= p): text queries are causal over text;
-the start-of-image query sees all text and itself; image query i (p = T+1+i) sees all
-text, the start position, and image key j (q = T+1+j, j <= i) iff
+Mask (query position p, key position q <= p), M = cfg.mask0 (mask_image0, default I0):
+positions >= M are image indices p - M; keys q < M are visible to every later query (plain
+causal); image query i sees image key j (j <= i) iff
   full: always;  row: i - j <= G;  col: (i - j) % G == 0;
   conv: j == i or (r_j, c_j) inside the k x k window centred on (r_i, c_i), r = idx // G,
         c = idx % G; conv_wrap=True measures row/col distance modulo G (torus),
         conv_wrap=False uses plain distance (keys outside the grid do not exist).
 
 Parameter names (state_dict keys; Linear weights are [out, in], y = x W^T + b):
-  text_emb [Vt+T, d], text_pos_emb [T, d], image_start [d], image_emb [Vi, d],
-  image_row_emb [G, d], image_col_emb [G, d],
+  text_emb [Vt+T, d], text_pos_emb [T, d], image_start [d] (image_start=True), image_emb [Vi, d],
+  image_row_emb [G, d], image_col_emb [G, d] (axial) or image_pos_emb [G*G, d] (linear),
   layers.<l>.ln1.w/b [d], layers.<l>.attn.qkv.w [3d, d], .qkv.b [3d],
-  layers.<l>.attn.out.w [d, d], .out.b [d], layers.<l>.ln2.w/b [d],
+  layers.<l>.attn.out.w [d, d], .out.b [d], (sandwich: layers.<l>.attn.post_ln.w/b [d]),
+  layers.<l>.ln2.w/b [d],
   layers.<l>.mlp.fc1.w [d_ff, d], .fc1.b [d_ff], layers.<l>.mlp.fc2.w [d, d_ff], .fc2.b [d],
-  ln_f.w/b [d], text_logits.w [Vt, d], image_logits.w [Vi, d], image_logits.b [Vi].
+  (sandwich: layers.<l>.mlp.post_ln.w/b [d]),
+  ln_f.w/b [d], (final_norms 2: ln_f2.w/b [d]), text_logits.w [Vt, d], image_logits.w [Vi, d],
+  image_logits.b [Vi].
 """
 import math
 from dataclasses import asdict, dataclass, field
@@ -41,6 +46,9 @@ import torch.nn.functional as F
 
 MASKED = -3.4028234663852886e38 / 2  # -FLT_MAX / 2
 ATTN_TYPES = ("full", "row", "col", "conv")
+IMAGE_POS = ("axial", "linear")
+NORMS = ("pre", "sandwich")
+GELUS = ("erf", "tanh")
 
 
 def paper_schedule(n_layers):
@@ -70,6 +78,14 @@ class DalleConfig:
     conv_kernel: int = 5
     conv_wrap: bool = False
     ln_eps: float = 1e-5
+    # options of docs/model-format.md §2 (defaults: the emoji model's architecture)
+    image_start: bool = True      # a start-of-image token at position T
+    image_pos: str = "axial"      # IMAGE_POS
+    norm: str = "pre"             # NORMS
+    gelu: str = "erf"             # GELUS
+    final_norms: int = 1          # 1: ln_f; 2: ln_f then ln_f2
+    attn_out_clamp: float = 0.0   # > 0: clamp the attention output projection to [-c, c]; 0: none
+    mask_image0: int = 0          # > 0: position the masks take as image index 0; 0: image0
 
     def __post_init__(self):
         if not self.attn_types:
@@ -77,10 +93,23 @@ class DalleConfig:
         assert len(self.attn_types) == self.n_layers
         assert all(t in ATTN_TYPES for t in self.attn_types)
         assert self.d_model % self.n_heads == 0 and self.conv_kernel % 2 == 1
+        assert self.image_pos in IMAGE_POS and self.norm in NORMS and self.gelu in GELUS
+        assert self.final_norms in (1, 2) and self.attn_out_clamp >= 0
+        assert 0 <= self.mask_image0 <= self.seq_len
 
     @property
     def seq_len(self):
         return self.text_len + self.grid * self.grid
+
+    @property
+    def image0(self):
+        """Position of image token 0: T + 1 after a start-of-image token, else T."""
+        return self.text_len + (1 if self.image_start else 0)
+
+    @property
+    def mask0(self):
+        """Position the attention masks take as image index 0 (mask_image0, default image0)."""
+        return self.mask_image0 or self.image0
 
     @property
     def d_head(self):
@@ -112,12 +141,15 @@ def image_key_allowed(i, j, attn_type, grid, kernel=11, wrap=False):
     raise ValueError(attn_type)
 
 
-def build_mask(text_len, grid, attn_type, kernel=11, wrap=False):
-    """bool [S, S] (S = text_len + grid^2): mask[p, q] = query p may attend key q."""
+def build_mask(text_len, grid, attn_type, kernel=11, wrap=False, image0=None):
+    """bool [S, S] (S = text_len + grid^2): mask[p, q] = query p may attend key q. Positions p >= image0
+    (default text_len + 1, after a start-of-image token) are image index p - image0; keys before image0
+    are plain causal."""
     T, n_img = text_len, grid * grid
     S = T + n_img
+    I0 = T + 1 if image0 is None else image0
     m = torch.tril(torch.ones(S, S, dtype=torch.bool))
-    idx = torch.arange(n_img - 1)
+    idx = torch.arange(S - I0)
     i, j = idx.view(-1, 1), idx.view(1, -1)
     if attn_type == "full":
         img = j <= i
@@ -134,7 +166,7 @@ def build_mask(text_len, grid, attn_type, kernel=11, wrap=False):
         img = (j == i) | ((j < i) & (dr <= h) & (dc <= h))
     else:
         raise ValueError(attn_type)
-    m[T + 1:, T + 1:] = img
+    m[I0:, I0:] = img
     return m
 
 
@@ -170,8 +202,10 @@ class Attention(nn.Module):
     def __init__(self, cfg, out_std):
         super().__init__()
         self.h, self.dh = cfg.n_heads, cfg.d_head
+        self.clamp = getattr(cfg, "attn_out_clamp", 0.0)  # (the reranker passes a config without options)
         self.qkv = Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = Linear(cfg.d_model, cfg.d_model, std=out_std)
+        self.post_ln = LayerNorm(cfg.d_model, cfg.ln_eps) if getattr(cfg, "norm", "pre") == "sandwich" else None
 
     def project(self, x):
         """x [B, N, d] -> q, k, v each [B, H, N, dh]."""
@@ -186,7 +220,10 @@ class Attention(nn.Module):
         a = torch.softmax(s, dim=-1)
         o = torch.matmul(a, v)
         B, H, Nq, dh = o.shape
-        return self.out(o.transpose(1, 2).reshape(B, Nq, H * dh))
+        y = self.out(o.transpose(1, 2).reshape(B, Nq, H * dh))
+        if self.clamp > 0:
+            y = y.clamp(-self.clamp, self.clamp)
+        return y if self.post_ln is None else self.post_ln(y)
 
 
 class MLP(nn.Module):
@@ -194,9 +231,12 @@ class MLP(nn.Module):
         super().__init__()
         self.fc1 = Linear(cfg.d_model, cfg.d_ff)
         self.fc2 = Linear(cfg.d_ff, cfg.d_model, std=out_std)
+        self.approximate = "tanh" if getattr(cfg, "gelu", "erf") == "tanh" else "none"
+        self.post_ln = LayerNorm(cfg.d_model, cfg.ln_eps) if getattr(cfg, "norm", "pre") == "sandwich" else None
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
+        y = self.fc2(F.gelu(self.fc1(x), approximate=self.approximate))
+        return y if self.post_ln is None else self.post_ln(y)
 
 
 class Block(nn.Module):
@@ -218,20 +258,29 @@ class Dalle(nn.Module):
         d, T, G = cfg.d_model, cfg.text_len, cfg.grid
         self.text_emb = nn.Parameter(torch.randn(cfg.text_vocab + T, d) * 0.02)
         self.text_pos_emb = nn.Parameter(torch.randn(T, d) * 0.02)
-        self.image_start = nn.Parameter(torch.randn(d) * 0.02)
+        self.image_start = nn.Parameter(torch.randn(d) * 0.02) if cfg.image_start else None
         self.image_emb = nn.Parameter(torch.randn(cfg.image_vocab, d) * 0.02)
-        self.image_row_emb = nn.Parameter(torch.randn(G, d) * 0.02)
-        self.image_col_emb = nn.Parameter(torch.randn(G, d) * 0.02)
+        if cfg.image_pos == "axial":
+            self.image_row_emb = nn.Parameter(torch.randn(G, d) * 0.02)
+            self.image_col_emb = nn.Parameter(torch.randn(G, d) * 0.02)
+        else:
+            self.image_pos_emb = nn.Parameter(torch.randn(G * G, d) * 0.02)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = LayerNorm(d, cfg.ln_eps)
+        self.ln_f2 = LayerNorm(d, cfg.ln_eps) if cfg.final_norms == 2 else None
         self.text_logits = Linear(d, cfg.text_vocab, bias=False)
         self.image_logits = Linear(d, cfg.image_vocab)
         for t in sorted(set(cfg.attn_types)):
-            self.register_buffer("mask_" + t, build_mask(T, G, t, cfg.conv_kernel, cfg.conv_wrap),
+            self.register_buffer("mask_" + t, build_mask(T, G, t, cfg.conv_kernel, cfg.conv_wrap, cfg.mask0),
                                  persistent=False)
 
     def mask(self, attn_type):
         return getattr(self, "mask_" + attn_type)
+
+    def final_norm(self, x):
+        """ln_f, then ln_f2 when the model has two final norms."""
+        x = self.ln_f(x)
+        return x if self.ln_f2 is None else self.ln_f2(x)
 
     # ---- embeddings -------------------------------------------------------------------
     def embed_text(self, text_ids):
@@ -242,13 +291,20 @@ class Dalle(nn.Module):
         """codes [B, N] at image indices start..start+N-1 -> [B, N, d]."""
         G = self.cfg.grid
         idx = torch.arange(start, start + codes.shape[1], device=codes.device)
+        if self.cfg.image_pos == "linear":
+            return self.image_emb[codes] + self.image_pos_emb[idx]
         return self.image_emb[codes] + self.image_row_emb[idx // G] + self.image_col_emb[idx % G]
 
+    def embed_prompt(self, text_ids):
+        """[B, T] -> the states before image token 0 [B, image0, d]: text, then the start of image (if any)."""
+        x = self.embed_text(text_ids)
+        if self.image_start is None:
+            return x
+        return torch.cat([x, self.image_start.view(1, 1, -1).expand(x.shape[0], 1, -1)], dim=1)
+
     def embed(self, text_ids, image_codes):
-        """[B, T], [B, G*G] -> input states [B, S, d] (the last image code is not input)."""
-        B = text_ids.shape[0]
-        parts = [self.embed_text(text_ids),
-                 self.image_start.view(1, 1, -1).expand(B, 1, -1)]
+        """[B, T], [B, G*G] -> input states [B, image0 + G*G - 1, d] (the last image code is not input)."""
+        parts = [self.embed_prompt(text_ids)]
         if image_codes.shape[1] > 1:
             parts.append(self.embed_image(image_codes[:, :-1], 0))
         return torch.cat(parts, dim=1)
@@ -264,8 +320,8 @@ class Dalle(nn.Module):
             q, k, v = blk.attn.project(blk.ln1(x))
             x = x + blk.attn.attend(q, k, v, self.mask(t)[:S, :S])
             x = x + blk.mlp(blk.ln2(x))
-        x = self.ln_f(x)
-        return self.text_logits(x[:, :T - 1]), self.image_logits(x[:, T:])
+        x = self.final_norm(x)
+        return self.text_logits(x[:, :T - 1]), self.image_logits(x[:, self.cfg.image0 - 1:])
 
     def loss(self, text_ids, image_codes, text_weight=1.0 / 8, input_codes=None, per_sample=False):
         """Paper loss: text CE (targets that are pad ids >= Vt are ignored) * 1/8 + image
@@ -299,7 +355,7 @@ class Dalle(nn.Module):
             x = x + blk.attn.attend(q, K, V, self.mask(t)[n0:n0 + N, :n0 + N])
             x = x + blk.mlp(blk.ln2(x))
         cache["n"] = n0 + N
-        return self.ln_f(x)
+        return self.final_norm(x)
 
     def prefill(self, text_ids):
         """text_ids [B, T] -> (logits of image token 0 [B, Vi], cache)."""
@@ -310,14 +366,12 @@ class Dalle(nn.Module):
         cache = {"n": 0,
                  "k": [torch.zeros(shape, dtype=dt, device=dev) for _ in range(cfg.n_layers)],
                  "v": [torch.zeros(shape, dtype=dt, device=dev) for _ in range(cfg.n_layers)]}
-        x = torch.cat([self.embed_text(text_ids),
-                       self.image_start.view(1, 1, -1).expand(B, 1, -1)], dim=1)
-        h = self._run_cached(x, cache)
+        h = self._run_cached(self.embed_prompt(text_ids), cache)
         return self.image_logits(h[:, -1]), cache
 
     def decode_step(self, cache, code):
-        """code [B] = image token i (i = cache['n'] - T - 1) -> logits of token i+1 [B, Vi]."""
-        i = cache["n"] - self.cfg.text_len - 1
+        """code [B] = image token i (i = cache['n'] - image0) -> logits of token i+1 [B, Vi]."""
+        i = cache["n"] - self.cfg.image0
         assert 0 <= i < self.cfg.grid ** 2 - 1, "image already complete"
         h = self._run_cached(self.embed_image(code.view(-1, 1), i), cache)
         return self.image_logits(h[:, -1])

@@ -79,6 +79,36 @@ class TestRoundTrip(unittest.TestCase):
             text = pad_text([1, 2, 3], 6, 280).view(1, -1)
             self.assertTrue(torch.equal(m.dalle.prefill(text)[0], dalle.eval().prefill(text)[0]))
 
+    def test_options_round_trip(self):
+        """Each architecture option survives export -> load: keys, the optional tensors, the outputs; an
+        unknown option value is refused naming the key."""
+        opts = [dict(image_start=False, norm="sandwich", gelu="tanh", final_norms=2, attn_out_clamp=3.5,
+                     mask_image0=5),
+                dict(image_start=False, image_pos="linear")]
+        for o in opts:
+            cfg = DalleConfig(text_len=6, text_vocab=280, grid=4, image_vocab=24, d_model=32, n_heads=4, n_layers=2,
+                              d_ff=48, attn_types=["row", "conv"], conv_kernel=3, ln_eps=0.5 ** 16, **o)
+            dalle = _randomize(Dalle(cfg), 4)
+            d = tempfile.mkdtemp()
+            path = os.path.join(d, "m.gguf")
+            export.export(path, dalle=(cfg.to_dict(), dalle.state_dict()))
+            m = load_model(path)
+            self.assertEqual(m.dalle.cfg, cfg)
+            self.check_state(m.dalle, dalle, False)
+            names = set(m.reader.tensors)
+            self.assertEqual("blk.1.mlp.post_ln.w" in names, o.get("norm") == "sandwich")
+            self.assertEqual("image_pos_emb" in names, o.get("image_pos") == "linear")
+            self.assertNotIn("image_start", names)
+            text = pad_text([1, 2, 3], 6, 280).view(1, -1)
+            with torch.no_grad():
+                self.assertTrue(torch.equal(m.dalle.prefill(text)[0], dalle.eval().prefill(text)[0]))
+            os.unlink(path)
+            os.rmdir(d)
+        with self.assertRaises(SystemExit) as e:
+            export.export(os.path.join(tempfile.gettempdir(), "never.gguf"),
+                          dalle=(dict(cfg.to_dict(), gelu="relu"), dalle.state_dict()))
+        self.assertIn("dalle.gelu", str(e.exception))
+
     def test_f16_rounded(self):
         path, (dalle, dec, enc, _) = self.export(f16=True)
         m = load_model(path, dtype=torch.float64)

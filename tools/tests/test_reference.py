@@ -14,11 +14,11 @@ def _rel(a, b):
     return ((a - b).norm() / b.norm()).item()
 
 
-def _small_model(types, G, wrap, kernel=3, dtype=torch.float64, seed=0):
+def _small_model(types, G, wrap, kernel=3, dtype=torch.float64, seed=0, **options):
     torch.manual_seed(seed)
     cfg = DalleConfig(text_len=6, text_vocab=50, grid=G, image_vocab=20, d_model=32,
                       n_heads=4, n_layers=len(types), d_ff=128, attn_types=types,
-                      conv_kernel=kernel, conv_wrap=wrap)
+                      conv_kernel=kernel, conv_wrap=wrap, **options)
     m = Dalle(cfg).to(dtype)
     with torch.no_grad():  # larger weights than the init so every path matters
         for p in m.parameters():
@@ -27,8 +27,8 @@ def _small_model(types, G, wrap, kernel=3, dtype=torch.float64, seed=0):
 
 
 class TestKVCache(unittest.TestCase):
-    def check(self, types, G, wrap, kernel=3, dtype=torch.float64, tol=1e-10):
-        m = _small_model(types, G, wrap, kernel, dtype)
+    def check(self, types, G, wrap, kernel=3, dtype=torch.float64, tol=1e-10, **options):
+        m = _small_model(types, G, wrap, kernel, dtype, **options)
         T, Vt = m.cfg.text_len, m.cfg.text_vocab
         text = torch.stack([pad_text([1, 2, 3], T, Vt), pad_text(list(range(5, 15)), T, Vt)])
         codes = torch.randint(0, m.cfg.image_vocab, (2, G * G))
@@ -55,6 +55,29 @@ class TestKVCache(unittest.TestCase):
         self.check(["row", "col", "row", "conv"], 5, True)
         self.check(["row", "col", "row", "conv"], 5, False)
         self.check(["conv", "full"], 6, True, kernel=5)
+
+    def test_options(self):
+        """Every architecture option (no start token, linear positions, sandwich norm, tanh GELU, two final
+        norms, clamp, shifted mask origin): the KV-cache path equals the full forward."""
+        types = ["row", "col", "conv"]
+        rudalle3 = dict(image_start=False, norm="sandwich", gelu="tanh", final_norms=2, attn_out_clamp=0.5)
+        self.check(types, 4, False, **rudalle3)
+        self.check(types, 4, True, **dict(rudalle3, mask_image0=5))  # v2: one position before image token 0
+        self.check(["full", "full"], 4, False, image_start=False, image_pos="linear")
+        self.check(types, 5, True, image_pos="linear", norm="sandwich")
+
+    def test_clamp_and_tanh_change_outputs(self):
+        """The options are live: each changes the logits of the same weights."""
+        base = dict(image_start=False, norm="sandwich", gelu="tanh", final_norms=2)
+        m = _small_model(["row", "conv"], 4, False, **base)
+        text = pad_text([1, 2], 6, 50).view(1, -1)
+        codes = torch.randint(0, 20, (1, 16))
+        with torch.no_grad():
+            ref = m(text, codes)[1]
+            for field, value in (("gelu", "erf"), ("attn_out_clamp", 0.05), ("mask_image0", 5)):
+                m2 = Dalle(DalleConfig(**dict(m.cfg.to_dict(), **{field: value}))).double()
+                m2.load_state_dict(m.state_dict())
+                self.assertGreater(_rel(m2(text, codes)[1], ref), 1e-6, field)
 
     def test_float32(self):
         self.check(paper_schedule(4), 4, False, dtype=torch.float32, tol=2e-5)
