@@ -50,9 +50,9 @@ STAGE2 = dict(embed_dim=D, n_layers=LAYERS, n_heads=HEADS, n_dense_layers=LAYERS
               ctx_len_txt=T, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, mlp_bias=True, attn_bias=True,
               gelu_use_approx=False)
 # CharBPE: word-final pieces end in '</w>'; '[UNK]' first, as CharBPETokenizer's trainer writes it
-VOCAB = ["[UNK]"] + list("acdgot") + [c + "</w>" for c in "acdgost"] + ["ca", "cat</w>", "do", "dog</w>", "dogs</w>"]
-MERGES = ["c a", "ca t</w>", "d o", "do g</w>", "dog s</w>"]
-CAPTION = [16, 18, 19]  # "cat dog dogs"
+VOCAB = ["[UNK]"] + list("acdgot") + [c + "</w>" for c in "acdgost"] + ["ca", "cat</w>", "do", "dog</w>", "dog", "dogs</w>"]
+MERGES = ["c a", "ca t</w>", "d o", "do g</w>", "do g", "dog s</w>"]
+CAPTION = [15, 17, 19]  # "cat dog dogs"
 
 
 def import_mindalle(root):

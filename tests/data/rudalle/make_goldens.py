@@ -49,8 +49,8 @@ from make_goldens import shared_views  # noqa: E402
 VT, T_UP, GRID, D, HEADS, LAYERS, VI = 40, 8, 12, 32, 4, 4, 64
 DDCONFIG = dict(double_z=False, z_channels=16, resolution=2 * GRID, in_channels=3, out_ch=3, ch=32,
                 ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[GRID], dropout=0.0)
-# caption: bos, three BPE ids, eos, then upstream's 0-pads
-CAPTION = [2, 17, 25, 9, 3]
+# caption: bos, BPE ids, eos, then upstream's 0-pads
+CAPTION = [2, 4, 13, 4, 15, 3]  # bos, "кот пес" in bpe.model, eos
 # tiny YTTM model: characters (YTTM's space marker U+2581 first) get ids 4.., merges after them
 BPE_CHARS = "\u2581котпеса"
 BPE_RULES = [("к", "о"), ("ко", "т"), ("п", "е"), ("пе", "с")]

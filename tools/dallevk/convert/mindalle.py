@@ -66,24 +66,6 @@ def _section(doc, *keys):
     return doc if isinstance(doc, dict) else {}
 
 
-def pad_id(vocab_path, vt):
-    """The '[PAD]' id: its vocabulary entry, or (as CharBPETokenizer.add_special_tokens does) the next
-    id after the vocabulary; ConvertError when it is not a row of the text embedding."""
-    import json
-    try:
-        with open(vocab_path, encoding="utf-8") as f:
-            vocab = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConvertError("%s: not a readable vocabulary JSON (%s)" % (vocab_path, e)) from None
-    if not isinstance(vocab, dict) or not vocab or not all(isinstance(v, int) for v in vocab.values()):
-        raise ConvertError("%s: expected a JSON object token -> id" % vocab_path)
-    pid = vocab.get("[PAD]", max(vocab.values()) + 1)
-    if not 0 <= pid < vt:
-        raise ConvertError("%s: the '[PAD]' id %d is not below the %d rows of 'tok_emb_txt.weight'"
-                           % (vocab_path, pid, vt))
-    return pid
-
-
 def read_config(path, sd, config_path, config):
     """The dalle.* values from the tensor shapes and config.yaml (which must agree with them)."""
     vt, d = require(path, sd, "tok_emb_txt.weight", 2, WHAT, "shape [vocab_size_txt, embed_dim]")
@@ -138,10 +120,14 @@ def plan(stack, folder):
     cfg = read_config(path, sd, paths["config.yaml"], config)
     match_tensors(path, sd, expected(cfg), WHAT, ignore=IGNORED)
     vt, vi, d, T = cfg["text_vocab"], cfg["image_vocab"], cfg["d_model"], cfg["text_len"]
-    pad = pad_id(paths["tokenizer/bpe-16k-vocab.json"], vt)
+    vocab, merges = paths["tokenizer/bpe-16k-vocab.json"], paths["tokenizer/bpe-16k-merges.txt"]
+    pad = charbpe.pad_id(vocab, merges)
+    if pad >= vt:
+        raise ConvertError("%s: the '[PAD]' id %d is not below the %d rows of 'tok_emb_txt.weight' in %s"
+                           % (vocab, pad, vt, path))
     p = Plan()
     add_dalle_keys(p, cfg)
-    add_keys(p, charbpe.gguf_keys(paths["tokenizer/bpe-16k-vocab.json"], paths["tokenizer/bpe-16k-merges.txt"]))
+    add_keys(p, charbpe.gguf_keys(vocab, merges))
 
     def tensor(mine, up, shape, fn=None):
         t = sd[up]

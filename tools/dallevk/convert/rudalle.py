@@ -122,10 +122,7 @@ def plan(stack, path, version, vqgan_path, bpe_path, n_heads=None):
     match_tensors(path, sd, table, WHAT, ignore=MASKS)
     p = Plan()
     add_dalle_keys(p, cfg)
-    tok = dict(yttm.gguf_keys(bpe_path))
-    tok["tokenizer.prefix_ids"] = ("array_uint32", PREFIX[version])
-    tok["tokenizer.suffix_ids"] = ("array_uint32", SUFFIX)
-    add_keys(p, tok)
+    add_keys(p, yttm.gguf_keys(bpe_path, PREFIX[version], SUFFIX))
 
     d, vt, vi, T = cfg["d_model"], cfg["text_vocab"], cfg["image_vocab"], cfg["text_len"]
 
