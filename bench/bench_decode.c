@@ -116,7 +116,11 @@ static dvk_status random_transformer(dvk_device *ctx, dvk_arena *a, uint32_t d, 
                           .n_layers = layers,
                           .d_ff = 4 * d,
                           .ln_eps = 1e-5f,
-                          .conv_kernel = 5};
+                          .conv_kernel = 5,
+                          .image_start = 1,
+                          .final_norms = 1,
+                          .image0 = 33,
+                          .mask_image0 = 33}; /* the emoji model's layout: a start-of-image token at T */
   for (uint32_t l = 0; l < layers; l++) /* the paper's schedule: row, col, row, row, ..., conv last */
     c->attn_types[l] = l + 1 == layers ? DVK_MASK_CONV : (l % 4 == 1 ? DVK_MASK_COL : DVK_MASK_ROW);
   uint64_t seed = 1234 + d;
@@ -143,7 +147,7 @@ static dvk_status random_transformer(dvk_device *ctx, dvk_arena *a, uint32_t d, 
     DVK_TRY(random_vector(ctx, a, c->d_ff, 0.2f, 0, &seed, &y->fc1_b));
     DVK_TRY(random_vector(ctx, a, d, 0.2f, 0, &seed, &y->fc2_b));
     y->mask =
-      (dvk_attn_mask){.type = c->attn_types[l], .text_len = c->text_len, .grid = c->grid, .conv_k = c->conv_kernel};
+      (dvk_attn_mask){.type = c->attn_types[l], .image0 = c->mask_image0, .grid = c->grid, .conv_k = c->conv_kernel};
   }
   DVK_TRY(random_vector(ctx, a, d, 0.2f, 1.0f, &seed, &tf->lnf_w));
   DVK_TRY(random_vector(ctx, a, d, 0.2f, 0, &seed, &tf->lnf_b));

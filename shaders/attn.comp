@@ -3,8 +3,8 @@
 // One workgroup per (sequence b, head hh, query qi); the query sits at position pos = p0 + qi:
 //   out[b, qi, hh*D + x] = sum_k softmax_k(scale * q . K[b, hh, k]) V[b, hh, k, x]
 // over the keys k the mask allows, enumerated arithmetically (no mask tensor, masked keys never read):
-//   pos <= T (text query, or the start-of-image query at T): keys 0..pos (causal);
-//   image query i = pos - T - 1: keys 0..T (text + start-of-image), then image keys j <= i at T+1+j:
+//   pos < I0 = p.image0 (text, and the start-of-image token when there is one): keys 0..pos (causal);
+//   image query i = pos - I0: keys 0..I0-1, then image keys j <= i at I0+j:
 //     full: all j <= i;  row: i - j <= G;  col: (i - j) % G == 0;
 //     conv (k = 2h+1): j == i, or j < i with (r_j, c_j) in the k x k window around (r_i, c_i),
 //       r = idx / G, c = idx % G; distance per axis |d| (clamp) or min(|d|, G - |d|) (wrap).
@@ -105,13 +105,13 @@ void main() {
   uint t = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
   uint qi = g % p.nq, hh = (g / p.nq) % p.n_heads, b = g / (p.nq * p.n_heads);
   uint d4 = p.n_heads * D4;      // d / 4
-  uint pos = p.p0 + qi, T = p.text_len;
+  uint pos = p.p0 + qi, I0 = p.image0;
 
   // The query's key list: n_text positions 0.., then n_img image keys.
-  bool is_img = pos > T;
-  uint i = is_img ? pos - T - 1u : 0u;
+  bool is_img = pos >= I0;
+  uint i = is_img ? pos - I0 : 0u;
   Conv cs = conv_sets(i / p.grid, i % p.grid);
-  uint n_text = is_img ? T + 1u : pos + 1u;
+  uint n_text = is_img ? I0 : pos + 1u;
   uint n_keys = n_text + (is_img ? image_key_count(i, cs) : 0u);
 
   vec4 q[D4], acc[D4];
@@ -123,7 +123,7 @@ void main() {
   float m = NEG_BIG, l = 0.0;
   uint head = (b * p.n_heads + hh) * p.s_max;
   for (uint k = t; k < n_keys; k += WG) {
-    uint kpos = k < n_text ? k : T + 1u + image_key_at(i, cs, k - n_text);
+    uint kpos = k < n_text ? k : I0 + image_key_at(i, cs, k - n_text);
     uint kb = (head + kpos) * D4;
     vec4 s4 = vec4(0.0);
     for (uint x = 0; x < D4; x++) s4 += q[x] * CK(kb + x);

@@ -1,6 +1,7 @@
 #version 450
-// LayerNorm over the last dim: y[r, c] = (x[r, c] - mean_r) / sqrt(var_r + eps) * w[c] + b[c].
-// x, y: f32 [rows, d] row-major (y may alias x); w, b: f32 [d]. One workgroup per row.
+// LayerNorm over the last dim: y[r, c] = (x[r, c] - mean_r) / sqrt(var_r + eps) * w[c] + b[c], or y[r, c] += that
+// (p.accumulate). x, y: f32 [rows, d] row-major (y may alias x unless accumulating); w, b: f32 [d]. One workgroup
+// per row.
 // Variance in two passes (mean first, then the mean of squared deviations), fp32 accumulation.
 // Variants: layernorm reduces through shared memory (WG = 128, any device); layernorm_sg is for devices
 // whose whole workgroup is one subgroup (WG = subgroup size, spec constant 0): it reduces with
@@ -53,5 +54,9 @@ void main() {
     q += dv * dv;
   }
   float rstd = inversesqrt(wg_sum(q) / float(p.d) + p.eps);
-  for (uint c = t; c < p.d; c += WG) y[base + c] = (x[base + c] - mean) * rstd * w[c] + bias[c];
+  if (p.accumulate != 0u) {
+    for (uint c = t; c < p.d; c += WG) y[base + c] += (x[base + c] - mean) * rstd * w[c] + bias[c];
+  } else {
+    for (uint c = t; c < p.d; c += WG) y[base + c] = (x[base + c] - mean) * rstd * w[c] + bias[c];
+  }
 }

@@ -11,6 +11,8 @@
 #define DVK_MM_GELU 2u       /* apply GELU (erf form) after the bias */
 #define DVK_MM_ACCUMULATE 4u /* Y += result instead of Y = result */
 #define DVK_MM_KV 8u         /* QKV projection: also store columns kv_d .. 3 kv_d - 1 into the KV cache */
+#define DVK_MM_GELU_TANH 16u /* apply GELU (tanh form) after the bias */
+#define DVK_MM_CLAMP 32u     /* clamp to [-clamp, clamp] after the bias and GELU, before accumulating */
 
 DVK_STRUCT(dvk_pc_matmul) {
   DVK_U32 m;         /* rows of X and Y */
@@ -33,8 +35,9 @@ DVK_STRUCT(dvk_pc_matmul) {
   DVK_U32 kv_smax;
   DVK_U32 kv_p0;
   DVK_U32 kv_nq;
+  DVK_F32 clamp_c;   /* DVK_MM_CLAMP: the bound c > 0 */
 };
-DVK_PUSH_CHECK(dvk_pc_matmul, 18)
+DVK_PUSH_CHECK(dvk_pc_matmul, 19)
 
 /* W rows are padded with zeros to a multiple of this many elements (f32 or f16), so that a row is a
  * whole number of 16-byte texels / vec4 loads in both dtypes, and the CPU kernel may unroll K by 2
@@ -44,11 +47,13 @@ DVK_PUSH_CHECK(dvk_pc_matmul, 18)
 #ifndef __STDC__ /* GLSL: the epilogue every matmul kernel applies to one output element */
 #include "gelu.glsl"
 
-/* v = acc (+ bias) (-> GELU, gelu.glsl) (+ old Y when accumulating). */
-float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags) {
+/* v = acc (+ bias) (-> GELU erf or tanh, gelu.glsl) (-> clamp to [-c, c]) (+ old Y when accumulating). */
+float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags, float c) {
   float v = acc;
   if ((flags & DVK_MM_BIAS) != 0u) v += bias_v;
   if ((flags & DVK_MM_GELU) != 0u) v = dvk_gelu(v);
+  if ((flags & DVK_MM_GELU_TANH) != 0u) v = dvk_gelu_tanh(v);
+  if ((flags & DVK_MM_CLAMP) != 0u) v = clamp(v, -c, c);
   if ((flags & DVK_MM_ACCUMULATE) != 0u) v += y_old;
   return v;
 }

@@ -6,13 +6,14 @@
 
 #include "dvk_shared.h"
 
-/* ---- layernorm.comp: y[r, :] = (x[r, :] - mean) / sqrt(var + eps) * w + b, r < rows ---- */
+/* ---- layernorm.comp: y[r, :] (+)= (x[r, :] - mean) / sqrt(var + eps) * w + b, r < rows ---- */
 DVK_STRUCT(dvk_pc_layernorm) {
-  DVK_U32 rows; /* rows in this dispatch */
-  DVK_U32 d;    /* row length (d_model) */
+  DVK_U32 rows;       /* rows in this dispatch */
+  DVK_U32 d;          /* row length (d_model) */
   DVK_F32 eps;
+  DVK_U32 accumulate; /* 1: y += the normalised row (a sandwich norm's residual add); 0: y = it */
 };
-DVK_PUSH_CHECK(dvk_pc_layernorm, 3)
+DVK_PUSH_CHECK(dvk_pc_layernorm, 4)
 
 /* ---- embed.comp: out[b, row0 + t, :] = table[ids[b, t] - v0, :] + positions, for the ids inside the
  * bound table chunk [v0, v0 + v_count); pos_mode: 0 none, 1 text (pos_a[p0 + t]), 2 image
@@ -82,7 +83,7 @@ DVK_STRUCT(dvk_pc_attn) {
   DVK_U32 p0;        /* position of query 0 */
   DVK_U32 n_heads;
   DVK_U32 s_max;     /* positions per sequence in the cache */
-  DVK_U32 text_len;  /* T: positions 0..T-1 text, T start-of-image, T+1+i image token i */
+  DVK_U32 image0;    /* position of image index 0: earlier positions are causal and seen by every later query */
   DVK_U32 grid;      /* G */
   DVK_U32 mask;      /* DVK_ATTN_* */
   DVK_U32 conv_half; /* conv kernel k = 2 * conv_half + 1 */

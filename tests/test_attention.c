@@ -1,7 +1,8 @@
 /* KV cache and masked attention against a plain C reference: every mask (full, row, col, conv k with
  * wrap and clamp, k < G and k > G) on a grid that is not a power of two, prefill (whole, partial and
- * chunked), decode steps through every position, the cache broadcast used by generation, and the
- * DALL-E paper's decode shape (d = 3968, 62 heads of 64, T = 256, G = 32). */
+ * chunked), decode steps through every position, the cache broadcast used by generation, the sequence layouts
+ * without a start token (image0 = T) and with the masks' image origin one position early (image0 = T - 1,
+ * ruDALL-E v2), and the DALL-E paper's decode shape (d = 3968, 62 heads of 64, T = 256, G = 32). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +28,10 @@ static const char *mask_name(const dvk_attn_mask *m, char *buf, size_t n) {
 
 /* The mask as written in the model description, one (query, key) pair at a time. */
 static int ref_allowed(const dvk_attn_mask *m, uint32_t qp, uint32_t kp) {
-  uint32_t T = m->text_len, G = m->grid;
+  uint32_t I0 = m->image0, G = m->grid;
   if (kp > qp) return 0;
-  if (qp <= T || kp <= T) return 1; /* causal text, start-of-image, and every image query sees them */
-  uint32_t i = qp - T - 1, j = kp - T - 1;
+  if (qp < I0 || kp < I0) return 1; /* causal text (and start-of-image), and every image query sees them */
+  uint32_t i = qp - I0, j = kp - I0;
   switch (m->type) {
   case DVK_MASK_FULL: return 1;
   case DVK_MASK_ROW: return i - j <= G;
@@ -181,7 +182,7 @@ static float *random_qkv(th_ctx *t, uint32_t B, uint32_t S, uint32_t d) {
 static void test_prefill(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t S,
                          uint32_t chunk) {
   char mn[32];
-  if (!th_case(t, "prefill%s %s T=%u G=%u B=%u h=%u dh=%u S=%u chunk=%u", variant, mask_name(&m, mn, sizeof mn), m.text_len,
+  if (!th_case(t, "prefill%s %s I0=%u G=%u B=%u h=%u dh=%u S=%u chunk=%u", variant, mask_name(&m, mn, sizeof mn), m.image0,
                m.grid, B, h, dh, S, chunk))
     return;
   fixture f;
@@ -205,9 +206,9 @@ static void test_prefill(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uin
  * sequence 0 only and broadcast its cache to all B (the sequences share rows < P). */
 static void test_decode(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t P, int bcast) {
   char mn[32];
-  uint32_t S = m.text_len + m.grid * m.grid;
-  if (!th_case(t, "decode%s%s %s T=%u G=%u B=%u h=%u dh=%u P=%u..%u", variant, bcast ? "+broadcast" : "",
-               mask_name(&m, mn, sizeof mn), m.text_len, m.grid, B, h, dh, P, S - 1))
+  uint32_t S = m.image0 - 1 + m.grid * m.grid; /* positions fed: the last image token is never input */
+  if (!th_case(t, "decode%s%s %s I0=%u G=%u B=%u h=%u dh=%u P=%u..%u", variant, bcast ? "+broadcast" : "",
+               mask_name(&m, mn, sizeof mn), m.image0, m.grid, B, h, dh, P, S - 1))
     return;
   fixture f;
   uint32_t d = h * dh;
@@ -238,8 +239,8 @@ static void test_decode(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint
 /* One decode step at position p with a random cache already filled for positions < p. */
 static void test_decode_big(th_ctx *t, dvk_attn_mask m, uint32_t B, uint32_t h, uint32_t dh, uint32_t p) {
   char mn[32];
-  uint32_t S = m.text_len + m.grid * m.grid;
-  if (!th_case(t, "decode-step %s T=%u G=%u B=%u h=%u dh=%u p=%u", mask_name(&m, mn, sizeof mn), m.text_len,
+  uint32_t S = m.image0 - 1 + m.grid * m.grid;
+  if (!th_case(t, "decode-step %s I0=%u G=%u B=%u h=%u dh=%u p=%u", mask_name(&m, mn, sizeof mn), m.image0,
                m.grid, B, h, dh, p))
     return;
   fixture f;
@@ -315,8 +316,16 @@ static void test_kv_copy(th_ctx *t, uint32_t B, uint32_t h, uint32_t dh, uint32_
   free(k0), free(v0), free(kr), free(vr), free(out), free(src);
 }
 
+/* A mask for T text positions and a start-of-image token (image index 0 at position T + 1). */
 static dvk_attn_mask mk(dvk_attn_mask_type type, uint32_t T, uint32_t G, uint32_t k, int wrap) {
-  return (dvk_attn_mask){.type = type, .text_len = T, .grid = G, .conv_k = k, .conv_wrap = wrap};
+  return (dvk_attn_mask){.type = type, .image0 = T + 1, .grid = G, .conv_k = k, .conv_wrap = wrap};
+}
+
+/* The same with image index 0 at position image0 (no start token: T; ruDALL-E v2's offset: T - 1). */
+static dvk_attn_mask mk_at(dvk_attn_mask_type type, uint32_t image0, uint32_t G, uint32_t k, int wrap) {
+  dvk_attn_mask m = mk(type, 0, G, k, wrap);
+  m.image0 = image0;
+  return m;
 }
 
 int main(int argc, char **argv) {
@@ -350,6 +359,17 @@ int main(int argc, char **argv) {
   test_prefill(&t, mk(DVK_MASK_CONV, 2, 6, 5, 1), 1, 1, 32, 2 + 36, 38);
   test_prefill(&t, mk(DVK_MASK_COL, 0, 3, 0, 0), 1, 2, 256, 9, 9);
   test_decode(&t, masks[1], 4, 1, 4, T + 1, 1);
+  /* no start token (image0 = T: the last text query gives image token 0) and the v2 offset (image0 = T - 1) */
+  for (uint32_t off = 1; off <= 2; off++) {
+    const uint32_t I0 = T + 1 - off;
+    dvk_attn_mask shifted[] = {mk_at(DVK_MASK_ROW, I0, G, 0, 0), mk_at(DVK_MASK_COL, I0, G, 0, 0),
+                               mk_at(DVK_MASK_CONV, I0, G, 3, 0), mk_at(DVK_MASK_CONV, I0, G, 3, 1),
+                               mk_at(DVK_MASK_FULL, I0, G, 0, 0)};
+    for (size_t i = 0; i < sizeof shifted / sizeof *shifted; i++) {
+      test_prefill(&t, shifted[i], 2, 2, 8, I0 - 1 + G * G, 9);
+      test_decode(&t, shifted[i], 2, 2, 8, T, 1);
+    }
+  }
   test_kv_copy(&t, 6, 3, 8, S, T + 1 + 11);
   test_kv_copy(&t, 9, 4, 4, 20, 20);
   /* the paper's decode shape, B = 1: first image position, middle, last */

@@ -1,7 +1,8 @@
-/* Model parity: the engine's transformer logits (prefill + 20 decode steps with the KV cache, batch of 2)
+/* Model parity: the engine's transformer logits (prefill + 15..35 decode steps with the KV cache, batch of 2)
  * and dVAE decoder pixels against the PyTorch reference (goldens from tools/make_goldens.py, computed in
  * float64 from exactly the weights in each model file). Cases cover full/row/col/conv masks, conv with
- * wrap and clamp, grids 5, 6, 7, f32 and f16 weights. Where a case's file holds a reranker (clip.*), its
+ * wrap and clamp, grids 4 to 7, f32 and f16 weights, and the architecture options (m1: minDALL-E-like, r2:
+ * ruDALL-E v2-like, r3: ruDALL-E v3-like; docs/model-format.md §2). Where a case's file holds a reranker (clip.*), its
  * text and image features and scores are checked too. Prints the max relative error per case. */
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,8 @@
 #include "model/reranker.h"
 #include "model/transformer.h"
 
-static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp", "g7-paper-schedule"};
+static const char *CASES[] = {"g5-row-col-convwrap", "g6-full-convclamp", "g7-paper-schedule",
+                              "m1-mindalle-like",    "r2-rudalle-v2-like", "r3-rudalle-v3-like"};
 
 static const float *golden(const gguf_file *g, const char *name, uint64_t *n) {
   const gguf_tensor *t = gguf_find_tensor(g, name);

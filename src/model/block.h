@@ -1,8 +1,12 @@
-/* One pre-LN transformer block on the device, shared by the DALL-E transformer (transformer.h) and the
- * reranker's text and image towers (reranker.h):
+/* One transformer block on the device, shared by the DALL-E transformer (transformer.h) and the reranker's text
+ * and image towers (reranker.h). Pre-LN (the default):
  *   x += out(attention(qkv(LN1(x))));   x += fc2(GELU(fc1(LN2(x))))
- * GELU is the erf form; the QKV matmul appends K and V to the KV cache (dvk_matmul_kv), then dvk_op_attention
- * runs with the block's mask (scale 1/sqrt(d_head), one softmax over the allowed keys). */
+ * Sandwich (CogView / ruDALL-E, docs/design.md §3): each branch output goes through its own LayerNorm first,
+ *   x += LN_post1(out(...));             x += LN_post2(fc2(...))
+ * GELU is the erf form, or the tanh form (gelu_tanh); out_clamp > 0 clamps the out projection (after its bias)
+ * to [-c, c]. The QKV matmul appends K and V to the KV cache (dvk_matmul_kv), then dvk_op_attention runs with
+ * the block's mask (scale 1/sqrt(d_head), one softmax over the allowed keys). A zeroed layer's options are the
+ * defaults (pre-LN, erf, no clamp). */
 #ifndef DVK_MODEL_BLOCK_H
 #define DVK_MODEL_BLOCK_H
 
@@ -15,12 +19,20 @@ typedef struct dvk_layer {
   dvk_matmul_weight qkv, out, fc1, fc2;  /* [3d, d], [d, d], [d_ff, d], [d, d_ff] */
   dvk_tensor qkv_b, out_b, fc1_b, fc2_b; /* f32 [3d], [d], [d_ff], [d] */
   dvk_attn_mask mask;
+  int sandwich;                          /* post_ln* loaded (dvk_layer_load_post_ln) */
+  dvk_tensor post_ln1_w, post_ln1_b, post_ln2_w, post_ln2_b; /* f32 [d]: attn.post_ln, mlp.post_ln */
+  int gelu_tanh;                         /* 1: tanh GELU; 0: erf */
+  float out_clamp;                       /* > 0: clamp of the attention output projection; 0: none */
 } dvk_layer;
 
 /* Loads the twelve tensors of one block named prefix + "ln1.w", "attn.qkv.w", ... (docs/model-format.md §3;
  * prefix e.g. "blk.3." or "clip.text.blk.0."), checking the shapes [d], [3d, d], [d, d], [d_ff, d],
  * [d, d_ff]. The mask is left zeroed for the caller to set. Errors: as dvk_load_linear / dvk_load_vector. */
 dvk_status dvk_layer_load(dvk_loader *L, const char *prefix, uint32_t d, uint32_t d_ff, dvk_layer *y);
+
+/* Loads a sandwich block's post-LayerNorms prefix + "attn.post_ln.w/.b" and "mlp.post_ln.w/.b" (f32 [d]) and sets
+ * y->sandwich. Errors: as dvk_load_vector. */
+dvk_status dvk_layer_load_post_ln(dvk_loader *L, const char *prefix, uint32_t d, dvk_layer *y);
 
 /* Scratch of a block: f32 row-major activations with at least batch * nq rows each. */
 typedef struct dvk_block_io {

@@ -115,6 +115,7 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error 
   if (d->conv_kernel % 2 == 0) return bad(f, err, "dalle.conv_kernel must be odd");
   if (!(d->ln_eps > 0 && d->ln_eps < 1)) return bad(f, err, "dalle.ln_eps must be in (0, 1)");
   DVK_TRY(read_attn_types(f, d, err));
+  DVK_TRY(dvk_dalle_options_read(f, d, err));
   /* recommended sampling settings (optional; absent = 1, i.e. plain sampling without guidance) */
   DVK_TRY(optional_f32(f, "dalle.cond_scale", 1.0f, 100.0f, &d->cond_scale, err));
   DVK_TRY(optional_f32(f, "dalle.temperature", 1.0f, 100.0f, &d->temperature, err));

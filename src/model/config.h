@@ -10,6 +10,11 @@
 #define DVK_MAX_LAYERS 256
 #define DVK_MAX_CANDIDATES 4096u /* the largest clip.candidates a file may name */
 
+/* Architecture options of the transformer (dalle.* keys of docs/model-format.md §2; absent = the first value). */
+typedef enum dvk_image_pos { DVK_IMAGE_POS_AXIAL = 0, DVK_IMAGE_POS_LINEAR } dvk_image_pos; /* row + col, or one table */
+typedef enum dvk_norm_place { DVK_NORM_PRE = 0, DVK_NORM_SANDWICH } dvk_norm_place;  /* sandwich: + post-LN per branch */
+typedef enum dvk_gelu { DVK_GELU_ERF = 0, DVK_GELU_TANH } dvk_gelu;
+
 /* The transformer (docs/design.md §3). */
 typedef struct dvk_dalle_config {
   uint32_t text_len;    /* T */
@@ -21,6 +26,14 @@ typedef struct dvk_dalle_config {
   uint32_t conv_kernel; /* odd */
   int conv_wrap;
   dvk_attn_mask_type attn_types[DVK_MAX_LAYERS];
+  int image_start;           /* dalle.image_start (absent: 1): a start-of-image token at position T */
+  dvk_image_pos image_pos;   /* dalle.image_pos */
+  dvk_norm_place norm;       /* dalle.norm */
+  dvk_gelu gelu;             /* dalle.gelu */
+  uint32_t final_norms;      /* dalle.final_norms: 1 (ln_f) or 2 (ln_f, ln_f2) */
+  float attn_out_clamp;      /* dalle.attn_out_clamp: > 0 clamps the attention output projection; 0 none */
+  uint32_t image0;           /* position of image token 0: T + image_start */
+  uint32_t mask_image0;      /* dalle.mask_image0 (absent: image0): the masks' image index 0 */
   float cond_scale;     /* recommended classifier-free guidance scale (dalle.cond_scale; absent: 1 = none) */
   float temperature;    /* recommended sampling temperature (dalle.temperature; absent: 1) */
   float top_p;          /* recommended nucleus sampling mass (dalle.top_p; absent: 1 = off) */
@@ -75,5 +88,10 @@ typedef struct dvk_model_config {
  * conv kernel, d_model divisible by n_heads, d_head a multiple of 4 and <= 256), and the clip.* keys when
  * clip.d_model is present. Errors: DVK_ERR_MODEL_FORMAT with a message naming the file and the key. */
 dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error *err);
+
+/* Reads the optional architecture keys of docs/model-format.md §2 into d (text_len and grid already set) and
+ * fills d->image0 and d->mask_image0. Errors: DVK_ERR_MODEL_FORMAT naming the file, the key and the allowed values
+ * (config_options.c). */
+dvk_status dvk_dalle_options_read(const gguf_file *f, dvk_dalle_config *d, dvk_error *err);
 
 #endif

@@ -49,13 +49,13 @@ dvk_status dvk_reranker_load(dvk_loader *L, const dvk_model_config *cfg, dvk_rer
   }
   DVK_TRY(load_tower(L, "text", c->text_layers, c, &r->text));
   DVK_TRY(load_tower(L, "image", c->image_layers, c, &r->image));
-  /* Causal masks: the attention op's text queries (positions < text_len) see keys 0..pos. The text tower
-   * is T text positions. The image tower is a sequence with text_len 0: position 0 (code 0) sees itself,
+  /* Causal masks: the attention op's queries before image0 see keys 0..pos. The text tower is T text
+   * positions (image0 = T + 1). The image tower is a sequence with image0 1: position 0 (code 0) sees itself,
    * position p >= 1 sees 0..p under the "full" image mask, i.e. causal again. */
   for (uint32_t l = 0; l < r->text.n_layers; l++)
-    r->text.layers[l].mask = (dvk_attn_mask){.type = DVK_MASK_FULL, .text_len = T, .grid = G};
+    r->text.layers[l].mask = (dvk_attn_mask){.type = DVK_MASK_FULL, .image0 = T + 1, .grid = G};
   for (uint32_t l = 0; l < r->image.n_layers; l++)
-    r->image.layers[l].mask = (dvk_attn_mask){.type = DVK_MASK_FULL, .text_len = 0, .grid = G};
+    r->image.layers[l].mask = (dvk_attn_mask){.type = DVK_MASK_FULL, .image0 = 1, .grid = G};
   return DVK_OK;
 }
 

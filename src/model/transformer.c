@@ -14,15 +14,23 @@ dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_
   const uint32_t d = cfg->d_model, T = cfg->text_len, G = cfg->grid;
   DVK_TRY(dvk_load_table(L, "text_emb", cfg->text_vocab + T, d, &tf->text_emb));
   DVK_TRY(dvk_load_table(L, "text_pos_emb", T, d, &tf->text_pos));
-  DVK_TRY(dvk_load_vector(L, "image_start", d, &tf->image_start.t));
-  tf->image_start.rows = 1;
-  tf->image_start.d = d;
-  tf->image_start.dtype = DVK_TABLE_F32;
+  if (cfg->image_start) {
+    DVK_TRY(dvk_load_vector(L, "image_start", d, &tf->image_start.t));
+    tf->image_start.rows = 1;
+    tf->image_start.d = d;
+    tf->image_start.dtype = DVK_TABLE_F32;
+  }
   DVK_TRY(dvk_load_table(L, "image_emb", cfg->image_vocab, d, &tf->image_emb));
-  DVK_TRY(dvk_load_table(L, "image_row_emb", G, d, &tf->row_emb));
-  DVK_TRY(dvk_load_table(L, "image_col_emb", G, d, &tf->col_emb));
-  if (tf->row_emb.dtype != tf->image_emb.dtype || tf->col_emb.dtype != tf->image_emb.dtype ||
-      tf->text_pos.dtype != tf->text_emb.dtype) {
+  int pos_dtype_ok;
+  if (cfg->image_pos == DVK_IMAGE_POS_LINEAR) {
+    DVK_TRY(dvk_load_table(L, "image_pos_emb", G * G, d, &tf->image_pos));
+    pos_dtype_ok = tf->image_pos.dtype == tf->image_emb.dtype;
+  } else {
+    DVK_TRY(dvk_load_table(L, "image_row_emb", G, d, &tf->row_emb));
+    DVK_TRY(dvk_load_table(L, "image_col_emb", G, d, &tf->col_emb));
+    pos_dtype_ok = tf->row_emb.dtype == tf->image_emb.dtype && tf->col_emb.dtype == tf->image_emb.dtype;
+  }
+  if (!pos_dtype_ok || tf->text_pos.dtype != tf->text_emb.dtype) {
     return dvk_error_set(L->err, DVK_ERR_MODEL_FORMAT, "%s: embedding tables of one kind must share a dtype", gguf_name(L->file));
   }
   tf->layers = calloc(cfg->n_layers, sizeof *tf->layers);
@@ -34,11 +42,18 @@ dvk_status dvk_transformer_load(dvk_loader *L, const dvk_dalle_config *cfg, dvk_
     dvk_layer *y = &tf->layers[l];
     snprintf(prefix, sizeof prefix, "blk.%u.", l);
     DVK_TRY(dvk_layer_load(L, prefix, d, cfg->d_ff, y));
-    y->mask = (dvk_attn_mask){.type = cfg->attn_types[l], .text_len = T, .grid = G,
+    if (cfg->norm == DVK_NORM_SANDWICH) DVK_TRY(dvk_layer_load_post_ln(L, prefix, d, y));
+    y->gelu_tanh = cfg->gelu == DVK_GELU_TANH;
+    y->out_clamp = cfg->attn_out_clamp;
+    y->mask = (dvk_attn_mask){.type = cfg->attn_types[l], .image0 = cfg->mask_image0, .grid = G,
                               .conv_k = cfg->conv_kernel, .conv_wrap = cfg->conv_wrap};
   }
   DVK_TRY(dvk_load_vector(L, "ln_f.w", d, &tf->lnf_w));
   DVK_TRY(dvk_load_vector(L, "ln_f.b", d, &tf->lnf_b));
+  if (cfg->final_norms == 2) {
+    DVK_TRY(dvk_load_vector(L, "ln_f2.w", d, &tf->lnf2_w));
+    DVK_TRY(dvk_load_vector(L, "ln_f2.b", d, &tf->lnf2_b));
+  }
   DVK_TRY(dvk_load_linear(L, "image_logits.w", cfg->image_vocab, d, &tf->logits_w));
   DVK_TRY(dvk_load_vector(L, "image_logits.b", cfg->image_vocab, &tf->logits_b));
   return DVK_OK;
@@ -49,9 +64,7 @@ void dvk_transformer_free(dvk_transformer *tf) {
   tf->layers = NULL;
 }
 
-static uint32_t state_rows(const dvk_dalle_config *c, uint32_t batch) {
-  return c->text_len + 1 > batch ? c->text_len + 1 : batch;
-}
+static uint32_t state_rows(const dvk_dalle_config *c, uint32_t batch) { return c->image0 > batch ? c->image0 : batch; }
 
 uint64_t dvk_tf_state_bytes(const dvk_transformer *tf, uint32_t batch) {
   const dvk_dalle_config *c = &tf->cfg;
@@ -100,12 +113,13 @@ static dvk_status block(dvk_device *ctx, const dvk_transformer *tf, const dvk_la
   return dvk_block_forward(ctx, y, kv, &io, tf->cfg.d_model, tf->cfg.ln_eps, batch, nq, p0);
 }
 
-/* Final LayerNorm of `rows` rows of x starting at row r0, image logits into st->logits, read back. */
+/* Final LayerNorm(s) of `rows` rows of x starting at row r0, image logits into st->logits, read back. */
 static dvk_status head(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, uint32_t r0, uint32_t rows,
                        float *host_logits) {
   const uint32_t d = tf->cfg.d_model, vi = tf->cfg.image_vocab;
   dvk_tensor xr = dvk_tensor_slice(st->x, (VkDeviceSize)r0 * d * 4, (VkDeviceSize)rows * d * 4);
   DVK_TRY(dvk_op_layernorm(ctx, st->h, xr, tf->lnf_w, tf->lnf_b, rows, d, tf->cfg.ln_eps));
+  if (tf->cfg.final_norms == 2) DVK_TRY(dvk_op_layernorm(ctx, st->h, st->h, tf->lnf2_w, tf->lnf2_b, rows, d, tf->cfg.ln_eps));
   DVK_TRY(dvk_op_matmul(ctx, st->logits, st->h, &tf->logits_w, &tf->logits_b, rows, 0));
   return dvk_read_logits(ctx, host_logits, st->logits, rows, vi, 0, vi);
 }
@@ -115,18 +129,20 @@ static dvk_status head(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state 
 static dvk_status prefill_into(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
                                uint32_t copies, float *host_logits) {
   const dvk_dalle_config *c = &tf->cfg;
-  const uint32_t T = c->text_len, S = T + 1;
+  const uint32_t T = c->text_len, S = c->image0;
   DVK_TRY(dvk_upload(ctx, st->ids, text_ids, (VkDeviceSize)T * 4));
-  /* rows 0..T-1: text token + text position; row T: start-of-image */
+  /* rows 0..T-1: text token + text position; row T: start-of-image (when the model has one) */
   dvk_embed_out out = {.t = st->x, .out_rows = S, .out_row0 = 0};
   DVK_TRY(dvk_op_embed_text(ctx, &out, st->ids, 1, T, 0, &tf->text_emb, &tf->text_pos));
-  out.out_row0 = T;
-  DVK_TRY(dvk_op_embed_row(ctx, &out, 1, &tf->image_start, 0));
+  if (c->image_start) {
+    out.out_row0 = T;
+    DVK_TRY(dvk_op_embed_row(ctx, &out, 1, &tf->image_start, 0));
+  }
   for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(block(ctx, tf, &tf->layers[l], &st->kv[l], st, 1, S, 0));
   /* every candidate starts from the same prompt: copy sequence 0's cache */
   if (copies > 1)
     for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(dvk_op_kv_broadcast(ctx, &st->kv[l], copies, S));
-  return head(ctx, tf, st, T, 1, host_logits);
+  return head(ctx, tf, st, S - 1, 1, host_logits);
 }
 
 /* Copies row 0 of logits [rows, vi] to rows 1..rows-1. */
@@ -163,8 +179,11 @@ dvk_status dvk_transformer_decode(dvk_device *ctx, const dvk_transformer *tf, dv
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "decode past the last image token (%u)", i);
   DVK_TRY(dvk_upload(ctx, st->ids, codes, (VkDeviceSize)B * 4));
   dvk_embed_out out = {.t = st->x, .out_rows = 1, .out_row0 = 0};
-  DVK_TRY(dvk_op_embed_image(ctx, &out, st->ids, B, 1, i, c->grid, &tf->image_emb, &tf->row_emb, &tf->col_emb));
-  const uint32_t pos = c->text_len + 1 + i;
+  if (c->image_pos == DVK_IMAGE_POS_LINEAR) /* token + one position table: the 1-D gather of the text */
+    DVK_TRY(dvk_op_embed_text(ctx, &out, st->ids, B, 1, i, &tf->image_emb, &tf->image_pos));
+  else
+    DVK_TRY(dvk_op_embed_image(ctx, &out, st->ids, B, 1, i, c->grid, &tf->image_emb, &tf->row_emb, &tf->col_emb));
+  const uint32_t pos = c->image0 + i;
   for (uint32_t l = 0; l < c->n_layers; l++) DVK_TRY(block(ctx, tf, &tf->layers[l], &st->kv[l], st, B, 1, pos));
   DVK_TRY(head(ctx, tf, st, 0, B, host_logits));
   st->next_image = i + 1;
@@ -173,7 +192,7 @@ dvk_status dvk_transformer_decode(dvk_device *ctx, const dvk_transformer *tf, dv
 
 dvk_status dvk_transformer_copy_sequences(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st,
                                           const uint32_t *src) {
-  const uint32_t filled = tf->cfg.text_len + 1 + st->next_image; /* text, start of image, fed image tokens */
+  const uint32_t filled = tf->cfg.image0 + st->next_image; /* text, start of image (if any), fed image tokens */
   for (uint32_t l = 0; l < tf->cfg.n_layers; l++) DVK_TRY(dvk_op_kv_copy(ctx, &st->kv[l], src, st->batch, filled));
   return DVK_OK;
 }

@@ -1,14 +1,16 @@
 /* The DALL-E transformer on the device (docs/design.md §3): weights, KV cache, prefill and decode.
  *
  * Sequence: positions 0..T-1 text (token + text position embedding; past the caption, position j holds
- * its pad token Vt + j), position T the start-of-image embedding, position T+1+i image token i (token +
- * row + column embedding). Pre-LN blocks: x += attn(LN1(x)); x += fc2(GELU(fc1(LN2(x)))); final LN; image
- * logits. The output at position T+i gives the logits of image token i.
+ * its pad token Vt + j), then (dalle.image_start, the default) the start-of-image embedding at T; image token
+ * i sits at I0 + i, I0 = cfg.image0 (T + 1, or T without a start token), embedded as token + row + column
+ * embedding (axial) or token + image_pos_emb[i] (linear). Blocks pre-LN or sandwich (block.h); final LN (and
+ * a second one when final_norms is 2); image logits. The output at position I0 - 1 + i gives the logits of
+ * image token i: the start token's, or without one the last text position's, gives token 0.
  *
- * Generation: dvk_transformer_prefill runs the text + start-of-image once (batch 1), copies its KV cache
- * to the B candidates and leaves the logits of image token 0; each dvk_transformer_decode feeds image
- * token i of every candidate and leaves the logits of token i+1. Only the keys a layer's mask allows are
- * read (the attention op enumerates them). */
+ * Generation: dvk_transformer_prefill runs positions 0..I0-1 once (batch 1), copies its KV cache to the B
+ * candidates and leaves the logits of image token 0; each dvk_transformer_decode feeds image token i of every
+ * candidate and leaves the logits of token i+1. Only the keys a layer's mask allows are read (the attention op
+ * enumerates them). */
 #ifndef DVK_MODEL_TRANSFORMER_H
 #define DVK_MODEL_TRANSFORMER_H
 
@@ -20,11 +22,13 @@ typedef struct dvk_transformer {
   dvk_dalle_config cfg;
   dvk_embed_table text_emb;    /* [Vt + T, d] */
   dvk_embed_table text_pos;    /* [T, d] */
-  dvk_embed_table image_start; /* [1, d] f32 */
+  dvk_embed_table image_start; /* [1, d] f32 (cfg.image_start) */
   dvk_embed_table image_emb;   /* [Vi, d] */
-  dvk_embed_table row_emb, col_emb; /* [G, d] */
+  dvk_embed_table row_emb, col_emb; /* [G, d] (axial image positions) */
+  dvk_embed_table image_pos;   /* [G*G, d] (linear image positions) */
   dvk_layer *layers;           /* [n_layers] */
   dvk_tensor lnf_w, lnf_b;     /* f32 [d] */
+  dvk_tensor lnf2_w, lnf2_b;   /* f32 [d] (final_norms 2) */
   dvk_matmul_weight logits_w;  /* [Vi, d] */
   dvk_tensor logits_b;         /* f32 [Vi] */
 } dvk_transformer;
@@ -37,7 +41,7 @@ void dvk_transformer_free(dvk_transformer *tf);
 
 /* Activations and KV cache for generating `batch` candidates. */
 typedef struct dvk_tf_state {
-  uint32_t batch, rows;     /* candidates; activation rows = max(T + 1, batch) */
+  uint32_t batch, rows;     /* candidates; activation rows = max(I0, batch) */
   dvk_kv_cache *kv;         /* [n_layers], each [batch, n_heads, T + G*G, d_head] */
   dvk_tensor x, h, attn;    /* f32 [rows, d] */
   dvk_tensor qkv;           /* f32 [rows, 3d] */
@@ -56,8 +60,8 @@ void dvk_tf_state_free(dvk_tf_state *st);
 /* Device bytes dvk_tf_state_create would allocate for `batch` candidates (for memory estimates). */
 uint64_t dvk_tf_state_bytes(const dvk_transformer *tf, uint32_t batch);
 
-/* Prefill: text_ids int32 [T] (already padded with Vt + j), then the start-of-image token; fills the KV
- * cache of all st->batch candidates (positions 0..T) and writes the logits of image token 0 to
+/* Prefill: text_ids int32 [T] (already padded with Vt + j), then the start-of-image token if the model has one;
+ * fills the KV cache of all st->batch candidates (positions 0..I0-1) and writes the logits of image token 0 to
  * host_logits [st->batch, Vi] (identical rows). Blocking. */
 dvk_status dvk_transformer_prefill(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st, const int32_t *text_ids,
                                    float *host_logits);
@@ -76,7 +80,7 @@ dvk_status dvk_transformer_decode(dvk_device *ctx, const dvk_transformer *tf, dv
                                   float *host_logits);
 
 /* Sequence b continues from sequence src[b]'s state (src [st->batch]; src[b] == b: unchanged): the KV cache
- * of every layer, positions 0 .. T + next_image - 1 (everything fed so far), is copied from src[b] to b. A
+ * of every layer, positions 0 .. I0 + next_image - 1 (everything fed so far), is copied from src[b] to b. A
  * source must keep its own state (src[src[b]] == src[b]). The caller copies its host-side codes likewise and
  * then decodes the code each sequence sampled last. Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (bad src). */
 dvk_status dvk_transformer_copy_sequences(dvk_device *ctx, const dvk_transformer *tf, dvk_tf_state *st,

@@ -142,9 +142,9 @@ static dvk_status check_mask(dvk_device *ctx, const dvk_attn_mask *m, uint32_t e
   if (m->grid == 0 || (unsigned)m->type > DVK_MASK_CONV || (m->type == DVK_MASK_CONV && m->conv_k % 2 == 0))
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: mask type %d, grid %u, conv k %u", (int)m->type,
                     m->grid, m->conv_k);
-  if ((uint64_t)end > (uint64_t)m->text_len + (uint64_t)m->grid * m->grid)
-    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: position %u past the sequence (T %u + G*G %u)",
-                    end - 1, m->text_len, m->grid * m->grid);
+  if ((uint64_t)end > (uint64_t)m->image0 + (uint64_t)m->grid * m->grid)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: position %u past the last image token (image0 %u + G*G %u)",
+                    end - 1, m->image0, m->grid * m->grid);
   return DVK_OK;
 }
 
@@ -182,7 +182,7 @@ dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, con
   for (uint32_t b0 = 0; b0 < batch; b0 += chunk) {
     uint32_t nb = batch - b0 < chunk ? batch - b0 : chunk;
     dvk_pc_attn pc = {.batch = nb, .nq = nq, .p0 = p0, .n_heads = cache->n_heads, .s_max = cache->s_max,
-                      .text_len = mask->text_len, .grid = mask->grid, .mask = (uint32_t)mask->type,
+                      .image0 = mask->image0, .grid = mask->grid, .mask = (uint32_t)mask->type,
                       .conv_half = mask->conv_k / 2, .conv_wrap = mask->conv_wrap != 0,
                       .scale = 1.0f / sqrtf((float)cache->d_head)};
     dvk_dispatch_desc desc = {.shader = texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4, .push = &pc,

@@ -1,10 +1,10 @@
 /* Masked multi-head attention of the DALL-E transformer, with a KV cache on the device.
  *
- * Sequence positions: 0..T-1 text, T the start-of-image token, T+1+i image token i (i < G*G - 1), so a
- * full sequence has S = T + G*G positions. Masks (docs/design.md §3): text queries are causal over
- * text; the start-of-image query sees all text and itself; an image query i sees all T text keys, the
- * start-of-image key and the image keys j <= i its layer's mask allows (full / row / col / conv k with
- * wrap or clamp). One softmax over all allowed keys, scale 1 / sqrt(d_head).
+ * Sequence positions (docs/design.md §3): the mask's image0 = I0 splits them. Positions p < I0 (the text, and
+ * the start-of-image token when the model has one) are plain causal, and every later query sees them; a
+ * position p >= I0 is image index i = p - I0 and sees the image keys j <= i its layer's mask allows (full / row /
+ * col / conv k with wrap or clamp). With a start token I0 = T + 1 (image token i at T+1+i); without, I0 = T; a
+ * file may shift it (dalle.mask_image0, ruDALL-E v2). One softmax over all allowed keys, scale 1 / sqrt(d_head).
  *
  * Use: prefill = dvk_op_kv_append(all S rows, p0 = 0) + dvk_op_attention(nq = S, p0 = 0), or
  * dvk_op_attention_cached, which does both; decode step at position p = the same with nq = 1, p0 = p.
@@ -34,7 +34,7 @@ typedef enum dvk_attn_mask_type {
  * 0 clamps at the grid edges (plain |d|). */
 typedef struct dvk_attn_mask {
   dvk_attn_mask_type type;
-  uint32_t text_len; /* T */
+  uint32_t image0;   /* I0: the position of image index 0; earlier keys are visible to every later query */
   uint32_t grid;     /* G */
   uint32_t conv_k;   /* conv only: odd kernel size */
   int conv_wrap;     /* conv only */
@@ -71,7 +71,7 @@ dvk_status dvk_op_kv_copy(dvk_device *ctx, const dvk_kv_cache *cache, const uint
  * q from qkv: f32 [batch, nq, 3 d], q = the first d columns; out: f32 [batch, nq, d]. Every key the
  * queries may see (positions < p0 + nq) must already be in the cache (dvk_op_kv_append).
  * One workgroup per (sequence, head, query). fp32 throughout.
- * Errors: DVK_ERR_INVALID_ARGUMENT (p0 + nq > s_max or > T + G*G, conv k even, G == 0,
+ * Errors: DVK_ERR_INVALID_ARGUMENT (p0 + nq > s_max or > I0 + G*G, conv k even, G == 0,
  * d_head not a multiple of 4 or over 256, batch > cache.batch, tensors too small). */
 dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                             const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);

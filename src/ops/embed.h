@@ -26,7 +26,8 @@ typedef struct dvk_embed_out {
   uint32_t out_row0; /* row of token 0 */
 } dvk_embed_out;
 
-/* Text embedding, for n tokens at positions p0 .. p0+n-1 of each of `batch` sequences:
+/* Text embedding (any token table + one 1-D position table: also linear image positions), for n tokens at
+ * positions p0 .. p0+n-1 of each of `batch` sequences:
  *   out[b, out_row0 + t, :] = tok[ids[b, t], :] + pos[p0 + t, :]
  * ids: int32 [batch, n]; tok: [V_text, d] (incl. the per-position pad tokens); pos: [T, d], same dtype
  * as tok. An id outside [0, tok.rows) embeds as a zero row (out = the position embedding only).

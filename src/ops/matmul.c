@@ -8,8 +8,10 @@
 #include "ops/util.h"
 #include "ops/window.h"
 
-_Static_assert(DVK_MATMUL_GELU == DVK_MM_GELU && DVK_MATMUL_ACCUMULATE == DVK_MM_ACCUMULATE,
+_Static_assert(DVK_MATMUL_GELU == DVK_MM_GELU && DVK_MATMUL_ACCUMULATE == DVK_MM_ACCUMULATE &&
+                 DVK_MATMUL_GELU_TANH == DVK_MM_GELU_TANH && DVK_MATMUL_CLAMP == DVK_MM_CLAMP,
                "public matmul flags must match the shader flags");
+#define EPILOGUE_FLAGS (DVK_MM_GELU | DVK_MM_GELU_TANH | DVK_MM_CLAMP | DVK_MM_ACCUMULATE)
 _Static_assert(DVK_MATMUL_K_ALIGN == DVK_MM_K_ALIGN, "W row padding must match the shaders");
 
 #define VEC_MAX_M 8u   /* matmul_vec.comp MR */
@@ -267,6 +269,10 @@ dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
   if (x_bytes + 256 > ctx->limits.max_storage_range || y_bytes + 256 > ctx->limits.max_storage_range)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: X (%llu bytes) or Y (%llu bytes) exceeds maxStorageBufferRange",
                     (unsigned long long)x_bytes, (unsigned long long)y_bytes);
+  if ((d->flags & DVK_MM_GELU) && (d->flags & DVK_MM_GELU_TANH))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: GELU erf and tanh flags together");
+  if ((d->flags & DVK_MM_CLAMP) && !(d->clamp > 0))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: clamp bound %g must be > 0", (double)d->clamp);
   plan p;
   DVK_TRY(make_plan(ctx, d, x_bytes, &p));
 
@@ -290,7 +296,7 @@ dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: one W row of %llu bytes does not fit a binding",
                     (unsigned long long)row_bytes);
   dvk_pc_matmul pc = {.m = m, .k = k, .kw = kw, .ldx = ldx, .ldy = ldy, .x0 = xw.off, .y0 = yw.off,
-                      .flags = (d->flags & (DVK_MM_GELU | DVK_MM_ACCUMULATE)) | (d->bias ? DVK_MM_BIAS : 0u)};
+                      .flags = (d->flags & EPILOGUE_FLAGS) | (d->bias ? DVK_MM_BIAS : 0u), .clamp_c = d->clamp};
   operands o = {.x = xw.t, .b = bb, .y = yw.t, .k = yw.t, .v = yw.t};
   DVK_TRY(kv_epilogue(ctx, d, &pc, &o));
   for (uint32_t n0 = 0; n0 < n; n0 += rows) {

@@ -12,8 +12,10 @@
  * memory) or dvk_matmul_weight_upload (arena + upload).
  *
  * Epilogue, per output element, in this order: + b[n] (when a bias is given), GELU erf form
- * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf of shaders/gelu.glsl, |error| <= 1.5e-7),
- * then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g. out-projection + residual). A QKV projection may
+ * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf of shaders/gelu.glsl, |error| <= 1.5e-7) or tanh form
+ * 0.5 v (1 + tanh(0.7978845608028654 (v + 0.044715 v^3))) (DVK_MATMUL_GELU_TANH), clamp to [-c, c]
+ * (DVK_MATMUL_CLAMP, c = dvk_matmul_desc.clamp > 0), then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g.
+ * out-projection + residual). A QKV projection may
  * also store its K and V columns into a KV cache (dvk_matmul_kv): the append without a dispatch of its own.
  *
  * Large operands: W may exceed maxStorageBufferRange (128 MiB on lavapipe); the op then splits N
@@ -42,6 +44,8 @@ typedef enum dvk_matmul_wtype { DVK_MATMUL_F32 = 0, DVK_MATMUL_F16 = 1 } dvk_mat
 /* Epilogue flags (bit set). */
 #define DVK_MATMUL_GELU 2u
 #define DVK_MATMUL_ACCUMULATE 4u
+#define DVK_MATMUL_GELU_TANH 16u
+#define DVK_MATMUL_CLAMP 32u
 
 /* W rows are padded to a multiple of this many elements. */
 #define DVK_MATMUL_K_ALIGN 16u
@@ -101,7 +105,8 @@ typedef struct dvk_matmul_desc {
   const dvk_tensor *bias;      /* f32 b[n], or NULL */
   dvk_tensor y;                /* f32 Y[m, n], row stride ldy; must not overlap X or W */
   uint32_t ldy;                /* floats; 0 means n */
-  uint32_t flags;              /* DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE */
+  uint32_t flags;              /* DVK_MATMUL_GELU or _GELU_TANH | DVK_MATMUL_CLAMP | DVK_MATMUL_ACCUMULATE */
+  float clamp;                 /* DVK_MATMUL_CLAMP: the bound c > 0 */
   const dvk_matmul_kv *kv;     /* NULL, or the KV-cache append of a QKV projection (above) */
   dvk_matmul_kernel kernel;    /* AUTO unless testing */
   uint32_t tune[4];            /* CPU kernel: lanes per workgroup (= subgroup size), X rows per
@@ -110,7 +115,7 @@ typedef struct dvk_matmul_desc {
 } dvk_matmul_desc;
 
 /* Records Y (+)= epilogue(X . W^T + b) as described above (one dispatch per W chunk; no flush).
- * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, a stride smaller than its
+ * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, both GELU flags, a clamp bound not > 0, a stride smaller than its
  * row, a tensor smaller than its shape needs, misaligned offsets (see above), X or Y over
  * maxStorageBufferRange, GPU_VEC with m > 8, a kv whose shapes do not match Y (or as dvk_op_kv_append);
  * DVK_ERR_UNSUPPORTED when the CPU kernel is forced on a
@@ -118,7 +123,7 @@ typedef struct dvk_matmul_desc {
 dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d);
 
 /* Shorthand for contiguous operands: Y[m, w->n] (+)= epilogue(X[m, w->k] . W^T + b), bias may be NULL,
- * flags DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE. Same errors as dvk_op_matmul_ex. */
+ * flags DVK_MATMUL_GELU or _GELU_TANH | DVK_MATMUL_ACCUMULATE (no clamp). Same errors as dvk_op_matmul_ex. */
 dvk_status dvk_op_matmul(dvk_device *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
                          const dvk_tensor *bias, uint32_t m, uint32_t flags);
 

@@ -13,4 +13,9 @@
 dvk_status dvk_op_layernorm(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
                             uint32_t d, float eps);
 
+/* y[r, c] += LayerNorm(x)[r, c], as dvk_op_layernorm otherwise (x and y must not overlap): the residual add
+ * of a sandwich norm (docs/design.md §3) in the norm's own dispatch. Errors: as dvk_op_layernorm. */
+dvk_status dvk_op_layernorm_add(dvk_device *ctx, dvk_tensor y, dvk_tensor x, dvk_tensor w, dvk_tensor b, uint32_t rows,
+                                uint32_t d, float eps);
+
 #endif

@@ -101,9 +101,9 @@ def check_options(c, fail):
             fail("%s is %r, expected one of %s" % (key, v, list(allowed)))
     if not option(c, "attn_out_clamp") >= 0:
         fail("dalle.attn_out_clamp must be > 0 (absent: no clamp)")
-    m0 = option(c, "mask_image0")
-    if not 0 <= m0 <= c["text_len"] + c["grid"] ** 2:
-        fail("dalle.mask_image0 %d is outside 1 .. text_len + grid^2" % m0)
+    m0, image0 = option(c, "mask_image0"), c["text_len"] + (1 if option(c, "image_start") else 0)
+    if m0 and not image0 - 1 <= m0 <= c["text_len"] + c["grid"] ** 2:
+        fail("dalle.mask_image0 %d is outside image0 - 1 .. text_len + grid^2 (image0 = %d)" % (m0, image0))
 
 
 # (GGUF key, config field, value type)

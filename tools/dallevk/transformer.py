@@ -95,7 +95,7 @@ class DalleConfig:
         assert self.d_model % self.n_heads == 0 and self.conv_kernel % 2 == 1
         assert self.image_pos in IMAGE_POS and self.norm in NORMS and self.gelu in GELUS
         assert self.final_norms in (1, 2) and self.attn_out_clamp >= 0
-        assert 0 <= self.mask_image0 <= self.seq_len
+        assert self.mask_image0 == 0 or self.image0 - 1 <= self.mask_image0 <= self.seq_len
 
     @property
     def seq_len(self):
