@@ -29,8 +29,8 @@ Sizes: Vt 40 BPE ids (vocab_size 48 = 40 + 8 pad tokens), text_seq_length 8, gri
 windows both clipped (v3) and wrapped (v2) differ from full attention at 12), d 32, 4 heads, 4 layers
 (row, col, row, conv), 64 image codes. VQGAN: ch 32, ch_mult [1, 2], 1 res block, attention at the
 12 x 12 latent, z_channels = embed_dim = 16; 24 x 24 px. Weights: seeded random, every LayerNorm and
-bias non-trivial; the transformer's weights are rounded to f16 before use, so f16 and f32 model files
-hold exactly the weights the goldens used (v3; v2's f32 weights lose precision in an f16 file).
+bias non-trivial; the transformer's weights are rounded to f16 before use (v2.bin stores these values as
+f32), so f16 and f32 model files hold exactly the weights the goldens used.
 """
 import argparse
 import importlib
