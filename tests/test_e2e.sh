@@ -27,12 +27,16 @@ done
 # Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale|prune_rows (top_p, cond_scale 0 and prune_rows
 # "-": the option is left out, so the model's recommended value is used; temperature always so). Chosen to
 # cover top-k, top-p, 2-3 candidates, classifier-free guidance, pruning with guidance (g6, the parity model with
-# a reranker), and the default model's own sampling settings (its pruning rows included).
+# a reranker), guidance on models without a start token (r2, r3), and the default model's own sampling settings
+# (its pruning rows included).
 settings() {
   case $1 in
     g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0|-" ;;
     g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|1.5|1,3" ;;
     g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5|-" ;;
+    m1-mindalle-like-*)    echo "red heart|5|2|16|1|0|-" ;;
+    r2-rudalle-v2-like-*)  echo "a cat face|13|2|0|0.95|1.5|-" ;;
+    r3-rudalle-v3-like-*)  echo "grinning face|21|3|12|1|2|-" ;;
     *)                     echo "red heart, twemoji style|42|2|64|0|0|-" ;;
   esac
 }
@@ -48,6 +52,9 @@ elif [ ${#MODELS[@]} = 0 ]; then
     for c in g5-row-col-convwrap g6-full-convclamp g7-paper-schedule; do MODELS+=("tests/data/parity/$c-$dt.gguf"); done
   done
   MODELS+=(tests/data/parity/g7-paper-schedule-vqgan-f16.gguf)  # the g7 transformer with a VQGAN (image decoder)
+  # the architecture options (docs/model-format.md §2): minDALL-E-, ruDALL-E v2- and v3-like layouts
+  MODELS+=(tests/data/parity/m1-mindalle-like-f32.gguf tests/data/parity/r2-rudalle-v2-like-f16.gguf
+           tests/data/parity/r3-rudalle-v3-like-f32.gguf)
 fi
 if ! "$PY" -c "import torch, numpy, PIL" 2>/dev/null; then
   echo "SKIP: $PY lacks torch/numpy/PIL (scripts/setup.sh --dev installs them)"

@@ -1,6 +1,6 @@
 /* Matmul (src/ops/matmul.h) against a double-accumulation C reference: every kernel (forced, so the
  * GPU kernels are covered on lavapipe too), f32 and f16 weights, M = 1 and M > 1, sizes that are
- * multiples of no tile, bias / GELU / accumulate, row strides with NaN-filled gaps, one weight
+ * multiples of no tile, bias / GELU (erf and tanh) / clamp / accumulate, row strides with NaN-filled gaps, one weight
  * larger than maxStorageBufferRange (split into chunks by the op), and the KV-cache append of a QKV
  * projection (its cache rows must equal Y's K and V columns bit for bit, everything else untouched). */
 #include <math.h>
@@ -18,7 +18,11 @@ typedef struct mm_case {
   uint32_t flags;
   uint32_t pad_x, pad_y; /* extra floats per row of X / Y (ldx = k + pad_x, ldy = n + pad_y) */
   uint32_t off;          /* X and Y start this many floats into their buffers (sub-blocks) */
+  float clamp;           /* DVK_MATMUL_CLAMP bound */
 } mm_case;
+
+/* GELU, tanh form, in double. */
+static double gelu_tanh(double v) { return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
 
 static const char *kernel_name(dvk_matmul_kernel k) {
   switch (k) {
@@ -38,6 +42,8 @@ static void reference(const mm_case *c, const float *x, uint32_t ldx, const floa
       for (uint32_t q = 0; q < c->k; q++) s += (double)x[(size_t)i * ldx + q] * (double)w[(size_t)j * c->k + q];
       if (b) s += b[j];
       if (c->flags & DVK_MATMUL_GELU) s = 0.5 * s * (1.0 + erf(s / sqrt(2.0)));
+      if (c->flags & DVK_MATMUL_GELU_TANH) s = gelu_tanh(s);
+      if (c->flags & DVK_MATMUL_CLAMP) s = fmin(fmax(s, -c->clamp), c->clamp);
       float *o = &y[(size_t)i * ldy + j];
       *o = (float)((c->flags & DVK_MATMUL_ACCUMULATE) ? *o + s : s);
     }
@@ -45,9 +51,10 @@ static void reference(const mm_case *c, const float *x, uint32_t ldx, const floa
 
 static void run_case(th_ctx *t, const mm_case *c) {
   const uint32_t ldx = c->k + c->pad_x, ldy = c->n + c->pad_y;
-  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s ldx=%u ldy=%u off=%u", kernel_name(c->kernel),
+  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s%s%s ldx=%u ldy=%u off=%u", kernel_name(c->kernel),
                c->type == DVK_MATMUL_F16 ? "f16" : "f32", c->m, c->n, c->k, c->bias ? " bias" : "",
-               (c->flags & DVK_MATMUL_GELU) ? " gelu" : "", (c->flags & DVK_MATMUL_ACCUMULATE) ? " acc" : "", ldx,
+               (c->flags & DVK_MATMUL_GELU) ? " gelu" : "", (c->flags & DVK_MATMUL_GELU_TANH) ? " gelu-tanh" : "",
+               (c->flags & DVK_MATMUL_CLAMP) ? " clamp" : "", (c->flags & DVK_MATMUL_ACCUMULATE) ? " acc" : "", ldx,
                ldy, c->off))
     return;
   const size_t nx = (size_t)(c->m - 1) * ldx + c->k, ny = (size_t)(c->m - 1) * ldy + c->n;
@@ -86,7 +93,7 @@ static void run_case(th_ctx *t, const mm_case *c) {
     dvk_tensor xt = dvk_tensor_slice(dx.t, (VkDeviceSize)c->off * 4, nx * 4);
     dvk_tensor yt = dvk_tensor_slice(dy.t, (VkDeviceSize)c->off * 4, ny * 4);
     dvk_matmul_desc d = {.m = c->m, .x = xt, .ldx = ldx, .w = &wt, .bias = c->bias ? &db.t : NULL, .y = yt,
-                         .ldy = ldy, .flags = c->flags, .kernel = c->kernel};
+                         .ldy = ldy, .flags = c->flags, .clamp = c->clamp, .kernel = c->kernel};
     s = dvk_op_matmul_ex(t->ctx, &d);
   }
   if (s == DVK_OK) s = dvk_flush(t->ctx);
@@ -115,6 +122,10 @@ static void test_errors(th_ctx *t) {
   ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;
   d = (dvk_matmul_desc){.m = 9, .x = dx.t, .w = &wt, .y = dy.t, .kernel = DVK_MATMUL_KERNEL_GPU_VEC};
   ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* vec, m > 8 */
+  d = (dvk_matmul_desc){.m = 2, .x = dx.t, .w = &wt, .y = dy.t, .flags = DVK_MATMUL_GELU | DVK_MATMUL_GELU_TANH};
+  ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* two GELUs */
+  d = (dvk_matmul_desc){.m = 2, .x = dx.t, .w = &wt, .y = dy.t, .flags = DVK_MATMUL_CLAMP};
+  ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* clamp bound 0 */
   th_case_done(t, ok, 0, 0);
 }
 
@@ -140,8 +151,11 @@ static void test_large(th_ctx *t) {
  * saturates and GELU(v) -> v or -> 0 are covered. Per element, |out - ref| <= 0.5 |v| E + 2^-23 |ref|:
  * E = 1.5e-7 (the erf approximation) + 4.5e-7 (about 8 f32 roundings of values <= 2 in its evaluation),
  * and the last term the rounding of the product. */
-static void test_gelu_epilogue(th_ctx *t, uint32_t m, uint32_t n, dvk_matmul_wtype type, dvk_matmul_kernel kernel) {
-  if (!th_case(t, "gelu epilogue %s %s m=%u n=%u", kernel_name(kernel), type == DVK_MATMUL_F16 ? "f16" : "f32", m, n))
+static void test_gelu_epilogue(th_ctx *t, uint32_t m, uint32_t n, dvk_matmul_wtype type, dvk_matmul_kernel kernel,
+                               uint32_t flag) {
+  const int tanh_form = flag == DVK_MATMUL_GELU_TANH;
+  if (!th_case(t, "gelu%s epilogue %s %s m=%u n=%u", tanh_form ? "-tanh" : "", kernel_name(kernel),
+               type == DVK_MATMUL_F16 ? "f16" : "f32", m, n))
     return;
   const size_t nx = (size_t)m * n;
   float *x = malloc(nx * 4), *w = calloc((size_t)n * n, 4), *b = malloc((size_t)n * 4), *out = malloc(nx * 4);
@@ -158,8 +172,7 @@ static void test_gelu_epilogue(th_ctx *t, uint32_t m, uint32_t n, dvk_matmul_wty
   if (s == DVK_OK) s = th_alloc(t, nx * 4, NULL, &dy);
   if (s == DVK_OK) s = dvk_matmul_weight_upload(t->ctx, t->arena, type, n, n, w, DVK_MATMUL_F32, &wt);
   if (s == DVK_OK) {
-    dvk_matmul_desc d = {.m = m, .x = dx.t, .w = &wt, .bias = &db.t, .y = dy.t, .flags = DVK_MATMUL_GELU,
-                         .kernel = kernel};
+    dvk_matmul_desc d = {.m = m, .x = dx.t, .w = &wt, .bias = &db.t, .y = dy.t, .flags = flag, .kernel = kernel};
     s = dvk_op_matmul_ex(t->ctx, &d);
   }
   if (s == DVK_OK) s = dvk_flush(t->ctx);
@@ -170,8 +183,9 @@ static void test_gelu_epilogue(th_ctx *t, uint32_t m, uint32_t n, dvk_matmul_wty
     double worst = 0; /* largest |out - ref| / bound */
     for (size_t i = 0; i < nx; i++) {
       const float v = x[i] + b[i % n]; /* what the kernel adds: an f32 sum */
-      const double ref = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
-      const double bound = 0.5 * fabs(v) * (1.5e-7 + 4.5e-7) + 0x1p-23 * fabs(ref) + 1e-30;
+      const double ref = tanh_form ? gelu_tanh(v) : 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+      /* erf: A&S 7.1.26 (1.5e-7) + f32 rounding; tanh through exp: a few ulp of 1 in (1 - e) / (1 + e) */
+      const double bound = 0.5 * fabs(v) * (tanh_form ? 1e-6 : 1.5e-7 + 4.5e-7) + 0x1p-23 * fabs(ref) + 1e-30;
       const double r = isfinite(out[i]) ? fabs(out[i] - ref) / bound : INFINITY;
       if (!(r <= worst)) worst = r;
     }
@@ -245,15 +259,19 @@ int main(int argc, char **argv) {
   const dvk_matmul_wtype types[] = {DVK_MATMUL_F32, DVK_MATMUL_F16};
   /* m, n, k, bias, flags, pad_x, pad_y */
   const mm_case shapes[] = {
-    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0},
-    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0},
-    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0},
-    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0},
-    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1},
-    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0},
-    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3},
-    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0},
-    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0},
+    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0, 0},
+    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0, 0},
+    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0},
+    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
+    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1, 0},
+    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
+    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3, 0},
+    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0, 0},
+    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0},
+    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
+    {17, 70, 33, 0, 0, 1, DVK_MATMUL_CLAMP | DVK_MATMUL_ACCUMULATE, 2, 0, 3, 0.3f}, /* clamp bites often */
+    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_CLAMP, 0, 0, 0, 0.25f},
+    {70, 130, 65, 0, 0, 1, DVK_MATMUL_CLAMP, 0, 0, 0, 0.5f},
   };
   const dvk_matmul_kernel kernels[] = {DVK_MATMUL_AUTO, DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_KERNEL_GPU_TILED,
                                        DVK_MATMUL_KERNEL_GPU_VEC};
@@ -267,10 +285,13 @@ int main(int argc, char **argv) {
         if (c.kernel == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue; /* = auto */
         run_case(&t, &c);
       }
-  test_gelu_epilogue(&t, 8, 512, DVK_MATMUL_F32, DVK_MATMUL_AUTO);
-  test_gelu_epilogue(&t, 40, 384, DVK_MATMUL_F16, DVK_MATMUL_AUTO);
-  for (size_t q = 1; q < sizeof kernels / sizeof *kernels; q++)
-    test_gelu_epilogue(&t, 8, 256, DVK_MATMUL_F32, kernels[q]);
+  for (uint32_t g = 0; g < 2; g++) {
+    const uint32_t flag = g ? DVK_MATMUL_GELU_TANH : DVK_MATMUL_GELU;
+    test_gelu_epilogue(&t, 8, 512, DVK_MATMUL_F32, DVK_MATMUL_AUTO, flag);
+    test_gelu_epilogue(&t, 40, 384, DVK_MATMUL_F16, DVK_MATMUL_AUTO, flag);
+    for (size_t q = 1; q < sizeof kernels / sizeof *kernels; q++)
+      test_gelu_epilogue(&t, 8, 256, DVK_MATMUL_F32, kernels[q], flag);
+  }
   for (size_t q = 0; q < sizeof kernels / sizeof *kernels; q++) {
     if (kernels[q] == DVK_MATMUL_KERNEL_CPU && t.ctx->device_class == DVK_CLASS_CPU) continue;            /* = auto */
     test_kv_append(&t, kernels[q], DVK_MATMUL_F16, 3, 1, 5);                                              /* decode */
