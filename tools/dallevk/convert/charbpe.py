@@ -14,8 +14,7 @@ a reading of the source, not a run of it):
 4. BertPreTokenizer: split on White_Space (removed), then isolate every punctuation character
    (ASCII punctuation or general category P*).
 5. BPE per word: each character's string, the last one with the suffix "</w>", looked up in the
-   vocabulary; one [UNK] per unknown character (no fusing); merges by bpe_queue.merge_word (an entry is
-   stale when the pair now at its place has no merge or a different result).
+   vocabulary; one [UNK] per unknown character (no fusing); merges by bpe_queue.merge_word.
 """
 import json
 import unicodedata
@@ -109,7 +108,7 @@ class CharBpe:
         ids = []
         for k, c in enumerate(word):
             ids.append(self.vocab.get(c + self.suffix if k == len(word) - 1 else c, self.unk_id))
-        return merge_word(ids, self._lookup, lambda rank, z, a, b: (self._lookup(a, b) or (None, None))[1] == z)
+        return merge_word(ids, self._lookup)
 
     def _lookup(self, a, b):
         return self.merges.get((a, b))
