@@ -54,7 +54,8 @@ class YttmBpe:
         pairs = set()
         for r, (x, y, z) in enumerate(self.rules):
             if x not in known or y not in known or x in special or y in special:
-                self._fail("rule %d (%d %d -> %d) joins an id that is not a character or an earlier rule's result" % (r, x, y, z))
+                self._fail("rule %d (%d %d -> %d) joins an id that is not a character or an earlier rule's result"
+                           % (r, x, y, z))
             if z < 0 or z in known:
                 self._fail("rule %d (%d %d -> %d): result id negative or already used" % (r, x, y, z))
             if (x, y) in pairs:
