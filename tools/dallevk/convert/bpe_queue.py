@@ -3,16 +3,15 @@
 Symbols are ids in a linked list. A heap holds (rank, position) of every adjacent pair that has a
 merge; the smallest rank pops first, ties by the leftmost position. A popped entry whose pair no
 longer stands there is skipped; otherwise the pair becomes the merge's result and the pairs it forms
-with its new neighbours are pushed. The two upstreams differ only in how they recognise a stale
-entry (`same`, below), which matters only for merges that share a result id.
+with its new neighbours are pushed. YouTokenToMe tells a stale entry by its rule, HF tokenizers by
+its result id; with unique pairs and results that are the joined strings (both readers check that)
+the two tests agree, so one test (the rank) serves both.
 """
 import heapq
 
 
-def merge_word(ids, lookup, same_rule):
-    """ids: the word's start ids. lookup(a, b) -> (rank, result id) or None. same_rule(entry_rank,
-    entry_result, a, b) -> whether a popped entry still applies to the pair (a, b) now at its place.
-    Returns the merged ids."""
+def merge_word(ids, lookup):
+    """ids: the word's start ids; lookup(a, b) -> (rank, result id) or None. Returns the merged ids."""
     n = len(ids)
     tok = list(ids)
     nxt = list(range(1, n)) + [-1]
@@ -34,7 +33,8 @@ def merge_word(ids, lookup, same_rule):
         if not alive[p] or nxt[p] == -1:
             continue
         q = nxt[p]
-        if not same_rule(rank, result, tok[p], tok[q]):
+        m = lookup(tok[p], tok[q])
+        if m is None or m[0] != rank:  # stale
             continue
         tok[p] = result
         alive[q] = False

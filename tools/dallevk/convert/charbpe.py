@@ -14,8 +14,7 @@ a reading of the source, not a run of it):
 4. BertPreTokenizer: split on White_Space (removed), then isolate every punctuation character
    (ASCII punctuation or general category P*).
 5. BPE per word: each character's string, the last one with the suffix "</w>", looked up in the
-   vocabulary; one [UNK] per unknown character (no fusing); merges by bpe_queue.merge_word (an entry is
-   stale when the pair now at its place has no merge or a different result).
+   vocabulary; one [UNK] per unknown character (no fusing); merges by bpe_queue.merge_word.
 """
 import json
 import unicodedata
@@ -89,7 +88,8 @@ class CharBpe:
                 self._fail("merge %d joins ids %d and %d, outside the vocabulary" % (r, a, b))
             z = self.vocab.get(self.tokens[a] + self.tokens[b])
             if z is None:
-                self._fail("merge %d (%r %r): the joined token is not in the vocabulary" % (r, self.tokens[a], self.tokens[b]))
+                self._fail("merge %d (%r %r): the joined token is not in the vocabulary"
+                           % (r, self.tokens[a], self.tokens[b]))
             if (a, b) in self.merges:
                 self._fail("merge %d (%r %r) repeats an earlier merge" % (r, self.tokens[a], self.tokens[b]))
             self.merges[(a, b)] = (r, z)
@@ -109,7 +109,7 @@ class CharBpe:
         ids = []
         for k, c in enumerate(word):
             ids.append(self.vocab.get(c + self.suffix if k == len(word) - 1 else c, self.unk_id))
-        return merge_word(ids, self._lookup, lambda rank, z, a, b: (self._lookup(a, b) or (None, None))[1] == z)
+        return merge_word(ids, self._lookup)
 
     def _lookup(self, a, b):
         return self.merges.get((a, b))
@@ -118,7 +118,9 @@ class CharBpe:
         """text (str) -> ids, as minDALL-E's tokenizer.encode(text).ids before padding and truncation."""
         out, i, start = [], 0, 0
         while i <= len(text):
-            best = max((s for s in self.special if text.startswith(s, i)), key=len, default=None) if i < len(text) else None
+            best = None
+            if i < len(text):
+                best = max((s for s in self.special if text.startswith(s, i)), key=len, default=None)
             if best is None and i < len(text):
                 i += 1
                 continue
@@ -163,7 +165,8 @@ def read_files(vocab_json_path, merges_txt_path, unk_token="[UNK]", pad_token="[
             continue
         parts = line.split(" ")
         if len(parts) != 2 or parts[0] not in vocab or parts[1] not in vocab:
-            raise ConvertError("%s:%d: a merge is two tokens of the vocabulary separated by one space, not %r" % (mname, n, line))
+            raise ConvertError("%s:%d: a merge is two tokens of the vocabulary separated by one space, not %r"
+                               % (mname, n, line))
         merges.append((vocab[parts[0]], vocab[parts[1]]))
     ids = {t: i for i, t in enumerate(tokens)}
     return CharBpe(tokens, merges, ids[unk_token], [ids[unk_token], ids[pad_token]], name=mname)

@@ -8,8 +8,7 @@ Encoding (YouTokenToMe's BaseEncoder::encode_sentence without dropout):
   non-space characters is a word.
 - A word starts as the id of "▁" followed by the id of each character; a maximal run of characters
   absent from the model is one placeholder that no rule joins and that comes out as unk_id.
-- Merging: bpe_queue.merge_word (lowest rank first, then leftmost; an entry is stale when its rule's
-  pair no longer stands at its place).
+- Merging: bpe_queue.merge_word (lowest rank first, then leftmost).
 ruDALL-E first applies Python's str.lower() and str.strip() to the prompt (encode_prompt) and wraps
 the ids as [bos] + ids + [eos] (the tokenizer.prefix_ids / suffix_ids keys).
 """
@@ -55,7 +54,8 @@ class YttmBpe:
         pairs = set()
         for r, (x, y, z) in enumerate(self.rules):
             if x not in known or y not in known or x in special or y in special:
-                self._fail("rule %d (%d %d -> %d) joins an id that is not a character or an earlier rule's result" % (r, x, y, z))
+                self._fail("rule %d (%d %d -> %d) joins an id that is not a character or an earlier rule's result"
+                           % (r, x, y, z))
             if z < 0 or z in known:
                 self._fail("rule %d (%d %d -> %d): result id negative or already used" % (r, x, y, z))
             if (x, y) in pairs:
@@ -90,7 +90,7 @@ class YttmBpe:
                     word.append(unknown - len(word))
                     unknown = word[-1]
                 i += 1
-            merged = merge_word(word, self._lookup, lambda rank, z, a, b: self._lookup(a, b) == (rank, z))
+            merged = merge_word(word, self._lookup)
             out += [self.unk_id if t < 0 else t for t in merged]
         return out
 
