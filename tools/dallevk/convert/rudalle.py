@@ -126,12 +126,9 @@ def plan(stack, path, version, vqgan_path, bpe_path, n_heads=None):
 
     d, vt, vi, T = cfg["d_model"], cfg["text_vocab"], cfg["image_vocab"], cfg["text_len"]
 
-    def src(name):
-        return sd[name], (path, name)
-
     def tensor(mine, up, shape, fn=None):
-        t, source = src(up)
-        p.tensor(mine, shape, (lambda: fn(t.numpy())) if fn else t.numpy, source)
+        t = sd[up]
+        p.tensor(mine, shape, (lambda: fn(t.numpy())) if fn else t.numpy, (path, up))
 
     tensor("text_emb", "text_embeddings.weight", [vt + T, d],
            (lambda w: v2_text_rows(w, vt)) if version == "v2" else None)
