@@ -36,19 +36,11 @@ void dvk_images_free(dvk_images *im) {
   free(im);
 }
 
-/* Prompt -> text ids [T]: BPE, truncated to T, positions past the caption hold pad token Vt + j. */
+/* Prompt -> text ids [T] (model/text_tokenizer.h: prefix, BPE, suffix, truncation, pads). */
 static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uint32_t *used, uint32_t *dropped) {
-  const dvk_dalle_config *d = &m->cfg.dalle;
-  int32_t *tok;
-  size_t n;
   dvk_error err = {""};
-  dvk_status s = dvk_bpe_encode(m->bpe, prompt, strlen(prompt), &tok, &n, &err);
-  if (s != DVK_OK) return dvk_fail(m->ctx->vk, s, "prompt: %s", err.msg);
-  *used = n < d->text_len ? (uint32_t)n : d->text_len;
-  *dropped = (uint32_t)(n - *used);
-  for (uint32_t j = 0; j < d->text_len; j++) ids[j] = j < *used ? tok[j] : (int32_t)(d->text_vocab + j);
-  free(tok);
-  return DVK_OK;
+  dvk_status s = dvk_tokenizer_text_ids(m->tokenizer, prompt, strlen(prompt), ids, used, dropped, &err);
+  return s == DVK_OK ? s : dvk_fail(m->ctx->vk, s, "prompt: %s", err.msg);
 }
 
 /* Device memory the generation may use: 80% of the largest device-local heap, minus the weights; env
@@ -165,7 +157,8 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
-  for (uint32_t j = 0; s == DVK_OK && j < d->text_len; j++) null_ids[j] = (int32_t)(d->text_vocab + j); /* "" */
+  uint32_t null_used, null_dropped;
+  if (s == DVK_OK) s = prompt_ids(m, "", null_ids, &null_used, &null_dropped); /* the empty caption */
   double t0 = now_s();
   if (s == DVK_OK)
     s = seqs > n ? dvk_transformer_prefill_guided(vk, &m->tf, st, r->text, null_ids, logits)

@@ -6,7 +6,7 @@
 #include "model/config.h"
 #include "model/image_codec.h"
 #include "model/reranker.h"
-#include "model/tokenizer.h"
+#include "model/text_tokenizer.h"
 #include "model/transformer.h"
 #include "vk/context.h"
 
@@ -22,7 +22,7 @@ struct dvk_context {
 struct dvk_model {
   dvk_context *ctx;
   dvk_model_config cfg;
-  dvk_bpe *bpe;
+  dvk_tokenizer *tokenizer; /* prompt -> text ids */
   dvk_transformer tf;
   dvk_image_codec codec; /* the image decoder (dVAE or VQGAN) and its encoder when the file has one */
   dvk_reranker rr;      /* loaded when cfg.reranker.present */

@@ -6,36 +6,6 @@
 #include "api_internal.h"
 #include "model/gguf.h"
 
-static dvk_status load_tokenizer(const gguf_file *f, const dvk_model_config *cfg, dvk_bpe **out, dvk_error *err) {
-  const gguf_string *model;
-  DVK_TRY(gguf_get_string(f, "tokenizer.model", &model, err));
-  if (strcmp(model->s, "dalle-vk-bpe-1") != 0) {
-    dvk_error_note(err, "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1)", gguf_name(f), model->s);
-    return DVK_ERR_MODEL_FORMAT;
-  }
-  const gguf_array *merges;
-  uint32_t vocab;
-  DVK_TRY(gguf_get_array(f, "tokenizer.bpe.merges", GGUF_TYPE_UINT32, &merges, err));
-  DVK_TRY(gguf_get_u32(f, "tokenizer.bpe.vocab_size", &vocab, err));
-  if (merges->count % 2 || vocab != 256 + merges->count / 2 || vocab > cfg->dalle.text_vocab) {
-    dvk_error_note(err, "%s: tokenizer.bpe.vocab_size (%u) must be 256 + merges and at most dalle.text_vocab (%u)",
-             gguf_name(f), vocab, cfg->dalle.text_vocab);
-    return DVK_ERR_MODEL_FORMAT;
-  }
-  uint32_t *pairs = malloc((merges->count ? merges->count : 1) * sizeof *pairs);
-  if (!pairs) {
-    dvk_error_note(err, "%s: out of host memory for %llu BPE merges", gguf_name(f),
-             (unsigned long long)merges->count / 2);
-    return DVK_ERR_OUT_OF_HOST_MEMORY;
-  }
-  for (uint64_t i = 0; i < merges->count; i++) pairs[i] = gguf_arr_u32(merges, i);
-  dvk_error why = {""};
-  dvk_status s = dvk_bpe_create(pairs, merges->count / 2, out, &why);
-  free(pairs);
-  if (s != DVK_OK) dvk_error_note(err, "%s: %s", gguf_name(f), why.msg);
-  return s;
-}
-
 dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   *out = NULL;
   dvk_device *vk = ctx->vk;
@@ -50,7 +20,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   }
   m->ctx = ctx;
   s = dvk_config_read(f, &m->cfg, &err);
-  if (s == DVK_OK) s = load_tokenizer(f, &m->cfg, &m->bpe, &err);
+  if (s == DVK_OK) s = dvk_tokenizer_load(f, m->cfg.dalle.text_vocab, m->cfg.dalle.text_len, &m->tokenizer, &err);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &m->weights);
   if (s == DVK_OK) {
     dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = &err};
@@ -80,7 +50,7 @@ void dvk_model_free(dvk_model *m) {
   dvk_image_codec_free(&m->codec);
   dvk_reranker_free(&m->rr);
   dvk_arena_destroy(m->weights);
-  dvk_bpe_destroy(m->bpe);
+  dvk_tokenizer_destroy(m->tokenizer);
   free(m);
 }
 

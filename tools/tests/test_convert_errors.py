@@ -45,7 +45,10 @@ def read_bytes(path):
         return f.read()
 
 
-class TestConvertErrors(unittest.TestCase):
+class CliCase(unittest.TestCase):
+    """tools/convert.py's main() into a temp folder: run_cli, and assert_fails (exit 1, the message
+    naming what it must, no output or temp file left)."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.out = os.path.join(self.tmp.name, "out.gguf")
@@ -68,6 +71,8 @@ class TestConvertErrors(unittest.TestCase):
         self.assertFalse([n for n in os.listdir(self.tmp.name) if n.startswith(".")], "temp file left behind")
         return err
 
+
+class TestConvertErrors(CliCase):
     def edited_ckpt(self, edit, name="edited.ckpt", **save_kw):
         ck = torch.load(CKPT)
         sd = collections.OrderedDict((k, v.clone()) for k, v in ck["state_dict"].items())

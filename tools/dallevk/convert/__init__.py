@@ -6,6 +6,9 @@ Modules:
   ggufstream    a GGUF writer that reads each tensor from its source only while writing it
   openai_dvae   OpenAI's encoder.pkl / decoder.pkl -> dvae.* (the engine's dVAE section)
   taming_vqgan  taming-transformers VQGAN .ckpt (VQ or Gumbel quantizer) -> vqgan.*
+  yttm          YouTokenToMe bpe.model (ruDALL-E) -> tokenizer.* keys, and its encoder
+  charbpe       HF CharBPE vocab.json + merges.txt (minDALL-E) -> tokenizer.* keys, and its encoder
+  bpe_queue     the merge loop both tokenizers share
   cli           the command line of tools/convert.py
 
 Every failure raises ConvertError with a message that names the input file and, where there is one,

@@ -2,6 +2,9 @@
 
   convert.py openai-dvae [DIR] [--decoder decoder.pkl] [--encoder encoder.pkl] [--image-size 256] -o dvae.gguf
   convert.py vqgan CKPT_OR_DIR [--no-encoder] [--resolution 256] [--norm-eps 1e-6] [--output-range -1,1] -o vqgan.gguf
+  convert.py rudalle MODEL.bin --model Malevich|Malevich_v2|Emojich|Surrealist_XL (or --version v2|v3)
+      --vqgan vqgan.gumbelf8-sber.model.ckpt --bpe bpe.model [--n-heads N] -o malevich.gguf
+  convert.py mindalle DIR -o mindalle.gguf     # DIR: the unpacked 1.3B.tar.gz
 Common: --type f16 (default: tensors of 2+ dims as f16, 1-D as f32), f32, or q8_0 (as f16, but 2-D tensors whose
 last dim is a multiple of 32 as q8_0); --name, --license,
 --description fill general.*. Errors name the input file, the key and the expected shape; the exit
@@ -13,7 +16,7 @@ import os
 import sys
 
 from ..gguf import GGUFError
-from . import ConvertError, openai_dvae, taming_vqgan
+from . import ConvertError, mindalle, openai_dvae, rudalle, taming_vqgan
 from .plan import write_plan
 
 VQGAN_DIR_FILES = ("stage1_last.ckpt", "last.ckpt", "model.ckpt")  # minDALL-E tarball, taming logs
@@ -66,7 +69,20 @@ def parser():
     v.add_argument("--norm-eps", type=float, default=1e-6, help="GroupNorm epsilon (taming: 1e-6)")
     v.add_argument("--output-range", type=_range, default=(-1.0, 1.0),
                    help="decoder output range mapped to pixels 0..1 (taming, minDALL-E, ruDALL-E: -1,1)")
-    for p in (d, v):
+    r = sub.add_parser("rudalle", help="ruDALL-E: transformer .bin + Sber VQGAN .ckpt + YTTM bpe.model")
+    r.add_argument("transformer", help="the transformer state_dict (pytorch_model_v3.bin, pytorch_model.bin, ...)")
+    which = r.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", choices=sorted(rudalle.MODELS),
+                       help="which released model (sets the version: %s)"
+                       % ", ".join("%s %s" % kv for kv in sorted(rudalle.MODELS.items())))
+    which.add_argument("--version", choices=("v2", "v3"), help="the layout, when --model does not name it")
+    r.add_argument("--vqgan", required=True, help="vqgan.gumbelf8-sber.model.ckpt (sberbank-ai/rudalle-utils)")
+    r.add_argument("--bpe", required=True, help="bpe.model (YouTokenToMe; shonenkov/rudalle-utils)")
+    r.add_argument("--n-heads", type=int, help="attention heads (default d_model / %d: 16 for the 2048-wide models)"
+                   % rudalle.HEAD_DIM)
+    m = sub.add_parser("mindalle", help="minDALL-E: the folder of the unpacked 1.3B.tar.gz")
+    m.add_argument("folder", help="folder with %s" % ", ".join(mindalle.FILES))
+    for p in (d, v, r, m):
         p.add_argument("-o", "--out", required=True, help="output .gguf")
         p.add_argument("--type", choices=("f16", "f32", "q8_0"), default="f16",
                        help="tensor type (f16: 2+ dim tensors as f16, 1-D as f32; q8_0: also 2-D tensors with a "
@@ -85,6 +101,15 @@ def main(argv=None):
                 dec, enc = _dvae_inputs(a)
                 plan = openai_dvae.plan(stack, dec, enc, a.image_size)
                 license = a.license or openai_dvae.LICENSE
+            elif a.family == "rudalle":
+                version = a.version or rudalle.MODELS[a.model]
+                plan = rudalle.plan(stack, a.transformer, version, a.vqgan, a.bpe, a.n_heads)
+                license = a.license or rudalle.LICENSE
+                a.name = a.name or "ruDALL-E %s" % (a.model or version)
+            elif a.family == "mindalle":
+                plan = mindalle.plan(stack, a.folder)
+                license = a.license or mindalle.LICENSE
+                a.name = a.name or "minDALL-E"
             else:
                 plan = taming_vqgan.plan(stack, _vqgan_input(a.ckpt), not a.no_encoder, a.resolution,
                                          a.norm_eps, a.output_range)

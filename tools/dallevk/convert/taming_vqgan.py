@@ -56,9 +56,10 @@ def state_dict(path, root):
                        "z_channels, 3, 3]): not a %s" % (path, WHAT))
 
 
-def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_range=(-1.0, 1.0)):
+def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_range=(-1.0, 1.0), grid=None):
     """(VqganConfig, with_encoder) read from the tensor shapes; ConvertError naming the tensor that
-    is missing or misshaped."""
+    is missing or misshaped. grid (a transformer's G x G codes), when given, sets the resolution to
+    G * 2^(levels - 1) instead."""
     quantizer = "gumbel" if CODEBOOK["gumbel"] in sd and CODEBOOK["vq"] not in sd else "vq"
     n_embed, embed_dim = require(path, sd, CODEBOOK[quantizer], 2, WHAT, "shape [n_embed, embed_dim]")
     z = require(path, sd, "post_quant_conv.weight", 4, WHAT, "shape [z_channels, embed_dim, 1, 1]")[0]
@@ -79,6 +80,8 @@ def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_r
     if any(w % ch or w % groups for w in widths):
         raise ConvertError("%s: decoder level widths %s are not multiples of ch %d and of the %d GroupNorm groups"
                            % (path, widths, ch, groups))
+    if grid is not None:
+        resolution = grid * 2 ** (levels - 1)
     out_ch = require(path, sd, "decoder.conv_out.weight", 4, WHAT, "shape [out_channels, ch * ch_mult[0], 3, 3]")[0]
     if resolution < 1 or resolution % 2 ** (levels - 1):
         raise ConvertError("resolution %d is not a multiple of %d (%d levels)"
@@ -92,13 +95,14 @@ def infer_config(path, sd, encoder=True, resolution=256, norm_eps=1e-6, output_r
     return cfg, with_encoder
 
 
-def plan(stack, path, encoder=True, resolution=256, norm_eps=1e-6, output_range=(-1.0, 1.0)):
-    """Plan of the vqgan.* section from a taming .ckpt; stack (contextlib.ExitStack) keeps it open."""
+def plan(stack, path, encoder=True, resolution=256, norm_eps=1e-6, output_range=(-1.0, 1.0), grid=None):
+    """Plan of the vqgan.* section from a taming .ckpt; stack (contextlib.ExitStack) keeps it open;
+    grid: see infer_config."""
     ck = stack.enter_context(open_checkpoint(path, opaque=OPAQUE, what="a " + WHAT))
     sd = state_dict(path, ck.root)
     if "quantize.used" in sd:
         raise ConvertError("%s: tensor 'quantize.used': remapped codebooks are not supported" % path)
-    cfg, with_encoder = infer_config(path, sd, encoder, resolution, norm_eps, output_range)
+    cfg, with_encoder = infer_config(path, sd, encoder, resolution, norm_eps, output_range, grid)
     expected = [(to_upstream(n, cfg.quantizer), n, shape) for n, shape in V.schema(cfg, with_encoder)]
     ignore = IGNORED + (() if with_encoder else ENCODER_SIDE)
     match_tensors(path, sd, [(up, shape) for up, _, shape in expected], WHAT, ignore)
