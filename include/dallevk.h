@@ -172,8 +172,8 @@ typedef struct dvk_images {
   uint32_t stride;         /* bytes between rows (= 3 * width) */
   uint8_t **pixels;        /* count pointers to height * stride bytes, RGB8, top row first */
   dvk_settings settings;   /* what was used and why */
-  uint32_t prompt_tokens;  /* BPE tokens used from the prompt */
-  uint32_t dropped_tokens; /* BPE tokens dropped because the prompt exceeded text_len */
+  uint32_t prompt_tokens;  /* text positions the prompt fills: its BPE tokens and the model's prefix/suffix ids */
+  uint32_t dropped_tokens; /* of those tokens and ids, the ones dropped because they exceeded text_len */
   double seconds;          /* wall time of the whole generation, of which: */
   double seconds_prefill, seconds_decode, seconds_dvae, seconds_reranker; /* (reranker: 0 when unused) */
   float *scores;           /* reranked: count scores, best first (docs/design.md §4); else NULL */

@@ -56,7 +56,10 @@ void dvk_merge_table_free(dvk_merge_table *t) {
   *t = (dvk_merge_table){0};
 }
 
-typedef struct entry { uint32_t rank, result; size_t pos; } entry;
+typedef struct entry {
+  uint32_t rank, result;
+  size_t pos;
+} entry;
 
 static int before(const entry *x, const entry *y) { return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos; }
 
@@ -96,11 +99,10 @@ size_t dvk_merge_word(const dvk_merge_table *t, uint32_t *ids, size_t n) {
     prev[i] = (ptrdiff_t)i - 1;
     alive[i] = 1;
   }
-#define PUSH(p)                                                                                     \
-  do {                                                                                              \
-    entry e_ = {.pos = (p)};                                                                        \
-    if (next[p] >= 0 && dvk_merge_table_get(t, ids[p], ids[next[p]], &e_.rank, &e_.result))        \
-      heap_push(heap, &nh, e_);                                                                     \
+#define PUSH(p)                                                                                                       \
+  do {                                                                                                                \
+    entry e_ = {.pos = (p)};                                                                                          \
+    if (next[p] >= 0 && dvk_merge_table_get(t, ids[p], ids[next[p]], &e_.rank, &e_.result)) heap_push(heap, &nh, e_); \
   } while (0)
   for (size_t i = 0; i + 1 < n; i++) PUSH(i);
   while (nh) {

@@ -8,8 +8,8 @@
 #include "model/unicode.h"
 
 struct dvk_charbpe {
-  char *blob;      /* every token's bytes, back to back */
-  size_t *off;     /* token i = blob[off[i] .. off[i+1]) */
+  char *blob;  /* every token's bytes, back to back */
+  size_t *off; /* token i = blob[off[i] .. off[i+1]) */
   size_t n;
   uint32_t *slots; /* open addressing over token ids: id + 1, 0 = empty */
   size_t cap;      /* power of two */
@@ -87,8 +87,9 @@ dvk_status dvk_charbpe_create(const char *const *tokens, const size_t *lens, siz
     return DVK_ERR_OUT_OF_HOST_MEMORY;
   }
   if (n_tokens >= UINT32_MAX || suffix_len >= sizeof t->suffix || !dvk_utf8_valid(suffix, suffix_len, NULL)) {
-    dvk_error_note(err, "tokenizer.charbpe.%s", n_tokens >= UINT32_MAX ? "tokens: too many tokens"
-                                                  : "suffix: longer than 63 bytes or not valid UTF-8");
+    dvk_error_note(err, "tokenizer.charbpe.%s",
+                   n_tokens >= UINT32_MAX ? "tokens: too many tokens"
+                                          : "suffix: longer than 63 bytes or not valid UTF-8");
     return fail(t, tmp);
   }
   memcpy(t->suffix, suffix, suffix_len);
@@ -104,7 +105,8 @@ dvk_status dvk_charbpe_create(const char *const *tokens, const size_t *lens, siz
     t->n = i + 1;
     size_t s = find(t, tokens[i], lens[i]);
     if (t->slots[s]) {
-      dvk_error_note(err, "tokenizer.charbpe.tokens: entry %zu ('%.40s') repeats entry %u", i, tokens[i], t->slots[s] - 1);
+      dvk_error_note(err, "tokenizer.charbpe.tokens: entry %zu ('%.40s') repeats entry %u", i, tokens[i],
+                     t->slots[s] - 1);
       return fail(t, tmp);
     }
     t->slots[s] = (uint32_t)i + 1;
@@ -131,8 +133,10 @@ dvk_status dvk_charbpe_create(const char *const *tokens, const size_t *lens, siz
       z = lookup(t, tmp, la + lb);
     }
     if (z == UINT32_MAX) {
-      dvk_error_note(err, "tokenizer.charbpe.merges: merge %zu (%u %u) names a token that is not in the "
-                     "vocabulary, or joins into one that is not", r, a, b);
+      dvk_error_note(err,
+                     "tokenizer.charbpe.merges: merge %zu (%u %u) names a token that is not in the "
+                     "vocabulary, or joins into one that is not",
+                     r, a, b);
       return fail(t, tmp);
     }
     if (!dvk_merge_table_put(&t->merges, a, b, (uint32_t)r, z)) {
@@ -161,7 +165,8 @@ static size_t normalize(const uint32_t *in, size_t n, uint32_t *out) {
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     uint32_t c = in[i];
-    if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && (dvk_unicode_flags(c) & DVK_U_OTHER))) continue;
+    if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && (dvk_unicode_flags(c) & DVK_U_OTHER)))
+      continue;
     if (dvk_unicode_white_space(c)) c = ' ';
     if (is_cjk(c)) {
       out[k++] = ' ';

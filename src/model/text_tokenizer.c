@@ -37,8 +37,8 @@ const char *dvk_tokenizer_model(const dvk_tokenizer *t) { return kind_names[t->k
 
 /* The uint32 array key as a malloc'ed copy (*n elements; absent and optional: NULL, 0); count must be
  * a multiple of `group`. */
-static dvk_status u32_array(const gguf_file *f, const char *key, int optional, size_t group, uint32_t **out,
-                            size_t *n, dvk_error *err) {
+static dvk_status u32_array(const gguf_file *f, const char *key, int optional, size_t group, uint32_t **out, size_t *n,
+                            dvk_error *err) {
   *out = NULL;
   *n = 0;
   if (optional && !gguf_find_key(f, key)) return DVK_OK;
@@ -190,8 +190,9 @@ dvk_status dvk_tokenizer_encode(const dvk_tokenizer *t, const char *text, size_t
   }
   if (t->kind == BYTE_BPE) return dvk_bpe_encode(t->bpe, text, len, ids, n_ids, err);
   int32_t *out = malloc((3 * len + 1) * sizeof *out);
-  size_t n = !out ? (size_t)-1
-                  : t->kind == YTTM ? dvk_yttm_encode(t->yttm, text, len, out) : dvk_charbpe_encode(t->charbpe, text, len, out);
+  size_t n = !out              ? (size_t)-1
+             : t->kind == YTTM ? dvk_yttm_encode(t->yttm, text, len, out)
+                               : dvk_charbpe_encode(t->charbpe, text, len, out);
   if (n == (size_t)-1) {
     free(out);
     dvk_error_note(err, "tokenizer: out of host memory");
@@ -202,8 +203,8 @@ dvk_status dvk_tokenizer_encode(const dvk_tokenizer *t, const char *text, size_t
   return DVK_OK;
 }
 
-dvk_status dvk_tokenizer_text_ids(const dvk_tokenizer *t, const char *prompt, size_t len, int32_t *ids,
-                                  uint32_t *used, uint32_t *dropped, dvk_error *err) {
+dvk_status dvk_tokenizer_text_ids(const dvk_tokenizer *t, const char *prompt, size_t len, int32_t *ids, uint32_t *used,
+                                  uint32_t *dropped, dvk_error *err) {
   int32_t *tok;
   size_t n;
   DVK_TRY(dvk_tokenizer_encode(t, prompt, len, &tok, &n, err));

@@ -29,8 +29,8 @@ dvk_status dvk_tokenizer_encode(const dvk_tokenizer *t, const char *text, size_t
 /* The T text ids of a prompt: prefix + encode(prompt) + suffix, cut to T, then pad text_vocab + j at
  * every later position j. *used = positions holding those ids, *dropped = ids cut off. Errors as
  * dvk_tokenizer_encode. */
-dvk_status dvk_tokenizer_text_ids(const dvk_tokenizer *t, const char *prompt, size_t len, int32_t *ids,
-                                  uint32_t *used, uint32_t *dropped, dvk_error *err);
+dvk_status dvk_tokenizer_text_ids(const dvk_tokenizer *t, const char *prompt, size_t len, int32_t *ids, uint32_t *used,
+                                  uint32_t *dropped, dvk_error *err);
 
 /* "dalle-vk-bpe-1", "yttm-bpe" or "char-bpe". */
 const char *dvk_tokenizer_model(const dvk_tokenizer *t);

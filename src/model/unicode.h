@@ -15,8 +15,14 @@ enum {
   DVK_U_CASE_IGNORABLE = 16 /* case-ignorable (same rule) */
 };
 
-typedef struct dvk_unicode_run { uint32_t first; uint8_t flags; } dvk_unicode_run;
-typedef struct dvk_unicode_lower_run { uint32_t first, last, step; int32_t delta; } dvk_unicode_lower_run;
+typedef struct dvk_unicode_run {
+  uint32_t first;
+  uint8_t flags;
+} dvk_unicode_run;
+typedef struct dvk_unicode_lower_run {
+  uint32_t first, last, step;
+  int32_t delta;
+} dvk_unicode_lower_run;
 
 extern const char dvk_unicode_version[];
 extern const dvk_unicode_run dvk_unicode_runs[];

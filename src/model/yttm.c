@@ -7,8 +7,8 @@
 #include "model/bpe_queue.h"
 #include "model/unicode.h"
 
-#define WORD_START 0x2581u     /* "▁", YouTokenToMe's SPACE_TOKEN */
-#define UNKNOWN 0x80000000u    /* placeholder ids (UNKNOWN | k) for runs of unknown characters */
+#define WORD_START 0x2581u  /* "▁", YouTokenToMe's SPACE_TOKEN */
+#define UNKNOWN 0x80000000u /* placeholder ids (UNKNOWN | k) for runs of unknown characters */
 
 struct dvk_yttm {
   uint32_t *cps, *ids; /* characters, sorted by code point */
@@ -56,8 +56,10 @@ dvk_status dvk_yttm_create(const uint32_t *chars, size_t n_chars, const uint32_t
   for (size_t k = 0; k < n_chars; k++) {
     uint32_t cp = chars[2 * k], id = chars[2 * k + 1];
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (k > 0 && cp <= chars[2 * k - 2])) {
-      dvk_error_note(err, "tokenizer.yttm.chars: entry %zu (code point %u) is not a Unicode scalar value above "
-                     "the previous entry's", k, cp);
+      dvk_error_note(err,
+                     "tokenizer.yttm.chars: entry %zu (code point %u) is not a Unicode scalar value above "
+                     "the previous entry's",
+                     k, cp);
       return fail(t, seen);
     }
     if (id >= id_limit || seen[id]) {
@@ -78,8 +80,10 @@ dvk_status dvk_yttm_create(const uint32_t *chars, size_t n_chars, const uint32_t
   for (size_t r = 0; r < n_rules; r++) {
     uint32_t x = rules[3 * r], y = rules[3 * r + 1], z = rules[3 * r + 2];
     if (x >= id_limit || y >= id_limit || seen[x] != 1 || seen[y] != 1) {
-      dvk_error_note(err, "tokenizer.yttm.merges: rule %zu (%u %u -> %u) joins an id that is neither a "
-                     "character nor an earlier rule's result", r, x, y, z);
+      dvk_error_note(err,
+                     "tokenizer.yttm.merges: rule %zu (%u %u -> %u) joins an id that is neither a "
+                     "character nor an earlier rule's result",
+                     r, x, y, z);
       return fail(t, seen);
     }
     if (z >= id_limit || seen[z]) {

@@ -5,6 +5,7 @@ charbpe.py; rules: docs/tokenizer.md §7-§10):
 - char-bpe: hand-derived cases of each pipeline step, the goldens of tests/data/tokenizer/charbpe (the
   C tokenizer is checked against the same file in tests/test_tokenizer.c), the GGUF keys round trip;
 - bad bpe.model / vocab.json / merges.txt files refused with ConvertError naming the file;
+- text_ids: prefix + ids + suffix, cut to T, pads, from the fixtures' GGUF keys;
 - src/model/unicode_tables.c is what tools/gen_unicode_tables.py writes with this Python.
 Run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools"""
 import contextlib
@@ -15,6 +16,7 @@ import tempfile
 import unicodedata
 import unittest
 
+from dallevk import text_ids
 from dallevk.convert import ConvertError, charbpe, yttm
 from dallevk.convert.plan import Plan, write_plan
 from dallevk.gguf import GGUFReader
@@ -174,6 +176,21 @@ class TestCharBpe(unittest.TestCase):
                 with self.assertRaises(ConvertError, msg=what) as cm:
                     charbpe.read_files(v, m)
                 self.assertIn(what, str(cm.exception))
+
+
+class TestTextIds(unittest.TestCase):
+    def test_wrapping(self):
+        tok = text_ids.from_reader(GGUFReader(os.path.join(DATA, "yttm", "tokenizer.gguf")))
+        bpe = yttm.read_model(os.path.join(DATA, "yttm", "bpe.model"))
+        caption = bpe.encode_prompt("Рыжая лиса!!!")
+        ids, used, dropped = tok.text_ids("Рыжая лиса!!!", 16, 420)
+        self.assertEqual(ids, [2] + caption + [3] + [420 + j for j in range(len(caption) + 2, 16)])
+        self.assertEqual((used, dropped), (len(caption) + 2, 0))
+        ids, used, dropped = tok.text_ids("Рыжая лиса!!!", 3, 420)
+        self.assertEqual((ids, used, dropped), ([2] + caption[:2], 3, len(caption) - 1))
+        self.assertEqual(tok.text_ids("", 4, 420)[0], [2, 3, 422, 423])
+        tok = text_ids.from_reader(GGUFReader(os.path.join(DATA, "charbpe", "tokenizer.gguf")))
+        self.assertEqual(tok.text_ids("[PAD]", 3, 16384)[0], [0, 16385, 16386])
 
 
 class TestUnicodeTables(unittest.TestCase):
