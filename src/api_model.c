@@ -91,7 +91,7 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
                            .image_width = m->codec.image_size, .image_height = m->codec.image_size,
                            .has_reranker = m->cfg.reranker.present, .has_encoder = m->codec.has_encoder, .cond_scale = d->cond_scale,
-                           .temperature = d->temperature, .top_p = d->top_p, .prune_rows = m->cfg.reranker.prune_rows,
+                           .temperature = d->temperature, .top_p = d->top_p, .top_k = d->top_k, .prune_rows = m->cfg.reranker.prune_rows,
                            .candidates = dvk_model_candidates(m)};
 }
 
