@@ -51,6 +51,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   m->ctx = ctx;
   s = dvk_config_read(f, &m->cfg, &err);
   if (s == DVK_OK) s = load_tokenizer(f, &m->cfg, &m->bpe, &err);
+  if (s == DVK_OK) s = dvk_check_weight_memory(vk, f, &err);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &m->weights);
   if (s == DVK_OK) {
     dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = &err};
@@ -59,6 +60,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
       s = dvk_image_codec_load(&L, m->cfg.has_vqgan ? &m->cfg.vqgan : NULL, &m->cfg.dvae, m->cfg.dalle.grid, &m->codec);
     if (s == DVK_OK && m->cfg.reranker.present) s = dvk_reranker_load(&L, &m->cfg, &m->rr);
     m->weight_bytes = L.bytes;
+    s = dvk_weight_oom_advice(vk, f, &err, s);
   }
   gguf_close(f); /* the weights are on the device now */
   if (s != DVK_OK) {

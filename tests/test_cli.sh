@@ -135,7 +135,9 @@ else  # root may write anywhere; emulate with a path under a file
   expect "unwritable output" 1 "does not exist" -- --model "$MODEL" "x" -o "$MODEL/x.png"; fi
 expect "invalid UTF-8 prompt" 1 "not valid UTF-8" -- --model "$MODEL" $'bad \xff' -o "$O"
 expect "N = 0" 2 "--count must be" -- --model "$MODEL" "x" -n 0 -o "$O"
-DVK_DEVICE_MEMORY_MB=1 expect "N too large for the device" 1 "out of device memory" -- --model "$MODEL" "x" -n 4000 -o "$O"
+DVK_DEVICE_MEMORY_MB=64 expect "N too large for the device" 1 "candidates fit (--candidates" -- --model "$MODEL" "x" -n 4000 -o "$O"
+DVK_DEVICE_MEMORY_MB=8 expect "weights too large for the device" 1 "out of device memory: the weights need" -- \
+  --model "$DEFAULT_MODEL" "x" -o "$O"
 expect "unknown option" 2 "unknown option" -- --frobnicate "x" -o "$O"
 expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 1.5 -o "$O"
 expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"
