@@ -44,7 +44,7 @@ def attn_types(cfg):
     L = cfg["n_layers"]
     if cfg["schedule"] == "full":
         return ["full"] * L
-    return ["conv" if l + 1 == L else "col" if l % 4 == 1 else "row" for l in range(L)]  # the paper's schedule
+    return ["conv" if i + 1 == L else "col" if i % 4 == 1 else "row" for i in range(L)]  # the paper's schedule
 
 
 def random_tensor(gguf_name, shape):
