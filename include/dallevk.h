@@ -36,6 +36,9 @@ extern "C" {
 /* dvk_generate_params.prune_rows: no pruning, whatever the model recommends. */
 #define DVK_PRUNE_OFF (1ull << 63)
 
+/* dvk_generate_params.top_k: sample among every image token, whatever the model recommends. */
+#define DVK_TOP_K_OFF UINT32_MAX
+
 /* dvk_generate_params.reranker_pool when left 0 (docs/design.md §4). */
 #define DVK_DEFAULT_RERANKER_POOL 0.5f
 
@@ -79,6 +82,7 @@ typedef struct dvk_model_info {
   int has_encoder;                    /* 1: the file holds an image encoder (dVAE or VQGAN; image prompts usable) */
   float cond_scale;                   /* recommended guidance scale (1 = none) */
   float temperature, top_p;           /* recommended sampling temperature and top-p (1 = off) */
+  uint32_t top_k;                     /* recommended top-k (0 = off) */
   uint64_t prune_rows;                /* recommended pruning rows (bit r = after image row r; 0 = none) */
   uint32_t candidates;                /* recommended candidates per generation (0 without a reranker) */
 } dvk_model_info;
@@ -105,7 +109,8 @@ typedef struct dvk_generate_params {
   int reranker_always;      /* 1: rank with the reranker even when candidates == n_images (best first) */
   uint64_t seed;            /* seeds the sampler; candidate b draws from its own stream (seed, b) */
   float temperature;        /* > 0; 0 (default): the model's (dvk_model_info.temperature) */
-  uint32_t top_k;           /* keep the k most likely image tokens; 0 (default) = all */
+  uint32_t top_k;           /* keep the k most likely image tokens (k >= image_vocab: all); 0 (default): the
+                               model's (dvk_model_info.top_k); DVK_TOP_K_OFF: all */
   float top_p;              /* nucleus sampling mass, (0, 1]; 0 (default): the model's */
   float cond_scale;         /* classifier-free guidance, > 0, 1 = off; 0 (default): the model's
                                (docs/design.md §9). Doubles the decode batch. */
@@ -154,11 +159,11 @@ typedef struct dvk_settings {
   float reranker_pool;                  /* the pool's fraction of the candidates */
   uint32_t reranker_pool_size;          /* candidates in the reranker's pool; 0 when not reranked */
   float temperature, top_p, cond_scale; /* as sampled */
-  uint32_t top_k;
+  uint32_t top_k;                       /* 0 = all */
   uint64_t prune_rows;                  /* rows pruned after (0 = none) */
   dvk_prune_state prune_state;          /* why none, when prune_rows is 0 */
   uint32_t image_prefix_len;            /* given codes per candidate (image prompt rows * G) */
-  dvk_source candidates_from, temperature_from, top_p_from, cond_scale_from, prune_rows_from;
+  dvk_source candidates_from, temperature_from, top_k_from, top_p_from, cond_scale_from, prune_rows_from;
   const char *invalid_param; /* after a failed check: the dvk_generate_params field at fault ("top_p"), else NULL */
 } dvk_settings;
 

@@ -43,56 +43,8 @@ static dvk_status prompt_ids(dvk_model *m, const char *prompt, int32_t *ids, uin
   return s == DVK_OK ? s : dvk_fail(m->ctx->vk, s, "prompt: %s", err.msg);
 }
 
-/* Device memory the generation may use: 80% of the largest device-local heap, minus the weights; env
- * DVK_DEVICE_MEMORY_MB overrides the heap size (to emulate a smaller device). */
-static uint64_t device_budget(const dvk_model *m) {
-  const dvk_device *vk = m->ctx->vk;
-  uint64_t heap = 0;
-  for (uint32_t i = 0; i < vk->mem_props.memoryHeapCount; i++)
-    if ((vk->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && vk->mem_props.memoryHeaps[i].size > heap)
-      heap = vk->mem_props.memoryHeaps[i].size;
-  const char *env = getenv("DVK_DEVICE_MEMORY_MB");
-  if (env && *env) heap = strtoull(env, NULL, 10) << 20;
-  uint64_t usable = heap / 5 * 4;
-  return usable > m->weight_bytes ? usable - m->weight_bytes : 0;
-}
-
 /* Transformer sequences for n candidates: 2n with guidance (prompt + empty caption). */
 static uint32_t sequences(uint32_t n, float cond_scale) { return cond_scale != 1.0f ? 2 * n : n; }
-
-/* Device bytes one generation of n candidates needs (seqs transformer sequences), each part asked of its owner:
- * KV cache + activations, reranker, dVAE decoder. */
-static uint64_t generate_bytes(const dvk_model *m, uint32_t n, uint32_t seqs) {
-  return dvk_tf_state_bytes(&m->tf, seqs) + (m->cfg.reranker.present ? dvk_reranker_bytes(&m->rr, n) : 0) +
-         dvk_image_codec_decode_bytes(&m->codec);
-}
-
-/* Fails early, with advice, when n candidates cannot fit the device. */
-static dvk_status check_memory(const dvk_model *m, uint32_t n, uint32_t per) {
-  const uint64_t budget = device_budget(m), need = generate_bytes(m, n, per * n);
-  if (need <= budget) return DVK_OK;
-  uint32_t fit = 0;
-  while (fit < n && generate_bytes(m, fit + 1, per * (fit + 1)) <= budget) fit++;
-  if (fit == 0)
-    return dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_DEVICE_MEMORY,
-                    "out of device memory: even one candidate needs %.0f MiB and %.0f MiB are available",
-                    (double)generate_bytes(m, 1, per) / (1 << 20), (double)budget / (1 << 20));
-  return dvk_fail(m->ctx->vk, DVK_ERR_OUT_OF_DEVICE_MEMORY,
-                  "out of device memory: %u candidates need %.0f MiB, %.0f MiB are available; at most %u fit", n,
-                  (double)need / (1 << 20), (double)budget / (1 << 20), fit);
-}
-
-/* Rewrites an out-of-memory failure as advice on the batch size; per = transformer sequences per image
- * (2 with guidance). */
-static dvk_status oom_advice(dvk_model *m, uint32_t n, uint32_t per_seqs, dvk_status s) {
-  if (s != DVK_ERR_OUT_OF_DEVICE_MEMORY) return s;
-  char driver[sizeof m->ctx->vk->error];
-  snprintf(driver, sizeof driver, "%s", m->ctx->vk->error);
-  uint64_t per = dvk_tf_state_bytes(&m->tf, per_seqs);
-  return dvk_fail(m->ctx->vk, s,
-                  "out of device memory generating %u candidates at once (about %.0f MiB of KV cache and activations "
-                  "per candidate); try %u (driver: %s)", n, (double)per / (1 << 20), n > 1 ? n / 2 : 1, driver);
-}
 
 /* Classifier-free guidance on the host: rows 0..n-1 of logits [2n, vi] become null + s * (cond - null),
  * null = row n + b. */
@@ -274,13 +226,13 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
     s = encode_prompt(m, p->image_prompt, &encoded);
     r->prefix = encoded;
   }
-  if (s == DVK_OK) s = check_memory(m, n, seqs / n);
+  if (s == DVK_OK) s = dvk_check_generation_memory(m, n, seqs / n);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &arena);
-  if (s == DVK_OK) s = oom_advice(m, n, seqs / n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
+  if (s == DVK_OK) s = dvk_generation_oom_advice(m, n, seqs / n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
   if (s == DVK_OK) s = sample_codes(r, &st, codes, mean_logprob, im);
   const double t_rerank = now_s();
   if (s == DVK_OK && set.reranked)
-    s = oom_advice(m, n, seqs / n, rerank(r, codes, mean_logprob, im));
+    s = dvk_generation_oom_advice(m, n, seqs / n, rerank(r, codes, mean_logprob, im));
   else if (s == DVK_OK) { /* not reranked: the first n_images (= every) candidates, in sampling order */
     im->mean_logprob = mean_logprob;
     mean_logprob = NULL;
@@ -288,7 +240,8 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   const double t_dvae = now_s();
   if (s == DVK_OK) {
     im->seconds_reranker = t_dvae - t_rerank;
-    s = oom_advice(m, n, seqs / n, dvk_image_codec_decode(vk, arena, &m->codec, codes, kept, im->pixels[0], NULL));
+    s = dvk_generation_oom_advice(m, n, seqs / n,
+                                  dvk_image_codec_decode(vk, arena, &m->codec, codes, kept, im->pixels[0], NULL));
     im->seconds_dvae = now_s() - t_dvae;
   }
   if (s != DVK_OK) dvk_discard(vk); /* an op that failed part-way may leave commands on `arena`'s buffers */

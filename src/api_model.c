@@ -21,6 +21,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
   m->ctx = ctx;
   s = dvk_config_read(f, &m->cfg, &err);
   if (s == DVK_OK) s = dvk_tokenizer_load(f, m->cfg.dalle.text_vocab, m->cfg.dalle.text_len, &m->tokenizer, &err);
+  if (s == DVK_OK) s = dvk_check_weight_memory(vk, f, &err);
   if (s == DVK_OK) s = dvk_arena_create(vk, 0, &m->weights);
   if (s == DVK_OK) {
     dvk_loader L = {.ctx = vk, .arena = m->weights, .file = f, .err = &err};
@@ -29,6 +30,7 @@ dvk_status dvk_model_load(dvk_context *ctx, const char *path, dvk_model **out) {
       s = dvk_image_codec_load(&L, m->cfg.has_vqgan ? &m->cfg.vqgan : NULL, &m->cfg.dvae, m->cfg.dalle.grid, &m->codec);
     if (s == DVK_OK && m->cfg.reranker.present) s = dvk_reranker_load(&L, &m->cfg, &m->rr);
     m->weight_bytes = L.bytes;
+    s = dvk_weight_oom_advice(vk, f, &err, s);
   }
   gguf_close(f); /* the weights are on the device now */
   if (s != DVK_OK) {
@@ -61,7 +63,7 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .d_model = d->d_model, .n_heads = d->n_heads, .n_layers = d->n_layers,
                            .image_width = m->codec.image_size, .image_height = m->codec.image_size,
                            .has_reranker = m->cfg.reranker.present, .has_encoder = m->codec.has_encoder, .cond_scale = d->cond_scale,
-                           .temperature = d->temperature, .top_p = d->top_p, .prune_rows = m->cfg.reranker.prune_rows,
+                           .temperature = d->temperature, .top_p = d->top_p, .top_k = d->top_k, .prune_rows = m->cfg.reranker.prune_rows,
                            .candidates = dvk_model_candidates(m)};
 }
 

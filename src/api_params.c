@@ -93,7 +93,7 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   *out = (dvk_settings){0};
   DVK_TRY(check_ranges(m, vk, p, out));
   const dvk_dalle_config *d = &m->cfg.dalle;
-  dvk_settings s = {.n_images = p->n_images, .top_k = p->top_k};
+  dvk_settings s = {.n_images = p->n_images};
   const uint32_t recommended = dvk_model_candidates(m);
   s.candidates = p->candidates ? p->candidates : p->n_images > recommended ? p->n_images : recommended;
   s.candidates_from = p->candidates ? DVK_FROM_PARAMS
@@ -101,9 +101,11 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
                                                                                : DVK_FROM_DEFAULT;
   s.reranked = s.candidates > s.n_images || p->reranker_always;
   s.temperature = p->temperature > 0 ? p->temperature : d->temperature;
+  s.top_k = p->top_k == DVK_TOP_K_OFF ? 0 : p->top_k ? p->top_k : d->top_k;
   s.top_p = p->top_p > 0 ? p->top_p : d->top_p;
   s.cond_scale = p->cond_scale > 0 ? p->cond_scale : d->cond_scale;
   s.temperature_from = p->temperature > 0 ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
+  s.top_k_from = p->top_k ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
   s.top_p_from = p->top_p > 0 ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
   s.cond_scale_from = p->cond_scale > 0 ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
   s.reranker_pool = p->reranker_pool > 0 ? p->reranker_pool : DVK_DEFAULT_RERANKER_POOL;

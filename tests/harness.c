@@ -37,6 +37,8 @@ static uint64_t hash_str(const char *s) {
   return h;
 }
 
+int th_check_failures;
+
 int th_init(th_ctx *t, int argc, char **argv) {
   memset(t, 0, sizeof *t);
   t->argv0 = argv[0];

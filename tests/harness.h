@@ -55,6 +55,19 @@ void th_case_error(th_ctx *t, const char *what, dvk_status s);
  * Returns the process exit code (0 only when nothing failed). */
 int th_finish(th_ctx *t);
 
+/* For tests of plain conditions (no th_ctx cases): a failed cond counts in th_check_failures and prints the place
+ * and the printf-style message. */
+extern int th_check_failures;
+#define TH_CHECK(cond, ...)                         \
+  do {                                              \
+    if (!(cond)) {                                  \
+      th_check_failures++;                          \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
+      printf(__VA_ARGS__);                          \
+      printf("\n");                                 \
+    }                                               \
+  } while (0)
+
 /* A device tensor of `bytes` followed by a guard region filled with a sentinel pattern. */
 typedef struct th_buf {
   dvk_tensor t;     /* the tensor proper, `bytes` long */

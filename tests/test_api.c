@@ -129,6 +129,48 @@ static int same_images(const dvk_images *a, const dvk_images *b) {
   return same;
 }
 
+/* The top-k a file recommends (dalle.top_k, here set on the loaded config as the loader would; the key itself is
+ * read in test_cli): used when the caller leaves top_k 0, overridden by the caller's k, turned off by
+ * DVK_TOP_K_OFF, reported with its source. A recommended top-k of 1 samples the argmax, so every candidate is
+ * the same image, which plain sampling (ref: 2 candidates, seed 5) does not give. */
+static void check_top_k(dvk_context *ctx, dvk_model *m, const dvk_images *ref) {
+  dvk_model_info info;
+  dvk_model_get_info(m, &info);
+  dvk_generate_params p = dvk_generate_defaults();
+  p.prompt = "red heart";
+  p.n_images = 2;
+  p.seed = 5;
+  dvk_settings set;
+  dvk_status s = dvk_generate_resolve(m, &p, &set);
+  CHECK(s == DVK_OK && info.top_k == 0 && set.top_k == 0 && set.top_k_from == DVK_FROM_MODEL,
+        "a file without dalle.top_k: info %u, resolved %u from %d", info.top_k, set.top_k, (int)set.top_k_from);
+  m->cfg.dalle.top_k = 1;
+  dvk_model_get_info(m, &info);
+  s = dvk_generate_resolve(m, &p, &set);
+  CHECK(s == DVK_OK && info.top_k == 1 && set.top_k == 1 && set.top_k_from == DVK_FROM_MODEL,
+        "dalle.top_k 1: info %u, resolved %u from %d", info.top_k, set.top_k, (int)set.top_k_from);
+  dvk_images *greedy = NULL, *off = NULL;
+  s = dvk_generate(m, &p, &greedy);
+  CHECK(s == DVK_OK && greedy->settings.top_k == 1, "generation with the model's top-k 1: %s", dvk_last_error(ctx));
+  if (greedy && ref) {
+    const size_t bytes = (size_t)greedy->height * greedy->stride;
+    CHECK(memcmp(greedy->pixels[0], greedy->pixels[1], bytes) == 0, "the model's top-k 1: the candidates differ");
+    CHECK(memcmp(ref->pixels[0], ref->pixels[1], bytes) != 0, "plain sampling gave two equal candidates");
+  }
+  p.top_k = 3;
+  s = dvk_generate_resolve(m, &p, &set);
+  CHECK(s == DVK_OK && set.top_k == 3 && set.top_k_from == DVK_FROM_PARAMS, "top_k 3 over the model's 1: %u from %d",
+        set.top_k, (int)set.top_k_from);
+  p.top_k = DVK_TOP_K_OFF;
+  s = dvk_generate(m, &p, &off);
+  CHECK(s == DVK_OK && off->settings.top_k == 0 && off->settings.top_k_from == DVK_FROM_PARAMS,
+        "DVK_TOP_K_OFF over the model's 1: %s", dvk_last_error(ctx));
+  if (off && ref) CHECK(same_images(ref, off), "DVK_TOP_K_OFF differs from plain sampling");
+  m->cfg.dalle.top_k = 0;
+  dvk_images_free(greedy);
+  dvk_images_free(off);
+}
+
 /* the best 3 of 6 candidates against all 6 (unscored), on a model with a reranker. */
 static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   dvk_model *m = NULL;
@@ -351,6 +393,7 @@ int main(void) {
         (int)s, dvk_last_error(ctx));
 
   check_image_prefix(ctx, m, 20261201);
+  check_top_k(ctx, m, ref);
 
   snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");
   check_rerank(ctx, m, path);

@@ -92,10 +92,11 @@ patched "model's dalle.top_p out of range" dalle.top_p '\x00\x00\xc0\x3f' "dalle
 patched "model's clip.prune_rows past the grid" clip.prune_rows '\x00\x80\x00\x00\x00\x00\x00\x00' \
   "clip.prune_rows names a row past grid - 2"
 
-# The model file may recommend its candidate count (clip.candidates): a copy of the reranker model with the key
-# samples that many by default; 0 is rejected. Needs numpy for the GGUF writer (tools/dallevk/gguf.py).
-with_candidates() { # N OUT: the reranker model with clip.candidates = N
-  PYTHONPATH=tools /usr/bin/python3 - "$RMODEL" "$1" "$2" <<'PY'
+# The model file may recommend its candidate count (clip.candidates) and its top-k (dalle.top_k): a copy of the
+# reranker model with the key uses it by default; out-of-range values are rejected. Needs numpy for the GGUF
+# writer (tools/dallevk/gguf.py).
+with_key() { # KEY N OUT: the reranker model with the uint32 KEY = N
+  PYTHONPATH=tools /usr/bin/python3 - "$RMODEL" "$1" "$2" "$3" <<'PY'
 import sys
 from dallevk.gguf import GGUFReader, GGUFWriter, GGUFValueType as T
 r, w = GGUFReader(sys.argv[1]), GGUFWriter()
@@ -104,18 +105,28 @@ for k, f in r.fields.items():
     if f.type == T.STRING: w.add_string(k, f.value)
     elif f.type == T.ARRAY: w.add_array(k, f.value, f.elem_type)
     else: w.add_scalar(k, f.value, f.type)
-w.add_uint32("clip.candidates", int(sys.argv[2]))
+w.add_uint32(sys.argv[2], int(sys.argv[3]))
 for n, t in r.tensors.items(): w.add_tensor(n, t.data, "f16" if t.type == 1 else "f32")
-w.write(sys.argv[3])
+w.write(sys.argv[4])
 PY
 }
-if with_candidates 3 "$TMP/c3.gguf" 2>"$TMP/stderr" && with_candidates 0 "$TMP/c0.gguf" 2>>"$TMP/stderr"; then
+if with_key clip.candidates 3 "$TMP/c3.gguf" 2>"$TMP/stderr" && with_key clip.candidates 0 "$TMP/c0.gguf" 2>>"$TMP/stderr" &&
+   with_key dalle.top_k 7 "$TMP/k7.gguf" 2>>"$TMP/stderr" && with_key dalle.top_k 0 "$TMP/k0.gguf" 2>>"$TMP/stderr"; then
   "$BIN" --model "$TMP/c3.gguf" "red heart" -n 1 --seed 3 -v -o "$TMP/c3.png" 2>"$TMP/stderr" >/dev/null
   if grep -q "candidates: 3 sampled (the model's), 1 kept" "$TMP/stderr"; then
     pass=$((pass + 1)); echo "PASS the model's clip.candidates sets the default candidate count"
   else fail=$((fail + 1)); echo "FAIL clip.candidates = 3:"; sed 's/^/     /' "$TMP/stderr"; fi
   expect "model's clip.candidates zero" 1 "clip.candidates must be 1..4096" -- --model "$TMP/c0.gguf" "x" -o "$O"
-else echo "NOT RUN clip.candidates (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
+  for k in "" 3 0; do # the model's 7; the caller's 3; 0 = all
+    "$BIN" --model "$TMP/k7.gguf" "red heart" -n 1 --candidates 1 --seed 3 ${k:+--top-k $k} -v -o "$TMP/k7.png" \
+      2>"$TMP/stderr" >/dev/null
+    want="top-k ${k:-7},"
+    if grep -q "sampling: .*$want" "$TMP/stderr"; then
+      pass=$((pass + 1)); echo "PASS dalle.top_k = 7 with --top-k '$k' samples with $want"
+    else fail=$((fail + 1)); echo "FAIL dalle.top_k = 7, --top-k '$k': want '$want' in:"; sed 's/^/     /' "$TMP/stderr"; fi
+  done
+  expect "model's dalle.top_k zero" 1 "dalle.top_k must be in 1..dalle.image_vocab" -- --model "$TMP/k0.gguf" "x" -o "$O"
+else echo "NOT RUN clip.candidates and dalle.top_k (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
 
 # Architecture options (docs/model-format.md §2): copies of the ruDALL-E-v3-like parity model with one key set to a
 # bad value, or an optional tensor its options need left out, are refused naming the file and the key or tensor.
@@ -154,7 +165,9 @@ else  # root may write anywhere; emulate with a path under a file
   expect "unwritable output" 1 "does not exist" -- --model "$MODEL" "x" -o "$MODEL/x.png"; fi
 expect "invalid UTF-8 prompt" 1 "not valid UTF-8" -- --model "$MODEL" $'bad \xff' -o "$O"
 expect "N = 0" 2 "--count must be" -- --model "$MODEL" "x" -n 0 -o "$O"
-DVK_DEVICE_MEMORY_MB=1 expect "N too large for the device" 1 "out of device memory" -- --model "$MODEL" "x" -n 4000 -o "$O"
+DVK_DEVICE_MEMORY_MB=64 expect "N too large for the device" 1 "candidates fit (--candidates" -- --model "$MODEL" "x" -n 4000 -o "$O"
+DVK_DEVICE_MEMORY_MB=8 expect "weights too large for the device" 1 "out of device memory: the weights need" -- \
+  --model "$DEFAULT_MODEL" "x" -o "$O"
 expect "unknown option" 2 "unknown option" -- --frobnicate "x" -o "$O"
 expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 1.5 -o "$O"
 expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"

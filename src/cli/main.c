@@ -36,7 +36,7 @@ typedef struct cli_options {
   int seed_given, separate, verbose, quiet;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
   float reranker_pool;                  /* 0: DVK_DEFAULT_RERANKER_POOL */
-  uint32_t top_k;
+  uint32_t top_k;                       /* 0: the model's recommended value; DVK_TOP_K_OFF: all */
   uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
 } cli_options;
 
@@ -70,7 +70,8 @@ static void usage(FILE *f) {
           "                         model -> the same PNG bytes\n"
           "      --temperature T    > 0, lower is more conservative (default: the model's recommended\n"
           "                         value, 1.0 when it names none)\n"
-          "      --top-k K          sample among the K most likely image tokens (default 0 = all)\n"
+          "      --top-k K          sample among the K most likely image tokens, 0 = all (default: the\n"
+          "                         model's recommended value, all when it names none)\n"
           "      --top-p P          nucleus sampling, 0 < P <= 1, 1 = off (default: the model's\n"
           "                         recommended value, 1.0 when it names none)\n"
           "      --cond-scale S     classifier-free guidance: logits = empty-caption logits + S * (prompt\n"
@@ -194,7 +195,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       break;
     case OPT_TOPK:
       if (parse_u64(optarg, UINT32_MAX, &v)) return usage_error("--top-k must be a non-negative integer, got '%s'", optarg);
-      o->top_k = (uint32_t)v;
+      o->top_k = v ? (uint32_t)v : DVK_TOP_K_OFF;
       break;
     case OPT_TOPP:
       if (parse_float(optarg, &o->top_p) || !(o->top_p > 0 && o->top_p <= 1))
@@ -278,8 +279,8 @@ static const char *default_model(char *buf, size_t len) {
 static void print_settings(const dvk_settings *s, const char *image_prompt, uint32_t grid) {
   static const char *const from[] = {[DVK_FROM_PARAMS] = "", [DVK_FROM_MODEL] = " (the model's)",
                                      [DVK_FROM_DEFAULT] = " (the default)"};
-  const int dflt = s->temperature_from != DVK_FROM_PARAMS || s->top_p_from != DVK_FROM_PARAMS ||
-                   s->cond_scale_from != DVK_FROM_PARAMS;
+  const int dflt = s->temperature_from != DVK_FROM_PARAMS || s->top_k_from != DVK_FROM_PARAMS ||
+                   s->top_p_from != DVK_FROM_PARAMS || s->cond_scale_from != DVK_FROM_PARAMS;
   fprintf(stderr, "dalle-vk: candidates: %u sampled%s, %u kept%s\n", s->candidates, from[s->candidates_from],
           s->n_images, s->reranked ? " by the reranker" : "");
   if (image_prompt)

@@ -120,6 +120,14 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error 
   DVK_TRY(optional_f32(f, "dalle.cond_scale", 1.0f, 100.0f, &d->cond_scale, err));
   DVK_TRY(optional_f32(f, "dalle.temperature", 1.0f, 100.0f, &d->temperature, err));
   DVK_TRY(optional_f32(f, "dalle.top_p", 1.0f, 1.0f, &d->top_p, err));
+  if (gguf_find_key(f, "dalle.top_k")) {
+    GET_U32("dalle.top_k", &d->top_k);
+    if (d->top_k < 1 || d->top_k > d->image_vocab) {
+      dvk_error_note(err, "%s: dalle.top_k must be in 1..dalle.image_vocab (%u), got %u", gguf_name(f), d->image_vocab,
+                     d->top_k);
+      return DVK_ERR_MODEL_FORMAT;
+    }
+  }
 
   cfg->has_vqgan = dvk_vqgan_present(f);
   if (cfg->has_vqgan) { /* the image decoder is the VQGAN: the dvae.* keys are not read */

@@ -39,6 +39,7 @@ typedef struct dvk_dalle_config {
   float cond_scale;     /* recommended classifier-free guidance scale (dalle.cond_scale; absent: 1 = none) */
   float temperature;    /* recommended sampling temperature (dalle.temperature; absent: 1) */
   float top_p;          /* recommended nucleus sampling mass (dalle.top_p; absent: 1 = off) */
+  uint32_t top_k;       /* recommended top-k, 1..image_vocab (dalle.top_k; absent: 0 = off) */
 } dvk_dalle_config;
 
 /* The dVAE (OpenAI architecture, sizes as parameters): the decoder always, the encoder when has_encoder. */

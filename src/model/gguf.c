@@ -3,6 +3,7 @@
  * pass with a bounds-checked cursor; cross-checks (alignment key, tensor ranges, overlaps,
  * duplicates) follow once everything is read. See gguf.h for the contract. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 #include "model/gguf.h"
 
 #include <assert.h>
@@ -576,6 +577,16 @@ dvk_status gguf_open(const char *path, gguf_file **out, dvk_error *err) {
   }
   *out = f;
   return DVK_OK;
+}
+
+void gguf_release(const gguf_file *f, const void *data, uint64_t nbytes) {
+  const uintptr_t base = (uintptr_t)f->base, p = (uintptr_t)data;
+  if (!f->mapped || p < base || nbytes > f->size || p - base > f->size - nbytes) return;
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  /* whole pages, rounded outwards: a private read-only file mapping re-reads any page it dropped */
+  uintptr_t lo = p / page * page, hi = (p + nbytes + page - 1) / page * page;
+  if (lo < base) lo = base; /* the mapping starts on a page boundary; only its tail page may be partial */
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void gguf_close(gguf_file *f) {

@@ -127,6 +127,12 @@ dvk_status gguf_open(const char *path, gguf_file **out, dvk_error *err);
  * messages. Never returns DVK_ERR_IO. */
 dvk_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out, dvk_error *err);
 
+/* Drops the pages of the mapping that hold [data, data + nbytes) (a tensor's bytes, already copied to the device)
+ * from this process's resident memory, so that loading a model holds at most one copy of it (the device's).
+ * The bytes stay readable (a later read faults them in from the file again). A no-op for gguf_open_memory files
+ * and for ranges outside the mapping. */
+void gguf_release(const gguf_file *f, const void *data, uint64_t nbytes);
+
 /* Releases everything the file owns (the mapping, every string, kv and tensor). NULL is a no-op.
  * All pointers obtained from f become invalid. */
 void gguf_close(gguf_file *f);

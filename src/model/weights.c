@@ -50,20 +50,27 @@ static dvk_status upload_q8_rows(dvk_loader *L, const gguf_tensor *t, uint32_t r
   return s;
 }
 
+/* A file tensor's bytes, on the device now: out of host memory (on unified-memory devices such as lavapipe
+ * the device copy is host memory too, so loading must not keep the file's pages as well). */
+static dvk_status uploaded(dvk_loader *L, const gguf_tensor *t, dvk_status s) {
+  if (s == DVK_OK) gguf_release(L->file, t->data, t->nbytes);
+  return s;
+}
+
 dvk_status dvk_load_raw(dvk_loader *L, const char *name, uint32_t n_dims, const uint64_t *shape, dvk_tensor *out,
                         int *is_f16) {
   const gguf_tensor *t;
   DVK_TRY(gguf_require_tensor(L->file, name, n_dims, shape, n_dims == 2 ? GGUF_ALLOW_MATRIX : GGUF_ALLOW_FLOAT, &t,
                               L->err));
   if (is_f16) *is_f16 = t->type == GGUF_TENSOR_F16;
-  if (t->type == GGUF_TENSOR_Q8_0) return upload_dequantized(L, t, out);
-  return upload_bytes(L, name, t->data, t->nbytes, out);
+  if (t->type == GGUF_TENSOR_Q8_0) return uploaded(L, t, upload_dequantized(L, t, out));
+  return uploaded(L, t, upload_bytes(L, name, t->data, t->nbytes, out));
 }
 
 dvk_status dvk_load_vector(dvk_loader *L, const char *name, uint64_t n, dvk_tensor *out) {
   const gguf_tensor *t;
   DVK_TRY(gguf_require_tensor(L->file, name, 1, &n, GGUF_ALLOW_F32, &t, L->err));
-  return upload_bytes(L, name, t->data, t->nbytes, out);
+  return uploaded(L, t, upload_bytes(L, name, t->data, t->nbytes, out));
 }
 
 dvk_status dvk_load_linear(dvk_loader *L, const char *name, uint32_t n, uint32_t k, dvk_matmul_weight *out) {
@@ -75,7 +82,7 @@ dvk_status dvk_load_linear(dvk_loader *L, const char *name, uint32_t n, uint32_t
   dvk_status s = dvk_matmul_weight_upload(L->ctx, L->arena, type, n, k, t->data, type, out);
   if (s != DVK_OK) return dvk_loader_device_error(L, name, s);
   L->bytes += dvk_matmul_weight_bytes(type, n, k);
-  return DVK_OK;
+  return uploaded(L, t, DVK_OK);
 }
 
 dvk_status dvk_load_table(dvk_loader *L, const char *name, uint32_t rows, uint32_t d, dvk_embed_table *out) {
@@ -85,8 +92,8 @@ dvk_status dvk_load_table(dvk_loader *L, const char *name, uint32_t rows, uint32
   out->rows = rows;
   out->d = d;
   out->dtype = t->type == GGUF_TENSOR_Q8_0 ? DVK_TABLE_Q8_0 : t->type == GGUF_TENSOR_F16 ? DVK_TABLE_F16 : DVK_TABLE_F32;
-  if (t->type == GGUF_TENSOR_Q8_0) return upload_q8_rows(L, t, rows, d, &out->t);
-  return upload_bytes(L, name, t->data, t->nbytes, &out->t);
+  if (t->type == GGUF_TENSOR_Q8_0) return uploaded(L, t, upload_q8_rows(L, t, rows, d, &out->t));
+  return uploaded(L, t, upload_bytes(L, name, t->data, t->nbytes, &out->t));
 }
 
 dvk_status dvk_load_host(dvk_loader *L, const char *name, const void *data, uint64_t nbytes, dvk_tensor *out) {

@@ -136,7 +136,7 @@ static enum MHD_Result models(server *srv, struct MHD_Connection *c) {
   cJSON_AddNumberToObject(d, "n", 1);
   cJSON_AddNumberToObject(d, "candidates", request_default_candidates(ru, 1));
   cJSON_AddNumberToObject(d, "temperature", num(mi->temperature));
-  cJSON_AddNumberToObject(d, "top_k", 0);
+  cJSON_AddNumberToObject(d, "top_k", mi->top_k);
   cJSON_AddNumberToObject(d, "top_p", num(mi->top_p));
   cJSON_AddNumberToObject(d, "cond_scale", num(mi->cond_scale));
   cJSON_AddNumberToObject(d, "preview_rows", ru->default_preview_rows);

@@ -84,7 +84,7 @@ static void add_settings(const server *srv, cJSON *o, const job *j) {
   cJSON_AddNumberToObject(o, "n", r->n);
   cJSON_AddNumberToObject(o, "candidates", r->candidates);
   cJSON_AddNumberToObject(o, "temperature", num(r->temperature > 0 ? r->temperature : mi->temperature));
-  cJSON_AddNumberToObject(o, "top_k", r->top_k);
+  cJSON_AddNumberToObject(o, "top_k", r->top_k ? r->top_k : mi->top_k);
   cJSON_AddNumberToObject(o, "top_p", num(r->top_p > 0 ? r->top_p : mi->top_p));
   cJSON_AddNumberToObject(o, "cond_scale", num(r->cond_scale > 0 ? r->cond_scale : mi->cond_scale));
 }
