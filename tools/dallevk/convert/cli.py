@@ -2,6 +2,7 @@
 
   convert.py openai-dvae [DIR] [--decoder decoder.pkl] [--encoder encoder.pkl] [--image-size 256] -o dvae.gguf
   convert.py vqgan CKPT_OR_DIR [--no-encoder] [--resolution 256] [--norm-eps 1e-6] [--output-range -1,1] -o vqgan.gguf
+  convert.py min-dalle DIR [--detoker detoker.pt] [--heads N] -o mini.gguf   # DALL-E Mini / Mega
 Common: --type f16 (default: tensors of 2+ dims as f16, 1-D as f32) or f32; --name, --license,
 --description fill general.*. Errors name the input file, the key and the expected shape; the exit
 status is then 1 and no output file is left behind (it is written to a temp file and renamed).
@@ -12,7 +13,7 @@ import os
 import sys
 
 from ..gguf import GGUFError
-from . import ConvertError, openai_dvae, taming_vqgan
+from . import ConvertError, min_dalle, openai_dvae, taming_vqgan
 from .plan import write_plan
 
 VQGAN_DIR_FILES = ("stage1_last.ckpt", "last.ckpt", "model.ckpt")  # minDALL-E tarball, taming logs
@@ -65,7 +66,14 @@ def parser():
     v.add_argument("--norm-eps", type=float, default=1e-6, help="GroupNorm epsilon (taming: 1e-6)")
     v.add_argument("--output-range", type=_range, default=(-1.0, 1.0),
                    help="decoder output range mapped to pixels 0..1 (taming, minDALL-E, ruDALL-E: -1,1)")
-    for p in (d, v):
+    m = sub.add_parser("min-dalle", help="DALL-E Mini / Mega as kuprel/min-dalle keeps them (encoder.pt, "
+                       "decoder.pt, vocab.json, merges.txt, detoker.pt)")
+    m.add_argument("folder", help="folder with encoder.pt, decoder.pt, vocab.json, merges.txt "
+                   "(dalle_bart_mini / _mega)")
+    m.add_argument("--detoker", help="the VQGAN's detoker.pt (default: in the folder or in ../vqgan/)")
+    m.add_argument("--heads", type=int,
+                   help="attention heads (not in the files; default d_model / 64: Mini 16, Mega 32)")
+    for p in (d, v, m):
         p.add_argument("-o", "--out", required=True, help="output .gguf")
         p.add_argument("--type", choices=("f16", "f32"), default="f16",
                        help="tensor type (f16: 2+ dim tensors as f16, 1-D as f32; default f16)")
@@ -83,6 +91,11 @@ def main(argv=None):
                 dec, enc = _dvae_inputs(a)
                 plan = openai_dvae.plan(stack, dec, enc, a.image_size)
                 license = a.license or openai_dvae.LICENSE
+            elif a.family == "min-dalle":
+                plan, notes = min_dalle.plan(stack, min_dalle.find_inputs(a.folder, a.detoker), a.heads)
+                for note in notes:
+                    print("convert: note: %s" % note)
+                license = a.license or min_dalle.LICENSE
             else:
                 plan = taming_vqgan.plan(stack, _vqgan_input(a.ckpt), not a.no_encoder, a.resolution,
                                          a.norm_eps, a.output_range)
