@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh          build + run deps (Vulkan headers, volk, glslang, lavapipe, stb; libmicrohttpd
 #                                    and cJSON for `dalle-vk serve`)
 #   scripts/install-deps.sh --dev    also test, benchmark and Python tooling deps (flake8: the Python lint;
-#                                    headless Chromium, its driver and Selenium for the page test)
+#                                    headless Chromium, its driver and Selenium for the page test;
+#                                    python3-emoji: the emoji names of DALL-E Mini's tokenizer)
 # lavapipe comes from bookworm-backports (Mesa 25.x, about 4x faster than bookworm's 22.3). The backports
 # source is derived from this machine's own Debian source entry, so no mirror host is written here.
 set -euo pipefail
@@ -27,7 +28,7 @@ add_backports() {
 pkgs=(build-essential cmake pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libstb-dev
       libvulkan1 libmicrohttpd-dev libcjson-dev)
 dev_pkgs=(vulkan-validationlayers vulkan-tools libopenblas-dev python3 python3-torch python3-numpy python3-pil
-          flake8 chromium chromium-driver python3-selenium)
+          python3-emoji flake8 chromium chromium-driver python3-selenium)
 [ "$dev" = 1 ] && pkgs+=("${dev_pkgs[@]}")
 
 # Nothing to do (no sudo, no network) when every package is installed and Mesa is the backports build.

@@ -426,6 +426,19 @@ class GGUFReader:
             return default
         return self.fields[key].value
 
+    def arrays(self, schema, prefix=""):
+        """{name: float32 numpy array} of the tensors prefix + name, for schema [(name, PyTorch shape)];
+        ValueError naming the tensor when one is missing or has another shape."""
+        out = {}
+        for name, shape in schema:
+            t = self.tensors.get(prefix + name)
+            if t is None or tuple(t.shape) != tuple(shape):
+                raise ValueError("%s: tensor '%s%s' %s, expected %s" % (
+                    self.path, prefix, name, "missing" if t is None else "has shape %s" % list(t.shape),
+                    list(shape)))
+            out[name] = t.data.astype("float32")
+        return out
+
     def _parse(self):
         c = _Cursor(self.buf)
         magic = bytes(c.take(4, "header"))

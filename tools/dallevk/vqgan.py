@@ -284,13 +284,7 @@ def from_gguf(reader, dtype=torch.float32):
         kw[fname] = tuple(int(x) for x in v) if vtype == "array_uint32" else v
     cfg = VqganConfig(**kw)
     with_encoder = bool(reader.get("vqgan.has_encoder", False))
-    sd = {}
-    for name, shape in schema(cfg, with_encoder):
-        t = reader.tensors.get(PREFIX + name)
-        if t is None or tuple(t.shape) != shape:
-            raise ValueError("%s: tensor '%s%s' %s, expected %s" % (
-                reader.path, PREFIX, name, "missing" if t is None else "has shape %s" % list(t.shape), list(shape)))
-        sd[name] = torch.from_numpy(t.data.astype("float32")).to(dtype)
+    sd = {k: torch.from_numpy(v).to(dtype) for k, v in reader.arrays(schema(cfg, with_encoder), PREFIX).items()}
     model = Vqgan(cfg, with_encoder).to(dtype)
     model.load_state_dict(sd, strict=True)
     return model.eval()

@@ -5,6 +5,7 @@
   convert.py rudalle MODEL.bin --model Malevich|Malevich_v2|Emojich|Surrealist_XL (or --version v2|v3)
       --vqgan vqgan.gumbelf8-sber.model.ckpt --bpe bpe.model [--n-heads N] -o malevich.gguf
   convert.py mindalle DIR -o mindalle.gguf     # DIR: the unpacked 1.3B.tar.gz
+  convert.py dalle-mini DIR [--detoker detoker.pt] [--n-heads N] -o mini.gguf   # DALL-E Mini / Mega (min-dalle)
 Common: --type f16 (default: tensors of 2+ dims as f16, 1-D as f32), f32, or q8_0 (as f16, but 2-D tensors whose
 last dim is a multiple of 32 as q8_0); --name, --license,
 --description fill general.*. Errors name the input file, the key and the expected shape; the exit
@@ -16,7 +17,7 @@ import os
 import sys
 
 from ..gguf import GGUFError
-from . import ConvertError, mindalle, openai_dvae, rudalle, taming_vqgan
+from . import ConvertError, min_dalle, mindalle, openai_dvae, rudalle, taming_vqgan
 from .plan import write_plan
 
 VQGAN_DIR_FILES = ("stage1_last.ckpt", "last.ckpt", "model.ckpt")  # minDALL-E tarball, taming logs
@@ -82,7 +83,14 @@ def parser():
                    % rudalle.HEAD_DIM)
     m = sub.add_parser("mindalle", help="minDALL-E: the folder of the unpacked 1.3B.tar.gz")
     m.add_argument("folder", help="folder with %s" % ", ".join(mindalle.FILES))
-    for p in (d, v, r, m):
+    k = sub.add_parser("dalle-mini", help="DALL-E Mini / Mega as kuprel/min-dalle keeps them (encoder.pt, "
+                       "decoder.pt, vocab.json, merges.txt, detoker.pt)")
+    k.add_argument("folder", help="folder with encoder.pt, decoder.pt, vocab.json, merges.txt "
+                   "(dalle_bart_mini / _mega)")
+    k.add_argument("--detoker", help="the VQGAN's detoker.pt (default: in the folder or in ../vqgan/)")
+    k.add_argument("--n-heads", type=int,
+                   help="attention heads (not in the files; default d_model / 64: Mini 16, Mega 32)")
+    for p in (d, v, r, m, k):
         p.add_argument("-o", "--out", required=True, help="output .gguf")
         p.add_argument("--type", choices=("f16", "f32", "q8_0"), default="f16",
                        help="tensor type (f16: 2+ dim tensors as f16, 1-D as f32; q8_0: also 2-D tensors with a "
@@ -110,6 +118,11 @@ def main(argv=None):
                 plan = mindalle.plan(stack, a.folder)
                 license = a.license or mindalle.LICENSE
                 a.name = a.name or "minDALL-E"
+            elif a.family == "dalle-mini":
+                plan, notes = min_dalle.plan(stack, min_dalle.find_inputs(a.folder, a.detoker), a.n_heads)
+                for note in notes:
+                    print("convert: note: %s" % note)
+                license = a.license or min_dalle.LICENSE
             else:
                 plan = taming_vqgan.plan(stack, _vqgan_input(a.ckpt), not a.no_encoder, a.resolution,
                                          a.norm_eps, a.output_range)

@@ -8,6 +8,7 @@ from the tensor shapes (level count and widths, blocks per level, attention leve
 embed_dim, codebook size), then every tensor is checked against the full table of
 tools/dallevk/vqgan.py (the reference model, whose parameter names are upstream's). The rest comes
 from options: GroupNorm eps (taming: 1e-6), the training resolution and the output range.
+min-dalle's detoker.pt (a plain state_dict) names the vq codebook `embedding.weight`.
 
 Tensor names: `vqgan.` + the reference name: codebook, post_quant_conv.*, dec.* (upstream
 decoder.*), enc.* (encoder.*), quant_conv.*, gumbel_proj.* (quantize.proj.*).
@@ -48,7 +49,10 @@ def state_dict(path, root):
         raise ConvertError("%s: no 'state_dict' of tensors (found %s): not a %s" % (path, keys, WHAT))
     for prefix in PREFIXES:
         if prefix + "decoder.conv_in.weight" in sd:
-            return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+            sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+            if "embedding.weight" in sd and CODEBOOK["vq"] not in sd:  # min-dalle's detoker.pt
+                sd[CODEBOOK["vq"]] = sd.pop("embedding.weight")
+            return sd
     if "model.decoder.decoder.conv_in.weight" in sd:
         raise ConvertError("%s: ruDALL-E's DWT VQGAN (512 px output) is not supported; convert "
                            "vqgan.gumbelf8-sber.model.ckpt instead" % path)
