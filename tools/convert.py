@@ -3,8 +3,11 @@
 
   /usr/bin/python3 tools/convert.py openai-dvae DIR -o dvae.gguf          # DIR holds decoder.pkl, encoder.pkl
   /usr/bin/python3 tools/convert.py vqgan stage1_last.ckpt -o vqgan.gguf  # taming / minDALL-E VQGAN
+  /usr/bin/python3 tools/convert.py rudalle pytorch_model_v3.bin --model Malevich --vqgan VQGAN.ckpt --bpe bpe.model \
+      -o malevich.gguf                                                    # ruDALL-E (§8.3)
+  /usr/bin/python3 tools/convert.py mindalle 1.3B -o mindalle.gguf       # minDALL-E, the unpacked tarball (§8.4)
   /usr/bin/python3 tools/convert.py dalle-mini pretrained/dalle_bart_mini -o mini.gguf  # DALL-E Mini / Mega (§9)
-Options: --type f16 (default) or f32; `convert.py FAMILY --help` lists the rest. The code lives in
+Options: --type f16 (default), f32 or q8_0; `convert.py FAMILY --help` lists the rest. The code lives in
 tools/dallevk/convert/.
 """
 import sys
