@@ -275,19 +275,19 @@ int main(int argc, char **argv) {
   int rc = th_init(&t, argc, argv);
   if (rc) return rc;
   const dvk_matmul_wtype types[] = {DVK_MATMUL_F32, DVK_MATMUL_F16, DVK_MATMUL_Q8_0};
-  /* m, n, k, bias, flags, pad_x, pad_y */
+  /* m, n, k, type, kernel, bias, flags, pad_x, pad_y, off, range, clamp */
   const mm_case shapes[] = {
-    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0, 0},
-    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0, 0},
-    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0},
-    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
-    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1, 0},
-    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
-    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3, 0},
-    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0, 0},
-    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0},
-    {5, 300, 256, 0, 0, 1, 0, 0, 0, 0, 16384}, /* W split into chunks by a lowered maxStorageBufferRange */
-    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0},
+    {1, 37, 65, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {3, 37, 65, 0, 0, 1, 0, 0, 0, 0, 0, 0},
+    {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0, 0},
+    {2, 64, 8, 0, 0, 0, DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0, 0},
+    {8, 100, 129, 0, 0, 1, DVK_MATMUL_ACCUMULATE, 3, 5, 1, 0, 0},
+    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0, 0},
+    {17, 70, 33, 0, 0, 0, DVK_MATMUL_GELU, 2, 0, 3, 0, 0},
+    {69, 130, 200, 0, 0, 1, 0, 0, 7, 0, 0, 0},
+    {130, 67, 513, 0, 0, 1, DVK_MATMUL_GELU, 0, 0, 0, 0, 0},
+    {5, 300, 256, 0, 0, 1, 0, 0, 0, 0, 16384, 0}, /* W split into chunks by a lowered maxStorageBufferRange */
+    {9, 33, 7, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_ACCUMULATE, 0, 0, 0, 0, 0},
     {17, 70, 33, 0, 0, 1, DVK_MATMUL_CLAMP | DVK_MATMUL_ACCUMULATE, 2, 0, 3, 0, 0.3f}, /* clamp bites often */
     {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_CLAMP, 0, 0, 0, 0, 0.25f},
     {70, 130, 65, 0, 0, 1, DVK_MATMUL_CLAMP, 0, 0, 0, 0, 0.5f},

@@ -15,10 +15,11 @@ Sizes (docs/benchmarks.md):
              text vocab 16384 (+128 pad rows); about 2.5 GB at f16
   minidalle  minDALL-E 1.3B: 42 layers x d_model 1536, 24 heads, d_ff 6144, T 64, G 16, image vocab 16384,
              text vocab 16384; about 2.4 GB at f16
-The files use this engine's current transformer (pre-LN, a start-of-image token, the paper's row / col / conv
-attention schedule): a decode step's cost is its matmuls, which the real models share. The image decoder is a
-tiny dVAE (the bench loads only the transformer). --layers L writes a file with L layers instead (for loading
-tests). --type q8_0 needs a GGUF writer with q8_0 (tools/dallevk/gguf.py).
+The files carry each model's architecture options as its converted file does (docs/model-format.md §2:
+Malevich sandwich LayerNorms, tanh GELU, two final norms, the clamp, no start token, ruDALL-E's row / col /
+conv schedule; minDALL-E pre-LN, linear image positions, full attention, no start token). The image decoder is
+a tiny dVAE (the bench loads only the transformer). --layers L writes a file with L layers instead (for
+loading tests).
 """
 import argparse
 import os
@@ -27,15 +28,17 @@ import sys
 
 import numpy as np
 
-from dallevk.export import (TRANSFORMER_KEYS, TRANSFORMER_LAYER_TENSORS, TRANSFORMER_TENSORS, add_dvae, add_tokenizer,
-                            dvae_decoder_schema)
-from dallevk.gguf import GGUFError, GGUFValueType as T, GGUFWriter
+from dallevk.export import (TRANSFORMER_KEYS, TRANSFORMER_OPTIONS, add_dvae, add_tokenizer, dvae_decoder_schema,
+                            option, transformer_table)
+from dallevk.gguf import GGUFError, GGUFValueType as T, GGUFWriter, tensor_type
 
 SIZES = {
     "malevich": dict(text_len=128, text_vocab=16384, grid=32, image_vocab=8192, d_model=2048, n_heads=16,
-                     n_layers=24, d_ff=8192, ln_eps=1e-5, conv_kernel=11, conv_wrap=False, schedule="paper"),
+                     n_layers=24, d_ff=8192, ln_eps=1e-5, conv_kernel=11, conv_wrap=False, schedule="rudalle",
+                     image_start=False, norm="sandwich", gelu="tanh", final_norms=2, attn_out_clamp=65504.0),
     "minidalle": dict(text_len=64, text_vocab=16384, grid=16, image_vocab=16384, d_model=1536, n_heads=24,
-                      n_layers=42, d_ff=6144, ln_eps=1e-5, conv_kernel=5, conv_wrap=False, schedule="full"),
+                      n_layers=42, d_ff=6144, ln_eps=1e-5, conv_kernel=5, conv_wrap=False, schedule="full",
+                      image_start=False, image_pos="linear"),
 }
 POOL = np.random.default_rng(20261207).standard_normal(1 << 20).astype(np.float32)  # values repeat: timing only
 
@@ -44,7 +47,7 @@ def attn_types(cfg):
     L = cfg["n_layers"]
     if cfg["schedule"] == "full":
         return ["full"] * L
-    return ["conv" if i + 1 == L else "col" if i % 4 == 1 else "row" for i in range(L)]  # the paper's schedule
+    return ["col" if i % 4 == 1 else "conv" if i + 1 == L else "row" for i in range(L)]  # ruDALL-E's schedule
 
 
 def random_tensor(gguf_name, shape):
@@ -52,8 +55,8 @@ def random_tensor(gguf_name, shape):
     a = np.resize(POOL, shape)
     if len(shape) == 2:
         return a * np.float32(1 / np.sqrt(shape[1]))
-    return a * np.float32(0.1) + np.float32(1 if gguf_name.endswith("ln1.w") or gguf_name.endswith("ln2.w")
-                                            or gguf_name == "ln_f.w" else 0)
+    is_ln_weight = gguf_name.endswith(("ln1.w", "ln2.w", "post_ln.w", "ln_f.w", "ln_f2.w"))
+    return a * np.float32(0.1) + np.float32(1 if is_ln_weight else 0)
 
 
 def write_model(path, cfg, dtype):
@@ -63,12 +66,12 @@ def write_model(path, cfg, dtype):
     w.add_string("general.license", "test data")
     for key, field, vt in TRANSFORMER_KEYS:
         w.add_scalar(key, cfg[field], vt)
+    for key, field, vt, default, _ in TRANSFORMER_OPTIONS:
+        if option(cfg, field) != default:
+            w.add_scalar(key, option(cfg, field), vt)
     w.add_array("dalle.attn_types", attn_types(cfg), T.STRING)
-    table = [(g, s(cfg)) for _, g, s in TRANSFORMER_TENSORS]
-    for layer in range(cfg["n_layers"]):
-        table += [(g.format(l=layer), s(cfg)) for _, g, s in TRANSFORMER_LAYER_TENSORS]
-    for name, shape in table:
-        w.add_tensor(name, random_tensor(name, shape), dtype if len(shape) == 2 else "f32")
+    for _, name, shape in transformer_table(cfg):
+        w.add_tensor(name, random_tensor(name, shape), tensor_type(dtype, shape))
     vcfg = dict(group_count=2, n_hid=8, n_blk_per_group=1, vocab_size=cfg["image_vocab"], n_init=8,
                 input_channels=3, output_channels=3, image_size=2 * cfg["grid"])
     dec = {name: np.resize(POOL, shape) * np.float32(0.1) for name, shape in dvae_decoder_schema(vcfg)}
