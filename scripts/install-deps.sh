@@ -2,13 +2,21 @@
 # Installs everything dalle-vk needs from Debian (bookworm) packages, as root.
 #   scripts/install-deps.sh          build + run deps (Vulkan headers, volk, glslang, lavapipe, stb; libmicrohttpd
 #                                    and cJSON for `dalle-vk serve`)
+#   scripts/install-deps.sh --convert  also what tools/convert.py needs to convert public checkpoints
+#                                    (python3-numpy, python3-yaml, python3-emoji; no PyTorch)
 #   scripts/install-deps.sh --dev    also test, benchmark and Python tooling deps (flake8: the Python lint;
 #                                    headless Chromium, its driver and Selenium for the page test;
 #                                    python3-emoji: the emoji names of DALL-E Mini's tokenizer)
 # lavapipe comes from bookworm-backports (Mesa 25.x, about 4x faster than bookworm's 22.3). The backports
 # source is derived from this machine's own Debian source entry, so no mirror host is written here.
 set -euo pipefail
-dev=0; [ "${1:-}" = "--dev" ] && dev=1
+dev=0; convert=0
+case "${1:-}" in
+  "") ;;
+  --dev) dev=1 ;;
+  --convert) convert=1 ;;
+  *) echo "install-deps: unknown option '$1' (expected --dev or --convert)" >&2; exit 2 ;;
+esac
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 add_backports() {
@@ -27,9 +35,11 @@ add_backports() {
 
 pkgs=(build-essential cmake pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libstb-dev
       libvulkan1 libmicrohttpd-dev libcjson-dev)
-dev_pkgs=(vulkan-validationlayers vulkan-tools libopenblas-dev python3 python3-torch python3-numpy python3-pil
-          python3-emoji flake8 chromium chromium-driver python3-selenium)
+convert_pkgs=(python3 python3-numpy python3-yaml python3-emoji)
+dev_pkgs=("${convert_pkgs[@]}" vulkan-validationlayers vulkan-tools libopenblas-dev python3-torch python3-pil
+          flake8 chromium chromium-driver python3-selenium)
 [ "$dev" = 1 ] && pkgs+=("${dev_pkgs[@]}")
+[ "$convert" = 1 ] && pkgs+=("${convert_pkgs[@]}")
 
 # Nothing to do (no sudo, no network) when every package is installed and Mesa is the backports build.
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }

@@ -421,7 +421,9 @@ static int run(const cli_options *o) {
     const dvk_settings *u = &im->settings;
     const double tokens = (double)info.grid * info.grid * u->candidates;
     print_settings(u, o->image_prompt, info.grid);
-    fprintf(stderr, "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), dVAE %.2fs\n",
+    fprintf(stderr,
+            "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), image decoder "
+            "%.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), u->candidates, im->seconds_dvae);
     if (im->scores) {
