@@ -19,7 +19,7 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
   if (!p->prompt) return BAD("prompt", DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
   if (p->n_images == 0) return BAD("n_images", DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
   if (p->candidates && p->candidates < p->n_images)
-    return BAD("candidates", DVK_ERR_INVALID_ARGUMENT, "candidates (%u) must be at least n_images (%u)", p->candidates,
+    return BAD("candidates", DVK_ERR_INVALID_ARGUMENT, "candidates (%u) must be at least the number of images (%u)", p->candidates,
                     p->n_images);
   if (!(p->temperature >= 0 && isfinite(p->temperature)))
     return BAD("temperature", DVK_ERR_INVALID_ARGUMENT, "temperature must be > 0 (0: the model's default)");
@@ -32,7 +32,8 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
                     (double)DVK_DEFAULT_RERANKER_POOL);
   const uint32_t G = m->cfg.dalle.grid, gg = G * G, vi = m->cfg.dalle.image_vocab;
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !dvk_prune_rows_fit(p->prune_rows, G))
-    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "prune_rows may only name image rows 0..%u (grid %u)", G - 2, G);
+    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "rows must be in 0..%u (the grid has %u rows; after the last comes the final reranking)",
+                G - 2, G);
   if (p->image_prompt && p->image_prefix_len)
     return BAD("image_prompt", DVK_ERR_INVALID_ARGUMENT, "give image_prompt or image_prefix, not both");
   if (p->image_prompt_rows && !p->image_prompt)

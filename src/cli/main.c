@@ -422,10 +422,11 @@ static int run(const cli_options *o) {
     const double tokens = (double)info.grid * info.grid * u->candidates;
     print_settings(u, o->image_prompt, info.grid);
     fprintf(stderr,
-            "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidates), image decoder "
-            "%.2fs\n",
+            "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidate%s), image "
+            "decoder %.2fs\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
-            tokens / (im->seconds_prefill + im->seconds_decode), u->candidates, im->seconds_dvae);
+            tokens / (im->seconds_prefill + im->seconds_decode), u->candidates, u->candidates == 1 ? "" : "s",
+            im->seconds_dvae);
     if (im->scores) {
       fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs (pool: the %u most likely), kept %u:", u->candidates,
               im->seconds_reranker, u->reranker_pool_size, im->count);

@@ -449,7 +449,7 @@ static bool read_header(cursor *c) {
     return cfail(c, DVK_ERR_MODEL_FORMAT, "truncated header: %zu bytes, a GGUF header has %u", f->size, HEADER_BYTES);
   const uint8_t *m = take(c, 4);
   if (memcmp(m, "GGUF", 4) != 0)
-    return cfail(c, DVK_ERR_MODEL_FORMAT, "not a GGUF file (magic %02x %02x %02x %02x)", m[0], m[1], m[2], m[3]);
+    return cfail(c, DVK_ERR_MODEL_FORMAT, "not a GGUF file (magic %02x %02x %02x %02x; tools/convert.py converts public checkpoints)", m[0], m[1], m[2], m[3]);
   take_u32(c, &f->version);
   if (f->version != 2 && f->version != 3)
     return cfail(c, DVK_ERR_MODEL_FORMAT, "unsupported GGUF version %" PRIu32 " (supported: 2, 3)%s", f->version,
