@@ -1,9 +1,32 @@
 #!/usr/bin/env bash
-# Paper-sized check (ctest label "slow"; needs python3-torch and ~6 GB of memory; a few minutes on 2 cores):
-# tools/paper_check.py writes the models + PyTorch goldens, tests/test_paper.c compares the engine.
-# Usage: tests/test_paper.sh BUILD_DIR
+# Full-size transformer checks (ctest label "slow"; a few minutes on 2 cores): tools/paper_check.py writes the
+# models of one shape (paper, malevich, malevich-v2, minidalle) + PyTorch goldens, tests/test_paper.c compares
+# the engine. With --break FIELD=VALUE the model files carry a wrong option and every case must fail its
+# tolerance (the check can fail). Memory: paper ~6 GB, the public shapes ~2.5 GB.
+# Usage: tests/test_paper.sh BUILD_DIR [MODEL [--break FIELD=VALUE]]. Exit 77 (skipped) without torch.
 set -euo pipefail
+build=$1
+model=${2:-paper}
+shift $(($# < 2 ? $# : 2))
+py=/usr/bin/python3
+if ! "$py" -c "import torch, numpy" 2>/dev/null; then
+  echo "test_paper.sh: $py with torch and numpy is needed; skipped"
+  exit 77
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-/usr/bin/python3 tools/paper_check.py "$dir"
-"$1/tests/test_paper" "$dir"
+"$py" tools/paper_check.py "$dir" --model "$model" "$@"
+if [ $# -eq 0 ]; then
+  exec "$build/tests/test_paper" "$dir"
+fi
+# A broken option: each case must load, run and fail on its error (not on a load or device error).
+rc=0
+"$build/tests/test_paper" "$dir" | tee "$dir/log" || rc=$?
+cases=$(wc -l <"$dir/cases")
+failed=$(grep -c '^FAIL full-size .* err .* (tol' "$dir/log" || true)
+if [ "$rc" -ne 0 ] && [ "$failed" -eq "$cases" ]; then
+  echo "OK: with $* in the model files all $cases case(s) fail their tolerance"
+  exit 0
+fi
+echo "FAIL: with $* in the model files $failed of $cases case(s) failed their tolerance (test_paper exit $rc)"
+exit 1
