@@ -32,8 +32,8 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
                     (double)DVK_DEFAULT_RERANKER_POOL);
   const uint32_t G = m->cfg.dalle.grid, gg = G * G, vi = m->cfg.dalle.image_vocab;
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !dvk_prune_rows_fit(p->prune_rows, G))
-    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "rows must be in 0..%u (the grid has %u rows; after the last comes the final reranking)",
-                G - 2, G);
+    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT,
+               "prune rows must be in 0..%u (the grid has %u rows; after the last comes the final reranking)", G - 2, G);
   if (p->image_prompt && p->image_prefix_len)
     return BAD("image_prompt", DVK_ERR_INVALID_ARGUMENT, "give image_prompt or image_prefix, not both");
   if (p->image_prompt_rows && !p->image_prompt)

@@ -298,7 +298,7 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   s = generate_pruned(m, 1, 0, 0xa, &one);
   CHECK(s == DVK_OK && one && one->settings.prune_rows == 0, "one candidate: nothing to prune: %s", dvk_last_error(ctx));
   s = generate_pruned(m, 2, 0, 1ull << (info.grid - 1), &none);
-  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "prune_rows"),
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && !none && strstr(dvk_last_error(ctx), "prune rows must be in 0.."),
         "pruning after the last row: %d '%s'", (int)s, dvk_last_error(ctx));
   s = generate_pruned(plain, 2, 0, 1, &none);
   CHECK(s == DVK_ERR_UNSUPPORTED && !none && strstr(dvk_last_error(ctx), "reranker"),

@@ -181,7 +181,7 @@ expect "cond-scale zero" 2 "--cond-scale must be a number in (0, 100]" -- --mode
 expect "prune-rows not a list" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 1,x -o "$O"
 expect "prune-rows empty item" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 1,,3 -o "$O"
 expect "prune-rows repeated row" 2 "--prune-rows must be 'none' or distinct comma-separated" -- --model "$RMODEL" "x" --prune-rows 2,2 -o "$O"
-expect "prune-rows past the grid" 2 "--prune-rows: rows must be in 0..4 (the grid has 6 rows" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
+expect "prune-rows past the grid" 2 "--prune-rows: prune rows must be in 0..4 (the grid has 6 rows" -- --model "$RMODEL" "x" -n 2 --prune-rows 5 -o "$O"
 expect "prune-rows without a reranker" 1 "pruning needs a model with a reranker" -- --model "$MODEL" "x" --prune-rows 1 -o "$O"
 expect "missing prompt" 2 "missing PROMPT" -- --model "$MODEL" -o "$O"
 expect "prompt-rows without an image" 2 "image_prompt_rows needs image_prompt" -- --model "$MODEL" "x" --prompt-rows 3 -o "$O"
