@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .gguf import FILE_TYPES, GGUFReader, GGUFValueType as T, GGUFWriter, copy_fields, tensor_type
+from .gguf import FILE_TYPES, GGUFReader, GGUFValueType as T, GGUFWriter, add_general, copy_fields, tensor_type
 
 ARCH = "dalle"
 TOKENIZER_MODEL = "dalle-vk-bpe-1"
@@ -234,16 +234,21 @@ def _check_shape(what, name, arr, shape):
                          % (what, name, list(arr.shape), list(shape)))
 
 
-def transformer_tensors(sd, c):
-    """[(GGUF name, float32 array)] from the Dalle state_dict, checked against the schema."""
-    table = transformer_table(c)
-    _check_mapping(sd, [p for p, _, _ in table], TRANSFORMER_SKIP, "transformer")
+def _table_tensors(sd, table, skip, what):
+    """[(GGUF name, float32 array)] of a [(PyTorch name, GGUF name, shape)] table from state_dict sd: every
+    name present (besides skip), every shape as the table says."""
+    _check_mapping(sd, [p for p, _, _ in table], skip, what)
     out = []
     for p, g, shape in table:
         arr = _np(sd[p])
-        _check_shape("transformer", p, arr, shape)
+        _check_shape(what, p, arr, shape)
         out.append((g, arr))
     return out
+
+
+def transformer_tensors(sd, c):
+    """[(GGUF name, float32 array)] from the Dalle state_dict, checked against the schema."""
+    return _table_tensors(sd, transformer_table(c), TRANSFORMER_SKIP, "transformer")
 
 
 def clip_table(c):
@@ -259,14 +264,7 @@ def clip_table(c):
 
 def clip_tensors(sd, c):
     """[(GGUF name, float32 array)] from the Clip state_dict, checked against the schema."""
-    table = clip_table(c)
-    _check_mapping(sd, [p for p, _, _ in table], {CLIP_LOGIT_SCALE[0]}, "reranker (clip)")
-    out = []
-    for p, g, shape in table:
-        arr = _np(sd[p])
-        _check_shape("reranker (clip)", p, arr, shape)
-        out.append((g, arr))
-    return out
+    return _table_tensors(sd, clip_table(c), {CLIP_LOGIT_SCALE[0]}, "reranker (clip)")
 
 
 def dvae_tensors(sd, c, part):
@@ -387,11 +385,7 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     check_consistency(dalle[0] if dalle else None, dvae[0] if dvae else None,
                       256 + len(merges) if merges is not None else None)
     w = GGUFWriter()
-    w.add_string("general.architecture", ARCH)
-    for k, v in (("general.name", name), ("general.license", license), ("general.description", description)):
-        if v:
-            w.add_string(k, v)
-    w.add_uint32("general.file_type", FILE_TYPES[dtype])
+    add_general(w, ARCH, dtype, name, license, description)
     tensors = []
     if dalle is not None:
         tensors += add_transformer(w, dalle[0], dalle[1])

@@ -70,6 +70,16 @@ Q8_0_BYTES = 34   # bytes per block: f16 scale d, then 32 int8 q
 FILE_TYPES = {"f32": 0, "f16": 1, "q8_0": 7}
 
 
+def add_general(w, arch, file_type, name=None, license=None, description=None):
+    """The general.* keys every model file starts with, on any writer with add_string / add_uint32:
+    architecture, the optional name / license / description, general.file_type of file_type."""
+    w.add_string("general.architecture", arch)
+    for k, v in (("general.name", name), ("general.license", license), ("general.description", description)):
+        if v:
+            w.add_string(k, v)
+    w.add_uint32("general.file_type", FILE_TYPES[file_type])
+
+
 def tensor_type(file_type, shape):
     """The stored type of a tensor of PyTorch-order shape in a file of file_type "f32", "f16" or "q8_0"
     (docs/model-format.md §3): 1-D tensors are always f32; with "q8_0", 2-D tensors whose last dim is a

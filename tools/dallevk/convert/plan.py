@@ -1,7 +1,7 @@
 """What a converter produces: typed keys and tensors to write, and the writing of a plan to GGUF."""
 import os
 
-from ..gguf import FILE_TYPES, GGUFValueType, tensor_type
+from ..gguf import GGUFValueType, add_general, tensor_type
 from .ggufstream import StreamingGGUFWriter
 
 ARCH = "dalle"
@@ -32,11 +32,7 @@ def write_plan(out, plan, dtype="f16", name=None, license=None, description=None
     as f32 (docs/model-format.md §3); "f32" stores everything as f32; "q8_0" also stores 2-D tensors whose
     last dim is a multiple of 32 as q8_0 (gguf.tensor_type). Returns the tensor count."""
     w = StreamingGGUFWriter()
-    w.add_string("general.architecture", ARCH)
-    for k, v in (("general.name", name), ("general.license", license), ("general.description", description)):
-        if v:
-            w.add_string(k, v)
-    w.add_uint32("general.file_type", FILE_TYPES[dtype])
+    add_general(w, ARCH, dtype, name, license, description)
     for vtype, key, value in plan.keys:
         if vtype.startswith("array_"):
             w.add_array(key, list(value), GGUFValueType[vtype[len("array_"):].upper()])
