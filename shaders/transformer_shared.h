@@ -53,6 +53,7 @@ DVK_PUSH_CHECK(dvk_pc_embed_row, 5)
 #define DVK_ATTN_ROW 1
 #define DVK_ATTN_COL 2
 #define DVK_ATTN_CONV 3
+#define DVK_ATTN_KEYS 4 /* bidirectional over keys 0..n_keys-1 (encoder, cross-attention) */
 
 /* ---- kv_append.comp: cache_k[b, hh, p0 + t, :] = k part of qkv[b, t, :], same for v ---- */
 DVK_STRUCT(dvk_pc_kv_append) {

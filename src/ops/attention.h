@@ -28,6 +28,7 @@ typedef enum dvk_attn_mask_type {
   DVK_MASK_ROW = DVK_ATTN_ROW,   /* i - j <= G */
   DVK_MASK_COL = DVK_ATTN_COL,   /* (i - j) % G == 0 */
   DVK_MASK_CONV = DVK_ATTN_CONV, /* j == i or j < i inside the k x k window around i */
+  DVK_MASK_KEYS = DVK_ATTN_KEYS, /* no causality: keys 0 .. key_len - 1 (text encoder, cross-attention) */
 } dvk_attn_mask_type;
 
 /* A layer's mask. conv: k odd; wrap 1 measures row and column distances modulo G (min(|d|, G - |d|)),
@@ -38,6 +39,11 @@ typedef struct dvk_attn_mask {
   uint32_t grid;     /* G */
   uint32_t conv_k;   /* conv only: odd kernel size */
   int conv_wrap;     /* conv only */
+  /* keys only: query sequence b reads cache sequence c = b / q_per_kv (q_per_kv 0 counts as 1) and sees its
+   * keys 0 .. key_len[c] - 1 (a host array; the positions after a prompt's length are its padding). Query
+   * positions (p0) play no part. image0, grid and conv_* are ignored. */
+  const uint32_t *key_len;
+  uint32_t q_per_kv;
 } dvk_attn_mask;
 
 /* Writes the k and v parts of qkv rows into the cache at positions p0 .. p0+n-1 of sequences

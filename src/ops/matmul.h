@@ -17,7 +17,8 @@
  * 0.5 v (1 + erf(v / sqrt 2)) (DVK_MATMUL_GELU; erf of shaders/gelu.glsl, |error| <= 1.5e-7) or tanh form
  * 0.5 v (1 + tanh(0.7978845608028654 (v + 0.044715 v^3))) (DVK_MATMUL_GELU_TANH), clamp to [-c, c]
  * (DVK_MATMUL_CLAMP, c = dvk_matmul_desc.clamp > 0), then + the old Y[m, n] (DVK_MATMUL_ACCUMULATE, e.g.
- * out-projection + residual). A QKV projection may
+ * out-projection + residual) or * the old Y[m, n] (DVK_MATMUL_MULTIPLY, a GLU: Y holds the other branch;
+ * not both). A QKV projection may
  * also store its K and V columns into a KV cache (dvk_matmul_kv): the append without a dispatch of its own.
  *
  * Large operands: W may exceed maxStorageBufferRange (128 MiB on lavapipe); the op then splits N
@@ -48,6 +49,7 @@ typedef enum dvk_matmul_wtype { DVK_MATMUL_F32 = 0, DVK_MATMUL_F16 = 1, DVK_MATM
 #define DVK_MATMUL_ACCUMULATE 4u
 #define DVK_MATMUL_GELU_TANH 16u
 #define DVK_MATMUL_CLAMP 32u
+#define DVK_MATMUL_MULTIPLY 64u
 
 /* W rows are padded to a multiple of this many elements. */
 #define DVK_MATMUL_K_ALIGN 16u
