@@ -224,10 +224,11 @@ dvk_status dvk_tokenizer_load(const gguf_file *f, uint32_t text_vocab, uint32_t 
   t->text_len = text_len;
   typedef dvk_status (*loader)(const gguf_file *, dvk_tokenizer *, dvk_error *);
   static const loader loaders[] = {load_byte_bpe, load_yttm, load_charbpe, load_bartbpe}; /* as kind_names */
+  const size_t n_kinds = sizeof kind_names / sizeof *kind_names;
   size_t k = 0;
-  while (k < 4 && strcmp(model->s, kind_names[k]) != 0) k++;
+  while (k < n_kinds && strcmp(model->s, kind_names[k]) != 0) k++;
   dvk_status s = load_pad_id(f, t, err);
-  if (s == DVK_OK && k == 4) {
+  if (s == DVK_OK && k == n_kinds) {
     dvk_error_note(err,
                    "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1, yttm-bpe, char-bpe or bart-bpe)",
                    gguf_name(f), model->s);
