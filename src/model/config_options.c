@@ -39,8 +39,11 @@ dvk_status dvk_dalle_options_read(const gguf_file *f, dvk_dalle_config *d, dvk_e
   d->gelu = (dvk_gelu)v;
   DVK_TRY(read_choice(f, "dalle.mlp", mlp_names, 2, DVK_MLP_FC, &v, err));
   d->mlp = (dvk_mlp_kind)v;
-  if (d->layout == DVK_LAYOUT_ENCODER_DECODER && (d->mlp != DVK_MLP_GLU || d->norm != DVK_NORM_PRE))
-    return bad_value(f, "dalle.mlp", "\"glu\" (and dalle.norm absent) in an encoder-decoder file", err);
+  /* the GLU comes with the encoder-decoder blocks (docs/model-format.md §9.2), and they only with it */
+  if ((d->layout == DVK_LAYOUT_ENCODER_DECODER) != (d->mlp == DVK_MLP_GLU) ||
+      (d->layout == DVK_LAYOUT_ENCODER_DECODER && d->norm != DVK_NORM_PRE))
+    return bad_value(f, "dalle.mlp",
+                     "\"glu\" in an encoder-decoder file (with dalle.norm absent) and absent or \"fc\" otherwise", err);
   d->final_norms = 1;
   if (gguf_find_key(f, "dalle.final_norms")) {
     DVK_TRY(gguf_get_u32(f, "dalle.final_norms", &d->final_norms, err));
