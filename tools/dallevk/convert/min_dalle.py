@@ -156,6 +156,12 @@ def infer_config(enc_path, enc, dec_path, dec, heads=None):
     return cfg, rows
 
 
+def model_name(plan):
+    """general.name for a plan: the release its width matches (Mini 1024, Mega 2048), else a plain label."""
+    d = dict((k, v) for _, k, v in plan.keys)["dalle.d_model"]
+    return {1024: "DALL-E Mini", 2048: "DALL-E Mega"}.get(d, "DALL-E Mini/Mega layout (d_model %d)" % d)
+
+
 def _shift_rows(pos):
     """Rows 1..N-1 of the position table, then a zero row (the last code is never fed)."""
     out = np.zeros(pos.shape, np.float32)
