@@ -12,6 +12,10 @@
 
 /* Candidates sampled by default on a model with a reranker whose file names no count (clip.candidates). */
 #define DVK_DEFAULT_CANDIDATES 32u
+/* The message for an image prompt given to a model without an image encoder (codec name, model name). */
+#define DVK_NO_ENCODER_FMT                                                                                            \
+  "image prompts need a model with a %s encoder; %s has none (min-dalle's VQGAN ships without one; other "           \
+  "files: convert or export them without --no-encoder)"
 
 struct dvk_context {
   dvk_device *vk;            /* device, queue, error message */

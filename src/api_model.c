@@ -76,8 +76,7 @@ dvk_status dvk_encode_image(dvk_model *m, const uint8_t *rgb, int32_t *codes, fl
   dvk_device *vk = m->ctx->vk;
   if (!rgb || !codes) return dvk_fail(vk, DVK_ERR_INVALID_ARGUMENT, "dvk_encode_image: rgb and codes must not be NULL");
   if (!m->codec.has_encoder)
-    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "
-                    "without --no-encoder)", dvk_image_codec_name(m->codec.kind), m->cfg.name);
+    return dvk_fail(vk, DVK_ERR_UNSUPPORTED, DVK_NO_ENCODER_FMT, dvk_image_codec_name(m->codec.kind), m->cfg.name);
   dvk_arena *arena = NULL;
   dvk_status s = dvk_arena_create(vk, 0, &arena);
   if (s == DVK_OK) s = dvk_image_codec_encode(vk, arena, &m->codec, rgb, codes, logits);

@@ -65,8 +65,7 @@ static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_g
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !m->cfg.reranker.present)
     return BAD("prune_rows", DVK_ERR_UNSUPPORTED, "pruning needs a model with a reranker; %s has none", name);
   if (p->image_prompt && !m->codec.has_encoder)
-    return BAD("image_prompt", DVK_ERR_UNSUPPORTED, "image prompts need a model with a %s encoder; %s has none (export it "
-                    "without --no-encoder)", dvk_image_codec_name(m->codec.kind), name);
+    return BAD("image_prompt", DVK_ERR_UNSUPPORTED, DVK_NO_ENCODER_FMT, dvk_image_codec_name(m->codec.kind), name);
   return DVK_OK;
 }
 

@@ -18,6 +18,7 @@ void progress_init(progress *p, int enabled, uint32_t batch, const volatile int 
   p->batch = batch;
   p->start = progress_now();
   p->last_decile = -1;
+  p->decoding = 0;
   p->cancel = cancel;
 }
 
@@ -43,11 +44,15 @@ int progress_update(void *user, uint32_t done, uint32_t total) {
                 p->batch == 1 ? "" : "s", rate, eta);
       }
     }
+    if (done == total && !p->decoding) {
+      p->decoding = 1;
+      fprintf(stderr, "%sprogress: all tokens sampled; decoding the images\n", p->tty ? "\n" : "");
+    }
     fflush(stderr);
   }
   return p->cancel && *p->cancel;
 }
 
 void progress_finish(progress *p) {
-  if (p->enabled && p->tty) fprintf(stderr, "\n");
+  if (p->enabled && p->tty && !p->decoding) fprintf(stderr, "\n");
 }

@@ -11,8 +11,8 @@ with 16 and Mega with 32). min-dalle samples codes 0..16383 and feeds 16383 as t
 the decoder's embedding and lm_head keep their first 16384 rows (Mini ships 16385, Mega 16416) and
 image_start is embedding row 16383 plus position row 0; image_pos_emb row i is position row i + 1 (the
 code fed at decoder input i + 1), so the decoder's positions are those of the decoder-only files.
-Canonical layouts: q|k|v of self-attention fused, k|v of cross-attention fused, zero biases for the bias-free projections and the head. min-dalle loads the
-encoder and decoder with strict=False, so a LayerNorm weight or bias missing from a file runs with
+Canonical layouts: q|k|v of self-attention fused, k|v of cross-attention fused, zero biases for the
+bias-free projections and the head. min-dalle loads the encoder and decoder with strict=False, so a LayerNorm weight or bias missing from a file runs with
 nn.LayerNorm's initial 1 / 0: the converter writes the same and names each such key; every other
 tensor must be present with its shape, and an unknown key is an error.
 """
@@ -235,4 +235,8 @@ def plan(stack, paths, heads=None, emoji=None):
     notes = ["%s: no tensor '%s'; written as nn.LayerNorm's initial %s, which min-dalle runs with (strict=False)"
              % (side.path, k, "ones" if k.endswith(".weight") else "zeros")
              for side in (e, t) for k in side.defaulted]
+    if heads is None:  # the files do not say: state what was assumed
+        notes.append("--n-heads not given: %d heads assumed (d_model %d / %d, the released Mini's and Mega's head "
+                     "width)%s" % (cfg.n_heads, d, HEAD_DIM, "" if d in (1024, 2048) else
+                                   "; d_model %d is not a released width, so give --n-heads" % d))
     return p, notes

@@ -21,7 +21,7 @@ from .checks import match_tensors, require
 from .plan import Plan
 from .torchfile import LazyTensor, open_checkpoint
 
-WHAT = "taming VQGAN checkpoint"
+WHAT = "taming VQGAN checkpoint (a taming-transformers .ckpt or min-dalle's detoker.pt)"
 PREFIXES = ("", "model.", "first_stage_model.")
 CODEBOOK = {"vq": "quantize.embedding.weight", "gumbel": "quantize.embed.weight"}
 # training metadata of Lightning checkpoints: kept as inert records, never used
