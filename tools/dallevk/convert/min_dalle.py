@@ -12,8 +12,8 @@ the decoder's embedding and lm_head keep their first 16384 rows (Mini ships 1638
 image_start is embedding row 16383 plus position row 0; image_pos_emb row i is position row i + 1 (the
 code fed at decoder input i + 1), so the decoder's positions are those of the decoder-only files.
 Canonical layouts: q|k|v of self-attention fused, k|v of cross-attention fused, zero biases for the
-bias-free projections and the head. min-dalle loads the encoder and decoder with strict=False, so a LayerNorm weight or bias missing from a file runs with
-nn.LayerNorm's initial 1 / 0: the converter writes the same and names each such key; every other
+bias-free projections and the head. min-dalle loads the encoder and decoder with strict=False, so a
+LayerNorm weight or bias missing from a file runs with nn.LayerNorm's initial 1 / 0: the converter writes the same and names each such key; every other
 tensor must be present with its shape, and an unknown key is an error.
 """
 import os
