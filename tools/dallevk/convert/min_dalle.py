@@ -5,16 +5,16 @@ Inputs as min-dalle keeps them: a folder with encoder.pt, decoder.pt, vocab.json
 ... are accepted too), and detoker.pt (the VQGAN, default: that folder or `../vqgan/`). The .pt files
 are plain state_dicts, read with the restricted unpickler (no class but OrderedDict is accepted).
 
-Hyperparameters come from the tensor shapes (d_model, text vocabulary and positions, GLU width, layer
-counts, image positions); the head count is not in the files: --n-heads (default d_model / 64, as Mini
-with 16 and Mega with 32). min-dalle samples codes 0..16383 and feeds 16383 as the start token, so
-the decoder's embedding and lm_head keep their first 16384 rows (Mini ships 16385, Mega 16416) and
-image_start is embedding row 16383 plus position row 0; image_pos_emb row i is position row i + 1 (the
-code fed at decoder input i + 1), so the decoder's positions are those of the decoder-only files.
-Canonical layouts: q|k|v of self-attention fused, k|v of cross-attention fused, zero biases for the
-bias-free projections and the head. min-dalle loads the encoder and decoder with strict=False, so a
-LayerNorm weight or bias missing from a file runs with nn.LayerNorm's initial 1 / 0: the converter writes the same and names each such key; every other
-tensor must be present with its shape, and an unknown key is an error.
+Hyperparameters come from the tensor shapes (d_model, text vocabulary and positions, GLU width, layer counts,
+image positions); the head count is not in the files: --n-heads (default d_model / 64, as Mini with 16 and
+Mega with 32). min-dalle samples codes 0..16383 and feeds 16383 as the start token, so the decoder's embedding
+and lm_head keep their first 16384 rows (Mini ships 16385, Mega 16416) and image_start is embedding row 16383
+plus position row 0; image_pos_emb row i is position row i + 1 (the code fed at decoder input i + 1), so the
+decoder's positions are those of the decoder-only files. Canonical layouts: q|k|v of self-attention fused, k|v
+of cross-attention fused, zero biases for the bias-free projections and the head. min-dalle loads the encoder
+and decoder with strict=False, so a LayerNorm weight or bias missing from a file runs with nn.LayerNorm's
+initial 1 / 0: the converter writes the same and names each such key; every other tensor must be present with
+its shape, and an unknown key is an error.
 """
 import os
 
