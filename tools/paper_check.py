@@ -39,7 +39,6 @@ Memory: paper ~6 GB, the public shapes ~2.5 GB, mega ~4 GB.
 """
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -52,6 +51,7 @@ from dallevk.convert import cli as convert_cli
 from dallevk.dvae import Decoder, DvaeConfig
 from dallevk.export import add_dvae, add_tokenizer, add_transformer
 from dallevk.gguf import GGMLType, GGUFReader, GGUFValueType, GGUFWriter, copy_fields, tensor_type
+from dallevk.random_init import min_dalle_files
 from dallevk.transformer import Dalle, DalleConfig, pad_text
 
 # Relative logit error. The reference runs on the file's own f16 values, so only f32 arithmetic differs (measured
@@ -81,7 +81,6 @@ MODELS = {
 
 # DALL-E Mini / Mega (docs/model-format.md §9): case -> full shape, shipped decoder rows (min-dalle's files: Mini
 # 16385, Mega 16416), layer counts, file type, tolerance
-MIN_DALLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "min_dalle")
 BART_MODELS = {
     "mini": {"mini": (dict(d_model=1024, n_heads=16, d_ff=2730, text_vocab=50264, rows=16385, enc_layers=2,
                            n_layers=2), "f16", SAME_WEIGHTS_TOL)},
@@ -89,33 +88,6 @@ BART_MODELS = {
                            n_layers=2), "f16", SAME_WEIGHTS_TOL)},
 }
 COND_SCALE = 16.0  # min-dalle's supercondition_factor
-
-
-def min_dalle_files(folder, shape, gen):
-    """Writes min-dalle's encoder.pt and decoder.pt at a full shape into folder, seeded random values: the keys of
-    the tiny files of tests/data/min_dalle (min-dalle's own state_dicts), each dimension of the tiny sizes scaled
-    (d_model, GLU width, text vocabulary, decoder rows), layers past shape's counts left out. LayerNorm weights
-    around 1, biases around 0, matrices scaled by 1 / sqrt(fan-in). Copies vocab.json, merges.txt, detoker.pt."""
-    g = GGUFReader(os.path.join(MIN_DALLE, "goldens.gguf"))
-    scale = {g.get("golden.d_model"): shape["d_model"], g.get("golden.d_glu"): shape["d_ff"],
-             g.get("golden.text_vocab"): shape["text_vocab"], g.get("golden.image_vocab") + 1: shape["rows"]}
-    assert len(scale) == 4 and not set(scale) & {64, 256}, scale  # each tiny size names one dimension
-    for name, layers in (("encoder.pt", shape["enc_layers"]), ("decoder.pt", shape["n_layers"])):
-        sd = {}
-        for key, t in torch.load(os.path.join(MIN_DALLE, name)).items():
-            parts = key.split(".")
-            if parts[0] == "layers" and int(parts[1]) >= layers:
-                continue
-            size = [scale.get(n, n) for n in t.shape]
-            if len(size) == 1:
-                v = 0.2 * torch.randn(size, generator=gen) + (1.0 if key.endswith(".weight") else 0.0)
-            else:
-                v = torch.randn(size, generator=gen) * size[1] ** -0.5
-            sd[key] = v
-        torch.save(sd, os.path.join(folder, name))
-        del sd
-    for name in ("vocab.json", "merges.txt", "detoker.pt"):
-        shutil.copy(os.path.join(MIN_DALLE, name), folder)
 
 
 def break_key(path, text):
