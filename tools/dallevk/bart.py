@@ -18,7 +18,8 @@ Math (every LayerNorm has eps ln_eps = 1e-5; GELU is the exact erf form):
   encoder: x = emb_ln(text_emb[id] + text_pos_emb[pos]); per layer
       x += attn.post_ln(attn(ln1(x)))   (keys: text positions whose id is not pad_id)
       x += GLU(x); then ln_f.
-  decoder input j: emb_ln((image_start if j == 0 else image_emb[code j-1]) + image_pos_emb[j]); per layer
+  decoder input j: emb_ln(image_start) at j = 0, else emb_ln(image_emb[code j-1] + image_pos_emb[j-1]) (the
+      converter folds min-dalle's position row 0 into image_start and shifts the table by one row); per layer
       x += attn.post_ln(self-attention(ln1(x)))          (causal: keys 0..j, KV cache)
       x += cross.post_ln(cross-attention(ln_cross(x)))   (keys / values: cross.kv(encoder states), pads masked)
       x += GLU(x); then ln_f, logits = image_logits(x) (image_vocab columns: the codes, 16384).
@@ -227,8 +228,8 @@ class Bart(nn.Module):
         if cache.pos != j:
             raise ValueError("decoder step %d with a cache of %d positions" % (j, cache.pos))
         B = mask.shape[0]
-        tok = self.image_start.expand(B, -1) if j == 0 else self.image_emb[prev]
-        x = self.emb_ln(tok + self.image_pos_emb[j])[:, None, :]
+        tok = self.image_start.expand(B, -1) if j == 0 else self.image_emb[prev] + self.image_pos_emb[j - 1]
+        x = self.emb_ln(tok)[:, None, :]
         for i, layer in enumerate(self.blk):
             x, cache.kv[i] = layer(x, cache.kv[i], cross[i], mask)
         cache.pos += 1

@@ -9,7 +9,8 @@ Hyperparameters come from the tensor shapes (d_model, text vocabulary and positi
 counts, image positions); the head count is not in the files: --n-heads (default d_model / 64, as Mini
 with 16 and Mega with 32). min-dalle samples codes 0..16383 and feeds 16383 as the start token, so
 the decoder's embedding and lm_head keep their first 16384 rows (Mini ships 16385, Mega 16416) and
-image_start is embedding row 16383. Canonical layouts: q|k|v of self-attention fused, k|v of
+image_start is embedding row 16383 plus position row 0; image_pos_emb row i is position row i + 1 (the
+code fed at decoder input i + 1), so the decoder's positions are those of the decoder-only files. Canonical layouts: q|k|v of self-attention fused, k|v of
 cross-attention fused, zero biases for the bias-free projections and the head. min-dalle loads the
 encoder and decoder with strict=False, so a LayerNorm weight or bias missing from a file runs with
 nn.LayerNorm's initial 1 / 0: the converter writes the same and names each such key; every other
@@ -155,6 +156,13 @@ def infer_config(enc_path, enc, dec_path, dec, heads=None):
     return cfg, rows
 
 
+def _shift_rows(pos):
+    """Rows 1..N-1 of the position table, then a zero row (the last code is never fed)."""
+    out = np.zeros(pos.shape, np.float32)
+    out[:-1] = pos[1:]
+    return out
+
+
 def plan(stack, paths, heads=None, emoji=None):
     """(Plan, notes) from find_inputs() paths; emoji: [(sequence, name)] or None = emoji_table()."""
     enc = _state_dict(stack, paths["encoder"], "encoder.pt")
@@ -171,9 +179,12 @@ def plan(stack, paths, heads=None, emoji=None):
 
     t = _Side(paths["decoder"], dec, "decoder.pt")
     emb = t.take("embed_tokens.weight", (rows, d))
-    t.put("image_start", (d,), lambda: emb()[START], "embed_tokens.weight")
+    pos = t.take("embed_positions.weight", (cfg.n_image, d))
+    # canonical positions (docs/model-format.md §9.2): the start row carries position 0, code i position i + 1
+    t.put("image_start", (d,), lambda: emb()[START].astype(np.float32) + pos()[0].astype(np.float32),
+          "embed_tokens.weight")
     t.put("image_emb", (CODES, d), lambda: emb()[:CODES], "embed_tokens.weight")
-    t.copy("image_pos_emb", "embed_positions.weight", (cfg.n_image, d))
+    t.put("image_pos_emb", (cfg.n_image, d), lambda: _shift_rows(pos()), "embed_positions.weight")
     t.ln("emb_ln", "layernorm_embedding", d)
     for i in range(cfg.n_layers):
         _layer(t, "blk.%d." % i, "layers.%d." % i, cfg, True)
