@@ -176,13 +176,11 @@ static void test_greedy(th_ctx *t, const char *path, const goldens *g, uint32_t 
   dvk_context *ctx = NULL;
   dvk_model *model = NULL;
   dvk_images *im = NULL;
-  char why[512];
+  char why[512] = "";
   recorded r = {.n = N, .want = g->greedy, .codes = calloc(N, sizeof(int32_t)), .gap = calloc(N, sizeof(float))};
   dvk_context_options co = dvk_context_defaults();
   dvk_status s = dvk_context_create(&co, &ctx, why, sizeof why);
-  if (s != DVK_OK) printf("     cannot create a context: %s\n", why);
-  if (s == DVK_OK && (s = dvk_model_load(ctx, path, &model)) != DVK_OK)
-    printf("     cannot load %s: %s\n", path, dvk_last_error(ctx));
+  if (s == DVK_OK) s = dvk_model_load(ctx, path, &model);
   if (s == DVK_OK) {
     dvk_generate_params p = dvk_generate_defaults();
     p.prompt = g->prompt;
@@ -191,10 +189,12 @@ static void test_greedy(th_ctx *t, const char *path, const goldens *g, uint32_t 
     p.cond_scale = factor;
     p.on_step = on_step;
     p.on_step_user = &r;
-    if ((s = dvk_generate(model, &p, &im)) != DVK_OK) printf("     dvk_generate: %s\n", dvk_last_error(ctx));
+    s = dvk_generate(model, &p, &im);
   }
   if (s != DVK_OK) {
-    th_case_error(t, "dvk_generate", s);
+    char what[600];
+    snprintf(what, sizeof what, "%s", ctx ? dvk_last_error(ctx) : why);
+    th_case_error(t, what, s);
   } else {
     uint32_t same = 0, first = N;
     for (uint32_t i = 0; i < r.next; i++)
