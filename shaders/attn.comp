@@ -8,11 +8,14 @@
 //     full: all j <= i;  row: i - j <= G;  col: (i - j) % G == 0;
 //     conv (k = 2h+1): j == i, or j < i with (r_j, c_j) in the k x k window around (r_i, c_i),
 //       r = idx / G, c = idx % G; distance per axis |d| (clamp) or min(|d|, G - |d|) (wrap).
+//   keys (encoder, cross-attention): keys 0..n_keys-1 whatever the position.
 // One softmax over all allowed keys: every invocation runs an online softmax (running max m, sum l,
 // accumulator acc; Milakov & Gimelshein 2018) over its share of the keys, and the workgroup merges
 // the partial results through shared memory (2 barriers; no subgroup ops, any subgroup size).
 // qkv: f32 [batch, nq, 3d] (q | k | v, head hh at columns hh*D.. of each third); out: f32 [batch, nq, d];
 // cache_k, cache_v: f32 [batch, n_heads, s_max, D]. D = d_head (spec constant 1), a multiple of 4.
+// Each operand starts q_off / o_off / k_off / v_off vec4s into its binding; with kv_shared every query
+// sequence reads cache sequence 0 (a keys mask: the host binds the one cache sequence they share).
 // fp32 throughout.
 // Two builds: ssbo reads the cache as storage buffers (GPUs), texel through RGBA32F texel buffers (CPUs).
 // variants: ssbo texel=KV_TEXEL
@@ -107,26 +110,27 @@ void main() {
   uint d4 = p.n_heads * D4;      // d / 4
   uint pos = p.p0 + qi, I0 = p.image0;
 
-  // The query's key list: n_text positions 0.., then n_img image keys.
-  bool is_img = pos >= I0;
+  // The query's key list: n_text positions 0.., then n_img image keys (keys mask: n_keys positions 0..).
+  bool keys = p.mask == DVK_ATTN_KEYS;
+  bool is_img = !keys && pos >= I0;
   uint i = is_img ? pos - I0 : 0u;
   Conv cs = conv_sets(i / p.grid, i % p.grid);
-  uint n_text = is_img ? I0 : pos + 1u;
+  uint n_text = keys ? p.n_keys : is_img ? I0 : pos + 1u;
   uint n_keys = n_text + (is_img ? image_key_count(i, cs) : 0u);
 
   vec4 q[D4], acc[D4];
-  uint qbase = (b * p.nq + qi) * 3u * d4 + hh * D4;
+  uint qbase = p.q_off + (b * p.nq + qi) * 3u * d4 + hh * D4;
   for (uint x = 0; x < D4; x++) {
     q[x] = qkv[qbase + x] * p.scale;
     acc[x] = vec4(0.0);
   }
   float m = NEG_BIG, l = 0.0;
-  uint head = (b * p.n_heads + hh) * p.s_max;
+  uint head = ((p.kv_shared != 0u ? 0u : b) * p.n_heads + hh) * p.s_max;
   for (uint k = t; k < n_keys; k += WG) {
     uint kpos = k < n_text ? k : I0 + image_key_at(i, cs, k - n_text);
-    uint kb = (head + kpos) * D4;
+    uint kb = (head + kpos) * D4, kk = p.k_off + kb, kv = p.v_off + kb;
     vec4 s4 = vec4(0.0);
-    for (uint x = 0; x < D4; x++) s4 += q[x] * CK(kb + x);
+    for (uint x = 0; x < D4; x++) s4 += q[x] * CK(kk + x);
     float s = s4.x + s4.y + s4.z + s4.w;
     if (s > m) { // new running max: rescale what was accumulated so far
       float f = exp(m - s);
@@ -136,7 +140,7 @@ void main() {
     }
     float w = exp(s - m);
     l += w;
-    for (uint x = 0; x < D4; x++) acc[x] += w * CV(kb + x);
+    for (uint x = 0; x < D4; x++) acc[x] += w * CV(kv + x);
   }
 
   // Merge the WG partial softmaxes: global max, rescale, sum.
@@ -151,7 +155,7 @@ void main() {
   float lsum = 0.0;
   for (uint w = 0; w < WG; w++) lsum += part_l[w];
   float inv = 1.0 / lsum;
-  uint obase = (b * p.nq + qi) * d4 + hh * D4;
+  uint obase = p.o_off + (b * p.nq + qi) * d4 + hh * D4;
   for (uint x = t; x < D4; x += WG) {
     vec4 s = vec4(0.0);
     for (uint w = 0; w < WG; w++) s += part_acc[w * D4 + x];

@@ -139,7 +139,7 @@ void main() {
         uint o = p.y0 + m * p.ldy + p.n0 + j;
         float b = 0.0, yo = 0.0;
         if ((p.flags & DVK_MM_BIAS) != 0u) b = bias[p.n0 + j];
-        if ((p.flags & DVK_MM_ACCUMULATE) != 0u) yo = y[o];
+        if ((p.flags & DVK_MM_READS_Y) != 0u) yo = y[o];
         float v = dvk_mm_epilogue(acc[r * C + c], b, yo, p.flags, p.clamp_c);
         y[o] = v;
         DVK_MM_STORE_KV(m, p.n0 + j, v)

@@ -14,6 +14,7 @@
 #define DVK_MM_KV 8u         /* QKV projection: also store columns kv_d .. 3 kv_d - 1 into the KV cache */
 #define DVK_MM_GELU_TANH 16u /* apply GELU (tanh form) after the bias */
 #define DVK_MM_CLAMP 32u     /* clamp to [-clamp, clamp] after the bias and GELU, before accumulating */
+#define DVK_MM_MULTIPLY 64u  /* Y *= result instead of Y = result (a GLU; not with DVK_MM_ACCUMULATE) */
 
 DVK_STRUCT(dvk_pc_matmul) {
   DVK_U32 m;         /* rows of X and Y */
@@ -47,10 +48,14 @@ DVK_PUSH_CHECK(dvk_pc_matmul, 19)
  * steps of 8 without a tail. */
 #define DVK_MM_K_ALIGN 16u
 
+/* The epilogue reads the old Y[m, n] (accumulating or multiplying). */
+#define DVK_MM_READS_Y (DVK_MM_ACCUMULATE | DVK_MM_MULTIPLY)
+
 #ifndef __STDC__ /* GLSL: the epilogue every matmul kernel applies to one output element */
 #include "gelu.glsl"
 
-/* v = acc (+ bias) (-> GELU erf or tanh, gelu.glsl) (-> clamp to [-c, c]) (+ old Y when accumulating). */
+/* v = acc (+ bias) (-> GELU erf or tanh, gelu.glsl) (-> clamp to [-c, c]) (+ old Y when accumulating,
+ * * old Y when multiplying). */
 float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags, float c) {
   float v = acc;
   if ((flags & DVK_MM_BIAS) != 0u) v += bias_v;
@@ -58,6 +63,7 @@ float dvk_mm_epilogue(float acc, float bias_v, float y_old, uint flags, float c)
   if ((flags & DVK_MM_GELU_TANH) != 0u) v = dvk_gelu_tanh(v);
   if ((flags & DVK_MM_CLAMP) != 0u) v = clamp(v, -c, c);
   if ((flags & DVK_MM_ACCUMULATE) != 0u) v += y_old;
+  if ((flags & DVK_MM_MULTIPLY) != 0u) v *= y_old;
   return v;
 }
 

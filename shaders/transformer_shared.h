@@ -90,7 +90,13 @@ DVK_STRUCT(dvk_pc_attn) {
   DVK_U32 conv_half; /* conv kernel k = 2 * conv_half + 1 */
   DVK_U32 conv_wrap; /* 1: circular distance modulo G; 0: clamp at the edges */
   DVK_F32 scale;     /* 1 / sqrt(d_head) */
+  DVK_U32 n_keys;    /* DVK_ATTN_KEYS: every query sees keys 0 .. n_keys - 1 (no causality, no image logic) */
+  DVK_U32 kv_shared; /* 1: every query sequence of the dispatch reads the bound cache's sequence 0 */
+  DVK_U32 q_off;     /* vec4 index of query sequence 0 in the bound qkv range (likewise out, cache_k, cache_v) */
+  DVK_U32 o_off;
+  DVK_U32 k_off;
+  DVK_U32 v_off;
 };
-DVK_PUSH_CHECK(dvk_pc_attn, 11)
+DVK_PUSH_CHECK(dvk_pc_attn, 17)
 
 #endif

@@ -109,8 +109,7 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
     dvk_rng_seed(&rng[b], p->seed * 0x9e3779b97f4a7c15ull + b);
-  uint32_t null_used, null_dropped;
-  if (s == DVK_OK) s = prompt_ids(m, "", null_ids, &null_used, &null_dropped); /* the empty caption */
+  if (s == DVK_OK) dvk_tokenizer_null_ids(m->tokenizer, r->text, im->prompt_tokens, null_ids); /* unconditional row */
   double t0 = now_s();
   if (s == DVK_OK)
     s = seqs > n ? dvk_transformer_prefill_guided(vk, &m->tf, st, r->text, null_ids, logits)

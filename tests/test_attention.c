@@ -2,7 +2,9 @@
  * wrap and clamp, k < G and k > G) on a grid that is not a power of two, prefill (whole, partial and
  * chunked), decode steps through every position, the cache broadcast used by generation, the sequence layouts
  * without a start token (image0 = T) and with the masks' image origin one position early (image0 = T - 1,
- * ruDALL-E v2), and the DALL-E paper's decode shape (d = 3968, 62 heads of 64, T = 256, G = 32). */
+ * ruDALL-E v2), the DALL-E paper's decode shape (d = 3968, 62 heads of 64, T = 256, G = 32), and the keys
+ * mask of encoder-decoder models (encoder self-attention over each prompt's first key_len positions,
+ * cross-attention of q_per_kv query sequences to one cache sequence; the cache past key_len holds NaN). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@ typedef struct shape {
 } shape;
 
 static const char *mask_name(const dvk_attn_mask *m, char *buf, size_t n) {
-  static const char *names[] = {"full", "row", "col", "conv"};
+  static const char *names[] = {"full", "row", "col", "conv", "keys"};
   if (m->type == DVK_MASK_CONV) snprintf(buf, n, "conv%u-%s", m->conv_k, m->conv_wrap ? "wrap" : "clamp");
   else snprintf(buf, n, "%s", names[m->type]);
   return buf;
@@ -45,31 +47,40 @@ static int ref_allowed(const dvk_attn_mask *m, uint32_t qp, uint32_t kp) {
     }
     return dr <= h && dc <= h;
   }
+  case DVK_MASK_KEYS: return 0; /* no position rule: ref_attention takes keys 0 .. key_len - 1 */
   }
   return 0;
 }
 
-/* out[d] for the query q[d] at position qp of sequence b, keys/values from caches [B, h, s_max, dh]. */
+/* Whether query position qp of sequence b sees key kp of its cache sequence. */
+static int ref_sees(const dvk_attn_mask *m, uint32_t c, uint32_t qp, uint32_t kp) {
+  return m->type == DVK_MASK_KEYS ? kp < m->key_len[c] : ref_allowed(m, qp, kp);
+}
+
+/* out[d] for the query q[d] at position qp of sequence b, keys/values from caches [B, h, s_max, dh]: those of
+ * sequence b, or with the keys mask of sequence b / q_per_kv. */
 static void ref_attention(float *out, const float *q, const float *kc, const float *vc, uint32_t b, uint32_t qp,
                           const dvk_attn_mask *m, const shape *sh) {
-  double *sc = malloc((qp + 1) * sizeof *sc), scale = 1.0 / sqrt((double)sh->dh);
+  const int keys = m->type == DVK_MASK_KEYS;
+  const uint32_t c = keys ? b / (m->q_per_kv ? m->q_per_kv : 1) : b, n = keys ? sh->s_max : qp + 1;
+  double *sc = malloc(n * sizeof *sc), scale = 1.0 / sqrt((double)sh->dh);
   for (uint32_t hh = 0; hh < sh->h; hh++) {
     const float *qh = q + hh * sh->dh;
-    size_t head = ((size_t)b * sh->h + hh) * sh->s_max;
+    size_t head = ((size_t)c * sh->h + hh) * sh->s_max;
     double mx = -INFINITY, sum = 0;
-    for (uint32_t k = 0; k <= qp; k++) {
-      if (!ref_allowed(m, qp, k)) continue;
+    for (uint32_t k = 0; k < n; k++) {
+      if (!ref_sees(m, c, qp, k)) continue;
       double s = 0;
       for (uint32_t x = 0; x < sh->dh; x++) s += (double)qh[x] * kc[(head + k) * sh->dh + x];
       sc[k] = s * scale;
       if (sc[k] > mx) mx = sc[k];
     }
-    for (uint32_t k = 0; k <= qp; k++)
-      if (ref_allowed(m, qp, k)) sum += exp(sc[k] - mx);
+    for (uint32_t k = 0; k < n; k++)
+      if (ref_sees(m, c, qp, k)) sum += exp(sc[k] - mx);
     for (uint32_t x = 0; x < sh->dh; x++) {
       double acc = 0;
-      for (uint32_t k = 0; k <= qp; k++)
-        if (ref_allowed(m, qp, k)) acc += exp(sc[k] - mx) * vc[(head + k) * sh->dh + x];
+      for (uint32_t k = 0; k < n; k++)
+        if (ref_sees(m, c, qp, k)) acc += exp(sc[k] - mx) * vc[(head + k) * sh->dh + x];
       out[hh * sh->dh + x] = (float)(acc / sum);
     }
   }
@@ -316,6 +327,105 @@ static void test_kv_copy(th_ctx *t, uint32_t B, uint32_t h, uint32_t dh, uint32_
   free(k0), free(v0), free(kr), free(vr), free(out), free(src);
 }
 
+/* The keys mask (dvk_op_attention): B query sequences of nq queries at positions p0.. (which play no part; p0
+ * may lie past s_max, as a decoder position does in cross-attention), q_per_kv of them per cache sequence c,
+ * each seeing keys 0 .. key_len[c] - 1 (given, or NULL: drawn in 1..s_max). The cache (cache_seqs sequences,
+ * s_max positions) is random below key_len and NaN everywhere else, so reading a masked key fails the case. */
+static void test_keys(th_ctx *t, uint32_t B, uint32_t nq, uint32_t q_per_kv, const uint32_t *given_len,
+                      uint32_t cache_seqs, uint32_t h, uint32_t dh, uint32_t s_max, uint32_t p0) {
+  const uint32_t n_seq = (B + q_per_kv - 1) / q_per_kv;
+  char lens[64] = "random";
+  for (uint32_t c = 0, o = 0; given_len && c < n_seq && o < sizeof lens - 12; c++)
+    o += (uint32_t)snprintf(lens + o, sizeof lens - o, "%s%u", c ? "," : "", given_len[c]);
+  if (!th_case(t, "keys%s B=%u nq=%u q_per_kv=%u key_len={%s} cache=%u h=%u dh=%u s_max=%u p0=%u", variant, B, nq,
+               q_per_kv, lens, cache_seqs, h, dh, s_max, p0))
+    return;
+  uint32_t *key_len = malloc(n_seq * sizeof *key_len);
+  for (uint32_t c = 0; c < n_seq; c++) key_len[c] = given_len ? given_len[c] : 1 + (uint32_t)(th_rng_u64(&t->rng) % s_max);
+  fixture f;
+  const uint32_t d = h * dh;
+  const dvk_attn_mask m = {.type = DVK_MASK_KEYS, .key_len = key_len, .q_per_kv = q_per_kv};
+  float *qkv = random_qkv(t, B, nq, d), *out = malloc((size_t)B * nq * d * 4), *ref = malloc((size_t)B * nq * d * 4);
+  dvk_status s = fixture_init(t, &f, (shape){cache_seqs, h, dh, s_max});
+  if (s == DVK_OK) {
+    for (size_t c = 0; c < n_seq; c++)
+      for (size_t hh = 0; hh < h; hh++) {
+        const size_t at = (c * h + hh) * s_max * dh;
+        th_fill_uniform(&t->rng, f.kc + at, (size_t)key_len[c] * dh, -2, 2);
+        th_fill_uniform(&t->rng, f.vc + at, (size_t)key_len[c] * dh, -2, 2);
+      }
+    s = dvk_upload(t->ctx, f.dk.t, f.kc, f.dk.bytes);
+    if (s == DVK_OK) s = dvk_upload(t->ctx, f.dv.t, f.vc, f.dv.bytes);
+  }
+  th_buf dq, dout;
+  if (s == DVK_OK) s = th_alloc(t, (size_t)B * nq * 3 * d * 4, qkv, &dq);
+  if (s == DVK_OK) s = th_alloc(t, (size_t)B * nq * d * 4, NULL, &dout);
+  if (s == DVK_OK) s = dvk_op_attention(t->ctx, dout.t, dq.t, &f.cache, &m, B, nq, p0);
+  if (s == DVK_OK) s = th_read(t, &dout, out);
+  if (s != DVK_OK) {
+    th_case_error(t, "attention keys", s);
+  } else {
+    for (uint32_t b = 0; b < B; b++)
+      for (uint32_t r = 0; r < nq; r++)
+        ref_attention(ref + ((size_t)b * nq + r) * d, qkv + ((size_t)b * nq + r) * 3 * d, f.kc, f.vc, b, p0 + r, &m,
+                      &f.sh);
+    double err = th_rel_err(out, ref, (size_t)B * nq * d);
+    if (!th_guard_ok(t, &dout)) err = INFINITY;
+    th_case_done(t, err <= TOL, err, TOL);
+  }
+  fixture_free(&f);
+  free(qkv), free(out), free(ref), free(key_len);
+}
+
+/* The encoder's use of the keys mask: dvk_op_attention_cached appends all S rows of each prompt (pads
+ * included) and attends over the first key_len[b]; the cache positions past S hold NaN. */
+static void test_keys_prefill(th_ctx *t, uint32_t B, uint32_t h, uint32_t dh, uint32_t S, const uint32_t *key_len) {
+  const dvk_attn_mask m = {.type = DVK_MASK_KEYS, .key_len = key_len, .q_per_kv = 1};
+  if (!th_case(t, "prefill%s keys B=%u h=%u dh=%u S=%u key_len[0..1]={%u,%u}", variant, B, h, dh, S, key_len[0],
+               key_len[1]))
+    return;
+  fixture f;
+  float *qkv = random_qkv(t, B, S, h * dh);
+  dvk_status s = fixture_init(t, &f, (shape){B, h, dh, S + 2});
+  if (s != DVK_OK) {
+    th_case_error(t, "alloc", s);
+  } else {
+    double err = run_rows(t, &f, qkv, S, 0, B, 0, S, &m);
+    if (err >= 0) th_case_done(t, err <= TOL && cache_ok(t, &f), err, TOL);
+  }
+  fixture_free(&f);
+  free(qkv);
+}
+
+/* The keys mask's bad inputs, each refused with a message: no key_len, a key_len of 0 or past s_max, more
+ * cache sequences needed than the cache holds. */
+static void test_keys_errors(th_ctx *t) {
+  if (!th_case(t, "keys errors")) return;
+  fixture f;
+  th_buf dq, dout;
+  dvk_status s = fixture_init(t, &f, (shape){2, 2, 8, 10});
+  if (s == DVK_OK) s = th_alloc(t, (size_t)6 * 3 * 16 * 4, NULL, &dq);
+  if (s == DVK_OK) s = th_alloc(t, (size_t)6 * 16 * 4, NULL, &dout);
+  if (s != DVK_OK) {
+    th_case_error(t, "setup", s);
+    fixture_free(&f);
+    return;
+  }
+  const uint32_t ok_len[3] = {10, 1, 1}, zero[2] = {3, 0}, long_len[2] = {3, 11};
+  dvk_attn_mask m = {.type = DVK_MASK_KEYS, .q_per_kv = 3};
+  int ok = dvk_op_attention(t->ctx, dout.t, dq.t, &f.cache, &m, 6, 1, 0) == DVK_ERR_INVALID_ARGUMENT; /* no key_len */
+  m.key_len = zero;
+  ok &= dvk_op_attention(t->ctx, dout.t, dq.t, &f.cache, &m, 6, 1, 0) == DVK_ERR_INVALID_ARGUMENT;
+  m.key_len = long_len;
+  ok &= dvk_op_attention(t->ctx, dout.t, dq.t, &f.cache, &m, 6, 1, 0) == DVK_ERR_INVALID_ARGUMENT;
+  m.key_len = ok_len, m.q_per_kv = 2; /* 6 query sequences need 3 cache sequences */
+  ok &= dvk_op_attention(t->ctx, dout.t, dq.t, &f.cache, &m, 6, 1, 0) == DVK_ERR_INVALID_ARGUMENT;
+  m.q_per_kv = 3; /* and the valid call, at a decoder position past s_max */
+  ok &= dvk_op_attention(t->ctx, dout.t, dq.t, &f.cache, &m, 6, 1, 40) == DVK_OK;
+  th_case_done(t, ok, ok ? 0.0 : 1.0, 0.0);
+  fixture_free(&f);
+}
+
 /* A mask for T text positions and a start-of-image token (image index 0 at position T + 1). */
 static dvk_attn_mask mk(dvk_attn_mask_type type, uint32_t T, uint32_t G, uint32_t k, int wrap) {
   return (dvk_attn_mask){.type = type, .image0 = T + 1, .grid = G, .conv_k = k, .conv_wrap = wrap};
@@ -352,6 +462,12 @@ int main(int argc, char **argv) {
     test_prefill(&t, mk(DVK_MASK_CONV, 2, 6, 5, 0), 3, 2, 8, 2 + 36, 38);
     for (size_t i = 0; i < nm; i++) test_decode(&t, masks[i], 2, 3, 8, T + 1, 0);
     test_decode(&t, masks[5], 3, 2, 8, T + 1 + 4, 1);
+    /* keys mask: encoder-like (2 prompts of 64, one mostly pads), cross-like (3 candidates per prompt) */
+    const uint32_t enc_len[2] = {64, 2}, cross_len[2] = {17, 2};
+    test_keys(&t, 2, 64, 1, enc_len, 2, 3, 8, 64, 0);
+    test_keys(&t, 6, 1, 3, cross_len, 2, 3, 8, 19, 40);
+    test_keys(&t, 5, 3, 3, cross_len, 3, 2, 16, 17, 7); /* a partial last group; a cache sequence unused */
+    test_keys_prefill(&t, 2, 3, 8, 64, enc_len);
   }
   t.ctx->device_class = native;
   variant = "";
@@ -382,5 +498,8 @@ int main(int argc, char **argv) {
   test_decode_big(&t, paper[0], 1, 62, 64, PT + 1 + 1000);
   /* a cache over maxStorageBufferRange (7 x 20 MB per tensor): bound in chunks of sequences */
   test_decode_big(&t, paper[1], 7, 62, 64, PS - 5);
+  /* the keys mask over the same cache size: 13 query sequences, 2 per cache sequence, random lengths */
+  test_keys(&t, 13, 1, 2, NULL, 7, 62, 64, PS, 300);
+  test_keys_errors(&t);
   return th_finish(&t);
 }

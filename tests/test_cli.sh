@@ -157,6 +157,10 @@ bad_option "dalle.attn_out_clamp negative" "dalle.attn_out_clamp must be a finit
 bad_option "dalle.mask_image0 too early" "dalle.mask_image0 must be image0 - 1" dalle.mask_image0 UINT32 6
 bad_option "sandwich without its post-LN" "required tensor 'blk.1.mlp.post_ln.b' is missing" - - - blk.1.mlp.post_ln.b
 bad_option "start token without its tensor" "required tensor 'image_start' is missing" dalle.image_start BOOL true
+bad_option "dalle.layout unknown" 'dalle.layout must be "decoder-only" or "encoder-decoder" (got "seq2seq")' \
+  dalle.layout STRING seq2seq
+bad_option "encoder-decoder layout without its keys" "key 'dalle.enc_layers' is missing" dalle.layout STRING encoder-decoder
+bad_option "GLU in a decoder-only file" 'dalle.mlp must be "glu" in an encoder-decoder file' dalle.mlp STRING glu
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"
 mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"

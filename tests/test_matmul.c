@@ -1,7 +1,7 @@
 /* Matmul (src/ops/matmul.h) against a double-accumulation C reference: every kernel (forced, so the
  * GPU kernels are covered on lavapipe too), f32, f16 and q8_0 weights (q8_0 quantised by the tests' own
  * ggml rule, th_q8_quantize, the reference using its decoded values), M = 1 and M > 1, sizes that are
- * multiples of no tile, bias / GELU (erf and tanh) / clamp / accumulate, row strides with NaN-filled gaps, one weight
+ * multiples of no tile, bias / GELU (erf and tanh) / clamp / accumulate / multiply (GLU), row strides with NaN-filled gaps, one weight
  * larger than maxStorageBufferRange (split into chunks by the op), and the KV-cache append of a QKV
  * projection (its cache rows must equal Y's K and V columns bit for bit, everything else untouched). */
 #include <math.h>
@@ -51,16 +51,17 @@ static void reference(const mm_case *c, const float *x, uint32_t ldx, const floa
       if (c->flags & DVK_MATMUL_GELU_TANH) s = gelu_tanh(s);
       if (c->flags & DVK_MATMUL_CLAMP) s = fmin(fmax(s, -c->clamp), c->clamp);
       float *o = &y[(size_t)i * ldy + j];
-      *o = (float)((c->flags & DVK_MATMUL_ACCUMULATE) ? *o + s : s);
+      *o = (float)((c->flags & DVK_MATMUL_ACCUMULATE) ? *o + s : (c->flags & DVK_MATMUL_MULTIPLY) ? *o * s : s);
     }
 }
 
 static void run_case(th_ctx *t, const mm_case *c) {
   const uint32_t ldx = c->k + c->pad_x, ldy = c->n + c->pad_y;
-  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s%s%s ldx=%u ldy=%u off=%u range=%llu", kernel_name(c->kernel),
+  if (!th_case(t, "%s %s m=%u n=%u k=%u%s%s%s%s%s%s ldx=%u ldy=%u off=%u range=%llu", kernel_name(c->kernel),
                type_name(c->type), c->m, c->n, c->k, c->bias ? " bias" : "",
                (c->flags & DVK_MATMUL_GELU) ? " gelu" : "", (c->flags & DVK_MATMUL_GELU_TANH) ? " gelu-tanh" : "",
-               (c->flags & DVK_MATMUL_CLAMP) ? " clamp" : "", (c->flags & DVK_MATMUL_ACCUMULATE) ? " acc" : "", ldx,
+               (c->flags & DVK_MATMUL_CLAMP) ? " clamp" : "", (c->flags & DVK_MATMUL_ACCUMULATE) ? " acc" : "",
+               (c->flags & DVK_MATMUL_MULTIPLY) ? " mul" : "", ldx,
                ldy, c->off, (unsigned long long)c->range))
     return;
   const size_t nx = (size_t)(c->m - 1) * ldx + c->k, ny = (size_t)(c->m - 1) * ldy + c->n;
@@ -76,7 +77,8 @@ static void run_case(th_ctx *t, const mm_case *c) {
   const float ws = 1.0f / sqrtf((float)c->k); /* keeps |Y| ~ 1, where GELU is curved */
   th_fill_uniform(&t->rng, w, nw, -2 * ws, 2 * ws);
   th_fill_uniform(&t->rng, b, c->n, -1, 1);
-  th_fill_uniform(&t->rng, y0, ny, -1, 1); /* also the gaps between Y rows, which must stay as they are */
+  th_fill_uniform(&t->rng, y0, ny, -1, 1); /* also the gaps between Y rows, which must stay as they are;
+                                              MULTIPLY: the other GLU branch */
   if (c->type == DVK_MATMUL_F16)
     for (size_t i = 0; i < nw; i++) wh[i] = th_f32_to_f16(w[i]), w[i] = th_f16_to_f32(wh[i]);
   if (c->type == DVK_MATMUL_Q8_0) th_q8_quantize(w, nw, wq, w); /* the reference uses the decoded d * q */
@@ -144,6 +146,8 @@ static void test_errors(th_ctx *t) {
   ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* two GELUs */
   d = (dvk_matmul_desc){.m = 2, .x = dx.t, .w = &wt, .y = dy.t, .flags = DVK_MATMUL_CLAMP};
   ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* clamp bound 0 */
+  d = (dvk_matmul_desc){.m = 2, .x = dx.t, .w = &wt, .y = dy.t, .flags = DVK_MATMUL_ACCUMULATE | DVK_MATMUL_MULTIPLY};
+  ok &= dvk_op_matmul_ex(t->ctx, &d) == DVK_ERR_INVALID_ARGUMENT;                           /* add and multiply */
   th_case_done(t, ok, 0, 0);
 }
 
@@ -291,6 +295,12 @@ int main(int argc, char **argv) {
     {17, 70, 33, 0, 0, 1, DVK_MATMUL_CLAMP | DVK_MATMUL_ACCUMULATE, 2, 0, 3, 0, 0.3f}, /* clamp bites often */
     {1, 256, 256, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_CLAMP, 0, 0, 0, 0, 0.25f},
     {70, 130, 65, 0, 0, 1, DVK_MATMUL_CLAMP, 0, 0, 0, 0, 0.5f},
+    /* GLU: Y holds the gate branch, the op multiplies it by epilogue(fc); K = 2730 and 40 are GLU widths */
+    {3, 45, 2730, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_MULTIPLY, 0, 0, 0, 0, 0},
+    {9, 37, 40, 0, 0, 1, DVK_MATMUL_MULTIPLY, 0, 3, 1, 0, 0},
+    {1, 53, 40, 0, 0, 0, DVK_MATMUL_GELU | DVK_MATMUL_MULTIPLY, 1, 0, 2, 0, 0},
+    {70, 131, 40, 0, 0, 1, DVK_MATMUL_GELU | DVK_MATMUL_MULTIPLY, 0, 2, 0, 0, 0},
+    {5, 29, 2730, 0, 0, 1, DVK_MATMUL_GELU_TANH | DVK_MATMUL_CLAMP | DVK_MATMUL_MULTIPLY, 0, 0, 0, 0, 0.3f},
   };
   const dvk_matmul_kernel kernels[] = {DVK_MATMUL_AUTO, DVK_MATMUL_KERNEL_CPU, DVK_MATMUL_KERNEL_GPU_TILED,
                                        DVK_MATMUL_KERNEL_GPU_VEC};

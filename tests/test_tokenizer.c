@@ -2,9 +2,12 @@
  * - dalle-vk-bpe-1: every vector of tests/data/tokenizer/vectors.txt (tools/make_tokenizer_vectors.py,
  *   the Python tokenizer) gives exactly the same ids; invalid UTF-8 is rejected;
  * - yttm-bpe: tests/data/tokenizer/yttm/goldens.txt, ids made by YouTokenToMe's own C++ code;
- *   char-bpe: tests/data/tokenizer/charbpe/goldens.txt, ids of the Python reference (both loaded from
- *   their tokenizer.gguf; tests/data/README.md says how each was made);
- * - the wrapping: prefix + ids + suffix, cut to T, pads text_vocab + j;
+ *   char-bpe: tests/data/tokenizer/charbpe/goldens.txt, ids of the Python reference;
+ *   bart-bpe: tests/data/tokenizer/bart/goldens.txt, ids of the Python port of min-dalle's tokenizer
+ *   (each loaded from its tokenizer.gguf; tests/data/README.md says how each was made; min-dalle's own
+ *   ids: tests/test_tokenizer_bart.c);
+ * - the wrapping: prefix + ids + suffix, cut to T, pads text_vocab + j (bart-bpe: dalle.text_pad_id),
+ *   and bart-bpe's unconditional row;
  * - malformed tokenizer keys, in GGUF files built in memory: refused with a message naming the key. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -225,6 +228,25 @@ static void byte_bpe_keys(buf *g, int v) {
   kv_u32(g, "tokenizer.bpe.vocab_size", v == 1 ? 258 : 257);
 }
 
+/* A small valid bart-bpe model (<s> 0, <pad> 1, </s> 2, <unk> 3, "\u0120" 4, a 5, b 6, "\u0120a" 7, ab 8,
+ * c 9; merges "\u0120 a", "a b"; the emoji U+1F431 named "c"; pad 1) and, for v > 0, one broken key. */
+static void bart_keys(buf *g, int v) {
+  const char *tokens = v == 1    ? "<s>|<pad>|</s>|<unk>|\xc4\xa0|a|b|\xc4\xa0" "a|ab|a"             /* "a" twice */
+                       : v == 9  ? "<s>|<pad>|</s>|<unk>|\xc4\xa0|a|b|\xc4\xa0" "a|c|d|e|f|g|h|i|j|ab" /* ab is 16 */
+                       : v == 13 ? "<s>|<pad>|</s>|<unk>|\xc4\xa0|x|b|\xc4\xa0" "a|ab|c|d|e|f|g|h|i|a" /* a is 16 */
+                                 : "<s>|<pad>|</s>|<unk>|\xc4\xa0|a|b|\xc4\xa0" "a|ab|c";
+  if (v == 10) kv_u32(g, "tokenizer.bart.tokens", 1);
+  else kv_arr_str(g, "tokenizer.bart.tokens", tokens);
+  kv_arr_str(g, "tokenizer.bart.merges", v == 2 ? "\xc4\xa0 a|ab" : v == 3 ? "\xc4\xa0 a|a b c" : "\xc4\xa0 a|a b");
+  kv_u32(g, "tokenizer.bart.unk_id", v == 4 ? 16 : 3);
+  if (v != 12) kv_arr_str(g, "tokenizer.emoji.sequences", v == 6 ? "\xf0\x9f\x90\xb1|" : "\xf0\x9f\x90\xb1");
+  kv_arr_str(g, "tokenizer.emoji.names", v == 5 || v == 6 ? "c|d" : v == 11 ? "\xe2\x82" : "c");
+  if (v != 7) kv_u32(g, "dalle.text_pad_id", v == 8 ? 16 : 1);
+  const uint32_t prefix[] = {0}, suffix[] = {2};
+  kv_arr_u32(g, "tokenizer.prefix_ids", prefix, 1, GGUF_TYPE_UINT32);
+  kv_arr_u32(g, "tokenizer.suffix_ids", suffix, 1, GGUF_TYPE_UINT32);
+}
+
 static void no_keys(buf *g, int v) { (void)g, (void)v; }
 
 /* Malformed keys: each refused with DVK_ERR_MODEL_FORMAT and a message naming the file and the key. */
@@ -259,6 +281,19 @@ static void test_malformed(void) {
     {"char-bpe", charbpe_keys, 9, "tokenizer.charbpe.unk_id"},
     {"char-bpe", charbpe_keys, 10, "tokenizer.charbpe.special_ids"},
     {"char-bpe", charbpe_keys, 11, "tokenizer.charbpe.tokens"},
+    {"bart-bpe", bart_keys, 1, "tokenizer.bart.tokens"},
+    {"bart-bpe", bart_keys, 2, "tokenizer.bart.merges[1]"},
+    {"bart-bpe", bart_keys, 3, "tokenizer.bart.merges[1]"},
+    {"bart-bpe", bart_keys, 4, "tokenizer.bart.unk_id"},
+    {"bart-bpe", bart_keys, 5, "tokenizer.emoji.names"},
+    {"bart-bpe", bart_keys, 6, "tokenizer.emoji.sequences[1]"},
+    {"bart-bpe", bart_keys, 7, "dalle.text_pad_id"},
+    {"bart-bpe", bart_keys, 8, "dalle.text_pad_id"},
+    {"bart-bpe", bart_keys, 9, "tokenizer.bart.merges[1]"},
+    {"bart-bpe", bart_keys, 10, "tokenizer.bart.tokens"},
+    {"bart-bpe", bart_keys, 11, "tokenizer.emoji.names[0]"},
+    {"bart-bpe", bart_keys, 12, "tokenizer.emoji.sequences"},
+    {"bart-bpe", bart_keys, 13, "tokenizer.bart.tokens[16]"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     dvk_tokenizer *t;
@@ -269,15 +304,45 @@ static void test_malformed(void) {
           cases[i].model ? cases[i].model : "no model", cases[i].v, cases[i].key, (int)s, err.msg);
     dvk_tokenizer_destroy(t);
   }
-  void (*fills[])(buf *, int) = {byte_bpe_keys, yttm_keys, charbpe_keys}; /* the valid variants load */
-  const char *models[] = {"dalle-vk-bpe-1", "yttm-bpe", "char-bpe"};
-  for (int k = 0; k < 3; k++) {
+  void (*fills[])(buf *, int) = {byte_bpe_keys, yttm_keys, charbpe_keys, bart_keys}; /* the valid variants load */
+  const char *models[] = {"dalle-vk-bpe-1", "yttm-bpe", "char-bpe", "bart-bpe"};
+  for (int k = 0; k < 4; k++) {
     dvk_tokenizer *t;
     dvk_error err;
     check(load_keys(models[k], fills[k], 0, &t, &err) == DVK_OK && !strcmp(dvk_tokenizer_model(t), models[k]),
           "valid %s keys refused: %s", models[k], err.msg);
     dvk_tokenizer_destroy(t);
   }
+}
+
+/* The small bart-bpe model, T = 8: pads dalle.text_pad_id (1); the unconditional row is [first, last] of
+ * the caption row (min-dalle's rule: the last is no </s> when truncation cut it). */
+static void test_bart_wrapping(void) {
+  dvk_tokenizer *t;
+  dvk_error err;
+  if (load_keys("bart-bpe", bart_keys, 0, &t, &err) != DVK_OK) {
+    check(0, "small bart-bpe model: %s", err.msg);
+    return;
+  }
+  static const struct { const char *prompt; int32_t ids[8], null_ids[8]; uint32_t used, dropped; } cases[] = {
+    {"ab", {0, 7, 6, 2, 1, 1, 1, 1}, {0, 2, 1, 1, 1, 1, 1, 1}, 4, 0}, /* "\u0120 a" first, then no "\u0120a b" */
+    {"\xf0\x9f\x90\xb1 AB", {0, 4, 9, 7, 6, 2, 1, 1}, {0, 2, 1, 1, 1, 1, 1, 1}, 6, 0}, /* the emoji is "c" */
+    {"a a a a a a a", {0, 7, 7, 7, 7, 7, 7, 7}, {0, 7, 1, 1, 1, 1, 1, 1}, 8, 1},          /* </s> cut off */
+    {"xA\xe2\x84\xaa", {0, 4, 3, 5, 3, 2, 1, 1}, {0, 2, 1, 1, 1, 1, 1, 1}, 6, 0}, /* x, k: <unk>; Kelvin sign -> k */
+    {"", {0, 2, 1, 1, 1, 1, 1, 1}, {0, 2, 1, 1, 1, 1, 1, 1}, 2, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    int32_t ids[8], null_ids[8];
+    uint32_t used = 99, dropped = 99;
+    dvk_status s = dvk_tokenizer_text_ids(t, cases[i].prompt, strlen(cases[i].prompt), ids, &used, &dropped, &err);
+    dvk_tokenizer_null_ids(t, ids, used, null_ids);
+    check(s == DVK_OK && !memcmp(ids, cases[i].ids, sizeof ids) && !memcmp(null_ids, cases[i].null_ids, sizeof ids) &&
+              used == cases[i].used && dropped == cases[i].dropped,
+          "bart-bpe wrapping case %zu: status %d, ids %d %d %d %d %d %d %d %d, null %d %d %d, used %u dropped %u", i,
+          (int)s, ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7], null_ids[0], null_ids[1],
+          null_ids[2], used, dropped);
+  }
+  dvk_tokenizer_destroy(t);
 }
 
 /* prefix + ids + suffix, cut to T = 8, pads 16 + j: on the small yttm-bpe model (prefix [2], suffix [3])
@@ -322,6 +387,7 @@ static void test_wrapping(void) {
         "char-bpe wrapping: status %d, ids %d %d %d %d %d %d %d %d, used %u", (int)s, ids[0], ids[1], ids[2], ids[3],
         ids[4], ids[5], ids[6], ids[7], used);
   dvk_tokenizer_destroy(t);
+  test_bart_wrapping();
 }
 
 int main(void) {
@@ -399,6 +465,7 @@ int main(void) {
   free(merges);
   test_goldens(dir ? dir : "tests/data", "yttm", 420);
   test_goldens(dir ? dir : "tests/data", "charbpe", 16384);
+  test_goldens(dir ? dir : "tests/data", "bart", 50264);
   test_malformed();
   test_wrapping();
   printf("tokenizer: %zu merges\n%d passed, %d failed\n", n_merges, passed, failed);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Goldens of the yttm-bpe and char-bpe tokenizers (tests/data/tokenizer/yttm, charbpe; commands and
-upstream commits: tests/data/README.md).
+"""Goldens of the yttm-bpe, char-bpe and bart-bpe tokenizers (tests/data/tokenizer/yttm, charbpe, bart;
+commands and upstream commits: tests/data/README.md).
 
   yttm --driver BIN    BIN = tools/yttm_golden_driver.cpp built against YouTokenToMe's C++ core. Writes
                        goldens.txt: each prompt of PROMPTS (hex) and the ids YouTokenToMe gives for
@@ -10,6 +10,10 @@ upstream commits: tests/data/README.md).
                        CHARBPE_CORPUS, plus two merges that share a result), goldens.txt from the Python
                        reference (tools/dallevk/convert/charbpe.py; the HF crate does not build offline
                        here) and tokenizer.gguf.
+  bart                 Writes tokenizer.gguf (the tokenizer.* keys of tools/dallevk/convert/bart_bpe.py for
+                       tests/data/min_dalle's vocab.json and merges.txt with the installed `emoji` package's
+                       table, and dalle.text_pad_id 1) and goldens.txt: the Python port's ids (it matches
+                       min-dalle's TextTokenizer: tools/tests/test_min_dalle.py) without <s> and </s>.
 """
 import argparse
 import json
@@ -20,7 +24,7 @@ import tempfile
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dallevk.convert import charbpe, yttm  # noqa: E402
+from dallevk.convert import bart_bpe, charbpe, yttm  # noqa: E402
 from dallevk.convert.plan import Plan, write_plan  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "tokenizer")
@@ -129,14 +133,40 @@ def make_charbpe():
     write_keys(os.path.join(d, "tokenizer.gguf"), charbpe.gguf_keys(v, m))
 
 
+BART_PROMPTS = [
+    "\U0001F431", "a \U0001F431\U0001F436 b",
+    "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466 family", "\U0001F468\u200d\U0001F469 partial zwj",
+    "\U0001F44D\U0001F3FF\U0001F44D\U0001F3FB", "\U0001F3F3\ufe0f\u200d\U0001F308",
+    "\U0001F1FA\U0001F1F8\U0001F1EC\U0001F1E7\U0001F1FA", "\U0001F1FA lone indicator",
+    "2\ufe0f\u20e3 3\u20e3 *\ufe0f\u20e3",
+    "\u24c2\ufe0f \u24c2 circled", "\U0001F3E7 atm", "\u26d1\ufe0f helmet", "\U0001F1E6\U0001F1FD \U0001F1E8\U0001F1EE",
+    "\ufe0f\ufe0e\ufe0f", "\u2764\ufe0e\ufe0f", "x\u200dy", "\u0130STANBUL \u0130\u0130", "\u212a\u212a 5\u212a",
+    "\u212b \u00c5", "\u03a3\u039f\u03a6\u039f\u03a3 \u03a3", "\u0120\u0120 \u0120a", "a\x00b \x7f", "\U0001F600" * 40,
+    "supercalifragilisticexpialidocious" * 80, "ab" * 1500, "a" * 3000, "\U0001F431cat" * 300,
+]
+
+
+def make_bart():
+    d = os.path.join(DATA, "bart")
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(DATA, "..", "min_dalle")
+    emoji, source = bart_bpe.emoji_table()
+    bpe = bart_bpe.BartBPE.from_files(os.path.join(src, "vocab.json"), os.path.join(src, "merges.txt"), emoji)
+    write_goldens(os.path.join(d, "goldens.txt"), [(p, bpe.encode(p)[1:-1]) for p in PROMPTS + BART_PROMPTS])
+    keys = {k: (vtype, value) for vtype, k, value in bpe.gguf_keys(source)}
+    keys["dalle.text_pad_id"] = ("uint32", 1)
+    write_keys(os.path.join(d, "tokenizer.gguf"), keys)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     y = sub.add_parser("yttm")
     y.add_argument("--driver", required=True)
     sub.add_parser("charbpe")
+    sub.add_parser("bart")
     a = ap.parse_args()
-    make_yttm(a.driver) if a.what == "yttm" else make_charbpe()
+    {"yttm": lambda: make_yttm(a.driver), "charbpe": make_charbpe, "bart": make_bart}[a.what]()
 
 
 if __name__ == "__main__":

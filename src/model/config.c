@@ -42,6 +42,26 @@ static dvk_status read_attn_types(const gguf_file *f, dvk_dalle_config *d, dvk_e
   return DVK_OK;
 }
 
+/* dalle.layout and the keys only an encoder-decoder file has (docs/model-format.md §9.1). */
+static dvk_status read_layout(const gguf_file *f, dvk_dalle_config *d, dvk_error *err) {
+  d->layout = DVK_LAYOUT_DECODER;
+  if (!gguf_find_key(f, "dalle.layout")) return DVK_OK;
+  const gguf_string *s;
+  DVK_TRY(gguf_get_string(f, "dalle.layout", &s, err));
+  if (strcmp(s->s, "decoder-only") == 0) return DVK_OK;
+  if (strcmp(s->s, "encoder-decoder") != 0) {
+    dvk_error_note(err, "%s: dalle.layout must be \"decoder-only\" or \"encoder-decoder\" (got \"%.32s\")",
+                   gguf_name(f), s->s);
+    return DVK_ERR_MODEL_FORMAT;
+  }
+  d->layout = DVK_LAYOUT_ENCODER_DECODER;
+  GET_U32("dalle.enc_layers", &d->enc_layers);
+  GET_U32("dalle.text_pad_id", &d->text_pad_id);
+  if (d->enc_layers == 0 || d->enc_layers > DVK_MAX_LAYERS) return bad(f, err, "dalle.enc_layers must be 1..256");
+  if (d->text_pad_id >= d->text_vocab) return bad(f, err, "dalle.text_pad_id must be below dalle.text_vocab");
+  return DVK_OK;
+}
+
 static void copy_string(const gguf_file *f, const char *key, char *dst, size_t len, const char *fallback) {
   const gguf_kv *kv = gguf_find_key(f, key);
   snprintf(dst, len, "%s", kv && kv->type == GGUF_TYPE_STRING ? kv->v.str.s : fallback);
@@ -98,11 +118,14 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error 
   GET_U32("dalle.n_heads", &d->n_heads);
   GET_U32("dalle.n_layers", &d->n_layers);
   GET_U32("dalle.d_ff", &d->d_ff);
-  GET_U32("dalle.conv_kernel", &d->conv_kernel);
   DVK_TRY(gguf_get_f32(f, "dalle.ln_eps", &d->ln_eps, err));
-  bool wrap;
-  DVK_TRY(gguf_get_bool(f, "dalle.conv_wrap", &wrap, err));
-  d->conv_wrap = wrap;
+  DVK_TRY(read_layout(f, d, err));
+  if (d->layout == DVK_LAYOUT_DECODER) {
+    GET_U32("dalle.conv_kernel", &d->conv_kernel);
+    bool wrap;
+    DVK_TRY(gguf_get_bool(f, "dalle.conv_wrap", &wrap, err));
+    d->conv_wrap = wrap;
+  } else d->conv_kernel = 1; /* full attention only: no conv masks */
   if (!d->text_len || !d->text_vocab || !d->grid || !d->image_vocab || !d->d_model || !d->n_heads || !d->d_ff)
     return bad(f, err, "a dalle.* size is zero");
   if (d->n_layers == 0 || d->n_layers > DVK_MAX_LAYERS) return bad(f, err, "dalle.n_layers must be 1..256");
@@ -114,7 +137,9 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error 
   if (dh % 4 || dh > 256) return bad(f, err, "d_head (d_model / n_heads) must be a multiple of 4 and <= 256");
   if (d->conv_kernel % 2 == 0) return bad(f, err, "dalle.conv_kernel must be odd");
   if (!(d->ln_eps > 0 && d->ln_eps < 1)) return bad(f, err, "dalle.ln_eps must be in (0, 1)");
-  DVK_TRY(read_attn_types(f, d, err));
+  if (d->layout == DVK_LAYOUT_DECODER) DVK_TRY(read_attn_types(f, d, err));
+  else
+    for (uint32_t l = 0; l < d->n_layers; l++) d->attn_types[l] = DVK_MASK_FULL; /* the decoder is plain causal */
   DVK_TRY(dvk_dalle_options_read(f, d, err));
   /* recommended sampling settings (optional; absent = 1, i.e. plain sampling without guidance) */
   DVK_TRY(optional_f32(f, "dalle.cond_scale", 1.0f, 100.0f, &d->cond_scale, err));

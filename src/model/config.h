@@ -16,11 +16,21 @@ typedef enum dvk_image_pos { DVK_IMAGE_POS_AXIAL = 0, DVK_IMAGE_POS_LINEAR } dvk
 /* sandwich: each branch output through its own LayerNorm before the residual add */
 typedef enum dvk_norm_place { DVK_NORM_PRE = 0, DVK_NORM_SANDWICH } dvk_norm_place;
 typedef enum dvk_gelu { DVK_GELU_ERF = 0, DVK_GELU_TANH } dvk_gelu;
+/* feed-forward: fc2(GELU(fc1 h)) with biases, or the GLU fc2(mid_ln(GELU(fc1 h) * gate h)) without (§9) */
+typedef enum dvk_mlp_kind { DVK_MLP_FC = 0, DVK_MLP_GLU } dvk_mlp_kind;
+/* dalle.layout: one decoder over text + image (§2/§3), or a text encoder and an image decoder (§9, DALL-E Mini /
+ * Mega: bidirectional encoder run once per prompt; decoder blocks with post-LN self-attention, cross-attention to
+ * the encoder states and the GLU; LayerNorm after each embedding) */
+typedef enum dvk_layout { DVK_LAYOUT_DECODER = 0, DVK_LAYOUT_ENCODER_DECODER } dvk_layout;
 
 /* The transformer (docs/design.md §3). */
 typedef struct dvk_dalle_config {
-  uint32_t text_len;    /* T */
-  uint32_t text_vocab;  /* Vt; pad token of text position j is Vt + j */
+  dvk_layout layout;    /* dalle.layout */
+  uint32_t text_len;    /* T (encoder-decoder: the encoder's positions) */
+  uint32_t text_vocab;  /* Vt; pad token of text position j is Vt + j (encoder-decoder: text_pad_id) */
+  uint32_t text_pad_id; /* encoder-decoder: dalle.text_pad_id, the id whose positions are masked as keys */
+  uint32_t enc_layers;  /* encoder-decoder: dalle.enc_layers */
+  dvk_mlp_kind mlp;     /* dalle.mlp (absent: fc) */
   uint32_t grid;        /* G; G*G image tokens */
   uint32_t image_vocab; /* Vi */
   uint32_t d_model, n_heads, n_layers, d_ff;
@@ -34,7 +44,7 @@ typedef struct dvk_dalle_config {
   dvk_gelu gelu;           /* dalle.gelu */
   uint32_t final_norms;    /* dalle.final_norms: 1 (ln_f) or 2 (ln_f, ln_f2) */
   float attn_out_clamp;    /* dalle.attn_out_clamp: > 0 clamps the attention output projection; 0 none */
-  uint32_t image0;         /* position of image token 0: T + image_start */
+  uint32_t image0;         /* position of image token 0: T + image_start (encoder-decoder: image_start) */
   uint32_t mask_image0;    /* dalle.mask_image0 (absent: image0): the masks' image index 0 */
   float cond_scale;     /* recommended classifier-free guidance scale (dalle.cond_scale; absent: 1 = none) */
   float temperature;    /* recommended sampling temperature (dalle.temperature; absent: 1) */

@@ -26,7 +26,7 @@ static dvk_status read_choice(const gguf_file *f, const char *key, const char *c
 
 dvk_status dvk_dalle_options_read(const gguf_file *f, dvk_dalle_config *d, dvk_error *err) {
   static const char *const pos_names[] = {"axial", "linear"}, *const norm_names[] = {"pre", "sandwich"},
-                           *const gelu_names[] = {"erf", "tanh"};
+                           *const gelu_names[] = {"erf", "tanh"}, *const mlp_names[] = {"fc", "glu"};
   bool start = true;
   if (gguf_find_key(f, "dalle.image_start")) DVK_TRY(gguf_get_bool(f, "dalle.image_start", &start, err));
   d->image_start = start;
@@ -37,6 +37,13 @@ dvk_status dvk_dalle_options_read(const gguf_file *f, dvk_dalle_config *d, dvk_e
   d->norm = (dvk_norm_place)v;
   DVK_TRY(read_choice(f, "dalle.gelu", gelu_names, 2, DVK_GELU_ERF, &v, err));
   d->gelu = (dvk_gelu)v;
+  DVK_TRY(read_choice(f, "dalle.mlp", mlp_names, 2, DVK_MLP_FC, &v, err));
+  d->mlp = (dvk_mlp_kind)v;
+  /* the GLU comes with the encoder-decoder blocks (docs/model-format.md §9.2), and they only with it */
+  if ((d->layout == DVK_LAYOUT_ENCODER_DECODER) != (d->mlp == DVK_MLP_GLU) ||
+      (d->layout == DVK_LAYOUT_ENCODER_DECODER && d->norm != DVK_NORM_PRE))
+    return bad_value(f, "dalle.mlp",
+                     "\"glu\" in an encoder-decoder file (with dalle.norm absent) and absent or \"fc\" otherwise", err);
   d->final_norms = 1;
   if (gguf_find_key(f, "dalle.final_norms")) {
     DVK_TRY(gguf_get_u32(f, "dalle.final_norms", &d->final_norms, err));
@@ -48,7 +55,9 @@ dvk_status dvk_dalle_options_read(const gguf_file *f, dvk_dalle_config *d, dvk_e
     if (!(d->attn_out_clamp > 0) || isinf(d->attn_out_clamp))
       return bad_value(f, "dalle.attn_out_clamp", "a finite number > 0 (absent: no clamp)", err);
   }
-  d->image0 = d->text_len + (d->image_start ? 1 : 0);
+  /* an encoder-decoder file's decoder sequence holds no text: the start token at 0, image token i at 1 + i */
+  d->image0 = (d->layout == DVK_LAYOUT_DECODER ? d->text_len : 0) + (d->image_start ? 1 : 0);
+  if (d->image0 == 0) return bad_value(f, "dalle.image_start", "true in an encoder-decoder file", err);
   d->mask_image0 = d->image0;
   if (gguf_find_key(f, "dalle.mask_image0")) {
     DVK_TRY(gguf_get_u32(f, "dalle.mask_image0", &d->mask_image0, err));

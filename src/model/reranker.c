@@ -95,7 +95,7 @@ static dvk_status run_tower(dvk_device *ctx, const dvk_reranker *r, const dvk_re
   p->kv.batch = batch;
   p->kv.s_max = S;
   for (uint32_t l = 0; l < t->n_layers; l++)
-    DVK_TRY(dvk_block_forward(ctx, &t->layers[l], &p->kv, &p->io, c->d_model, c->ln_eps, batch, S, 0));
+    DVK_TRY(dvk_block_forward(ctx, &t->layers[l], &p->kv, &p->io, c->d_model, c->ln_eps, batch, S, 0, NULL));
   /* ln_f over every row (cheap next to the blocks; the op has no row stride), then proj on each
    * sequence's last row only: X rows S * d_model floats apart */
   DVK_TRY(dvk_op_layernorm(ctx, p->io.h, p->io.x, t->lnf_w, t->lnf_b, rows, c->d_model, c->ln_eps));

@@ -5,20 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/bartbpe.h"
 #include "model/charbpe.h"
 #include "model/tokenizer.h"
 #include "model/yttm.h"
 #include "vk/context.h" /* DVK_TRY */
 
-typedef enum kind { BYTE_BPE, YTTM, CHAR_BPE } kind;
-static const char *const kind_names[] = {"dalle-vk-bpe-1", "yttm-bpe", "char-bpe"};
+typedef enum kind { BYTE_BPE, YTTM, CHAR_BPE, BART_BPE } kind;
+static const char *const kind_names[] = {"dalle-vk-bpe-1", "yttm-bpe", "char-bpe", "bart-bpe"};
 
 struct dvk_tokenizer {
   kind kind;
   dvk_bpe *bpe;
   dvk_yttm *yttm;
   dvk_charbpe *charbpe;
+  dvk_bartbpe *bartbpe;
   uint32_t text_vocab, text_len;
+  int has_pad_id; /* dalle.text_pad_id given: every pad is pad_id, else pad j is text_vocab + j */
+  uint32_t pad_id;
   uint32_t *prefix, *suffix;
   size_t n_prefix, n_suffix;
 };
@@ -28,6 +32,7 @@ void dvk_tokenizer_destroy(dvk_tokenizer *t) {
   dvk_bpe_destroy(t->bpe);
   dvk_yttm_destroy(t->yttm);
   dvk_charbpe_destroy(t->charbpe);
+  dvk_bartbpe_destroy(t->bartbpe);
   free(t->prefix);
   free(t->suffix);
   free(t);
@@ -91,41 +96,97 @@ static dvk_status load_yttm(const gguf_file *f, dvk_tokenizer *t, dvk_error *err
   return s;
 }
 
+static void strings_free(dvk_strings *v) {
+  free((void *)v->s);
+  free((void *)v->len);
+  *v = (dvk_strings){0};
+}
+
+/* The string array key as a dvk_strings view of the file's strings (its two arrays malloc'ed; free
+ * with strings_free). */
+static dvk_status str_array(const gguf_file *f, const char *key, dvk_strings *out, dvk_error *err) {
+  *out = (dvk_strings){0};
+  const gguf_array *a;
+  DVK_TRY(gguf_get_array(f, key, GGUF_TYPE_STRING, &a, err));
+  const size_t n = (size_t)a->count;
+  const char **s = malloc((n ? n : 1) * sizeof *s);
+  size_t *len = malloc((n ? n : 1) * sizeof *len);
+  if (!s || !len) {
+    free(s);
+    free(len);
+    dvk_error_note(err, "%s: out of host memory for key '%s'", gguf_name(f), key);
+    return DVK_ERR_OUT_OF_HOST_MEMORY;
+  }
+  for (size_t i = 0; i < n; i++) {
+    s[i] = gguf_arr_str(a, i)->s;
+    len[i] = (size_t)gguf_arr_str(a, i)->len;
+  }
+  *out = (dvk_strings){s, len, n};
+  return DVK_OK;
+}
+
 static dvk_status load_charbpe(const gguf_file *f, dvk_tokenizer *t, dvk_error *err) {
-  const gguf_array *tokens;
   const gguf_string *suffix;
   uint32_t *merges = NULL, *special = NULL, unk;
   size_t n_merges, n_special;
-  DVK_TRY(gguf_get_array(f, "tokenizer.charbpe.tokens", GGUF_TYPE_STRING, &tokens, err));
-  if (tokens->count > t->text_vocab) {
-    dvk_error_note(err, "%s: tokenizer.charbpe.tokens has %llu tokens, more than dalle.text_vocab (%u)", gguf_name(f),
-                   (unsigned long long)tokens->count, t->text_vocab);
-    return DVK_ERR_MODEL_FORMAT;
+  dvk_strings tokens;
+  DVK_TRY(str_array(f, "tokenizer.charbpe.tokens", &tokens, err));
+  dvk_status s = DVK_OK;
+  if (tokens.n > t->text_vocab) {
+    dvk_error_note(err, "%s: tokenizer.charbpe.tokens has %zu tokens, more than dalle.text_vocab (%u)", gguf_name(f),
+                   tokens.n, t->text_vocab);
+    s = DVK_ERR_MODEL_FORMAT;
   }
-  dvk_status s = gguf_get_string(f, "tokenizer.charbpe.suffix", &suffix, err);
+  if (s == DVK_OK) s = gguf_get_string(f, "tokenizer.charbpe.suffix", &suffix, err);
   if (s == DVK_OK) s = gguf_get_u32(f, "tokenizer.charbpe.unk_id", &unk, err);
   if (s == DVK_OK) s = u32_array(f, "tokenizer.charbpe.merges", 0, 2, &merges, &n_merges, err);
   if (s == DVK_OK) s = u32_array(f, "tokenizer.charbpe.special_ids", 0, 1, &special, &n_special, err);
-  size_t n = (size_t)tokens->count;
-  const char **strs = s == DVK_OK ? malloc((n ? n : 1) * sizeof *strs) : NULL;
-  size_t *lens = s == DVK_OK ? malloc((n ? n : 1) * sizeof *lens) : NULL;
-  if (s == DVK_OK && (!strs || !lens)) {
-    dvk_error_note(err, "%s: out of host memory for the tokenizer", gguf_name(f));
-    s = DVK_ERR_OUT_OF_HOST_MEMORY;
-  }
-  for (size_t i = 0; s == DVK_OK && i < n; i++) {
-    strs[i] = gguf_arr_str(tokens, i)->s;
-    lens[i] = (size_t)gguf_arr_str(tokens, i)->len;
-  }
   dvk_error why = {""};
-  if (s == DVK_OK && (s = dvk_charbpe_create(strs, lens, n, merges, n_merges / 2, suffix->s, (size_t)suffix->len, unk,
-                                             special, n_special, &t->charbpe, &why)) != DVK_OK)
+  if (s == DVK_OK &&
+      (s = dvk_charbpe_create(tokens.s, tokens.len, tokens.n, merges, n_merges / 2, suffix->s, (size_t)suffix->len, unk,
+                              special, n_special, &t->charbpe, &why)) != DVK_OK)
     dvk_error_note(err, "%s: %s", gguf_name(f), why.msg);
-  free(strs);
-  free(lens);
+  strings_free(&tokens);
   free(merges);
   free(special);
   return s;
+}
+
+static dvk_status load_bartbpe(const gguf_file *f, dvk_tokenizer *t, dvk_error *err) {
+  dvk_strings tokens = {0}, merges = {0}, seqs = {0}, names = {0};
+  uint32_t unk;
+  dvk_status s = str_array(f, "tokenizer.bart.tokens", &tokens, err);
+  if (s == DVK_OK) s = str_array(f, "tokenizer.bart.merges", &merges, err);
+  if (s == DVK_OK) s = gguf_get_u32(f, "tokenizer.bart.unk_id", &unk, err);
+  if (s == DVK_OK) s = str_array(f, "tokenizer.emoji.sequences", &seqs, err);
+  if (s == DVK_OK) s = str_array(f, "tokenizer.emoji.names", &names, err);
+  if (s == DVK_OK && !t->has_pad_id) {
+    dvk_error_note(err, "%s: the bart-bpe tokenizer needs key 'dalle.text_pad_id'", gguf_name(f));
+    s = DVK_ERR_MODEL_FORMAT;
+  }
+  dvk_error why = {""};
+  if (s == DVK_OK &&
+      (s = dvk_bartbpe_create(tokens, merges, seqs, names, unk, t->text_vocab, &t->bartbpe, &why)) != DVK_OK)
+    dvk_error_note(err, "%s: %s", gguf_name(f), why.msg);
+  strings_free(&tokens);
+  strings_free(&merges);
+  strings_free(&seqs);
+  strings_free(&names);
+  return s;
+}
+
+/* dalle.text_pad_id: optional, below text_vocab. */
+static dvk_status load_pad_id(const gguf_file *f, dvk_tokenizer *t, dvk_error *err) {
+  if (!gguf_find_key(f, "dalle.text_pad_id")) return DVK_OK;
+  dvk_error why = {""};
+  if (gguf_get_u32(f, "dalle.text_pad_id", &t->pad_id, &why) != DVK_OK || t->pad_id >= t->text_vocab) {
+    dvk_error_note(err,
+                   "%s: dalle.text_pad_id, the tokenizer's pad id, must be a uint32 below dalle.text_vocab (%u)%s%s",
+                   gguf_name(f), t->text_vocab, why.msg[0] ? ": " : "", why.msg);
+    return DVK_ERR_MODEL_FORMAT;
+  }
+  t->has_pad_id = 1;
+  return DVK_OK;
 }
 
 /* tokenizer.prefix_ids / suffix_ids: optional, every id below text_vocab, together at most T. */
@@ -161,14 +222,20 @@ dvk_status dvk_tokenizer_load(const gguf_file *f, uint32_t text_vocab, uint32_t 
   }
   t->text_vocab = text_vocab;
   t->text_len = text_len;
-  dvk_status s;
-  if (strcmp(model->s, "dalle-vk-bpe-1") == 0) t->kind = BYTE_BPE, s = load_byte_bpe(f, t, err);
-  else if (strcmp(model->s, "yttm-bpe") == 0) t->kind = YTTM, s = load_yttm(f, t, err);
-  else if (strcmp(model->s, "char-bpe") == 0) t->kind = CHAR_BPE, s = load_charbpe(f, t, err);
-  else {
-    dvk_error_note(err, "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1, yttm-bpe or char-bpe)",
+  typedef dvk_status (*loader)(const gguf_file *, dvk_tokenizer *, dvk_error *);
+  static const loader loaders[] = {load_byte_bpe, load_yttm, load_charbpe, load_bartbpe}; /* as kind_names */
+  const size_t n_kinds = sizeof kind_names / sizeof *kind_names;
+  size_t k = 0;
+  while (k < n_kinds && strcmp(model->s, kind_names[k]) != 0) k++;
+  dvk_status s = load_pad_id(f, t, err);
+  if (s == DVK_OK && k == n_kinds) {
+    dvk_error_note(err,
+                   "%s: unsupported tokenizer.model '%.60s' (expected dalle-vk-bpe-1, yttm-bpe, char-bpe or bart-bpe)",
                    gguf_name(f), model->s);
     s = DVK_ERR_MODEL_FORMAT;
+  } else if (s == DVK_OK) {
+    t->kind = (kind)k;
+    s = loaders[k](f, t, err);
   }
   if (s == DVK_OK) s = load_wrapping(f, t, err);
   if (s != DVK_OK) {
@@ -189,6 +256,7 @@ dvk_status dvk_tokenizer_encode(const dvk_tokenizer *t, const char *text, size_t
     return DVK_ERR_INVALID_ARGUMENT;
   }
   if (t->kind == BYTE_BPE) return dvk_bpe_encode(t->bpe, text, len, ids, n_ids, err);
+  if (t->kind == BART_BPE) return dvk_bartbpe_encode(t->bartbpe, text, len, ids, n_ids, err);
   int32_t *out = malloc((3 * len + 1) * sizeof *out);
   size_t n = !out              ? (size_t)-1
              : t->kind == YTTM ? dvk_yttm_encode(t->yttm, text, len, out)
@@ -203,20 +271,41 @@ dvk_status dvk_tokenizer_encode(const dvk_tokenizer *t, const char *text, size_t
   return DVK_OK;
 }
 
-dvk_status dvk_tokenizer_text_ids(const dvk_tokenizer *t, const char *prompt, size_t len, int32_t *ids, uint32_t *used,
-                                  uint32_t *dropped, dvk_error *err) {
-  int32_t *tok;
-  size_t n;
-  DVK_TRY(dvk_tokenizer_encode(t, prompt, len, &tok, &n, err));
+/* The pad at position j. */
+static int32_t pad(const dvk_tokenizer *t, size_t j) {
+  return (int32_t)(t->has_pad_id ? t->pad_id : t->text_vocab + (uint32_t)j);
+}
+
+/* prefix + tok[0..n) + suffix, cut to T, then pads. */
+static void wrap(const dvk_tokenizer *t, const int32_t *tok, size_t n, int32_t *ids, uint32_t *used,
+                 uint32_t *dropped) {
   const size_t total = t->n_prefix + n + t->n_suffix, T = t->text_len;
   for (size_t j = 0; j < T; j++) {
     if (j < t->n_prefix) ids[j] = (int32_t)t->prefix[j];
     else if (j < t->n_prefix + n) ids[j] = tok[j - t->n_prefix];
     else if (j < total) ids[j] = (int32_t)t->suffix[j - t->n_prefix - n];
-    else ids[j] = (int32_t)(t->text_vocab + j);
+    else ids[j] = pad(t, j);
   }
-  free(tok);
   *used = (uint32_t)(total < T ? total : T);
   *dropped = (uint32_t)(total - *used);
+}
+
+dvk_status dvk_tokenizer_text_ids(const dvk_tokenizer *t, const char *prompt, size_t len, int32_t *ids, uint32_t *used,
+                                  uint32_t *dropped, dvk_error *err) {
+  int32_t *tok;
+  size_t n;
+  DVK_TRY(dvk_tokenizer_encode(t, prompt, len, &tok, &n, err));
+  wrap(t, tok, n, ids, used, dropped);
+  free(tok);
   return DVK_OK;
+}
+
+void dvk_tokenizer_null_ids(const dvk_tokenizer *t, const int32_t *text_ids, uint32_t used, int32_t *null_ids) {
+  if (t->kind != BART_BPE) { /* the empty caption: every tokenizer encodes "" to no ids */
+    uint32_t u, d;
+    wrap(t, NULL, 0, null_ids, &u, &d);
+    return;
+  }
+  for (size_t j = 0; j < t->text_len; j++) /* min-dalle: [first, last] of the caption row */
+    null_ids[j] = j > 1 || used == 0 ? pad(t, j) : text_ids[j == 0 ? 0 : used - 1];
 }

@@ -148,6 +148,25 @@ static dvk_status check_mask(dvk_device *ctx, const dvk_attn_mask *m, uint32_t e
   return DVK_OK;
 }
 
+/* The keys mask: *n_seq = the cache sequences that `batch` query sequences read (b / q_per_kv), each with
+ * key_len in 1..s_max. */
+static dvk_status check_keys(dvk_device *ctx, const dvk_attn_mask *m, const dvk_kv_cache *c, uint32_t batch,
+                             uint32_t *n_seq) {
+  const uint32_t per = m->q_per_kv ? m->q_per_kv : 1;
+  *n_seq = (uint32_t)dvk_div_up(batch, per);
+  if (!m->key_len)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: the keys mask needs key_len (one length per cache sequence)");
+  if (*n_seq > c->batch)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT,
+                    "attention: %u query sequences at q_per_kv %u read %u cache sequences, the cache holds %u", batch,
+                    per, *n_seq, c->batch);
+  for (uint32_t i = 0; i < *n_seq; i++)
+    if (m->key_len[i] == 0 || m->key_len[i] > c->s_max)
+      return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: key_len[%u] = %u, must be in 1..s_max %u", i,
+                      m->key_len[i], c->s_max);
+  return DVK_OK;
+}
+
 /* Invocations per workgroup: a power of two, at most 64 (32 on CPUs, where fewer invocations per key
  * list measured as fast or faster), with WG * d_head <= ACC_FLOATS. */
 static uint32_t attn_workgroup(const dvk_device *ctx, uint32_t d_head) {
@@ -158,43 +177,91 @@ static uint32_t attn_workgroup(const dvk_device *ctx, uint32_t d_head) {
 
 /* Whether to read the cache through RGBA32F texel buffers (variant attn_texel): on CPUs, where llvmpipe's
  * texel fetches measured about 1.3-2x faster than storage-buffer loads for decode (paper shape, lavapipe,
- * noisy shared machine); and only when every chunk offset meets the texel alignment and size limits. */
-static int use_texel(const dvk_device *ctx, VkDeviceSize kv_seq, uint32_t chunk) {
+ * noisy shared machine); and only when every sequence offset meets the texel alignment and a cache binding
+ * (at most `bound` bytes) the size limit. */
+static int use_texel(const dvk_device *ctx, VkDeviceSize kv_seq, VkDeviceSize bound) {
   return ctx->device_class == DVK_CLASS_CPU && kv_seq % ctx->limits.texel_align == 0 &&
-         kv_seq * chunk / 16 <= ctx->limits.max_texel_elements;
+         bound / 16 <= ctx->limits.max_texel_elements;
+}
+
+/* The window over sequences [b0, b0 + n) of t (per_seq bytes each, a multiple of 16) and the vec4 index of
+ * sequence b0 inside it. */
+static dvk_status seq_window(dvk_device *ctx, const char *name, dvk_tensor t, VkDeviceSize per_seq, uint32_t b0,
+                             uint32_t n, dvk_tensor *out, uint32_t *off) {
+  dvk_window w = {0};
+  DVK_TRY(dvk_window_of(ctx, "attention", name, t, per_seq / 16 * b0, per_seq / 16 * n, 16, &w));
+  *out = w.t, *off = w.off;
+  return DVK_OK;
+}
+
+/* Records one attention dispatch: pc.batch query sequences from q0 against the cache sequences from c0 (nc
+ * of them: pc.batch, or 1 with pc.kv_shared). */
+static dvk_status attn_dispatch(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+                                dvk_pc_attn pc, uint32_t q0, uint32_t c0, uint32_t nc, int texel) {
+  const uint32_t d = cache->n_heads * cache->d_head;
+  const VkDeviceSize qkv_seq = (VkDeviceSize)pc.nq * 3 * d * 4, out_seq = (VkDeviceSize)pc.nq * d * 4;
+  dvk_dispatch_desc desc = {.shader = texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4, .push = &pc,
+                            .push_size = sizeof pc, .n_spec = 2,
+                            .spec = {attn_workgroup(ctx, cache->d_head), cache->d_head}};
+  DVK_TRY(seq_window(ctx, "qkv", qkv, qkv_seq, q0, pc.batch, &desc.bindings[0].t, &pc.q_off));
+  DVK_TRY(seq_window(ctx, "k", cache->k, seq_bytes(cache), c0, nc, &desc.bindings[1].t, &pc.k_off));
+  DVK_TRY(seq_window(ctx, "v", cache->v, seq_bytes(cache), c0, nc, &desc.bindings[2].t, &pc.v_off));
+  DVK_TRY(seq_window(ctx, "out", out, out_seq, q0, pc.batch, &desc.bindings[3].t, &pc.o_off));
+  if (texel) desc.bindings[1].format = desc.bindings[2].format = VK_FORMAT_R32G32B32A32_SFLOAT;
+  dvk_groups_1d(ctx, (uint64_t)pc.batch * cache->n_heads * pc.nq, desc.groups);
+  return dvk_dispatch(ctx, &desc);
+}
+
+/* The keys mask: one dispatch per cache sequence c (more when its query sequences exceed a binding) over
+ * the query sequences that read it, c * q_per_kv .. (c + 1) * q_per_kv - 1, binding that sequence alone. */
+static dvk_status attention_keys(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
+                                 const dvk_attn_mask *mask, uint32_t batch, uint32_t n_seq, dvk_pc_attn pc) {
+  const uint32_t d = cache->n_heads * cache->d_head, per = mask->q_per_kv ? mask->q_per_kv : 1;
+  const VkDeviceSize qkv_seq = (VkDeviceSize)pc.nq * 3 * d * 4, kv_seq = seq_bytes(cache);
+  const VkDeviceSize room = ctx->limits.max_storage_range - dvk_window_align(ctx); /* from any start */
+  const uint64_t q_chunk = room / qkv_seq; /* qkv rows are the widest per-sequence query operand */
+  if (q_chunk == 0 || kv_seq > room)
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: one sequence exceeds the binding range");
+  const int texel = use_texel(ctx, kv_seq, kv_seq + dvk_window_align(ctx));
+  pc.kv_shared = 1;
+  pc.grid = 1; /* unused; keeps the shader's image arithmetic defined */
+  for (uint32_t c = 0; c < n_seq; c++) {
+    const uint32_t end = (uint64_t)(c + 1) * per < batch ? (c + 1) * per : batch;
+    pc.n_keys = mask->key_len[c];
+    for (uint32_t q0 = c * per; q0 < end; q0 += pc.batch) {
+      pc.batch = end - q0 < q_chunk ? end - q0 : (uint32_t)q_chunk;
+      DVK_TRY(attn_dispatch(ctx, out, qkv, cache, pc, q0, c, 1, texel));
+    }
+  }
+  return DVK_OK;
 }
 
 dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                             const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0) {
-  DVK_TRY(check_cache(ctx, "attention", cache, batch));
-  if (nq == 0 || (uint64_t)p0 + nq > cache->s_max)
+  const int keys = mask->type == DVK_MASK_KEYS;
+  uint32_t n_seq = batch; /* cache sequences read */
+  if (keys && batch) DVK_TRY(check_keys(ctx, mask, cache, batch, &n_seq));
+  DVK_TRY(check_cache(ctx, "attention", cache, n_seq));
+  if (nq == 0 || (!keys && (uint64_t)p0 + nq > cache->s_max))
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: queries %u + %u past s_max %u", p0, nq,
                     cache->s_max);
-  DVK_TRY(check_mask(ctx, mask, p0 + nq));
+  if (!keys) DVK_TRY(check_mask(ctx, mask, p0 + nq));
   uint32_t d = cache->n_heads * cache->d_head;
   VkDeviceSize qkv_seq = (VkDeviceSize)nq * 3 * d * 4, out_seq = (VkDeviceSize)nq * d * 4, kv_seq = seq_bytes(cache);
   DVK_TRY(dvk_need_bytes(ctx, "attention", "qkv", qkv, qkv_seq * batch));
   DVK_TRY(dvk_need_bytes(ctx, "attention", "out", out, out_seq * batch));
+  dvk_pc_attn pc = {.nq = nq, .p0 = p0, .n_heads = cache->n_heads, .s_max = cache->s_max,
+                    .image0 = mask->image0, .grid = mask->grid, .mask = (uint32_t)mask->type,
+                    .conv_half = mask->conv_k / 2, .conv_wrap = mask->conv_wrap != 0,
+                    .scale = 1.0f / sqrtf((float)cache->d_head)};
+  if (keys) return attention_keys(ctx, out, qkv, cache, mask, batch, n_seq, pc);
   VkDeviceSize per[3] = {qkv_seq, out_seq, kv_seq};
   uint32_t chunk = batch_chunk(ctx, per, 3, batch);
   if (chunk == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: one sequence exceeds the binding range");
-  int texel = use_texel(ctx, kv_seq, chunk);
+  int texel = use_texel(ctx, kv_seq, kv_seq * chunk);
   for (uint32_t b0 = 0; b0 < batch; b0 += chunk) {
-    uint32_t nb = batch - b0 < chunk ? batch - b0 : chunk;
-    dvk_pc_attn pc = {.batch = nb, .nq = nq, .p0 = p0, .n_heads = cache->n_heads, .s_max = cache->s_max,
-                      .image0 = mask->image0, .grid = mask->grid, .mask = (uint32_t)mask->type,
-                      .conv_half = mask->conv_k / 2, .conv_wrap = mask->conv_wrap != 0,
-                      .scale = 1.0f / sqrtf((float)cache->d_head)};
-    dvk_dispatch_desc desc = {.shader = texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4, .push = &pc,
-                              .push_size = sizeof pc, .n_spec = 2,
-                              .spec = {attn_workgroup(ctx, cache->d_head), cache->d_head}};
-    DVK_TRY(seqs(ctx, "qkv", qkv, qkv_seq, b0, nb, &desc.bindings[0].t));
-    DVK_TRY(seqs(ctx, "k", cache->k, kv_seq, b0, nb, &desc.bindings[1].t));
-    DVK_TRY(seqs(ctx, "v", cache->v, kv_seq, b0, nb, &desc.bindings[2].t));
-    DVK_TRY(seqs(ctx, "out", out, out_seq, b0, nb, &desc.bindings[3].t));
-    if (texel) desc.bindings[1].format = desc.bindings[2].format = VK_FORMAT_R32G32B32A32_SFLOAT;
-    dvk_groups_1d(ctx, (uint64_t)nb * cache->n_heads * nq, desc.groups);
-    DVK_TRY(dvk_dispatch(ctx, &desc));
+    pc.batch = batch - b0 < chunk ? batch - b0 : chunk;
+    DVK_TRY(attn_dispatch(ctx, out, qkv, cache, pc, b0, b0, pc.batch, texel));
   }
   return DVK_OK;
 }

@@ -4,7 +4,9 @@
  * the start-of-image token when the model has one) are plain causal, and every later query sees them; a
  * position p >= I0 is image index i = p - I0 and sees the image keys j <= i its layer's mask allows (full / row /
  * col / conv k with wrap or clamp). With a start token I0 = T + 1 (image token i at T+1+i); without, I0 = T; a
- * file may shift it (dalle.mask_image0, ruDALL-E v2). One softmax over all allowed keys, scale 1 / sqrt(d_head).
+ * file may shift it (dalle.mask_image0, ruDALL-E v2). The keys mask (encoder-decoder models) has no positions:
+ * query sequence b sees keys 0 .. key_len[c] - 1 of cache sequence c = b / q_per_kv. One softmax over all allowed
+ * keys, scale 1 / sqrt(d_head).
  *
  * Use: prefill = dvk_op_kv_append(all S rows, p0 = 0) + dvk_op_attention(nq = S, p0 = 0), or
  * dvk_op_attention_cached, which does both; decode step at position p = the same with nq = 1, p0 = p.
@@ -76,14 +78,19 @@ dvk_status dvk_op_kv_copy(dvk_device *ctx, const dvk_kv_cache *cache, const uint
  * over the keys k the mask allows for position p0 + t (enumerated in the shader; only those are read).
  * q from qkv: f32 [batch, nq, 3 d], q = the first d columns; out: f32 [batch, nq, d]. Every key the
  * queries may see (positions < p0 + nq) must already be in the cache (dvk_op_kv_append).
+ * The keys mask reads K and V of cache sequence b / q_per_kv instead, keys 0 .. key_len - 1 whatever p0
+ * (cross-attention: decoder positions against the encoder's cache); one dispatch per cache sequence.
  * One workgroup per (sequence, head, query). fp32 throughout.
  * Errors: DVK_ERR_INVALID_ARGUMENT (p0 + nq > s_max or > I0 + G*G, conv k even, G == 0,
- * d_head not a multiple of 4 or over 256, batch > cache.batch, tensors too small). */
+ * d_head not a multiple of 4 or over 256, batch > cache.batch, tensors too small; keys mask: key_len NULL
+ * or an entry outside 1..s_max, more cache sequences read (batch / q_per_kv rounded up) than cache.batch,
+ * the p0 bounds do not apply). */
 dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                             const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);
 
 /* dvk_op_kv_append(cache, qkv, batch, nq, p0) followed by dvk_op_attention(...): the attention of one
- * layer for new rows (prefill: p0 = 0, nq = S; decode: nq = 1, p0 = position). */
+ * layer for new rows (prefill: p0 = 0, nq = S; decode: nq = 1, p0 = position; encoder self-attention: the
+ * keys mask with q_per_kv 1, p0 = 0, nq = T). */
 dvk_status dvk_op_attention_cached(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
                                    const dvk_attn_mask *mask, uint32_t batch, uint32_t nq, uint32_t p0);
 

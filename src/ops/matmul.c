@@ -11,9 +11,10 @@
 #include "ops/window.h"
 
 _Static_assert(DVK_MATMUL_GELU == DVK_MM_GELU && DVK_MATMUL_ACCUMULATE == DVK_MM_ACCUMULATE &&
-                 DVK_MATMUL_GELU_TANH == DVK_MM_GELU_TANH && DVK_MATMUL_CLAMP == DVK_MM_CLAMP,
+                 DVK_MATMUL_GELU_TANH == DVK_MM_GELU_TANH && DVK_MATMUL_CLAMP == DVK_MM_CLAMP &&
+                 DVK_MATMUL_MULTIPLY == DVK_MM_MULTIPLY,
                "public matmul flags must match the shader flags");
-#define EPILOGUE_FLAGS (DVK_MM_GELU | DVK_MM_GELU_TANH | DVK_MM_CLAMP | DVK_MM_ACCUMULATE)
+#define EPILOGUE_FLAGS (DVK_MM_GELU | DVK_MM_GELU_TANH | DVK_MM_CLAMP | DVK_MM_ACCUMULATE | DVK_MM_MULTIPLY)
 _Static_assert(DVK_MATMUL_K_ALIGN == DVK_MM_K_ALIGN, "W row padding must match the shaders");
 
 #define VEC_MAX_M 8u   /* matmul_vec.comp MR */
@@ -258,6 +259,8 @@ dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d) {
                     (unsigned long long)x_bytes, (unsigned long long)y_bytes);
   if ((d->flags & DVK_MM_GELU) && (d->flags & DVK_MM_GELU_TANH))
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: GELU erf and tanh flags together");
+  if ((d->flags & DVK_MM_ACCUMULATE) && (d->flags & DVK_MM_MULTIPLY))
+    return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: ACCUMULATE and MULTIPLY flags together (Y is either added to or multiplied by)");
   if ((d->flags & DVK_MM_CLAMP) && !(d->clamp > 0))
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "matmul: clamp bound %g must be > 0", (double)d->clamp);
   plan p;

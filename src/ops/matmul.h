@@ -114,7 +114,8 @@ typedef struct dvk_matmul_desc {
   const dvk_tensor *bias;      /* f32 b[n], or NULL */
   dvk_tensor y;                /* f32 Y[m, n], row stride ldy; must not overlap X or W */
   uint32_t ldy;                /* floats; 0 means n */
-  uint32_t flags;              /* DVK_MATMUL_GELU or _GELU_TANH | DVK_MATMUL_CLAMP | DVK_MATMUL_ACCUMULATE */
+  uint32_t flags;              /* DVK_MATMUL_GELU or _GELU_TANH | DVK_MATMUL_CLAMP | DVK_MATMUL_ACCUMULATE or
+                                  _MULTIPLY */
   float clamp;                 /* DVK_MATMUL_CLAMP: the bound c > 0 */
   const dvk_matmul_kv *kv;     /* NULL, or the KV-cache append of a QKV projection (above) */
   dvk_matmul_kernel kernel;    /* AUTO unless testing */
@@ -124,7 +125,8 @@ typedef struct dvk_matmul_desc {
 } dvk_matmul_desc;
 
 /* Records Y (+)= epilogue(X . W^T + b) as described above (one dispatch per W chunk; no flush).
- * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, both GELU flags, a clamp bound not > 0, a stride smaller than its
+ * Errors (with a message on ctx): DVK_ERR_INVALID_ARGUMENT for m == 0, both GELU flags, ACCUMULATE with
+ * MULTIPLY, a clamp bound not > 0, a stride smaller than its
  * row, a tensor smaller than its shape needs, misaligned offsets (see above), X or Y over
  * maxStorageBufferRange, GPU_VEC with m > 8, a q8_0 W with k not a multiple of 32, a kv whose shapes do not
  * match Y (or as dvk_op_kv_append);
@@ -133,7 +135,7 @@ typedef struct dvk_matmul_desc {
 dvk_status dvk_op_matmul_ex(dvk_device *ctx, const dvk_matmul_desc *d);
 
 /* Shorthand for contiguous operands: Y[m, w->n] (+)= epilogue(X[m, w->k] . W^T + b), bias may be NULL,
- * flags DVK_MATMUL_GELU or _GELU_TANH | DVK_MATMUL_ACCUMULATE (no clamp). Same errors as dvk_op_matmul_ex. */
+ * flags DVK_MATMUL_GELU or _GELU_TANH | DVK_MATMUL_ACCUMULATE or _MULTIPLY (no clamp). Same errors as dvk_op_matmul_ex. */
 dvk_status dvk_op_matmul(dvk_device *ctx, dvk_tensor y, dvk_tensor x, const dvk_matmul_weight *w,
                          const dvk_tensor *bias, uint32_t m, uint32_t flags);
 

@@ -6,6 +6,9 @@ charbpe.py; rules: docs/tokenizer.md §7-§10):
   C tokenizer is checked against the same file in tests/test_tokenizer.c), the GGUF keys round trip;
 - bad bpe.model / vocab.json / merges.txt files refused with ConvertError naming the file;
 - text_ids: prefix + ids + suffix, cut to T, pads, from the fixtures' GGUF keys;
+- bart-bpe: the goldens of tests/data/tokenizer/bart (the C tokenizer reads the same file) from the
+  Python port rebuilt out of the fixture's GGUF keys, and the fixture's emoji table is the installed
+  `emoji` package's (when it is installed);
 - src/model/unicode_tables.c is what tools/gen_unicode_tables.py writes with this Python.
 Run: /usr/bin/python3 -m unittest discover -s tools/tests -t tools"""
 import contextlib
@@ -17,7 +20,7 @@ import unicodedata
 import unittest
 
 from dallevk import text_ids
-from dallevk.convert import ConvertError, charbpe, yttm
+from dallevk.convert import ConvertError, bart_bpe, charbpe, yttm
 from dallevk.convert.plan import Plan, write_plan
 from dallevk.gguf import GGUFReader
 
@@ -191,6 +194,26 @@ class TestTextIds(unittest.TestCase):
         self.assertEqual(tok.text_ids("", 4, 420)[0], [2, 3, 422, 423])
         tok = text_ids.from_reader(GGUFReader(os.path.join(DATA, "charbpe", "tokenizer.gguf")))
         self.assertEqual(tok.text_ids("[PAD]", 3, 16384)[0], [0, 16385, 16386])
+
+
+class TestBartFixture(unittest.TestCase):
+    def setUp(self):
+        self.reader = GGUFReader(os.path.join(DATA, "bart", "tokenizer.gguf"))
+
+    def test_goldens(self):
+        tok = bart_bpe.BartBPE.from_gguf(self.reader)
+        cases = list(goldens("bart"))
+        self.assertGreater(len(cases), 60)
+        for text, ids in cases:
+            self.assertEqual(tok.encode(text), [0] + ids + [2], repr(text[:40]))
+
+    def test_emoji_table_current(self):
+        try:
+            table = bart_bpe.emoji_table()[0]
+        except ConvertError:
+            self.skipTest("the emoji package is not installed")
+        have = zip(self.reader.get("tokenizer.emoji.sequences"), self.reader.get("tokenizer.emoji.names"))
+        self.assertEqual(list(have), table)
 
 
 class TestUnicodeTables(unittest.TestCase):

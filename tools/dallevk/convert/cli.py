@@ -123,6 +123,7 @@ def main(argv=None):
                 for note in notes:
                     print("convert: note: %s" % note)
                 license = a.license or min_dalle.LICENSE
+                a.name = a.name or min_dalle.model_name(plan)
             else:
                 plan = taming_vqgan.plan(stack, _vqgan_input(a.ckpt), not a.no_encoder, a.resolution,
                                          a.norm_eps, a.output_range)

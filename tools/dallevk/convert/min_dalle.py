@@ -10,8 +10,8 @@ counts, image positions); the head count is not in the files: --n-heads (default
 with 16 and Mega with 32). min-dalle samples codes 0..16383 and feeds 16383 as the start token, so
 the decoder's embedding and lm_head keep their first 16384 rows (Mini ships 16385, Mega 16416) and
 image_start is embedding row 16383 plus position row 0; image_pos_emb row i is position row i + 1 (the
-code fed at decoder input i + 1), so the decoder's positions are those of the decoder-only files. Canonical layouts: q|k|v of self-attention fused, k|v of
-cross-attention fused, zero biases for the bias-free projections and the head. min-dalle loads the
+code fed at decoder input i + 1), so the decoder's positions are those of the decoder-only files.
+Canonical layouts: q|k|v of self-attention fused, k|v of cross-attention fused, zero biases for the bias-free projections and the head. min-dalle loads the
 encoder and decoder with strict=False, so a LayerNorm weight or bias missing from a file runs with
 nn.LayerNorm's initial 1 / 0: the converter writes the same and names each such key; every other
 tensor must be present with its shape, and an unknown key is an error.
@@ -154,6 +154,12 @@ def infer_config(enc_path, enc, dec_path, dec, heads=None):
     if cfg.enc_layers < 1 or cfg.n_layers < 1:
         raise ConvertError("%s: no 'layers.0.*' tensors" % (enc_path if cfg.enc_layers < 1 else dec_path))
     return cfg, rows
+
+
+def model_name(plan):
+    """general.name for a plan: the release its width matches (Mini 1024, Mega 2048), else a plain label."""
+    d = dict((k, v) for _, k, v in plan.keys)["dalle.d_model"]
+    return {1024: "DALL-E Mini", 2048: "DALL-E Mega"}.get(d, "DALL-E Mini/Mega layout (d_model %d)" % d)
 
 
 def _shift_rows(pos):
