@@ -4,7 +4,7 @@
 # weight-read bound, matmul GB/s, VQGAN decode).
 #   scripts/gpu-check.sh [--quick]   --quick: without the public-size benchmarks (which write random model files
 #                                    to ~/.cache/dalle-vk/bench once: Malevich and minDALL-E 2.5 GB each at f16,
-#                                    DALL-E Mini and Mega with 4 decoder layers 0.3 and 0.9 GB, scaled to 12 / 24)
+#                                    DALL-E Mini and Mega with 4 decoder layers 0.4 and 1.0 GB, scaled to 12 / 24)
 # The device is dalle-vk's default choice (a discrete GPU first); DVK_DEVICE=NAME picks another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
