@@ -1,6 +1,7 @@
 /* `dalle-vk-bench decode`: milliseconds per transformer decode step (one new image token for each of N
  * candidates, logits read back), next to the weight-read bound: the bytes of every weight a step reads
- * (the four matmuls of each layer and the logits matmul) divided by this machine's measured streaming
+ * (the four matmuls of each layer, with an encoder-decoder file's GLU gate and cross-attention q and out, and
+ * the logits matmul) divided by this machine's measured streaming
  * bandwidth. Wall and CPU time (all threads of the process: lavapipe's workers included) are both given;
  * on a shared machine the CPU column is the stable one, and its bound is bytes / (bytes streamed per
  * CPU-second of one reading thread).
@@ -170,17 +171,19 @@ static dvk_status file_transformer(dvk_device *ctx, dvk_arena *a, const char *pa
   return s;
 }
 
-/* Bytes of every weight one decode step reads: the matmul weights (and, negligibly, one embedding row). */
+static uint64_t weight_bytes(const dvk_matmul_weight *w) { return dvk_matmul_weight_bytes(w->type, w->n, w->k); }
+
+/* Bytes of every weight one decode step reads: the matmul weights (and, negligibly, one embedding row); in an
+ * encoder-decoder file also the GLU gate and the cross-attention's q and out (its K/V come from the prompt, once). */
 static uint64_t step_weight_bytes(const dvk_transformer *tf) {
   uint64_t b = 0;
   for (uint32_t l = 0; l < tf->cfg.n_layers; l++) {
     const dvk_layer *y = &tf->layers[l];
-    b += dvk_matmul_weight_bytes(y->qkv.type, y->qkv.n, y->qkv.k) +
-         dvk_matmul_weight_bytes(y->out.type, y->out.n, y->out.k) +
-         dvk_matmul_weight_bytes(y->fc1.type, y->fc1.n, y->fc1.k) +
-         dvk_matmul_weight_bytes(y->fc2.type, y->fc2.n, y->fc2.k);
+    b += weight_bytes(&y->qkv) + weight_bytes(&y->out) + weight_bytes(&y->fc1) + weight_bytes(&y->fc2);
+    if (y->glu) b += weight_bytes(&y->gate);
+    if (y->cross) b += weight_bytes(&y->cross_q) + weight_bytes(&y->cross_out);
   }
-  return b + dvk_matmul_weight_bytes(tf->logits_w.type, tf->logits_w.n, tf->logits_w.k);
+  return b + weight_bytes(&tf->logits_w);
 }
 
 /* ---- one row of the table ---- */
@@ -198,7 +201,9 @@ static dvk_status time_steps(dvk_device *ctx, const dvk_transformer *tf, uint32_
   dvk_status s = ids && logits ? dvk_arena_create(ctx, 0, &a)
                                : dvk_fail(ctx, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   if (s == DVK_OK) s = dvk_tf_state_create(ctx, a, tf, batch, &st);
-  for (uint32_t t = 0; t < c->text_len; t++) ids[t] = (int32_t)(t < 5 ? 40 + 3 * t : c->text_vocab + t);
+  const int enc_dec = c->layout == DVK_LAYOUT_ENCODER_DECODER; /* pads: text_pad_id, else Vt + position */
+  for (uint32_t t = 0; t < c->text_len; t++)
+    ids[t] = (int32_t)(t < 5 ? 40 + 3 * t : enc_dec ? c->text_pad_id : c->text_vocab + t);
   if (s == DVK_OK) s = dvk_transformer_prefill(ctx, tf, &st, ids, logits);
   const int warm = 2;
   double w0 = 0, c0 = 0;

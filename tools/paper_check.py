@@ -3,7 +3,7 @@
 random weights and only 1-2 layers, and the PyTorch reference's logits along a fixed code path, for
 tests/test_paper.c (ctest label "slow").
 
-  paper_check.py OUT_DIR [--model paper|malevich|malevich-v2|minidalle] [--break FIELD=VALUE]
+  paper_check.py OUT_DIR [--model paper|malevich|malevich-v2|minidalle|mini|mega] [--break FIELD=VALUE]
 
 Models (--model; each writes the cases listed, <case>.gguf + <case>-golden.gguf, and OUT_DIR/cases):
   paper        Ramesh et al. 2021, App. B.1: d_model 3968, 62 heads, T 256, G 32, text vocab 16384 (+256 pads),
@@ -18,25 +18,40 @@ Models (--model; each writes the cases listed, <case>.gguf + <case>-golden.gguf,
   malevich-v2  ruDALL-E v2 (Emojich, Malevich_v2): as malevich with T 129, mask_image0 128, conv window wrapped.
   minidalle    minDALL-E: d_model 1536, 24 heads, d_ff 6144, T 64, G 16, vocabs 16384 / 16384, pre-LN, erf
                GELU, linear image positions, no start token, 2 full-attention layers.
+  mini, mega   DALL-E Mini / Mega, the encoder-decoder of docs/model-format.md §9: Mini d_model 1024, 16 heads,
+               GLU 2730, text vocab 50264, 2 encoder + 2 decoder layers; Mega d_model 2048, 32 heads, GLU 4096,
+               text vocab 50272, 1 encoder + 2 decoder layers; both T 64, G 16, image vocab 16384. Written as
+               min-dalle's own files (encoder.pt, decoder.pt: the keys of tests/data/min_dalle's tiny files, every
+               dimension scaled to the full shape; its vocab.json, merges.txt and detoker.pt) and converted by
+               tools/convert.py dalle-mini --type f16. The reference is tools/dallevk/bart.py on the converted
+               file's own values (f32 arithmetic), two rows: a random caption (bos, 40 ids, eos, pads) and its
+               unconditional row; the goldens hold both rows' logits at every step (engine order: caption,
+               unconditional) and check.cond_scale 16 (min-dalle's super-conditioning factor).
 The public shapes run the whole grid: prefill, then all G*G-1 decode steps through the engine's KV cache,
 every step's logits compared (the masks at the grid's last rows and columns included). The reference is
 Dalle.forward on the whole sequence (no KV cache), float32 on the f16-rounded weights; seed 2021.
 --break FIELD=VALUE writes that architecture option into the model file while the reference keeps the
 right one (e.g. --model malevich --break gelu=erf): the engine must then fail the check.
-Golden files hold text_ids, codes (the fed image tokens), logits [steps + 1, Vi] and check.tolerance.
-Memory: paper ~6 GB, the public shapes ~2.5 GB.
+For mini / mega FIELD is a dalle.* key of the converted file (e.g. --model mini --break gelu=tanh).
+Golden files hold text_ids [T] (mini, mega: [2, T], the caption row then the unconditional row), codes (the
+fed image tokens), logits [steps + 1, Vi] (mini, mega: [steps + 1, 2, Vi]) and check.tolerance.
+Memory: paper ~6 GB, the public shapes ~2.5 GB, mega ~4 GB.
 """
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 import torch
 
+from dallevk import bart as B
+from dallevk.convert import cli as convert_cli
 from dallevk.dvae import Decoder, DvaeConfig
 from dallevk.export import add_dvae, add_tokenizer, add_transformer
-from dallevk.gguf import GGUFValueType, GGUFWriter, tensor_type
+from dallevk.gguf import GGMLType, GGUFReader, GGUFValueType, GGUFWriter, copy_fields, tensor_type
+from dallevk.random_init import min_dalle_files
 from dallevk.transformer import Dalle, DalleConfig, pad_text
 
 # Relative logit error. The reference runs on the file's own f16 values, so only f32 arithmetic differs (measured
@@ -63,6 +78,71 @@ MODELS = {
                        d_ff=6144, image_start=False, image_pos="linear"),
                   {"minidalle": (["full", "full"], "f16", SAME_WEIGHTS_TOL)}, None, set()),
 }
+
+# DALL-E Mini / Mega (docs/model-format.md §9): case -> full shape, shipped decoder rows (min-dalle's files: Mini
+# 16385, Mega 16416), layer counts, file type, tolerance
+BART_MODELS = {
+    "mini": {"mini": (dict(d_model=1024, n_heads=16, d_ff=2730, text_vocab=50264, rows=16385, enc_layers=2,
+                           n_layers=2), "f16", SAME_WEIGHTS_TOL)},
+    "mega": {"mega": (dict(d_model=2048, n_heads=32, d_ff=4096, text_vocab=50272, rows=16416, enc_layers=1,
+                           n_layers=2), "f16", SAME_WEIGHTS_TOL)},
+}
+COND_SCALE = 16.0  # min-dalle's supercondition_factor
+
+
+def break_key(path, text):
+    """Rewrites the model file with dalle.FIELD = VALUE of --break (typed as the key's current value)."""
+    field, _, value = text.partition("=")
+    r = GGUFReader(path)
+    key = "dalle." + field
+    if key not in r.fields or not value:
+        raise SystemExit("paper_check: --break %r: expected FIELD=VALUE with a dalle.* key of the file" % text)
+    f = r.fields[key]
+    new = (value == "true") if isinstance(f.value, bool) else type(f.value)(value)
+    if new == f.value:
+        raise SystemExit("paper_check: --break %s: the model already has %s = %r" % (text, key, f.value))
+    w = GGUFWriter()
+    copy_fields(w, r, keep=lambda k: k != key)
+    if f.type == GGUFValueType.STRING:
+        w.add_string(key, new)
+    else:
+        w.add_scalar(key, new, f.type)
+    for name, t in r.tensors.items():
+        w.add_tensor(name, t.data, "f16" if t.type == GGMLType.F16 else "f32")
+    del r
+    w.write(path)
+
+
+def bart_case(out_dir, name, shape, file_type, tol, gen, mutation):
+    """One DALL-E Mini / Mega case: min-dalle's files -> tools/convert.py dalle-mini -> NAME.gguf; the reference's
+    guided logits along a random code path -> NAME-golden.gguf. Returns the decode steps."""
+    path = os.path.join(out_dir, name + ".gguf")
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        min_dalle_files(tmp, shape, gen)
+        rc = convert_cli.main(["dalle-mini", tmp, "--n-heads", str(shape["n_heads"]), "--type", file_type,
+                               "-o", path])
+        if rc:
+            raise SystemExit("paper_check: tools/convert.py dalle-mini failed on the %s files" % name)
+    model = B.from_gguf(GGUFReader(path))  # the file's own (f16) values, f32 arithmetic
+    cfg = model.cfg
+    caption = [0] + torch.randint(4, cfg.text_vocab, (40,), generator=gen).tolist() + [2]  # bos, ids, eos
+    rows = B.text_rows(caption, cfg.text_len, cfg.pad_id)  # [unconditional, caption]
+    n = cfg.n_image - 1
+    codes = torch.randint(0, cfg.image_vocab, (cfg.n_image,), generator=gen)
+    with torch.no_grad():  # one decoder step per token (bart.py's own KV cache, separate from the engine's)
+        logits = model.logits_along(rows, codes[None].repeat(2, 1))  # [2, N, Vi]
+    del model
+    if mutation:
+        break_key(path, mutation)
+    g = GGUFWriter()
+    g.add_string("general.architecture", "dalle-golden")
+    g.add_scalar("check.tolerance", tol, GGUFValueType.FLOAT32)
+    g.add_scalar("check.cond_scale", COND_SCALE, GGUFValueType.FLOAT32)
+    g.add_tensor("text_ids", rows[[1, 0]].numpy().astype(np.float32), "f32")  # engine order: caption, unconditional
+    g.add_tensor("codes", codes[:n].numpy().astype(np.float32), "f32")
+    g.add_tensor("logits", logits[[1, 0]].transpose(0, 1).numpy().astype(np.float32), "f32")  # [N, 2, Vi]
+    g.write(os.path.join(out_dir, name + "-golden.gguf"))
+    return n
 
 
 def build(shape, types, gen, f32_tensors):
@@ -117,13 +197,22 @@ def broken(cfg, text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out_dir", help="where the <case>.gguf, <case>-golden.gguf and cases files go")
-    ap.add_argument("--model", choices=sorted(MODELS), default="paper")
+    ap.add_argument("--model", choices=sorted(MODELS) + sorted(BART_MODELS), default="paper")
     ap.add_argument("--break", dest="mutation", metavar="FIELD=VALUE",
                     help="write this option into the model files only (the check must then fail)")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
     gen = torch.Generator().manual_seed(2021)
+    if a.model in BART_MODELS:
+        for name, (shape, file_type, tol) in BART_MODELS[a.model].items():
+            t0 = time.time()
+            n = bart_case(a.out_dir, name, shape, file_type, tol, gen, a.mutation)
+            print("%s: %d encoder + %d decoder layers, %s, %d decode steps, files + reference in %.0fs"
+                  % (name, shape["enc_layers"], shape["n_layers"], file_type, n, time.time() - t0), flush=True)
+        with open(os.path.join(a.out_dir, "cases"), "w") as f:
+            f.write("".join(name + "\n" for name in BART_MODELS[a.model]))
+        return 0
     shape, cases, steps, f32_tensors = MODELS[a.model]
     built = {}  # attn_types -> (cfg, golden path): cases that differ only in file type share weights and golden
     for name, (types, file_type, tol) in cases.items():
