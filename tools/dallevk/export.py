@@ -426,13 +426,14 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     return len(tensors)
 
 
-def reencode(src, out, dtype, **sampling):
+def reencode(src, out, dtype, name=None, license=None, description=None, **sampling):
     """Writes model file src again with the tensor types of dtype ("f32", "f16", "q8_0"; gguf.tensor_type):
     every key copied (general.file_type set to dtype's), every tensor from its stored values (f16 and q8_0
-    decoded exactly to f32 first). sampling: recommended sampling settings to set (add_sampling; None keeps
-    src's). Keys keep src's order: with src's own types and settings the file is written byte-identical.
-    Returns the number of tensors written."""
+    decoded exactly to f32 first). name, license, description (general.*) and sampling (the recommended
+    sampling settings, add_sampling): values to set, None keeps src's. Keys keep src's order: with src's own
+    types and values the file is written byte-identical. Returns the number of tensors written."""
     r = GGUFReader(src)
+    text = {"general." + k: v for k, v in (("name", name), ("license", license), ("description", description)) if v}
     settings = {k: v for k, v in sampling.items() if v is not None}
     if settings and "dalle.n_layers" not in r.fields:
         raise SystemExit("export_gguf: %s has no transformer; --cond-scale / --temperature / --top-p need one" % src)
@@ -440,11 +441,15 @@ def reencode(src, out, dtype, **sampling):
     for key in r.fields:
         if key == "general.file_type":
             w.add_uint32(key, FILE_TYPES[dtype])
+        elif key in text:
+            w.add_string(key, text.pop(key))
         elif key.startswith("dalle.") and key[6:] in settings:
             add_sampling(w, **{key[6:]: settings.pop(key[6:])})
         elif key != "general.alignment":
             copy_field(w, r, key)
-    add_sampling(w, **settings)  # the settings src does not have
+    for key, v in text.items():  # the ones src does not have
+        w.add_string(key, v)
+    add_sampling(w, **settings)
     for name, t in r.tensors.items():
         w.add_tensor(name, np.asarray(t.data, np.float32), tensor_type(dtype, t.shape))
     w.write(out)
