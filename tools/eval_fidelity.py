@@ -20,7 +20,7 @@ disc, noise), judged against every emoji.
 Diagnostics (not the default settings): --all-candidates M judges all M candidates (no final reranking);
 --cli-option passes more options to the CLI; --images-from DIR re-judges a previous run's --keep-images PNGs.
 Usage: /usr/bin/python3 tools/eval_fidelity.py [--model assets/dalle-emoji.gguf] [--cli build/dalle-vk]
-       [--cases-per-group 12] [--max-cases N] [--groups train,val,zeroshot] [--json out.json] [--keep-images DIR]
+       [--cases-per-group 24] [--max-cases N] [--groups train,val,zeroshot] [--json out.json] [--keep-images DIR]
 Dataset: tools/fetch_emoji.py (~/.cache/dalle-vk/emoji, env DVK_DATA_DIR).
 """
 import argparse
@@ -187,7 +187,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=os.path.join(ROOT, "assets", "dalle-emoji.gguf"))
     ap.add_argument("--cli", default=os.path.join(ROOT, "build", "dalle-vk"))
-    ap.add_argument("--cases-per-group", type=int, default=12)
+    ap.add_argument("--cases-per-group", type=int, default=24)
     ap.add_argument("--case-seed", type=int, default=19)
     ap.add_argument("--groups", default=",".join(GROUPS))
     ap.add_argument("--max-cases", type=int, default=0, metavar="N",
