@@ -20,7 +20,7 @@ disc, noise), judged against every emoji.
 Diagnostics (not the default settings): --all-candidates M judges all M candidates (no final reranking);
 --cli-option passes more options to the CLI; --images-from DIR re-judges a previous run's --keep-images PNGs.
 Usage: /usr/bin/python3 tools/eval_fidelity.py [--model assets/dalle-emoji.gguf] [--cli build/dalle-vk]
-       [--cases-per-group 12] [--groups train,val,zeroshot] [--json out.json] [--keep-images DIR]
+       [--cases-per-group 24] [--max-cases N] [--groups train,val,zeroshot] [--json out.json] [--keep-images DIR]
 Dataset: tools/fetch_emoji.py (~/.cache/dalle-vk/emoji, env DVK_DATA_DIR).
 """
 import argparse
@@ -187,9 +187,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=os.path.join(ROOT, "assets", "dalle-emoji.gguf"))
     ap.add_argument("--cli", default=os.path.join(ROOT, "build", "dalle-vk"))
-    ap.add_argument("--cases-per-group", type=int, default=12)
+    ap.add_argument("--cases-per-group", type=int, default=24)
     ap.add_argument("--case-seed", type=int, default=19)
     ap.add_argument("--groups", default=",".join(GROUPS))
+    ap.add_argument("--max-cases", type=int, default=0, metavar="N",
+                    help="run only the first N cases of the list (interleaved by group: N = 3k is the first k of "
+                         "each group of the --cases-per-group list); 0 = all")
     ap.add_argument("--json", help="write the cases, verdicts, per-group scores and the validation here")
     ap.add_argument("--keep-images", help="keep the CLI's PNGs in this dir (case-index-k.png)")
     ap.add_argument("--all-candidates", type=int, default=0, metavar="M",
@@ -220,6 +223,8 @@ def main(argv=None):
         if not a.images_from and not os.access(a.cli, os.X_OK):
             raise SystemExit("eval_fidelity: CLI %s is not an executable (build it: cmake --build build)" % a.cli)
         todo = [c for c in cases(items, a.cases_per_group, a.case_seed) if c["group"] in groups]
+        if a.max_cases > 0:
+            todo = todo[:a.max_cases]
         results = []
         n = a.all_candidates or N_IMAGES
         extra = (("--candidates", str(n)) if a.all_candidates else ()) + tuple(a.cli_option)

@@ -9,6 +9,8 @@ Inputs (any subset, at least one):
   --clip CKPT    the reranker checkpoint of tools/train_clip.py: {"config" (ClipConfig fields), "model"};
                  needs --dalle (its text_len / text_vocab / grid / image_vocab must match)
   --from-gguf FILE  instead of checkpoints: a dalle-vk model file, written again with --type's tensor types
+                 (its own types: the tensors byte-identical), with any of --cond-scale, --temperature, --top-p,
+                 --name, --license, --description set (the other keys kept)
 Options: --type f16 (= --f16) stores every tensor of 2+ dims as f16 (1-D tensors stay f32); --type q8_0 also
 stores 2-D tensors whose last dim is a multiple of 32 as q8_0 (ggml's 8-bit blocks); default f32;
 --no-encoder leaves the dVAE encoder out; --name/--license/--description fill general.*.
@@ -17,6 +19,7 @@ Tensor names and the checks on them: tools/dallevk/export.py.
 Usage: /usr/bin/python3 tools/export_gguf.py --dalle run/final.pt --dvae dvae/final.pt
          --bpe bpe.json [--clip clip/final.pt] -o assets/model.gguf [--type f16|q8_0]
        /usr/bin/python3 tools/export_gguf.py --from-gguf assets/dalle-emoji.gguf --type q8_0 -o emoji-q8_0.gguf
+       /usr/bin/python3 tools/export_gguf.py --from-gguf assets/dalle-emoji.gguf --type f16 --top-p 0.5 -o new.gguf
 """
 import argparse
 import os
@@ -54,9 +57,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     dtype = a.type or ("f16" if a.f16 else "f32")
     if a.from_gguf:
-        if a.dalle or a.dvae or a.bpe or a.clip:
-            ap.error("--from-gguf takes no checkpoints")
-        n = reencode(a.from_gguf, a.out, dtype)
+        if a.dalle or a.dvae or a.bpe or a.clip or a.prune_rows or a.no_encoder:
+            ap.error("--from-gguf takes no checkpoints, --prune-rows or --no-encoder")
+        n = reencode(a.from_gguf, a.out, dtype, name=a.name, license=a.license, description=a.description,
+                     cond_scale=a.cond_scale, temperature=a.temperature, top_p=a.top_p)
         print("export_gguf: wrote %s (%d tensors, %s, %.1f MiB)" % (a.out, n, dtype, os.path.getsize(a.out) / 2**20))
         return 0
     dalle = dvae = merges = clip = None

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .gguf import FILE_TYPES, GGUFReader, GGUFValueType as T, GGUFWriter, add_general, copy_fields, tensor_type
+from .gguf import FILE_TYPES, GGUFReader, GGUFValueType as T, GGUFWriter, add_general, copy_field, tensor_type
 
 ARCH = "dalle"
 TOKENIZER_MODEL = "dalle-vk-bpe-1"
@@ -370,6 +370,22 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
         raise SystemExit("export_gguf: tokenizer vocab %d > dalle.text_vocab %d" % (bpe_vocab, dalle_cfg["text_vocab"]))
 
 
+# recommended sampling settings stored in a model file: key -> upper bound of (0, bound]
+SAMPLING_KEYS = {"cond_scale": 100, "temperature": 100, "top_p": 1}
+
+
+def add_sampling(w, **settings):
+    """Adds the recommended sampling settings that are not None (cond_scale, temperature, top_p; SAMPLING_KEYS)
+    to writer w as dalle.<key> f32; a value outside (0, bound] is an error."""
+    for key, v in settings.items():
+        if v is None:
+            continue
+        hi = SAMPLING_KEYS[key]
+        if not 0 < v <= hi:
+            raise SystemExit("export_gguf: --%s must be in (0, %g], got %g" % (key.replace("_", "-"), hi, v))
+        w.add_float32("dalle." + key, v)
+
+
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
            description=None, clip=None, cond_scale=None, temperature=None, top_p=None, prune_rows=None,
            dtype=None):
@@ -389,11 +405,7 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     tensors = []
     if dalle is not None:
         tensors += add_transformer(w, dalle[0], dalle[1])
-        for key, v, hi in (("cond_scale", cond_scale, 100), ("temperature", temperature, 100), ("top_p", top_p, 1)):
-            if v is not None:
-                if not 0 < v <= hi:
-                    raise SystemExit("export_gguf: --%s must be in (0, %g], got %g" % (key.replace("_", "-"), hi, v))
-                w.add_float32("dalle." + key, v)
+        add_sampling(w, cond_scale=cond_scale, temperature=temperature, top_p=top_p)
     elif (cond_scale, temperature, top_p) != (None, None, None):
         raise SystemExit("export_gguf: --cond-scale / --temperature / --top-p need the transformer (--dalle)")
     if dvae is not None:
@@ -414,14 +426,30 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     return len(tensors)
 
 
-def reencode(src, out, dtype):
+def reencode(src, out, dtype, name=None, license=None, description=None, **sampling):
     """Writes model file src again with the tensor types of dtype ("f32", "f16", "q8_0"; gguf.tensor_type):
     every key copied (general.file_type set to dtype's), every tensor from its stored values (f16 and q8_0
-    decoded exactly to f32 first). Returns the number of tensors written."""
+    decoded exactly to f32 first). name, license, description (general.*) and sampling (the recommended
+    sampling settings, add_sampling): values to set, None keeps src's. Keys keep src's order: with src's own
+    types and values the file is written byte-identical. Returns the number of tensors written."""
     r = GGUFReader(src)
-    w = GGUFWriter(r.alignment)
-    copy_fields(w, r, lambda key: key not in ("general.file_type", "general.alignment"))
-    w.add_uint32("general.file_type", FILE_TYPES[dtype])
+    text = {"general." + k: v for k, v in (("name", name), ("license", license), ("description", description)) if v}
+    settings = {k: v for k, v in sampling.items() if v is not None}
+    if settings and "dalle.n_layers" not in r.fields:
+        raise SystemExit("export_gguf: %s has no transformer; --cond-scale / --temperature / --top-p need one" % src)
+    w = GGUFWriter(r.alignment)  # writes general.alignment itself
+    for key in r.fields:
+        if key == "general.file_type":
+            w.add_uint32(key, FILE_TYPES[dtype])
+        elif key in text:
+            w.add_string(key, text.pop(key))
+        elif key.startswith("dalle.") and key[6:] in settings:
+            add_sampling(w, **{key[6:]: settings.pop(key[6:])})
+        elif key != "general.alignment":
+            copy_field(w, r, key)
+    for key, v in text.items():  # the ones src does not have
+        w.add_string(key, v)
+    add_sampling(w, **settings)
     for name, t in r.tensors.items():
         w.add_tensor(name, np.asarray(t.data, np.float32), tensor_type(dtype, t.shape))
     w.write(out)

@@ -551,14 +551,19 @@ class GGUFReader:
         return GGUFField(key, vt, v)
 
 
+def copy_field(writer, reader, key):
+    """Adds reader's key/value `key` to writer, with its type."""
+    f = reader.fields[key]
+    if f.type == GGUFValueType.ARRAY:
+        writer.add_array(key, f.value, f.elem_type)
+    elif f.type == GGUFValueType.STRING:
+        writer.add_string(key, f.value)
+    else:
+        writer.add_scalar(key, f.value, f.type)
+
+
 def copy_fields(writer, reader, keep=lambda key: True):
-    """Adds every key/value of reader for which keep(key) is true to writer, with its type."""
-    for key, f in reader.fields.items():
-        if not keep(key):
-            continue
-        if f.type == GGUFValueType.ARRAY:
-            writer.add_array(key, f.value, f.elem_type)
-        elif f.type == GGUFValueType.STRING:
-            writer.add_string(key, f.value)
-        else:
-            writer.add_scalar(key, f.value, f.type)
+    """Adds every key/value of reader for which keep(key) is true to writer, with its type, in reader's order."""
+    for key in reader.fields:
+        if keep(key):
+            copy_field(writer, reader, key)

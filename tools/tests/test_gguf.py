@@ -268,6 +268,33 @@ class TestExport(unittest.TestCase):
         np.testing.assert_allclose(r.tensors["blk.0.mlp.fc1.w"].data.astype(np.float32), ref, rtol=1e-3,
                                    atol=1e-6)
 
+    def test_from_gguf_sets_sampling_keeps_tensors(self):
+        # --from-gguf with the file's own types: unchanged, the same bytes; with a new --top-p and --description
+        # those keys change, every other key (in order) and every tensor's bytes stay; a bad value is refused
+        import export_gguf
+        with tempfile.TemporaryDirectory() as d:
+            r, _ = self._export(d, "--f16", "--top-p", "0.7", "--temperature", "0.9", "--description", "d1")
+            src, out = os.path.join(d, "m.gguf"), os.path.join(d, "p.gguf")
+            export_gguf.main(["--from-gguf", src, "--type", "f16", "-o", out])
+            with open(src, "rb") as a, open(out, "rb") as b:
+                self.assertEqual(a.read(), b.read())
+            export_gguf.main(["--from-gguf", src, "--type", "f16", "--top-p", "0.5", "--description", "d2", "-o", out])
+            r2 = GGUFReader(out)
+            with self.assertRaises(SystemExit) as cm:
+                export_gguf.main(["--from-gguf", src, "--type", "f16", "--top-p", "1.5", "-o", out])
+        self.assertIn("--top-p must be in (0, 1], got 1.5", str(cm.exception))
+        self.assertAlmostEqual(r.get("dalle.top_p"), 0.7, places=6)
+        self.assertAlmostEqual(r2.get("dalle.top_p"), 0.5, places=6)
+        self.assertEqual(r2.get("general.description"), "d2")
+        self.assertEqual(list(r2.fields), list(r.fields))
+        for k, f in r.fields.items():
+            if k not in ("dalle.top_p", "general.description"):
+                self.assertEqual(np.asarray(r2.get(k)).tolist(), np.asarray(f.value).tolist(), k)
+        self.assertEqual(list(r2.tensors), list(r.tensors))
+        for n, t in r.tensors.items():
+            self.assertEqual((r2.tensors[n].type, r2.tensors[n].shape), (t.type, t.shape), n)
+            self.assertEqual(np.asarray(r2.tensors[n].data).tobytes(), np.asarray(t.data).tobytes(), n)
+
     def test_unmapped_parameter_is_an_error(self):
         from dallevk import export
         dcfg, model, *_ = self._models()
