@@ -2,8 +2,10 @@
 # Full-size transformer checks (ctest label "slow"; a few minutes on 2 cores): tools/paper_check.py writes the
 # models of one shape (paper, malevich, malevich-v2, minidalle, mini, mega) + PyTorch goldens, tests/test_paper.c
 # compares the engine. With --break FIELD=VALUE the model files carry a wrong option and every case must fail its
-# tolerance (the check can fail). Memory: paper ~6 GB, the public shapes ~2.5 GB, mega ~4 GB.
-# Usage: tests/test_paper.sh BUILD_DIR [MODEL [--break FIELD=VALUE]]. Exit 77 (skipped) without torch.
+# tolerance (the check can fail). With --also-break FIELD=VALUE (mini, mega) one set of files serves both: the
+# check must pass on the right files, then fail every case on copies with the option. Memory: paper ~6 GB, the
+# public shapes ~2.5 GB, mega ~4 GB.
+# Usage: tests/test_paper.sh BUILD_DIR [MODEL [--break | --also-break FIELD=VALUE]]. Exit 77 (skipped) without torch.
 set -euo pipefail
 build=$1
 model=${2:-paper}
@@ -19,9 +21,20 @@ trap 'rm -rf "$dir"' EXIT
 if [ $# -eq 0 ]; then
   exec "$build/tests/test_paper" "$dir"
 fi
+check=$dir
+if [ "$1" = --also-break ]; then # the right files first, then the broken copies with the same goldens
+  "$build/tests/test_paper" "$dir"
+  check=$dir/broken
+  mkdir "$check"
+  cp "$dir/cases" "$check/"
+  while read -r case; do
+    ln -s "$dir/$case-golden.gguf" "$check/$case-golden.gguf"
+    ln -s "$dir/$case-broken.gguf" "$check/$case.gguf"
+  done <"$dir/cases"
+fi
 # A broken option: each case must load, run and fail on its error (not on a load or device error).
 rc=0
-"$build/tests/test_paper" "$dir" | tee "$dir/log" || rc=$?
+"$build/tests/test_paper" "$check" | tee "$dir/log" || rc=$?
 cases=$(wc -l <"$dir/cases")
 failed=$(grep -c '^FAIL full-size .* err .* (tol' "$dir/log" || true)
 if [ "$rc" -ne 0 ] && [ "$failed" -eq "$cases" ]; then

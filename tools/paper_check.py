@@ -32,7 +32,8 @@ every step's logits compared (the masks at the grid's last rows and columns incl
 Dalle.forward on the whole sequence (no KV cache), float32 on the f16-rounded weights; seed 2021.
 --break FIELD=VALUE writes that architecture option into the model file while the reference keeps the
 right one (e.g. --model malevich --break gelu=erf): the engine must then fail the check.
-For mini / mega FIELD is a dalle.* key of the converted file (e.g. --model mini --break gelu=tanh).
+For mini / mega FIELD is a dalle.* key of the converted file (e.g. --model mini --break gelu=tanh);
+--also-break FIELD=VALUE keeps the right file and writes the broken one beside it as <case>-broken.gguf.
 Golden files hold text_ids [T] (mini, mega: [2, T], the caption row then the unconditional row), codes (the
 fed image tokens), logits [steps + 1, Vi] (mini, mega: [steps + 1, 2, Vi]) and check.tolerance.
 Memory: paper ~6 GB, the public shapes ~2.5 GB, mega ~4 GB.
@@ -90,8 +91,9 @@ BART_MODELS = {
 COND_SCALE = 16.0  # min-dalle's supercondition_factor
 
 
-def break_key(path, text):
-    """Rewrites the model file with dalle.FIELD = VALUE of --break (typed as the key's current value)."""
+def break_key(path, text, out=None):
+    """Rewrites the model file (or writes it to out) with dalle.FIELD = VALUE of --break (typed as the key's
+    current value)."""
     field, _, value = text.partition("=")
     r = GGUFReader(path)
     key = "dalle." + field
@@ -110,12 +112,13 @@ def break_key(path, text):
     for name, t in r.tensors.items():
         w.add_tensor(name, t.data, "f16" if t.type == GGMLType.F16 else "f32")
     del r
-    w.write(path)
+    w.write(out or path)
 
 
-def bart_case(out_dir, name, shape, file_type, tol, gen, mutation):
+def bart_case(out_dir, name, shape, file_type, tol, gen, mutation, also_break=None):
     """One DALL-E Mini / Mega case: min-dalle's files -> tools/convert.py dalle-mini -> NAME.gguf; the reference's
-    guided logits along a random code path -> NAME-golden.gguf. Returns the decode steps."""
+    guided logits along a random code path -> NAME-golden.gguf; with also_break, NAME-broken.gguf too (the same
+    file with that option). Returns the decode steps."""
     path = os.path.join(out_dir, name + ".gguf")
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         min_dalle_files(tmp, shape, gen)
@@ -134,6 +137,8 @@ def bart_case(out_dir, name, shape, file_type, tol, gen, mutation):
     del model
     if mutation:
         break_key(path, mutation)
+    if also_break:
+        break_key(path, also_break, os.path.join(out_dir, name + "-broken.gguf"))
     g = GGUFWriter()
     g.add_string("general.architecture", "dalle-golden")
     g.add_scalar("check.tolerance", tol, GGUFValueType.FLOAT32)
@@ -200,6 +205,9 @@ def main():
     ap.add_argument("--model", choices=sorted(MODELS) + sorted(BART_MODELS), default="paper")
     ap.add_argument("--break", dest="mutation", metavar="FIELD=VALUE",
                     help="write this option into the model files only (the check must then fail)")
+    ap.add_argument("--also-break", metavar="FIELD=VALUE",
+                    help="mini / mega: also write NAME-broken.gguf, the model file with this option (one set of "
+                         "files and goldens for the check that must pass and the one that must fail)")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -207,7 +215,7 @@ def main():
     if a.model in BART_MODELS:
         for name, (shape, file_type, tol) in BART_MODELS[a.model].items():
             t0 = time.time()
-            n = bart_case(a.out_dir, name, shape, file_type, tol, gen, a.mutation)
+            n = bart_case(a.out_dir, name, shape, file_type, tol, gen, a.mutation, a.also_break)
             print("%s: %d encoder + %d decoder layers, %s, %d decode steps, files + reference in %.0fs"
                   % (name, shape["enc_layers"], shape["n_layers"], file_type, n, time.time() - t0), flush=True)
         with open(os.path.join(a.out_dir, "cases"), "w") as f:
