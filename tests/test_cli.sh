@@ -160,6 +160,7 @@ bad_option "start token without its tensor" "required tensor 'image_start' is mi
 bad_option "dalle.layout unknown" 'dalle.layout must be "decoder-only" or "encoder-decoder" (got "seq2seq")' \
   dalle.layout STRING seq2seq
 bad_option "encoder-decoder layout without its keys" "key 'dalle.enc_layers' is missing" dalle.layout STRING encoder-decoder
+bad_option "pad id in a decoder-only file" "dalle.text_pad_id is only for dalle.layout" dalle.text_pad_id UINT32 1
 bad_option "GLU in a decoder-only file" 'dalle.mlp must be "glu" in an encoder-decoder file' dalle.mlp STRING glu
 expect "output is a directory" 1 "is a directory" -- --model "$MODEL" "x" -o "$TMP/out"
 expect "output dir missing" 1 "does not exist" -- --model "$MODEL" "x" -o "$TMP/out/nodir/x.png"

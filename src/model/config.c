@@ -45,10 +45,14 @@ static dvk_status read_attn_types(const gguf_file *f, dvk_dalle_config *d, dvk_e
 /* dalle.layout and the keys only an encoder-decoder file has (docs/model-format.md §9.1). */
 static dvk_status read_layout(const gguf_file *f, dvk_dalle_config *d, dvk_error *err) {
   d->layout = DVK_LAYOUT_DECODER;
-  if (!gguf_find_key(f, "dalle.layout")) return DVK_OK;
-  const gguf_string *s;
-  DVK_TRY(gguf_get_string(f, "dalle.layout", &s, err));
-  if (strcmp(s->s, "decoder-only") == 0) return DVK_OK;
+  /* the tokenizer pads with dalle.text_pad_id when present, which only an encoder-decoder's text tables hold */
+  const int pad_id = gguf_find_key(f, "dalle.text_pad_id") != NULL;
+  const gguf_string *s = NULL;
+  if (gguf_find_key(f, "dalle.layout")) DVK_TRY(gguf_get_string(f, "dalle.layout", &s, err));
+  if (!s || strcmp(s->s, "decoder-only") == 0)
+    return pad_id ? bad(f, err, "dalle.text_pad_id is only for dalle.layout \"encoder-decoder\" (decoder-only "
+                                "files pad position j with text_vocab + j)")
+                  : DVK_OK;
   if (strcmp(s->s, "encoder-decoder") != 0) {
     dvk_error_note(err, "%s: dalle.layout must be \"decoder-only\" or \"encoder-decoder\" (got \"%.32s\")",
                    gguf_name(f), s->s);
