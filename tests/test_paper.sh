@@ -2,7 +2,7 @@
 # Full-size transformer checks (ctest label "slow"; a few minutes on 2 cores): tools/paper_check.py writes the
 # models of one shape (paper, malevich, malevich-v2, minidalle, mini, mega) + PyTorch goldens, tests/test_paper.c
 # compares the engine. With --break FIELD=VALUE the model files carry a wrong option and every case must fail its
-# tolerance (the check can fail). With --also-break FIELD=VALUE (mini, mega) one set of files serves both: the
+# tolerance (the check can fail). With --also-break FIELD=VALUE one set of files serves both: the
 # check must pass on the right files, then fail every case on copies with the option. Memory: paper ~6 GB, the
 # public shapes ~2.5 GB, mega ~4 GB.
 # Usage: tests/test_paper.sh BUILD_DIR [MODEL [--break | --also-break FIELD=VALUE]]. Exit 77 (skipped) without torch.

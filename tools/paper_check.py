@@ -32,8 +32,9 @@ every step's logits compared (the masks at the grid's last rows and columns incl
 Dalle.forward on the whole sequence (no KV cache), float32 on the f16-rounded weights; seed 2021.
 --break FIELD=VALUE writes that architecture option into the model file while the reference keeps the
 right one (e.g. --model malevich --break gelu=erf): the engine must then fail the check.
-For mini / mega FIELD is a dalle.* key of the converted file (e.g. --model mini --break gelu=tanh);
---also-break FIELD=VALUE keeps the right file and writes the broken one beside it as <case>-broken.gguf.
+For mini / mega FIELD is a dalle.* key of the converted file (e.g. --model mini --break gelu=tanh).
+--also-break FIELD=VALUE keeps the right file and writes one with the option beside it as <case>-broken.gguf,
+so one reference serves the check that must pass and the one that must fail.
 Golden files hold text_ids [T] (mini, mega: [2, T], the caption row then the unconditional row), codes (the
 fed image tokens), logits [steps + 1, Vi] (mini, mega: [steps + 1, 2, Vi]) and check.tolerance.
 Memory: paper ~6 GB, the public shapes ~2.5 GB, mega ~4 GB.
@@ -206,7 +207,7 @@ def main():
     ap.add_argument("--break", dest="mutation", metavar="FIELD=VALUE",
                     help="write this option into the model files only (the check must then fail)")
     ap.add_argument("--also-break", metavar="FIELD=VALUE",
-                    help="mini / mega: also write NAME-broken.gguf, the model file with this option (one set of "
+                    help="also write NAME-broken.gguf, the model file with this option (one set of "
                          "files and goldens for the check that must pass and the one that must fail)")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
@@ -236,8 +237,11 @@ def main():
                 _, logits = m(text_ids.view(1, -1), codes.view(1, -1))
             built[key] = (cfg, m, text_ids, codes[:n], logits[0].numpy().astype(np.float32))
         cfg, m, text_ids, fed, logits = built[key]
-        write_model(os.path.join(a.out_dir, name + ".gguf"), broken(cfg, a.mutation) if a.mutation else cfg, m,
-                    file_type, f32_tensors)
+        path = os.path.join(a.out_dir, name + ".gguf")
+        write_model(path, broken(cfg, a.mutation) if a.mutation else cfg, m, file_type, f32_tensors)
+        if a.also_break:
+            write_model(os.path.join(a.out_dir, name + "-broken.gguf"), broken(cfg, a.also_break), m, file_type,
+                        f32_tensors)
         g = GGUFWriter()
         g.add_string("general.architecture", "dalle-golden")
         g.add_scalar("check.tolerance", tol, GGUFValueType.FLOAT32)
