@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
       double c0 = cpu_s();
       for (int i = 0; i < n && s == DVK_OK; i++)
         s = encode ? dvk_vqgan_encode(ctx, scratch, &v, rgb + (size_t)i * R * R * 3, codes, NULL, NULL)
-                   : dvk_vqgan_decode(ctx, scratch, &v, codes + (size_t)i * G * G, 1, rgb + (size_t)i * R * R * 3, NULL);
+                   : dvk_vqgan_decode(ctx, scratch, &v, codes + (size_t)i * G * G, 1, rgb + (size_t)i * R * R * 3, NULL, NULL);
       times[r] = (now_s() - t0) / n;
       if (r) cpu += (cpu_s() - c0) / n / repeat;
     }

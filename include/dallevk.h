@@ -109,7 +109,7 @@ typedef struct dvk_generate_params {
   int reranker_always;      /* 1: rank with the reranker even when candidates == n_images (best first) */
   uint64_t seed;            /* seeds the sampler; candidate b draws from its own stream (seed, b) */
   float temperature;        /* > 0; 0 (default): the model's (dvk_model_info.temperature) */
-  uint32_t top_k;           /* keep the k most likely image tokens (k >= image_vocab: all); 0 (default): the
+  uint32_t top_k;           /* keep the k most likely image tokens, <= image_vocab (= all); 0 (default): the
                                model's (dvk_model_info.top_k); DVK_TOP_K_OFF: all */
   float top_p;              /* nucleus sampling mass, (0, 1]; 0 (default): the model's */
   float cond_scale;         /* classifier-free guidance, > 0, 1 = off; 0 (default): the model's
@@ -126,7 +126,8 @@ typedef struct dvk_generate_params {
   uint32_t image_prefix_len;   /* 0 .. G*G - 1 */
   dvk_progress_fn progress; /* may be NULL */
   void *progress_user;
-  const volatile int *cancel; /* may be NULL; generation stops between steps when *cancel != 0 */
+  const volatile int *cancel; /* may be NULL; when *cancel != 0, generation stops (DVK_ERR_CANCELLED) after the
+                               current step, before reranking, or between images and decoder stages */
   dvk_step_fn on_step;      /* may be NULL */
   void *on_step_user;
   dvk_prune_fn on_prune;    /* may be NULL */
@@ -181,6 +182,7 @@ typedef struct dvk_images {
   uint32_t dropped_tokens; /* of those tokens and ids, the ones dropped because they exceeded text_len */
   double seconds;          /* wall time of the whole generation, of which: */
   double seconds_prefill, seconds_decode, seconds_dvae, seconds_reranker; /* (reranker: 0 when unused) */
+  double seconds_callbacks; /* in the caller's progress / on_step / on_prune (e.g. previews); not in seconds_decode */
   float *scores;           /* reranked: count scores, best first (docs/design.md §4); else NULL */
   uint32_t *candidates;    /* reranked: each image's index among the sampled candidates; else NULL */
   float *mean_logprob;     /* count values: mean log p(code) of each image's own codes, nats, <= 0 */

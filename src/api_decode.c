@@ -49,7 +49,7 @@ dvk_status dvk_decode_codes(dvk_model *m, const int32_t *codes, uint32_t n, dvk_
   if (s == DVK_OK) s = dvk_flush(vk);
   /* blocks sized for one decode (the decoder's scratch, the codes, the image), not the default 256 MiB */
   if (s == DVK_OK) s = dvk_arena_create(vk, dvk_image_codec_decode_bytes(&m->codec) + (1 << 16), &arena);
-  if (s == DVK_OK) s = dvk_image_codec_decode(vk, arena, &m->codec, filled, n, rgb, NULL);
+  if (s == DVK_OK) s = dvk_image_codec_decode(vk, arena, &m->codec, filled, n, rgb, NULL, NULL);
   if (s != DVK_OK) dvk_discard(vk);
   dvk_arena_destroy(arena);
   free(filled);

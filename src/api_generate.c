@@ -60,7 +60,7 @@ static void guide(float *logits, uint32_t n, uint32_t vi, float s) {
  * every candidate's codes [n, G*G], and the k-th worst candidate (k < n/2) continues as a copy of the k-th best
  * (codes 0..i, the transformer state of its sequences); step_codes [seqs] then hold each sequence's code i. */
 static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i, int32_t *codes, int32_t *step_codes,
-                        double *logprob_sum) {
+                        double *logprob_sum, dvk_images *im) {
   dvk_model *m = r->m;
   dvk_device *vk = m->ctx->vk;
   const uint32_t n = r->s->candidates, seqs = st->batch, steps = m->cfg.dalle.grid * m->cfg.dalle.grid;
@@ -80,7 +80,11 @@ static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i
     for (uint32_t b = 0; b < seqs; b++) step_codes[b] = codes[(size_t)(b % n) * steps + i];
     s = dvk_transformer_copy_sequences(vk, &m->tf, st, src);
   }
-  if (s == DVK_OK && r->p->on_prune) r->p->on_prune(r->p->on_prune_user, i, src);
+  if (s == DVK_OK && r->p->on_prune) {
+    const double t0 = now_s();
+    r->p->on_prune(r->p->on_prune_user, i, src);
+    im->seconds_callbacks += now_s() - t0;
+  }
   free(scores);
   free(src);
   return s;
@@ -89,7 +93,8 @@ static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i
 /* Runs the transformer for all candidates, the first image_prefix_len codes of every candidate given
  * (teacher-forced), the rest sampled; codes [n, G*G]; mean_logprob [n]: each candidate's mean over its G*G codes
  * of the code's log-probability under the logits it was sampled from (after guidance, before temperature /
- * top-k / top-p; dvk_log_prob), its pruning history included; timings into im. */
+ * top-k / top-p; dvk_log_prob), its pruning history included; timings into im (the caller's callbacks counted
+ * apart from the decode steps). */
 static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, float *mean_logprob, dvk_images *im) {
   dvk_model *m = r->m;
   const dvk_generate_params *p = r->p;
@@ -124,18 +129,21 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
       logprob_sum[b] += dvk_log_prob(logits + (size_t)b * vi, vi, (uint32_t)step_codes[b]);
       if (seqs > n) step_codes[n + b] = step_codes[b]; /* the candidate's empty-caption sequence */
     }
+    double t_cb = now_s();
     if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
+    im->seconds_callbacks += now_s() - t_cb;
     const uint32_t row = i / d->grid;
     /* rows 0..G-2 only (checked in api_params.c and at load), so a pruning is always followed by a decode */
     if ((i + 1) % d->grid == 0 && row < 64 && (set->prune_rows >> row & 1))
-      s = prune(r, st, row, i, codes, step_codes, logprob_sum);
+      s = prune(r, st, row, i, codes, step_codes, logprob_sum, im);
     if (s != DVK_OK) break;
-    if ((p->progress && p->progress(p->progress_user, i + 1, steps)) || (p->cancel && *p->cancel))
-      s = dvk_fail(vk, DVK_ERR_CANCELLED, "cancelled");
-    else if (i + 1 < steps)
-      s = dvk_transformer_decode(vk, &m->tf, st, step_codes, logits);
+    t_cb = now_s();
+    const int stop = p->progress && p->progress(p->progress_user, i + 1, steps);
+    im->seconds_callbacks += now_s() - t_cb;
+    s = stop ? dvk_fail(vk, DVK_ERR_CANCELLED, "cancelled") : dvk_check_cancel(vk, p->cancel);
+    if (s == DVK_OK && i + 1 < steps) s = dvk_transformer_decode(vk, &m->tf, st, step_codes, logits);
   }
-  im->seconds_decode = now_s() - t0 - im->seconds_prefill;
+  im->seconds_decode = now_s() - t0 - im->seconds_prefill - im->seconds_callbacks;
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) mean_logprob[b] = (float)(logprob_sum[b] / steps);
   dvk_sampler_free(&sampler);
   free(logprob_sum);
@@ -230,6 +238,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s == DVK_OK) s = dvk_generation_oom_advice(m, n, seqs / n, dvk_tf_state_create(vk, arena, &m->tf, seqs, &st));
   if (s == DVK_OK) s = sample_codes(r, &st, codes, mean_logprob, im);
   const double t_rerank = now_s();
+  if (s == DVK_OK) s = dvk_check_cancel(vk, p->cancel); /* the stages below check it too: the decoder per image */
   if (s == DVK_OK && set.reranked)
     s = dvk_generation_oom_advice(m, n, seqs / n, rerank(r, codes, mean_logprob, im));
   else if (s == DVK_OK) { /* not reranked: the first n_images (= every) candidates, in sampling order */
@@ -240,7 +249,7 @@ dvk_status dvk_generate(dvk_model *m, const dvk_generate_params *p, dvk_images *
   if (s == DVK_OK) {
     im->seconds_reranker = t_dvae - t_rerank;
     s = dvk_generation_oom_advice(m, n, seqs / n,
-                                  dvk_image_codec_decode(vk, arena, &m->codec, codes, kept, im->pixels[0], NULL));
+                                  dvk_image_codec_decode(vk, arena, &m->codec, codes, kept, im->pixels[0], NULL, p->cancel));
     im->seconds_dvae = now_s() - t_dvae;
   }
   if (s != DVK_OK) dvk_discard(vk); /* an op that failed part-way may leave commands on `arena`'s buffers */

@@ -31,6 +31,9 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
     return BAD("reranker_pool", DVK_ERR_INVALID_ARGUMENT, "reranker_pool must be in (0, 1] (0: the default, %g)",
                     (double)DVK_DEFAULT_RERANKER_POOL);
   const uint32_t G = m->cfg.dalle.grid, gg = G * G, vi = m->cfg.dalle.image_vocab;
+  if (p->top_k != DVK_TOP_K_OFF && p->top_k > vi)
+    return BAD("top_k", DVK_ERR_INVALID_ARGUMENT, "top_k (%u) must be at most %u, the model's number of image codes",
+               p->top_k, vi);
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !dvk_prune_rows_fit(p->prune_rows, G))
     return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT,
                "prune rows must be in 0..%u (the grid has %u rows; after the last comes the final reranking)", G - 2, G);

@@ -11,11 +11,15 @@
  * G-2; a model without a reranker) are reported; with DVK_PRUNE_OFF or one candidate nothing is pruned.
  * Image prompts (image_prefix): every candidate's first image_prefix_len codes are the given ones (seen through
  * on_step), the rest are sampled (they differ between candidates), and bad prefixes (NULL, too long, a code
- * outside the vocabulary) and dvk_encode_image on a model without a dVAE encoder are reported. */
+ * outside the vocabulary) and dvk_encode_image on a model without a dVAE encoder are reported. Top-k: the model's,
+ * the caller's, DVK_TOP_K_OFF, and k above the image vocabulary refused. Timings: time in the caller's callbacks
+ * is reported in seconds_callbacks, apart from seconds_decode. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_internal.h" /* the context's limits (to force the failure) and its validation-message count */
 #include "dallevk.h"
@@ -166,9 +170,47 @@ static void check_top_k(dvk_context *ctx, dvk_model *m, const dvk_images *ref) {
   CHECK(s == DVK_OK && off->settings.top_k == 0 && off->settings.top_k_from == DVK_FROM_PARAMS,
         "DVK_TOP_K_OFF over the model's 1: %s", dvk_last_error(ctx));
   if (off && ref) CHECK(same_images(ref, off), "DVK_TOP_K_OFF differs from plain sampling");
+  p.top_k = info.image_vocab; /* every code: the largest k there is */
+  s = dvk_generate_resolve(m, &p, &set);
+  CHECK(s == DVK_OK && set.top_k == info.image_vocab, "top_k = image_vocab %u: %s", info.image_vocab, dvk_last_error(ctx));
+  p.top_k = info.image_vocab + 1;
+  char want[64];
+  snprintf(want, sizeof want, "top_k (%u) must be at most %u", p.top_k, info.image_vocab);
+  s = dvk_generate_resolve(m, &p, &set);
+  CHECK(s == DVK_ERR_INVALID_ARGUMENT && set.invalid_param && !strcmp(set.invalid_param, "top_k") &&
+            strstr(dvk_last_error(ctx), want),
+        "top_k = image_vocab + 1: status %d, param %s, message '%s' (want '%s')", (int)s,
+        set.invalid_param ? set.invalid_param : "NULL", dvk_last_error(ctx), want);
   m->cfg.dalle.top_k = 0;
   dvk_images_free(greedy);
   dvk_images_free(off);
+}
+
+/* Sleeps in on_step after every image row: that time is in seconds_callbacks, not in seconds_decode. */
+static void slow_step(void *user, uint32_t step, const float *logits, const int32_t *codes) {
+  (void)logits, (void)codes;
+  const uint32_t *grid = user;
+  if ((step + 1) % *grid == 0) nanosleep(&(struct timespec){.tv_nsec = 40 * 1000 * 1000}, NULL);
+}
+
+static void check_callback_time(dvk_context *ctx, dvk_model *m) {
+  dvk_model_info info;
+  dvk_model_get_info(m, &info);
+  dvk_generate_params p = dvk_generate_defaults();
+  p.prompt = "red heart";
+  p.seed = 5;
+  p.on_step = slow_step;
+  p.on_step_user = &info.grid;
+  dvk_images *im = NULL;
+  dvk_status s = dvk_generate(m, &p, &im);
+  CHECK(s == DVK_OK, "generation with a slow on_step: %s", dvk_last_error(ctx));
+  if (!im) return;
+  const double slept = 0.040 * info.grid, stages = im->seconds_prefill + im->seconds_decode + im->seconds_callbacks +
+                                                   im->seconds_reranker + im->seconds_dvae;
+  CHECK(im->seconds_callbacks >= slept && im->seconds_decode >= 0 && stages <= im->seconds + 1e-3,
+        "slept %.3fs in on_step: callbacks %.3fs, decode %.3fs; the stages add up to %.3fs of %.3fs", slept,
+        im->seconds_callbacks, im->seconds_decode, stages, im->seconds);
+  dvk_images_free(im);
 }
 
 /* the best 3 of 6 candidates against all 6 (unscored), on a model with a reranker. */
@@ -394,6 +436,7 @@ int main(void) {
 
   check_image_prefix(ctx, m, 20261201);
   check_top_k(ctx, m, ref);
+  check_callback_time(ctx, m);
 
   snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");
   check_rerank(ctx, m, path);

@@ -63,6 +63,26 @@ kill -INT "$pid"; wait "$pid"; rc=$?
 if [ "$rc" = 130 ] && grep -q "interrupted; nothing written" "$TMP/stderr" && [ -z "$(ls -A "$TMP/int")" ]; then
   pass=$((pass + 1)); echo "PASS Ctrl-C stops cleanly (exit 130, nothing written)"
 else fail=$((fail + 1)); echo "FAIL Ctrl-C: exit $rc, files: $(ls -A "$TMP/int")"; sed 's/^/     /' "$TMP/stderr"; fi
+# Ctrl-C while the images decode (seconds for this many images): the same, with the dVAE and with the VQGAN.
+for mn in "g6-full-convclamp-f32 1000" "g7-paper-schedule-vqgan-f16 200"; do
+  set -- $mn
+  rm -rf "$TMP/int"; mkdir -p "$TMP/int"
+  "$BIN" --model "$DATA/parity/$1.gguf" "x" -n "$2" -o "$TMP/int/x.png" 2>"$TMP/stderr" >/dev/null &
+  pid=$!
+  for _ in $(seq 300); do grep -q "decoding the images" "$TMP/stderr" && break; sleep 0.1; done
+  kill -INT "$pid"; wait "$pid"; rc=$?
+  if [ "$rc" = 130 ] && grep -q "interrupted; nothing written" "$TMP/stderr" && [ -z "$(ls -A "$TMP/int")" ]; then
+    pass=$((pass + 1)); echo "PASS Ctrl-C while decoding ($1) stops cleanly (exit 130, nothing written)"
+  else fail=$((fail + 1)); echo "FAIL Ctrl-C while decoding ($1): exit $rc, files: $(ls -A "$TMP/int")"; sed 's/^/     /' "$TMP/stderr"; fi
+done
+
+# -v with --preview: the previews' time on its own ("previews"), outside the decode and image decoder times.
+"$BIN" --model "$MODEL" "red heart" --seed 1 -v --preview "$TMP/p.png" -o "$TMP/pv.png" 2>"$TMP/stderr" >/dev/null
+"$BIN" --model "$MODEL" "red heart" --seed 1 -v -o "$TMP/nopv.png" 2>"$TMP/stderr2" >/dev/null
+if grep -q "image decoder [0-9.]*s, previews [0-9.]*s$" "$TMP/stderr" && ! grep -q "previews" "$TMP/stderr2" &&
+   cmp -s "$TMP/pv.png" "$TMP/nopv.png"; then
+  pass=$((pass + 1)); echo "PASS -v --preview prints the previews' time apart; the PNG is unchanged"
+else fail=$((fail + 1)); echo "FAIL -v --preview timings:"; sed 's/^/     /' "$TMP/stderr" "$TMP/stderr2"; fi
 
 # --- bad input ---
 O="$TMP/out/x.png"
@@ -176,6 +196,7 @@ DVK_DEVICE_MEMORY_MB=8 expect "weights too large for the device" 1 "out of devic
 expect "unknown option" 2 "unknown option" -- --frobnicate "x" -o "$O"
 expect "top-p above 1" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 1.5 -o "$O"
 expect "top-p zero" 2 "--top-p must be in (0, 1]" -- --model "$MODEL" "x" --top-p 0 -o "$O"
+expect "top-k above the image codes" 2 "--top-k: top_k (100000) must be at most" -- --model "$MODEL" "x" --top-k 100000 -o "$O"
 expect "negative temperature" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature -1 -o "$O"
 expect "temperature beyond float" 2 "--temperature must be" -- --model "$MODEL" "x" --temperature 1e300 -o "$O"
 expect "candidates below count" 2 "--candidates: candidates (2) must be at least the number of images (3)" -- --model "$RMODEL" "x" -n 3 --candidates 2 -o "$O"

@@ -91,7 +91,7 @@ static void run_case(th_ctx *t, const char *path, const char *gpath, double tol)
     th_case_done(t, worst <= tol, worst, tol);
     goto out;
   }
-  s = dvk_dvae_decode(t->ctx, t->arena, &dv, dcodes, (uint32_t)(n_dc / (cfg.dalle.grid * cfg.dalle.grid)), NULL, pixels);
+  s = dvk_dvae_decode(t->ctx, t->arena, &dv, dcodes, (uint32_t)(n_dc / (cfg.dalle.grid * cfg.dalle.grid)), NULL, pixels, NULL);
   if (s != DVK_OK) {
     th_case_error(t, "dvae", s);
     goto out;

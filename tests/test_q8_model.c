@@ -142,8 +142,8 @@ static void run_caption(th_ctx *t, const char *ref_path, const char *q8_path, co
   if (st == DVK_OK && !ref->cfg.has_vqgan) { /* the dVAE decoder of each file on the same codes */
     const size_t npx = (size_t)CANDIDATES * 3 * ref->cfg.dvae.image_size * ref->cfg.dvae.image_size;
     float *pr = malloc(npx * sizeof *pr), *pq = malloc(npx * sizeof *pq);
-    st = dvk_dvae_decode(t->ctx, t->arena, &ref->dv, path, CANDIDATES, NULL, pr);
-    if (st == DVK_OK) st = dvk_dvae_decode(t->ctx, t->arena, &q8->dv, path, CANDIDATES, NULL, pq);
+    st = dvk_dvae_decode(t->ctx, t->arena, &ref->dv, path, CANDIDATES, NULL, pr, NULL);
+    if (st == DVK_OK) st = dvk_dvae_decode(t->ctx, t->arena, &q8->dv, path, CANDIDATES, NULL, pq, NULL);
     for (size_t i = 0; st == DVK_OK && i < npx; i++)
       if (!(fabs((double)pq[i] - pr[i]) <= px_max)) px_max = fabs((double)pq[i] - pr[i]);
     printf("     dVAE pixels of the sampled codes: max |difference| %.4f\n", px_max);

@@ -99,6 +99,16 @@ class Server:
             c.close()
         return out
 
+    def wait_log(self, pattern, timeout=10):
+        """The access-log line (stderr) matching the regular expression `pattern` (lines are printed when a request
+        ends, just after its response); the match object."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.stderr(), re.M)
+            if m or time.time() > deadline:
+                return m
+            time.sleep(0.05)
+
     def wait_idle(self, key=None, timeout=TIMEOUT):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -267,6 +277,26 @@ class TinyServer(unittest.TestCase):
         st, _, body = self.gen({"prompt": "x", "candidates": 1})  # still serving
         self.assertEqual(st, 200)
 
+    def test_access_log(self):
+        """One stderr line per request: UTC time, client, method, path, status; generations add the job id; the
+        seconds last. No API key and no body in the log."""
+        line = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 127\.0\.0\.1 "
+        st, _, _ = self.s.request("GET", "/v1/models?x=1", key=KEY)
+        self.assertEqual(st, 200)
+        self.assertTrue(self.s.wait_log(line + r"GET /v1/models 200 \d+\.\d{3}s$"), self.s.stderr())
+        st, _, body = self.gen({"prompt": "a logged-nowhere prompt", "candidates": 2, "seed": 1})
+        self.assertEqual(st, 200, body)
+        self.assertTrue(self.s.wait_log(line + r"POST /v1/images/generations 200 job-[0-9a-f]+ \d+\.\d{3}s$"),
+                        self.s.stderr())
+        st, _, job = self.s.request("POST", "/v1/jobs", {"prompt": "x", "candidates": 2, "preview_rows": 0}, key=KEY)
+        self.assertEqual(st, 202, job)
+        self.assertTrue(self.s.wait_log(line + r"POST /v1/jobs 202 %s \d+\.\d{3}s$" % re.escape(job["id"])),
+                        self.s.stderr())
+        self.assertEqual(self.s.request("GET", "/v1/nothing")[0], 401)
+        self.assertTrue(self.s.wait_log(line + r"GET /v1/nothing 401 \d+\.\d{3}s$"), self.s.stderr())
+        self.assertNotIn(KEY, self.s.stderr())
+        self.assertNotIn("logged-nowhere", self.s.stderr())
+
     def test_wrong_types(self):
         for field, value in [("prompt", 5), ("n", "2"), ("n", 1.5), ("seed", -1), ("temperature", "hot"),
                              ("top_p", True), ("top_k", [1]), ("cond_scale", None), ("size", 24), ("candidates", {})]:
@@ -276,7 +306,7 @@ class TinyServer(unittest.TestCase):
         cases = [({"n": 5}, "n"), ({"n": 0}, "n"), ({"candidates": 65}, "candidates"), ({"n": 3, "candidates": 2}, "candidates"),
                  ({"size": "1024x1024"}, "size"), ({"response_format": "url"}, "response_format"),
                  ({"temperature": 0}, "temperature"), ({"top_p": 1.5}, "top_p"), ({"model": "dall-e-3"}, "model"),
-                 ({"seed": 2 ** 60}, "seed")]
+                 ({"seed": 2 ** 60}, "seed"), ({"top_k": 34}, "top_k")]  # 33 image codes
         for extra, field in cases:
             self.assert_error(self.gen({"prompt": "x", **extra}), 400, field)
         self.assert_error(self.gen({"n": 1}), 400, "prompt")
@@ -426,6 +456,15 @@ class Startup(unittest.TestCase):
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 1)
             self.assertIn("does not exist", r.stderr)
+
+    def test_quiet(self):
+        s = Server("--model", TINY_MODEL, "--quiet")
+        try:
+            self.assertEqual(s.request("GET", "/health")[0], 200)
+            time.sleep(0.5)  # a log line would be out by now
+            self.assertNotIn("GET /health", s.stderr())
+        finally:
+            s.stop()
 
     def test_bad_options(self):
         for args, msg in [(["--port", "70000"], "--port"), (["--bogus"], "unknown option"), (["extra"], "unexpected")]:

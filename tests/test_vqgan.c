@@ -46,7 +46,7 @@ static void test_decode(th_ctx *t, fixture *f, int rgb8) {
   float *planar = malloc(npx * 4);
   uint8_t *rgb = malloc(npx);
   for (uint64_t i = 0; i < (uint64_t)G * G; i++) codes[i] = (int32_t)gc[i];
-  dvk_status s = dvk_image_codec_decode(t->ctx, t->arena, &f->codec, codes, 1, rgb8 ? rgb : NULL, rgb8 ? NULL : planar);
+  dvk_status s = dvk_image_codec_decode(t->ctx, t->arena, &f->codec, codes, 1, rgb8 ? rgb : NULL, rgb8 ? NULL : planar, NULL);
   if (s != DVK_OK) {
     th_case_error(t, "dvk_vqgan_decode", s);
   } else {
@@ -107,7 +107,7 @@ static void test_bad_code(th_ctx *t, fixture *f) {
   int32_t *codes = calloc((size_t)G * G, 4);
   uint8_t *rgb = malloc((size_t)3 * R * R);
   codes[G * G - 1] = (int32_t)f->cfg.n_embed;
-  dvk_status s = dvk_image_codec_decode(t->ctx, t->arena, &f->codec, codes, 1, rgb, NULL);
+  dvk_status s = dvk_image_codec_decode(t->ctx, t->arena, &f->codec, codes, 1, rgb, NULL, NULL);
   int ok = s == DVK_ERR_INVALID_ARGUMENT && strstr(t->ctx->error, "outside");
   if (!ok) printf("     status %d, message '%s'\n", (int)s, t->ctx->error);
   th_case_done(t, ok, 0, 0);

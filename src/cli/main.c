@@ -70,8 +70,9 @@ static void usage(FILE *f) {
           "                         model -> the same PNG bytes\n"
           "      --temperature T    > 0, lower is more conservative (default: the model's recommended\n"
           "                         value, 1.0 when it names none)\n"
-          "      --top-k K          sample among the K most likely image tokens, 0 = all (default: the\n"
-          "                         model's recommended value, all when it names none)\n"
+          "      --top-k K          sample among the K most likely image tokens, K <= the model's image\n"
+          "                         codes, 0 = all (default: the model's recommended value, all when it\n"
+          "                         names none)\n"
           "      --top-p P          nucleus sampling, 0 < P <= 1, 1 = off (default: the model's\n"
           "                         recommended value, 1.0 when it names none)\n"
           "      --cond-scale S     classifier-free guidance: logits = empty-caption logits + S * (prompt\n"
@@ -318,7 +319,8 @@ static void write_preview(void *user, const dvk_images *im, uint32_t rows_done) 
 static const char *flag_of_param(const char *param) {
   static const char *const flags[][2] = {
     {"n_images", "-n"},          {"candidates", "--candidates"},       {"temperature", "--temperature"},
-    {"top_p", "--top-p"},        {"cond_scale", "--cond-scale"},       {"reranker_pool", "--rerank-pool"},
+    {"top_k", "--top-k"},        {"top_p", "--top-p"},                 {"cond_scale", "--cond-scale"},
+    {"reranker_pool", "--rerank-pool"},
     {"prune_rows", "--prune-rows"}, {"image_prompt", "--image-prompt"}, {"image_prompt_rows", "--prompt-rows"},
     {"prompt", "PROMPT"}};
   for (size_t i = 0; param && i < sizeof flags / sizeof flags[0]; i++)
@@ -422,13 +424,15 @@ static int run(const cli_options *o) {
   if (o->verbose) {
     const dvk_settings *u = &im->settings;
     const double tokens = (double)info.grid * info.grid * u->candidates;
+    char previews[64] = ""; /* their decodes ran in the API's callbacks, outside the decode time */
+    if (o->preview) snprintf(previews, sizeof previews, ", previews %.2fs", im->seconds_callbacks);
     print_settings(u, o->image_prompt, info.grid);
     fprintf(stderr,
             "dalle-vk: prefill %.3fs, decode %.2fs (%.1f ms/step, %.0f tokens/s over %u candidate%s), image "
-            "decoder %.2fs\n",
+            "decoder %.2fs%s\n",
             im->seconds_prefill, im->seconds_decode, 1e3 * im->seconds_decode / (info.grid * info.grid - 1 + 1e-9),
             tokens / (im->seconds_prefill + im->seconds_decode), u->candidates, u->candidates == 1 ? "" : "s",
-            im->seconds_dvae);
+            im->seconds_dvae, previews);
     if (im->scores) {
       fprintf(stderr, "dalle-vk: reranked %u candidates in %.2fs (pool: the %u most likely), kept %u:", u->candidates,
               im->seconds_reranker, u->reranker_pool_size, im->count);

@@ -119,7 +119,7 @@ dvk_status dvk_dvae_block_run(dvk_device *ctx, const dvk_dvae_block *b, uint32_t
 
 /* One image: codes [G, G] -> `out` (device): RGB8 [R, R, 3] bytes, or f32 [3, R, R] when planar. */
 static dvk_status decode_one(dvk_device *ctx, const dvk_dvae *v, dvk_tensor codes, dvk_tensor bufs[4], dvk_tensor out,
-                             int planar) {
+                             int planar, const volatile int *cancel) {
   const dvk_dvae_config *c = &v->cfg;
   const float gain = 1.0f / (float)((c->group_count * c->n_blk_per_group) * (c->group_count * c->n_blk_per_group));
   dvk_tensor x = bufs[0], y = bufs[1], h1 = bufs[2], h2 = bufs[3];
@@ -129,6 +129,7 @@ static dvk_status decode_one(dvk_device *ctx, const dvk_dvae *v, dvk_tensor code
   for (uint32_t g = 1; g <= c->group_count; g++) {
     for (uint32_t i = 1; i <= c->n_blk_per_group; i++)
       DVK_TRY(dvk_dvae_block_run(ctx, &v->blocks[(g - 1) * c->n_blk_per_group + (i - 1)], res, gain, &x, &y, h1, h2));
+    DVK_TRY(dvk_check_cancel(ctx, cancel));
     if (g < c->group_count) {
       const uint32_t n_g = c->n_hid << (c->group_count - g);
       DVK_TRY(dvk_op_upsample2x(ctx, y, x, n_g, res, res));
@@ -146,7 +147,7 @@ uint64_t dvk_dvae_decode_bytes(const dvk_dvae *v) {
 }
 
 dvk_status dvk_dvae_decode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
-                           uint8_t *rgb, float *planar) {
+                           uint8_t *rgb, float *planar, const volatile int *cancel) {
   const uint32_t G = v->grid, R = v->cfg.image_size;
   const VkDeviceSize img_bytes = (VkDeviceSize)R * R * 3 * (planar ? 4 : 1);
   const VkDeviceSize out_bytes = (img_bytes + 3) & ~(VkDeviceSize)3;
@@ -155,8 +156,9 @@ dvk_status dvk_dvae_decode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae *v,
   DVK_TRY(dvk_arena_alloc(arena, (VkDeviceSize)G * G * 4, &dcodes));
   DVK_TRY(dvk_arena_alloc(arena, out_bytes, &out));
   for (uint32_t i = 0; i < n; i++) {
+    DVK_TRY(dvk_check_cancel(ctx, cancel));
     DVK_TRY(dvk_upload(ctx, dcodes, codes + (size_t)i * G * G, (VkDeviceSize)G * G * 4));
-    DVK_TRY(decode_one(ctx, v, dcodes, bufs, out, planar != NULL));
+    DVK_TRY(decode_one(ctx, v, dcodes, bufs, out, planar != NULL, cancel));
     void *dst = planar ? (void *)((char *)planar + (size_t)i * img_bytes) : (void *)(rgb + (size_t)i * img_bytes);
     DVK_TRY(dvk_download(ctx, dst, out, img_bytes));
   }

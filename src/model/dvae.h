@@ -73,9 +73,10 @@ void dvk_dvae_free(dvk_dvae *v);
 
 /* Decodes n images: codes int32 [n, G, G] (host) -> pixels (host, R = image_size), either rgb: RGB8
  * [n, R, R, 3] bytes, or planar: f32 [n, 3, R, R] in [0, 1] (pass exactly one, the other NULL).
- * Scratch buffers come from arena (dvk_dvae_decode_bytes). Blocking. */
+ * Scratch buffers come from arena (dvk_dvae_decode_bytes). Blocking. cancel (NULL: none) is checked before each
+ * image and after each group (DVK_ERR_CANCELLED, dvk_check_cancel). */
 dvk_status dvk_dvae_decode(dvk_device *ctx, dvk_arena *arena, const dvk_dvae *v, const int32_t *codes, uint32_t n,
-                           uint8_t *rgb, float *planar);
+                           uint8_t *rgb, float *planar, const volatile int *cancel);
 
 /* Device bytes dvk_dvae_decode allocates (any n: it decodes one image at a time), an upper bound: four
  * activation buffers, the codes and the output image. */

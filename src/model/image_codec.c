@@ -39,9 +39,9 @@ uint64_t dvk_image_codec_decode_bytes(const dvk_image_codec *c) {
 }
 
 dvk_status dvk_image_codec_decode(dvk_device *ctx, dvk_arena *arena, const dvk_image_codec *c, const int32_t *codes,
-                                  uint32_t n, uint8_t *rgb, float *planar) {
-  if (c->kind == DVK_CODEC_VQGAN) return dvk_vqgan_decode(ctx, arena, &c->u.vqgan, codes, n, rgb, planar);
-  return dvk_dvae_decode(ctx, arena, &c->u.dvae.dec, codes, n, rgb, planar);
+                                  uint32_t n, uint8_t *rgb, float *planar, const volatile int *cancel) {
+  if (c->kind == DVK_CODEC_VQGAN) return dvk_vqgan_decode(ctx, arena, &c->u.vqgan, codes, n, rgb, planar, cancel);
+  return dvk_dvae_decode(ctx, arena, &c->u.dvae.dec, codes, n, rgb, planar, cancel);
 }
 
 dvk_status dvk_image_codec_encode(dvk_device *ctx, dvk_arena *arena, const dvk_image_codec *c, const uint8_t *rgb,

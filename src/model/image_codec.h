@@ -40,9 +40,10 @@ void dvk_image_codec_free(dvk_image_codec *c);
 uint64_t dvk_image_codec_decode_bytes(const dvk_image_codec *c);
 
 /* codes int32 [n, G, G] (host) -> rgb RGB8 [n, R, R, 3] or planar f32 [n, 3, R, R] in [0, 1] (exactly one non-NULL).
- * Scratch from arena. Blocking. Errors: those of dvk_dvae_decode / dvk_vqgan_decode. */
+ * Scratch from arena. Blocking. cancel (NULL: none) is checked before each image and after each decoder stage
+ * (dvk_check_cancel). Errors: those of dvk_dvae_decode / dvk_vqgan_decode, DVK_ERR_CANCELLED. */
 dvk_status dvk_image_codec_decode(dvk_device *ctx, dvk_arena *arena, const dvk_image_codec *c, const int32_t *codes,
-                                  uint32_t n, uint8_t *rgb, float *planar);
+                                  uint32_t n, uint8_t *rgb, float *planar, const volatile int *cancel);
 
 /* One image rgb RGB8 [R, R, 3] -> codes int32 [G, G] (argmax of logits, lowest on ties) and, when not NULL, logits
  * f32 [vocab, G, G] (dVAE: the encoder's logits; VQGAN: dvk_vqgan_encode's). Errors: DVK_ERR_UNSUPPORTED (no

@@ -380,7 +380,7 @@ static dvk_status mid_run(dvk_device *ctx, const dvk_vqgan_config *c, const dvk_
 
 /* One image: codes (device) [G, G] -> out (device): RGB8 [R, R, 3] or planar f32 [3, R, R]. */
 static dvk_status decode_one(dvk_device *ctx, const dvk_vqgan *v, dvk_tensor codes, run_bufs B, dvk_tensor out,
-                             int planar) {
+                             int planar, const volatile int *cancel) {
   const dvk_vqgan_config *c = &v->cfg;
   const dvk_vqgan_stack *s = &v->dec;
   uint32_t res = v->grid;
@@ -391,6 +391,7 @@ static dvk_status decode_one(dvk_device *ctx, const dvk_vqgan *v, dvk_tensor cod
   DVK_TRY(mid_run(ctx, c, s, res, &B));
   for (uint32_t l = c->n_levels; l-- > 0;) {
     const dvk_vqgan_level *lv = &s->level[l];
+    DVK_TRY(dvk_check_cancel(ctx, cancel));
     DVK_TRY(level_blocks(ctx, c, lv, res, &B));
     if (!lv->has_resample) continue;
     DVK_TRY(dvk_op_upsample2x(ctx, B.y, B.x, lv->width, res, res));
@@ -410,7 +411,7 @@ static dvk_status alloc_bufs(dvk_arena *arena, const dvk_vqgan *v, run_bufs *B) 
 }
 
 dvk_status dvk_vqgan_decode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
-                            uint8_t *rgb, float *planar) {
+                            uint8_t *rgb, float *planar, const volatile int *cancel) {
   const uint32_t G = v->grid, R = G << (v->cfg.n_levels - 1);
   for (uint64_t i = 0; i < (uint64_t)n * G * G; i++)
     if (codes[i] < 0 || (uint32_t)codes[i] >= v->cfg.n_embed)
@@ -424,8 +425,9 @@ dvk_status dvk_vqgan_decode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *
   DVK_TRY(dvk_arena_alloc(arena, (VkDeviceSize)G * G * 4, &dcodes));
   DVK_TRY(dvk_arena_alloc(arena, (img_bytes + 3) & ~(VkDeviceSize)3, &out));
   for (uint32_t i = 0; i < n; i++) {
+    DVK_TRY(dvk_check_cancel(ctx, cancel));
     DVK_TRY(dvk_upload(ctx, dcodes, codes + (size_t)i * G * G, (VkDeviceSize)G * G * 4));
-    DVK_TRY(decode_one(ctx, v, dcodes, B, out, planar != NULL));
+    DVK_TRY(decode_one(ctx, v, dcodes, B, out, planar != NULL, cancel));
     void *dst = planar ? (void *)((char *)planar + (size_t)i * img_bytes) : (void *)(rgb + (size_t)i * img_bytes);
     DVK_TRY(dvk_download(ctx, dst, out, img_bytes));
   }

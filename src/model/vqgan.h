@@ -82,10 +82,11 @@ uint64_t dvk_vqgan_scratch_bytes(const dvk_vqgan *v);
 
 /* Decodes n images: codes int32 [n, G, G] (host, each in [0, n_embed)) -> pixels (host, R = G * 2^(L-1)),
  * either rgb: RGB8 [n, R, R, 3] bytes, or planar: f32 [n, 3, R, R] in [0, 1] (pass exactly one, the other
- * NULL). Scratch from arena (dvk_vqgan_scratch_bytes). Blocking. Errors: DVK_ERR_INVALID_ARGUMENT (a code out
- * of range, named), DVK_ERR_*. */
+ * NULL). Scratch from arena (dvk_vqgan_scratch_bytes). Blocking. cancel (NULL: none) is checked before each image
+ * and after each stage (mid, each level; dvk_check_cancel). Errors: DVK_ERR_INVALID_ARGUMENT (a code out of range,
+ * named), DVK_ERR_CANCELLED, DVK_ERR_*. */
 dvk_status dvk_vqgan_decode(dvk_device *ctx, dvk_arena *arena, const dvk_vqgan *v, const int32_t *codes, uint32_t n,
-                            uint8_t *rgb, float *planar);
+                            uint8_t *rgb, float *planar, const volatile int *cancel);
 
 /* Encodes one image: rgb RGB8 [R, R, 3] bytes (byte / 255 = the pixel in [0, 1]) -> codes int32 [G, G] = argmax
  * of the logits (lowest index on ties): vq: minus the squared L2 distance (in double) of the quant_conv output to

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "server/access_log.h"
 #include "server/respond.h"
 
 #define DRAIN_LIMIT (1024 * 1024) /* an oversized body is read and dropped up to this size, then the connection closes */
@@ -19,6 +20,7 @@ typedef struct conn_state {
   char *body;
   size_t len;
   int too_big;
+  access_entry log; /* printed when the request ends (on_completed) */
 } conn_state;
 
 static int key_ok(const server *srv, struct MHD_Connection *c) {
@@ -61,10 +63,12 @@ static int parse_body(server *srv, struct MHD_Connection *c, const conn_state *c
   return 0;
 }
 
-static job *submit(server *srv, struct MHD_Connection *c, gen_request *req, enum MHD_Result *res) {
+/* Queues the job; the access log names it. */
+static job *submit(server *srv, struct MHD_Connection *c, gen_request *req, conn_state *cs, enum MHD_Result *res) {
   uint32_t retry;
   job *j = jobs_submit(&srv->jobs, req, &retry);
   request_free(req);
+  if (j) snprintf(cs->log.job_id, sizeof cs->log.job_id, "%s", j->id);
   if (!j) {
     char secs[16], msg[160];
     snprintf(secs, sizeof secs, "%u", retry);
@@ -75,11 +79,11 @@ static job *submit(server *srv, struct MHD_Connection *c, gen_request *req, enum
 }
 
 /* POST /v1/images/generations: waits for the job; the client closing the connection cancels it. */
-static enum MHD_Result images_generations(server *srv, struct MHD_Connection *c, const conn_state *cs) {
+static enum MHD_Result images_generations(server *srv, struct MHD_Connection *c, conn_state *cs) {
   gen_request req;
   enum MHD_Result res = MHD_NO;
   if (parse_body(srv, c, cs, 0, &req, &res) != 0) return res;
-  job *j = submit(srv, c, &req, &res);
+  job *j = submit(srv, c, &req, cs, &res);
   if (!j) return res;
   job_server *js = &srv->jobs;
   const int fd = connection_fd(c);
@@ -198,7 +202,7 @@ static enum MHD_Result job_route(server *srv, struct MHD_Connection *c, const ch
 }
 
 static enum MHD_Result route(server *srv, struct MHD_Connection *c, const char *url, const char *method,
-                             const conn_state *cs) {
+                             conn_state *cs) {
   const int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0, post = strcmp(method, "POST") == 0;
   if (!host_ok(srv, c))
     return send_error(srv, c, 403, "Host", "this server listens on a loopback address; the Host header must name "
@@ -234,7 +238,7 @@ static enum MHD_Result route(server *srv, struct MHD_Connection *c, const char *
     gen_request req;
     enum MHD_Result res = MHD_NO;
     if (parse_body(srv, c, cs, 1, &req, &res) != 0) return res;
-    job *j = submit(srv, c, &req, &res);
+    job *j = submit(srv, c, &req, cs, &res);
     if (!j) return res;
     pthread_mutex_lock(&srv->jobs.mu);
     cJSON *o = job_json(srv, j);
@@ -253,9 +257,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (!cs) { /* headers only so far */
     if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
     *con_cls = cs;
+    access_begin(&cs->log, method, url);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > DRAIN_LIMIT) /* too large to read and drop: answer now, then close */
-      return send_error(srv, c, 413, NULL, "the request body is larger than 64 KiB");
+      return access_sent(&cs->log, c, send_error(srv, c, 413, NULL, "the request body is larger than 64 KiB"));
     return MHD_YES;
   }
   if (*upload_size) {
@@ -273,15 +278,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     cs->len += *upload_size;
     *upload_size = 0;
-    if (cs->too_big && cs->len > DRAIN_LIMIT) return send_error(srv, c, 413, NULL, "the request body is larger than 64 KiB");
+    if (cs->too_big && cs->len > DRAIN_LIMIT)
+      return access_sent(&cs->log, c, send_error(srv, c, 413, NULL, "the request body is larger than 64 KiB"));
     return MHD_YES;
   }
-  if (cs->too_big) return send_error(srv, c, 413, NULL, "the request body is larger than 64 KiB");
-  return route(srv, c, url, method, cs);
+  if (cs->too_big) return access_sent(&cs->log, c, send_error(srv, c, 413, NULL, "the request body is larger than 64 KiB"));
+  return access_sent(&cs->log, c, route(srv, c, url, method, cs));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  const server *srv = cls;
   conn_state *cs = *con_cls;
+  (void)toe;
+  if (cs && !srv->quiet) access_print(&cs->log, c);
   if (cs) free(cs->body);
   free(cs);
   *con_cls = NULL;

@@ -19,7 +19,7 @@ typedef struct serve_options {
   const char *host, *model, *device, *api_key, *cors;
   unsigned port;
   uint32_t queue, max_n, max_candidates, preview_rows;
-  int verbose;
+  int verbose, quiet;
 } serve_options;
 
 static void usage(FILE *f) {
@@ -39,6 +39,8 @@ static void usage(FILE *f) {
           "      --preview-rows K   job previews every K image rows unless the job says (default 4; 0: none)\n"
           "      --cors ORIGIN      allow browser pages from ORIGIN to call the API (default: none)\n"
           "  -v, --verbose          print device and model details\n"
+          "  -q, --quiet            print no line per request (by default: time, client, method, path,\n"
+          "                         status, job id and seconds on stderr)\n"
           "  -h, --help             this help\n");
 }
 
@@ -68,7 +70,8 @@ static int parse_args(int argc, char **argv, serve_options *o) {
     {"device", required_argument, 0, OPT_DEVICE}, {"queue", required_argument, 0, OPT_QUEUE},
     {"max-n", required_argument, 0, OPT_MAXN},    {"max-candidates", required_argument, 0, OPT_MAXC},
     {"preview-rows", required_argument, 0, OPT_PREVIEW}, {"cors", required_argument, 0, OPT_CORS},
-    {"verbose", no_argument, 0, 'v'},             {"help", no_argument, 0, 'h'},
+    {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
   *o = (serve_options){.host = "127.0.0.1", .port = 8080, .queue = 16, .max_n = 10, .max_candidates = 64,
                        .preview_rows = 4, .api_key = getenv("DVK_API_KEY")};
@@ -77,7 +80,7 @@ static int parse_args(int argc, char **argv, serve_options *o) {
   opterr = 0;
   int c;
   uint32_t v;
-  while ((c = getopt_long(argc, argv, ":vh", longs, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":vqh", longs, NULL)) != -1) {
     switch (c) {
     case OPT_HOST: o->host = optarg; break;
     case OPT_PORT:
@@ -105,6 +108,7 @@ static int parse_args(int argc, char **argv, serve_options *o) {
       break;
     case OPT_CORS: o->cors = optarg; break;
     case 'v': o->verbose = 1; break;
+    case 'q': o->quiet = 1; break;
     case 'h': usage(stdout); return 0;
     case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
     default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -186,6 +190,7 @@ int serve_main(int argc, char **argv, const char *default_model) {
   srv.api_key = o.api_key;
   srv.cors_origin = o.cors;
   srv.loopback = loopback;
+  srv.quiet = o.quiet;
   rc = EXIT_RUNTIME;
   if (jobs_start(js) != 0) {
     fprintf(stderr, "dalle-vk serve: cannot start the worker thread\n");

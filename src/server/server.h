@@ -15,6 +15,7 @@ typedef struct server {
   const char *api_key;     /* NULL: none (loopback only) */
   const char *cors_origin; /* NULL: no CORS headers */
   int loopback;            /* bound to a loopback address: Host headers must name one (DNS rebinding) */
+  int quiet;               /* no access log (--quiet; server/access_log.h) */
   struct MHD_Daemon *daemon;
 } server;
 

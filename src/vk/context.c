@@ -22,6 +22,10 @@ dvk_status dvk_fail(dvk_device *ctx, dvk_status status, const char *fmt, ...) {
   return status;
 }
 
+dvk_status dvk_check_cancel(dvk_device *ctx, const volatile int *cancel) {
+  return cancel && *cancel ? dvk_fail(ctx, DVK_ERR_CANCELLED, "cancelled") : DVK_OK;
+}
+
 const char *dvk_vk_result_str(VkResult r) {
   switch (r) {
 #define C(x) case x: return #x;

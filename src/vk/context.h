@@ -87,6 +87,11 @@ char *dvk_vk_list_devices(dvk_error *err);
 dvk_status dvk_fail(dvk_device *ctx, dvk_status status, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 
+/* DVK_ERR_CANCELLED (message "cancelled") when the caller's cancel flag is set, else DVK_OK; cancel may be NULL
+ * (never set). Long work calls it at its natural boundaries (a decode step, an image, a decoder stage); the caller
+ * then discards what was recorded (dvk_discard). */
+dvk_status dvk_check_cancel(dvk_device *ctx, const volatile int *cancel);
+
 /* Maps a failed VkResult to a status, records "<call> failed: VK_ERROR_... (file:line)". */
 dvk_status dvk_vk_fail(dvk_device *ctx, VkResult r, const char *call, const char *file, int line);
 
