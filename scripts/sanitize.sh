@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds dalle-vk with AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) into build-asan and
-# runs the test suite (without the slow paper-size check, the pure-Python tool tests and the install check,
-# whose programs are built without the sanitizers), then one CLI
+# runs the test suite (without the slow label, the pure-Python tool tests and the install check, whose programs
+# are built without the sanitizers, and without test_e2e_emoji and test_page: the same host code as test_e2e and
+# test_server with a larger model or a browser in front, minutes under the sanitizers for no new path), then one CLI
 # generation, all with the Khronos validation layer. Any sanitizer report fails the run; LeakSanitizer
 # reports inside the Vulkan loader, drivers and layers are suppressed by tests/lsan.supp (docs/design.md §8).
 #
@@ -22,7 +23,7 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 start=$(date +%s)
-ctest --test-dir "$BUILD" -LE slow -E '^(test_python_tools|test_install)$' --output-on-failure "$@"
+ctest --test-dir "$BUILD" -LE slow -E '^(test_python_tools|test_install|test_e2e_emoji|test_page)$' --output-on-failure "$@"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

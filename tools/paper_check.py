@@ -20,7 +20,7 @@ Models (--model; each writes the cases listed, <case>.gguf + <case>-golden.gguf,
                GELU, linear image positions, no start token, 2 full-attention layers.
   mini, mega   DALL-E Mini / Mega, the encoder-decoder of docs/model-format.md §9: Mini d_model 1024, 16 heads,
                GLU 2730, text vocab 50264, 2 encoder + 2 decoder layers; Mega d_model 2048, 32 heads, GLU 4096,
-               text vocab 50272, 1 encoder + 2 decoder layers; both T 64, G 16, image vocab 16384. Written as
+               text vocab 50272, 1 encoder + 1 decoder layer; both T 64, G 16, image vocab 16384. Written as
                min-dalle's own files (encoder.pt, decoder.pt: the keys of tests/data/min_dalle's tiny files, every
                dimension scaled to the full shape; its vocab.json, merges.txt and detoker.pt) and converted by
                tools/convert.py dalle-mini --type f16. The reference is tools/dallevk/bart.py on the converted
@@ -87,7 +87,7 @@ BART_MODELS = {
     "mini": {"mini": (dict(d_model=1024, n_heads=16, d_ff=2730, text_vocab=50264, rows=16385, enc_layers=2,
                            n_layers=2), "f16", SAME_WEIGHTS_TOL)},
     "mega": {"mega": (dict(d_model=2048, n_heads=32, d_ff=4096, text_vocab=50272, rows=16416, enc_layers=1,
-                           n_layers=2), "f16", SAME_WEIGHTS_TOL)},
+                           n_layers=1), "f16", SAME_WEIGHTS_TOL)},
 }
 COND_SCALE = 16.0  # min-dalle's supercondition_factor
 

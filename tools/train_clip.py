@@ -40,6 +40,9 @@ def parse_args(argv):
     ap.add_argument("--text-layers", type=int, default=2)
     ap.add_argument("--image-layers", type=int, default=2)
     ap.add_argument("--d-embed", type=int, default=64)
+    ap.add_argument("--init-from", metavar="RUN",
+                    help="start from RUN's final.pt weights and config (a fresh optimizer and schedule); the "
+                         "--d-model etc. options are then ignored")
     ap.add_argument("--prefix-weight", type=float, default=None,
                     help="weight of the prefix loss (Clip.loss): the contrastive loss also over the features of "
                          "the image's first 1..G-1 rows, so the reranker can score half-sampled candidates "
@@ -76,8 +79,13 @@ def main(argv=None):
     train_idx = D.split_indices(items, "train")
     held_idx = np.concatenate([D.split_indices(items, "val"), D.split_indices(items, "zeroshot")])
 
+    init = None
+    if state is None and a.init_from:
+        init = torch.load(os.path.join(D.run_root(), a.init_from, "final.pt"), map_location="cpu")
     if state is not None:
         cfg = ClipConfig(**state["config"])
+    elif init is not None:
+        cfg = ClipConfig(**init["config"])
     else:
         dc = dalle_config(dalle_run)
         if tok.vocab_size > dc["text_vocab"] or codes.shape[1] != dc["grid"]:
@@ -97,6 +105,9 @@ def main(argv=None):
         step = state["step"]
         rng.setstate(state["py_rng"])
         print("clip: resumed at step", step)
+    elif init is not None:
+        model.load_state_dict(init["model"])
+        print("clip: weights from", a.init_from)
     n_params = sum(p.numel() for p in model.parameters())
     print("clip: config", cfg.to_dict(), "params %.2fM" % (n_params / 1e6), "train %d, held-out %d images"
           % (len(train_idx), len(held_idx)), flush=True)
