@@ -8,8 +8,9 @@
 #   PRUNE_ROWS: the recommended pruning rows (clip.prune_rows, comma-separated; default 1,3,5,7; "" = none)
 #   DALLE_RUN: the transformer run to export (default dalle_wide3, the last transformer stage of tools/train_all.sh)
 #   CLIP_RUN: the reranker run (default clip_prefix2, the last reranker stage of tools/train_all.sh)
+#   DVAE_RUN: the dVAE run (default dvae_dec; shipped_dvae for runs rebuilt by tools/runs_from_gguf.py)
 # Reads the finished runs in ~/.cache/dalle-vk/runs (env DVK_RUN_DIR): $DALLE_RUN/final.pt (falls back to
-# $DALLE_RUN/ckpt.pt for an interim release), dvae_dec/final.pt, $DALLE_RUN/bpe.json, $CLIP_RUN/final.pt (the reranker).
+# $DALLE_RUN/ckpt.pt for an interim release), $DVAE_RUN/final.pt, $DALLE_RUN/bpe.json, $CLIP_RUN/final.pt (the reranker).
 # Then: look at docs/sample-sheet.png, update assets/MODEL_CARD.md from build/release-metrics.json,
 # and refresh the end-to-end golden: tests/test_e2e.sh build --default --update.
 set -euo pipefail
@@ -27,7 +28,7 @@ LICENSE="weights: CC-BY-4.0 (trained on Twemoji CC-BY 4.0 and Noto Emoji Apache-
 mkdir -p build
 TMP=$OUT.tmp.$$
 trap 'rm -f "$TMP"' EXIT
-$PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/dvae_dec/final.pt" --bpe "$RUN/bpe.json" \
+$PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/${DVAE_RUN:-dvae_dec}/final.pt" --bpe "$RUN/bpe.json" \
   --clip "$RUNS/${CLIP_RUN:-clip_prefix2}/final.pt" ${COND_SCALE:+--cond-scale "$COND_SCALE"} \
   ${PRUNE:+--prune-rows "$PRUNE"} \
   ${TEMPERATURE:+--temperature "$TEMPERATURE"} ${TOP_P:+--top-p "$TOP_P"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
