@@ -8,8 +8,8 @@
 #                           det.pixels within 1/255 (one decode, ~30 s on 2 loaded cores)
 # det.pixels are min-dalle's clip(x, 0, 1) * 255 before its uint8 conversion (stored f16: <= 1/16 off); min-dalle
 # truncates to uint8 and dalle-vk rounds, so the two programs' bytes may differ by 1 where the floats agree.
-# Then the check must fail with the wrong super-conditioning factor (test_min_dalle --cond-scale 8). About 90 CPU-seconds
-# (1.5 to 3 min on 2 loaded cores), most of it the full-size VQGAN decodes (generation and the pixel check).
+# Then the check must fail with the wrong super-conditioning factor (test_min_dalle --cond-scale 8). About 60 CPU-seconds
+# (1 to 2 min on 2 loaded cores), most of it the full-size VQGAN decode of the pixel check.
 # Usage: tests/test_min_dalle.sh BUILD_DIR. Needs /usr/bin/python3 with numpy and torch; exit 77 (skipped) without.
 set -u
 BUILD=$1
@@ -32,8 +32,8 @@ w.add_tensor("dec.codes", g["det.codes"].data.reshape(-1), "f32")
 w.add_tensor("dec.output", g["det.pixels"].data.astype("float32").transpose(2, 0, 1) / 255, "f32")
 w.write(sys.argv[2])
 PYEOF
-# type|test_min_dalle cases|test_vqgan case. Greedy generation (~25 s: the image goes through the full-size VQGAN)
-# only on f32: with f16 weights it parts from min-dalle's f32 path at a near tie at step 0 here, after which it
+# type|test_min_dalle cases|test_vqgan case. Greedy generation (cancelled after its last step, before the image
+# decode) only on f32: with f16 weights it parts from min-dalle's f32 path at a near tie at step 0 here, after which it
 # says nothing more; the teacher-forced case checks the f16 logits at every step.
 for entry in "f32||" "f16|guided|decode planar"; do
   IFS='|' read -r type cases vqgan_case <<<"$entry"
