@@ -43,6 +43,7 @@ layout(std430, binding = 2) readonly buffer CV { vec4 cv[]; };
 #endif
 layout(std430, binding = 3) writeonly buffer Out { vec4 o[]; };
 layout(push_constant) uniform PC { dvk_pc_attn p; };
+#include "attn_mask.h"
 
 shared float part_m[gl_WorkGroupSize.x];
 shared float part_l[gl_WorkGroupSize.x];
@@ -50,73 +51,15 @@ shared vec4 part_acc[gl_WorkGroupSize.x * D4];
 
 const float NEG_BIG = -3.402823466e38 * 0.5; // -FLT_MAX/2: never -inf, so exp() never makes NaN
 
-// A set of indices: the union of two disjoint runs [a0, a0 + n0) and [a1, a1 + n1).
-struct Runs { uint a0, n0, a1, n1; };
-uint runs_count(Runs s) { return s.n0 + s.n1; }
-uint runs_at(Runs s, uint k) { return k < s.n0 ? s.a0 + k : s.a1 + (k - s.n0); }
-Runs run1(uint a, uint n) { return Runs(a, n, 0u, 0u); }
-
-// conv window sets for image query (r, c): rows before r, columns of those rows, columns <= c of row r.
-struct Conv { Runs rows, cols, last; };
-Conv conv_sets(uint r, uint c) {
-  uint G = p.grid, h = p.conv_half;
-  uint lo_r = r > h ? r - h : 0u, lo_c = c > h ? c - h : 0u, hi_c = min(G - 1u, c + h);
-  Conv s;
-  s.rows = run1(lo_r, r - lo_r);
-  s.cols = run1(lo_c, hi_c - lo_c + 1u);
-  s.last = run1(lo_c, c - lo_c + 1u);
-  if (p.conv_wrap != 0u) {
-    if (2u * h + 1u >= G) { // the window covers the whole grid
-      s.rows = run1(0u, r);
-      s.cols = run1(0u, G);
-      s.last = run1(0u, c + 1u);
-    } else { // 2h < G: the wrapped runs below never overlap the plain ones
-      if (r + h >= G) s.rows = Runs(lo_r, r - lo_r, 0u, r + h - G + 1u);           // rows 0 .. r+h-G
-      if (c < h) s.cols = Runs(lo_c, hi_c - lo_c + 1u, c + G - h, h - c);         // cols c-h+G .. G-1
-      else if (c + h >= G) s.cols = Runs(lo_c, hi_c - lo_c + 1u, 0u, c + h - G + 1u); // cols 0 .. c+h-G
-      if (c + h >= G) s.last = Runs(lo_c, c - lo_c + 1u, 0u, c + h - G + 1u);
-    }
-  }
-  return s;
-}
-
-// Number of image keys of image query i under the mask (conv: sets in cs).
-uint image_key_count(uint i, Conv cs) {
-  uint G = p.grid;
-  if (p.mask == DVK_ATTN_ROW) return min(i, G) + 1u;
-  if (p.mask == DVK_ATTN_COL) return i / G + 1u;
-  if (p.mask == DVK_ATTN_CONV) return runs_count(cs.rows) * runs_count(cs.cols) + runs_count(cs.last);
-  return i + 1u; // full
-}
-
-// Image index of the m-th allowed image key of image query i (m < image_key_count).
-uint image_key_at(uint i, Conv cs, uint m) {
-  uint G = p.grid;
-  if (p.mask == DVK_ATTN_ROW) return i - min(i, G) + m;
-  if (p.mask == DVK_ATTN_COL) return i % G + G * m;
-  if (p.mask == DVK_ATTN_CONV) {
-    uint nc = runs_count(cs.cols), full = runs_count(cs.rows) * nc;
-    if (m < full) return runs_at(cs.rows, m / nc) * G + runs_at(cs.cols, m % nc);
-    return (i / G) * G + runs_at(cs.last, m - full);
-  }
-  return m; // full
-}
-
 void main() {
   uint g = DVK_GROUP_INDEX;
   if (g >= p.batch * p.n_heads * p.nq) return; // uniform per workgroup
   uint t = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
   uint qi = g % p.nq, hh = (g / p.nq) % p.n_heads, b = g / (p.nq * p.n_heads);
   uint d4 = p.n_heads * D4;      // d / 4
-  uint pos = p.p0 + qi, I0 = p.image0;
+  uint pos = p.p0 + qi;
 
-  // The query's key list: n_text positions 0.., then n_img image keys (keys mask: n_keys positions 0..).
-  bool keys = p.mask == DVK_ATTN_KEYS;
-  bool is_img = !keys && pos >= I0;
-  uint i = is_img ? pos - I0 : 0u;
-  Conv cs = conv_sets(i / p.grid, i % p.grid);
-  uint n_text = keys ? p.n_keys : is_img ? I0 : pos + 1u;
-  uint n_keys = n_text + (is_img ? image_key_count(i, cs) : 0u);
+  KeyList kl = key_list(pos);
 
   vec4 q[D4], acc[D4];
   uint qbase = p.q_off + (b * p.nq + qi) * 3u * d4 + hh * D4;
@@ -126,8 +69,8 @@ void main() {
   }
   float m = NEG_BIG, l = 0.0;
   uint head = ((p.kv_shared != 0u ? 0u : b) * p.n_heads + hh) * p.s_max;
-  for (uint k = t; k < n_keys; k += WG) {
-    uint kpos = k < n_text ? k : I0 + image_key_at(i, cs, k - n_text);
+  for (uint k = t; k < kl.n_keys; k += WG) {
+    uint kpos = key_pos(kl, k);
     uint kb = (head + kpos) * D4, kk = p.k_off + kb, kv = p.v_off + kb;
     vec4 s4 = vec4(0.0);
     for (uint x = 0; x < D4; x++) s4 += q[x] * CK(kk + x);

@@ -38,6 +38,14 @@ static uint32_t batch_chunk(dvk_device *ctx, const VkDeviceSize *row_bytes, int 
   return chunk;
 }
 
+/* Whether the texel-buffer path runs attn_lanes (a subgroup per query, lanes splitting d_head, no shared
+ * memory; docs/performance-notes.md) rather than attn_texel: when compute subgroups have arithmetic
+ * operations and at least 4 lanes, so that a workgroup of subgroup-size invocations is one subgroup. */
+static int use_lanes(const dvk_device *ctx) {
+  return ctx->limits.subgroup_size >= 4 && ctx->limits.subgroup_size <= 128 &&
+         (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+}
+
 /* The window over sequences [b0, b0 + n) of t (per_seq bytes each, a multiple of 4). */
 static dvk_status seqs(dvk_device *ctx, const char *name, dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n,
                        dvk_tensor *out) {
@@ -200,9 +208,11 @@ static dvk_status attn_dispatch(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv,
                                 dvk_pc_attn pc, uint32_t q0, uint32_t c0, uint32_t nc, int texel) {
   const uint32_t d = cache->n_heads * cache->d_head;
   const VkDeviceSize qkv_seq = (VkDeviceSize)pc.nq * 3 * d * 4, out_seq = (VkDeviceSize)pc.nq * d * 4;
-  dvk_dispatch_desc desc = {.shader = texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4, .push = &pc,
-                            .push_size = sizeof pc, .n_spec = 2,
-                            .spec = {attn_workgroup(ctx, cache->d_head), cache->d_head}};
+  const int lanes = texel && use_lanes(ctx);
+  dvk_dispatch_desc desc = {.shader = lanes ? "attn_lanes" : texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4,
+                            .push = &pc, .push_size = sizeof pc, .n_spec = 2,
+                            .spec = {lanes ? ctx->limits.subgroup_size : attn_workgroup(ctx, cache->d_head),
+                                     cache->d_head}};
   DVK_TRY(seq_window(ctx, "qkv", qkv, qkv_seq, q0, pc.batch, &desc.bindings[0].t, &pc.q_off));
   DVK_TRY(seq_window(ctx, "k", cache->k, seq_bytes(cache), c0, nc, &desc.bindings[1].t, &pc.k_off));
   DVK_TRY(seq_window(ctx, "v", cache->v, seq_bytes(cache), c0, nc, &desc.bindings[2].t, &pc.v_off));
