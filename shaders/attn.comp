@@ -17,12 +17,9 @@
 // Each operand starts q_off / o_off / k_off / v_off vec4s into its binding; with kv_shared every query
 // sequence reads cache sequence 0 (a keys mask: the host binds the one cache sequence they share).
 // fp32 throughout.
-// Two builds: ssbo reads the cache as storage buffers (GPUs), texel through RGBA32F texel buffers (CPUs).
-// variants: ssbo texel=KV_TEXEL
+// The cache is read as storage buffers. For GPUs, and CPUs without subgroup arithmetic; other CPUs run
+// attn_lanes.comp.
 #extension GL_GOOGLE_include_directive : require
-#ifdef KV_TEXEL
-#extension GL_EXT_samplerless_texture_functions : require
-#endif
 #include "transformer_shared.h"
 
 layout(local_size_x_id = 0) in;               // WG, a power of two; WG * D <= 4096
@@ -30,17 +27,8 @@ layout(constant_id = 1) const uint D = 64;    // d_head
 const uint D4 = D / 4;
 
 layout(std430, binding = 0) readonly buffer QKV { vec4 qkv[]; };
-#ifdef KV_TEXEL // the cache through RGBA32F texel buffers (faster loads on llvmpipe)
-layout(binding = 1) uniform textureBuffer ck_tex;
-layout(binding = 2) uniform textureBuffer cv_tex;
-#define CK(i) texelFetch(ck_tex, int(i))
-#define CV(i) texelFetch(cv_tex, int(i))
-#else
 layout(std430, binding = 1) readonly buffer CK { vec4 ck[]; };
 layout(std430, binding = 2) readonly buffer CV { vec4 cv[]; };
-#define CK(i) ck[i]
-#define CV(i) cv[i]
-#endif
 layout(std430, binding = 3) writeonly buffer Out { vec4 o[]; };
 layout(push_constant) uniform PC { dvk_pc_attn p; };
 #include "attn_mask.h"
@@ -73,7 +61,7 @@ void main() {
     uint kpos = key_pos(kl, k);
     uint kb = (head + kpos) * D4, kk = p.k_off + kb, kv = p.v_off + kb;
     vec4 s4 = vec4(0.0);
-    for (uint x = 0; x < D4; x++) s4 += q[x] * CK(kk + x);
+    for (uint x = 0; x < D4; x++) s4 += q[x] * ck[kk + x];
     float s = s4.x + s4.y + s4.z + s4.w;
     if (s > m) { // new running max: rescale what was accumulated so far
       float f = exp(m - s);
@@ -83,7 +71,7 @@ void main() {
     }
     float w = exp(s - m);
     l += w;
-    for (uint x = 0; x < D4; x++) acc[x] += w * CV(kv + x);
+    for (uint x = 0; x < D4; x++) acc[x] += w * cv[kv + x];
   }
 
   // Merge the WG partial softmaxes: global max, rescale, sum.

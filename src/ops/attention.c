@@ -38,14 +38,6 @@ static uint32_t batch_chunk(dvk_device *ctx, const VkDeviceSize *row_bytes, int 
   return chunk;
 }
 
-/* Whether the texel-buffer path runs attn_lanes (a subgroup per query, lanes splitting d_head, no shared
- * memory; docs/performance-notes.md) rather than attn_texel: when compute subgroups have arithmetic
- * operations and at least 4 lanes, so that a workgroup of subgroup-size invocations is one subgroup. */
-static int use_lanes(const dvk_device *ctx) {
-  return ctx->limits.subgroup_size >= 4 && ctx->limits.subgroup_size <= 128 &&
-         (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
-}
-
 /* The window over sequences [b0, b0 + n) of t (per_seq bytes each, a multiple of 4). */
 static dvk_status seqs(dvk_device *ctx, const char *name, dvk_tensor t, VkDeviceSize per_seq, uint32_t b0, uint32_t n,
                        dvk_tensor *out) {
@@ -175,20 +167,21 @@ static dvk_status check_keys(dvk_device *ctx, const dvk_attn_mask *m, const dvk_
   return DVK_OK;
 }
 
-/* Invocations per workgroup: a power of two, at most 64 (32 on CPUs, where fewer invocations per key
- * list measured as fast or faster), with WG * d_head <= ACC_FLOATS. */
-static uint32_t attn_workgroup(const dvk_device *ctx, uint32_t d_head) {
-  uint32_t wg = ctx->device_class == DVK_CLASS_CPU ? 32 : 64;
+/* attn.comp's invocations per workgroup: a power of two, at most 64, with WG * d_head <= ACC_FLOATS. */
+static uint32_t attn_workgroup(uint32_t d_head) {
+  uint32_t wg = 64;
   while (wg * d_head > ACC_FLOATS) wg /= 2;
   return wg;
 }
 
-/* Whether to read the cache through RGBA32F texel buffers (variant attn_texel): on CPUs, where llvmpipe's
- * texel fetches measured about 1.3-2x faster than storage-buffer loads for decode (paper shape, lavapipe,
- * noisy shared machine); and only when every sequence offset meets the texel alignment and a cache binding
- * (at most `bound` bytes) the size limit. */
-static int use_texel(const dvk_device *ctx, VkDeviceSize kv_seq, VkDeviceSize bound) {
-  return ctx->device_class == DVK_CLASS_CPU && kv_seq % ctx->limits.texel_align == 0 &&
+/* Whether to run attn_lanes (CPUs: a subgroup per query, lanes splitting d_head, the cache through RGBA32F
+ * texel buffers; docs/performance-notes.md) rather than attn (storage buffers, a workgroup of lanes per
+ * query merged through shared memory): on CPU devices whose compute subgroups have arithmetic operations and
+ * 4..128 lanes (a workgroup of subgroup-size invocations is then one subgroup), when every sequence offset
+ * meets the texel alignment and a cache binding (at most `bound` bytes) the texel-buffer size limit. */
+static int use_lanes(const dvk_device *ctx, VkDeviceSize kv_seq, VkDeviceSize bound) {
+  return ctx->device_class == DVK_CLASS_CPU && ctx->limits.subgroup_size >= 4 && ctx->limits.subgroup_size <= 128 &&
+         (ctx->limits.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && kv_seq % ctx->limits.texel_align == 0 &&
          bound / 16 <= ctx->limits.max_texel_elements;
 }
 
@@ -205,19 +198,17 @@ static dvk_status seq_window(dvk_device *ctx, const char *name, dvk_tensor t, Vk
 /* Records one attention dispatch: pc.batch query sequences from q0 against the cache sequences from c0 (nc
  * of them: pc.batch, or 1 with pc.kv_shared). */
 static dvk_status attn_dispatch(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, const dvk_kv_cache *cache,
-                                dvk_pc_attn pc, uint32_t q0, uint32_t c0, uint32_t nc, int texel) {
+                                dvk_pc_attn pc, uint32_t q0, uint32_t c0, uint32_t nc, int lanes) {
   const uint32_t d = cache->n_heads * cache->d_head;
   const VkDeviceSize qkv_seq = (VkDeviceSize)pc.nq * 3 * d * 4, out_seq = (VkDeviceSize)pc.nq * d * 4;
-  const int lanes = texel && use_lanes(ctx);
-  dvk_dispatch_desc desc = {.shader = lanes ? "attn_lanes" : texel ? "attn_texel" : "attn_ssbo", .n_bindings = 4,
-                            .push = &pc, .push_size = sizeof pc, .n_spec = 2,
-                            .spec = {lanes ? ctx->limits.subgroup_size : attn_workgroup(ctx, cache->d_head),
-                                     cache->d_head}};
+  dvk_dispatch_desc desc = {.shader = lanes ? "attn_lanes" : "attn", .n_bindings = 4, .push = &pc,
+                            .push_size = sizeof pc, .n_spec = 2,
+                            .spec = {lanes ? ctx->limits.subgroup_size : attn_workgroup(cache->d_head), cache->d_head}};
   DVK_TRY(seq_window(ctx, "qkv", qkv, qkv_seq, q0, pc.batch, &desc.bindings[0].t, &pc.q_off));
   DVK_TRY(seq_window(ctx, "k", cache->k, seq_bytes(cache), c0, nc, &desc.bindings[1].t, &pc.k_off));
   DVK_TRY(seq_window(ctx, "v", cache->v, seq_bytes(cache), c0, nc, &desc.bindings[2].t, &pc.v_off));
   DVK_TRY(seq_window(ctx, "out", out, out_seq, q0, pc.batch, &desc.bindings[3].t, &pc.o_off));
-  if (texel) desc.bindings[1].format = desc.bindings[2].format = VK_FORMAT_R32G32B32A32_SFLOAT;
+  if (lanes) desc.bindings[1].format = desc.bindings[2].format = VK_FORMAT_R32G32B32A32_SFLOAT;
   dvk_groups_1d(ctx, (uint64_t)pc.batch * cache->n_heads * pc.nq, desc.groups);
   return dvk_dispatch(ctx, &desc);
 }
@@ -232,7 +223,7 @@ static dvk_status attention_keys(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv
   const uint64_t q_chunk = room / qkv_seq; /* qkv rows are the widest per-sequence query operand */
   if (q_chunk == 0 || kv_seq > room)
     return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: one sequence exceeds the binding range");
-  const int texel = use_texel(ctx, kv_seq, kv_seq + dvk_window_align(ctx));
+  const int lanes = use_lanes(ctx, kv_seq, kv_seq + dvk_window_align(ctx));
   pc.kv_shared = 1;
   pc.grid = 1; /* unused; keeps the shader's image arithmetic defined */
   for (uint32_t c = 0; c < n_seq; c++) {
@@ -240,7 +231,7 @@ static dvk_status attention_keys(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv
     pc.n_keys = mask->key_len[c];
     for (uint32_t q0 = c * per; q0 < end; q0 += pc.batch) {
       pc.batch = end - q0 < q_chunk ? end - q0 : (uint32_t)q_chunk;
-      DVK_TRY(attn_dispatch(ctx, out, qkv, cache, pc, q0, c, 1, texel));
+      DVK_TRY(attn_dispatch(ctx, out, qkv, cache, pc, q0, c, 1, lanes));
     }
   }
   return DVK_OK;
@@ -268,10 +259,10 @@ dvk_status dvk_op_attention(dvk_device *ctx, dvk_tensor out, dvk_tensor qkv, con
   VkDeviceSize per[3] = {qkv_seq, out_seq, kv_seq};
   uint32_t chunk = batch_chunk(ctx, per, 3, batch);
   if (chunk == 0) return dvk_fail(ctx, DVK_ERR_INVALID_ARGUMENT, "attention: one sequence exceeds the binding range");
-  int texel = use_texel(ctx, kv_seq, kv_seq * chunk);
+  int lanes = use_lanes(ctx, kv_seq, kv_seq * chunk);
   for (uint32_t b0 = 0; b0 < batch; b0 += chunk) {
     pc.batch = batch - b0 < chunk ? batch - b0 : chunk;
-    DVK_TRY(attn_dispatch(ctx, out, qkv, cache, pc, b0, b0, pc.batch, texel));
+    DVK_TRY(attn_dispatch(ctx, out, qkv, cache, pc, b0, b0, pc.batch, lanes));
   }
   return DVK_OK;
 }
