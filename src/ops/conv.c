@@ -27,13 +27,20 @@ void dvk_conv2d_repack_f16(uint16_t *dst, const uint16_t *src, uint32_t cout, ui
       dst[row * cp + co] = co < cout ? src[(co * cin + row / kk) * kk + row % kk] : 0;
 }
 
-/* CPU: measured on lavapipe (bench/bench_conv.c; 3x3, 128 ch at 32x32 and 64 ch at 64x64, 2 shared
- * cores, best of noisy runs): storage buffers 64/4/8 ~3-5 GFLOP/s; texel buffers 64/4/8 ~6-12,
- * 64/8/8 ~15-16, 64/16/8 ~27-31 (also best for 1x1). Narrow images get 8-pixel tiles, so that fewer
- * lanes idle past the row end. GPU: a plain storage-buffer tiling, not tuned yet (no device measured). */
+/* CPU: measured on lavapipe with bench/bench_conv.c (3x3 at 128 ch 32x32 and 64 ch 64x64, 1x1 256->64 at
+ * 32x32; WG/TP/TC). The best register tile depends on the host's vector registers:
+ * - 32 (2-core Xeon, AVX-512): storage buffers 64/4/8 ~3-5 GFLOP/s; texel buffers 64/4/8 ~6-12, 64/8/8 ~15-16,
+ *   64/16/8 ~27-31 (also best for 1x1).
+ * - 16 (2-core AMD EPYC, AVX2): 64/16/8 11.2 / 9.5 / 8.6 GFLOP/s and 28 s of pipeline compiles on a cold
+ *   shader cache; 64/8/4 14.6 / 14.2 / 8.0 and 6.6 s. 128 accumulators per lane overflow 16 registers, and
+ *   LLVM spends the compile time on the spills.
+ * Narrow images get half-width pixel tiles, so that fewer lanes idle past the row end. GPU: a plain
+ * storage-buffer tiling, not tuned yet (no device measured). */
 dvk_conv2d_tile dvk_conv2d_default_tile(const dvk_device *ctx, const dvk_conv2d_params *p) {
-  if (ctx->device_class == DVK_CLASS_CPU)
+  if (ctx->device_class == DVK_CLASS_CPU && ctx->limits.cpu_vector_regs >= 32)
     return (dvk_conv2d_tile){.wg = 64, .tp = p->w >= 16 ? 16 : 8, .tc = 8, .texel = 1};
+  if (ctx->device_class == DVK_CLASS_CPU)
+    return (dvk_conv2d_tile){.wg = 64, .tp = p->w >= 8 ? 8 : 4, .tc = 4, .texel = 1};
   return (dvk_conv2d_tile){.wg = 64, .tp = 4, .tc = 8, .texel = 0};
 }
 

@@ -73,6 +73,16 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityF
   return VK_FALSE;
 }
 
+/* Vector registers a CPU driver's JIT (llvmpipe) can allocate on this host: x86 has 16 (SSE / AVX2) or 32
+ * (AVX-512, which also gives 256-bit code ymm16-31); other ISAs (AArch64 NEON) 32. */
+static uint32_t host_vector_regs(void) {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx512f") ? 32 : 16;
+#else
+  return 32;
+#endif
+}
+
 static const char *type_name(VkPhysicalDeviceType t) {
   switch (t) {
   case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
@@ -323,6 +333,7 @@ static void read_properties(dvk_device *ctx) {
   d->max_push = l->maxPushConstantsSize;
   d->timestamp_period = l->timestampComputeAndGraphics ? l->timestampPeriod : 0.0f;
   ctx->device_class = ctx->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? DVK_CLASS_CPU : DVK_CLASS_GPU;
+  ctx->limits.cpu_vector_regs = ctx->device_class == DVK_CLASS_CPU ? host_vector_regs() : 0;
 }
 
 static dvk_status create_device(dvk_device *ctx) {

@@ -37,6 +37,9 @@ typedef struct dvk_device_limits {
                                          0 when subgroups are not usable in compute */
   uint32_t max_push;                  /* maxPushConstantsSize, bytes */
   float timestamp_period;             /* ns per timestamp tick; 0 when timestamps are unsupported */
+  uint32_t cpu_vector_regs;           /* CPU devices: vector registers of this host's ISA that a driver's
+                                         JIT may use (x86: 32 with AVX-512, else 16; 32 elsewhere);
+                                         0 on GPUs. Register-tile sizes of the CPU kernels follow it. */
 } dvk_device_limits;
 
 /* Device classes whose fast kernels differ (choose shader variants by this). */
