@@ -474,6 +474,7 @@ int main(int argc, char **argv) {
   /* other head sizes (each d_head is a pipeline to compile: a few seconds each on a cold lavapipe) */
   test_prefill(&t, mk(DVK_MASK_CONV, 2, 6, 5, 1), 1, 1, 32, 2 + 36, 38);
   test_prefill(&t, mk(DVK_MASK_COL, 0, 3, 0, 0), 1, 2, 256, 9, 9);
+  test_prefill(&t, mk(DVK_MASK_ROW, 2, 4, 0, 0), 2, 2, 80, 18, 18); /* d_head / 4 = 20: attn_lanes' last slot partly idle */
   test_decode(&t, masks[1], 4, 1, 4, T + 1, 1);
   /* no start token (image0 = T: the last text query gives image token 0) and the v2 offset (image0 = T - 1) */
   for (uint32_t off = 1; off <= 2; off++) {

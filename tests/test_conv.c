@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
   int rc = th_init(&t, argc, argv);
   if (rc) return rc;
   const dvk_conv2d_tile def = {0}, t1 = {8, 1, 1, 0}, t2 = {32, 2, 16, 0}, t3 = {64, 4, 8, 0}, t4 = {16, 4, 4, 1},
-                        t5 = {32, 2, 8, 1}, t6 = {64, 4, 8, 1};
+                        t5 = {32, 2, 8, 1}, t6 = {64, 4, 8, 1}, t7 = {64, 16, 8, 1}, t8 = {64, 8, 4, 1};
   const conv_case cases[] = {
     /* kernels 1/3/5/7 on the odd shape, batch 1 and 3 */
     {1, 3, 5, 5, 7, 1, 0, 0, 0, 0, def, 0},
@@ -139,6 +139,9 @@ int main(int argc, char **argv) {
     {2, 9, 21, 13, 12, 7, 0, 0, 1, 0, t4, 0},
     {2, 9, 21, 13, 10, 5, 1, 0, 1, 0, t5, 0},
     {2, 9, 21, 13, 10, 3, 1, 1, 0, 1, t6, 0},
+    /* both CPU defaults, whatever this host picks (dvk_conv2d_default_tile: 16 x 8 with AVX-512, 8 x 4 without) */
+    {2, 24, 20, 18, 20, 3, 1, 1, 1, 0, t7, 0},
+    {2, 24, 20, 18, 20, 3, 1, 0, 1, 0, t8, 0},
     /* bigger, closer to the small dVAE's shapes */
     {2, 64, 32, 16, 16, 3, 1, 1, 0, 1, def, 0},
     {1, 32, 64, 32, 32, 1, 1, 0, 1, 0, def, 0},
