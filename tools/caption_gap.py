@@ -5,7 +5,11 @@
    with each image's own first caption, with another image's first caption (the image 7 places on in the
    sample), and with the empty caption. A model that follows the text has own << other; own ~ empty means the
    text is ignored.
-2. Whole-image NLL (nats, summed over the 256 codes) of named emoji images (--names, in --style) under each
+2. Where that CE sits, on the same images with their own caption: the share of tokens with CE > 1 nat and their
+   share of the CE, the mean of each image's largest token CE, and the fraction of images whose every code is
+   the argmax of its logits (greedy decoding would redraw them). A sampler that misses one of the few expensive
+   tokens, where one memorised image parts from another, goes on to draw another image.
+3. Whole-image NLL (nats, summed over the 256 codes) of named emoji images (--names, in --style) under each
    of their captions and the empty one: the row of an image shows which caption makes it likeliest; the
    "dog face" column shows which image the model finds likeliest for "dog face" (memorised yellow faces
    cost far fewer nats than a dog).
@@ -21,7 +25,7 @@ import torch
 
 from dallevk import data as D
 from dallevk.checkpoints import load_dalle
-from dallevk.transformer import caption_image_ce
+from dallevk.transformer import caption_image_ce, caption_token_ce
 
 NAMES = "grinning face|dog face|cat face|neutral face|red heart"
 
@@ -57,6 +61,11 @@ def main(argv=None):
                          for caps in (first, first[7:] + first[:7], [""] * len(idx)))
     print("96 training images, image CE (nats/token): own caption %.3f, another's %.3f, empty %.3f"
           % (own, other, empty))
+    ce, top = caption_token_ce(model, tok, first, codes[idx])
+    hard = ce > 1.0
+    print("own caption: %.1f%% of the tokens have CE > 1 nat and hold %.1f%% of the CE; largest token CE per image "
+          "%.2f nats (mean); every code the argmax in %.1f%% of the images"
+          % (100 * hard.mean(), 100 * ce[hard].sum() / ce.sum(), ce.max(1).mean(), 100 * top.all(1).mean()))
 
     names = a.names.split("|")
     caps = ["%s, %s style" % (n, a.style) for n in names]

@@ -323,12 +323,15 @@ class Dalle(nn.Module):
         x = self.final_norm(x)
         return self.text_logits(x[:, :T - 1]), self.image_logits(x[:, self.cfg.image0 - 1:])
 
-    def loss(self, text_ids, image_codes, text_weight=1.0 / 8, input_codes=None, per_sample=False):
+    def loss(self, text_ids, image_codes, text_weight=1.0 / 8, input_codes=None, per_sample=False, focal_gamma=0.0):
         """Paper loss: text CE (targets that are pad ids >= Vt are ignored) * 1/8 + image
         CE * 7/8, each averaged over its own tokens. input_codes [B, G*G] (default image_codes): the
         codes fed as input, e.g. a corrupted copy, while image_codes stay the targets.
-        Returns (loss, text_ce, image_ce); per_sample: image_ce is [B] (each image's mean over its
-        tokens; loss uses their mean, the same value)."""
+        focal_gamma > 0: the image term is instead a weighted mean of the token CEs, token weight (1 - p)^gamma
+        (p the target's probability, no gradient through the weight; focal loss, Lin et al. 2017), so the few
+        tokens the model still gets wrong, where one image parts from another, dominate.
+        Returns (loss, text_ce, image_ce); image_ce is always the plain CE; per_sample: image_ce is [B] (each
+        image's mean over its tokens)."""
         tl, il = self.forward(text_ids, image_codes if input_codes is None else input_codes)
         tgt = text_ids[:, 1:].clone()
         tgt[tgt >= self.cfg.text_vocab] = -100
@@ -337,9 +340,14 @@ class Dalle(nn.Module):
                                       ignore_index=-100)
         else:
             text_ce = tl.sum() * 0
-        image_ce = F.cross_entropy(il.reshape(-1, il.shape[-1]), image_codes.reshape(-1),
-                                   reduction="none").view(image_codes.shape).mean(1)
-        loss = text_weight * text_ce + (1 - text_weight) * image_ce.mean()
+        token_ce = F.cross_entropy(il.reshape(-1, il.shape[-1]), image_codes.reshape(-1),
+                                   reduction="none").view(image_codes.shape)
+        image_ce = token_ce.mean(1)
+        image_term = image_ce.mean()
+        if focal_gamma > 0:
+            w = (1 - torch.exp(-token_ce.detach())).pow(focal_gamma)
+            image_term = (w * token_ce).sum() / w.sum().clamp_min(1e-6)
+        loss = text_weight * text_ce + (1 - text_weight) * image_term
         return loss, text_ce, (image_ce if per_sample else image_ce.mean())
 
     # ---- KV cache -------------------------------------------------------------------
@@ -430,21 +438,31 @@ def mean_logprob(model, text_ids, codes, cond_scale=1.0):
 
 
 @torch.no_grad()
-def caption_image_ce(model, tok, captions, codes, device="cpu", batch=32):
-    """Teacher-forced image-token CE (nats/token) of each (caption, image) pair: captions n strings (BPE-encoded
-    with tok, padded as pad_text), codes [n, G, G] or [n, G*G] integer array -> float64 numpy [n]. The model
-    runs in eval mode and is put back in the mode it was in."""
+def caption_token_ce(model, tok, captions, codes, device="cpu", batch=32):
+    """Teacher-forced CE (nats) of every image token of each (caption, image) pair: captions n strings
+    (BPE-encoded with tok, padded as pad_text), codes [n, G, G] or [n, G*G] integer array -> (float64 numpy
+    [n, G*G], bool numpy [n, G*G]: the code is the logits' argmax). The model runs in eval mode and is put back
+    in the mode it was in."""
     import numpy as np
     cfg, was_training = model.cfg, model.training
     model.eval()
     codes = np.asarray(codes).reshape(len(captions), -1).astype(np.int64)
-    out = [np.zeros(0)]
-    for s in range(0, len(captions), batch):
-        t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions[s:s + batch]])
-        c = torch.from_numpy(codes[s:s + batch])
-        out.append(model.loss(t.to(device), c.to(device), per_sample=True)[2].double().cpu().numpy())
+    ce, top = [np.zeros((0, codes.shape[1]))], [np.zeros((0, codes.shape[1]), dtype=bool)]
+    with torch.no_grad():
+        for s in range(0, len(captions), batch):
+            t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions[s:s + batch]])
+            c = torch.from_numpy(codes[s:s + batch]).to(device)
+            il = model.forward(t.to(device), c)[1].float()
+            ce.append(F.cross_entropy(il.transpose(1, 2), c, reduction="none").double().cpu().numpy())
+            top.append((il.argmax(-1) == c).cpu().numpy())
     model.train(was_training)
-    return np.concatenate(out)
+    return np.concatenate(ce), np.concatenate(top)
+
+
+def caption_image_ce(model, tok, captions, codes, device="cpu", batch=32):
+    """Teacher-forced image-token CE (nats/token) of each (caption, image) pair (caption_token_ce's mean over
+    the tokens) -> float64 numpy [n]."""
+    return caption_token_ce(model, tok, captions, codes, device, batch)[0].mean(1)
 
 
 def guide_logits(logits, cond_scale):

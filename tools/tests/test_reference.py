@@ -139,6 +139,48 @@ class TestLossOptions(unittest.TestCase):
         self.assertNotAlmostEqual(each[0].item(), each[1].item(), places=4)
         self.assertAlmostEqual(m.loss(text, codes)[0].item(), loss.item(), places=6)
 
+    def test_focal_gamma(self):
+        """focal_gamma (train_dalle.py --focal-gamma): the image term is the token CEs' mean weighted by
+        (1 - p)^gamma, recomputed here from the logits token by token; image_ce stays the plain mean."""
+        seed = 7
+        m, text, codes = self.batch(3, seed)
+        plain = m.loss(text, codes)
+        _, il = m.forward(text, codes)
+        p = torch.softmax(il.double(), -1).gather(-1, codes.unsqueeze(-1)).squeeze(-1)
+        for gamma in (1.0, 2.0):
+            loss, tce, ice = m.loss(text, codes, focal_gamma=gamma)
+            num = den = 0.0
+            for b in range(codes.shape[0]):
+                for j in range(codes.shape[1]):
+                    w = (1 - p[b, j].item()) ** gamma
+                    num += w * -torch.log(p[b, j]).item()
+                    den += w
+            ref = tce.item() / 8 + 7 / 8 * num / den
+            self.assertAlmostEqual(loss.item(), ref, places=6, msg="seed %d gamma %g" % (seed, gamma))
+            self.assertAlmostEqual(ice.item(), plain[2].item(), places=6)
+            self.assertNotAlmostEqual(loss.item(), plain[0].item(), places=3)
+
+    def test_caption_token_ce(self):
+        """caption_token_ce: per-token CE and argmax flags of each (caption, codes) pair, as Dalle.loss and
+        forward give them; caption_image_ce is its mean."""
+        from dallevk.transformer import caption_image_ce, caption_token_ce
+        m, _, codes = self.batch(3, 8)
+
+        class Tok:
+            def encode(self, s):
+                return [len(w) % 40 for w in s.split()]
+        caps = ["a dog face", "red heart", ""]
+        ce, top = caption_token_ce(m, Tok(), caps, codes.numpy(), batch=2)
+        self.assertEqual(ce.shape, tuple(codes.shape))
+        text = torch.stack([pad_text(Tok().encode(c), m.cfg.text_len, m.cfg.text_vocab) for c in caps])
+        _, il = m.forward(text, codes)
+        for i in range(3):
+            ref = torch.nn.functional.cross_entropy(il[i].double(), codes[i], reduction="none")
+            self.assertLess((torch.from_numpy(ce[i]) - ref).abs().max().item(), 1e-6, msg="caption %d" % i)
+            self.assertEqual(top[i].tolist(), (il[i].argmax(-1) == codes[i]).tolist())
+        self.assertLess(abs(caption_image_ce(m, Tok(), caps, codes.numpy())[1] - ce[1].mean()), 1e-9)
+        self.assertTrue(top.any() and not top.all())
+
 
 class TestGrow(unittest.TestCase):
     def test_widen_mlp_keeps_function_and_trains(self):
