@@ -188,6 +188,8 @@ mkdir -p "$TMP/ro"; chmod 555 "$TMP/ro"
 if [ "$(id -u)" != 0 ]; then expect "unwritable output" 1 "not writable" -- --model "$MODEL" "x" -o "$TMP/ro/x.png"
 else  # root may write anywhere; emulate with a path under a file
   expect "unwritable output" 1 "does not exist" -- --model "$MODEL" "x" -o "$MODEL/x.png"; fi
+# a directory where access() says yes (to root) but no file can be made: refused before generating
+if [ "$(id -u)" = 0 ] && [ -d /proc/self ]; then expect "output in /proc" 1 "no file can be created in '/proc'" -- --model "$MODEL" "x" -o /proc/x.png; fi
 expect "invalid UTF-8 prompt" 1 "not valid UTF-8" -- --model "$MODEL" $'bad \xff' -o "$O"
 expect "N = 0" 2 "--count must be" -- --model "$MODEL" "x" -n 0 -o "$O"
 DVK_DEVICE_MEMORY_MB=64 expect "N too large for the device" 1 "candidates fit (--candidates" -- --model "$MODEL" "x" -n 4000 -o "$O"

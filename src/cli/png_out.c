@@ -20,6 +20,12 @@ static void dir_of(const char *path, char *dir, size_t len) {
   else snprintf(dir, len, "%.*s", (int)(slash - path), path);
 }
 
+/* Creates and opens a new temporary file in dir (named into tmp); returns its descriptor, or -1 with errno. */
+static int make_temp(const char *dir, char *tmp, size_t len) {
+  snprintf(tmp, len, "%s/.dalle-vk-XXXXXX", dir);
+  return mkstemp(tmp);
+}
+
 dvk_status png_check_writable(const char *path, dvk_error *err) {
   struct stat st;
   if (!*path) {
@@ -40,6 +46,16 @@ dvk_status png_check_writable(const char *path, dvk_error *err) {
     dvk_error_note(err, "cannot write '%s': directory '%s' is not writable", path, dir);
     return DVK_ERR_IO;
   }
+  /* access() says yes to root everywhere, and nothing about read-only mounts or /proc: create and remove
+   * the temporary file that write_png_atomic would make, so such a path fails before any work is done. */
+  char tmp[4200];
+  int fd = make_temp(dir, tmp, sizeof tmp);
+  if (fd < 0) {
+    dvk_error_note(err, "cannot write '%s': no file can be created in '%s': %s", path, dir, strerror(errno));
+    return DVK_ERR_IO;
+  }
+  close(fd);
+  unlink(tmp);
   return DVK_OK;
 }
 
@@ -65,8 +81,7 @@ static dvk_status write_png_atomic(const char *path, const uint8_t *rgb, uint32_
   char tmp[4200];
   char dir[4096];
   dir_of(path, dir, sizeof dir);
-  snprintf(tmp, sizeof tmp, "%s/.dalle-vk-XXXXXX", dir);
-  int fd = mkstemp(tmp);
+  int fd = make_temp(dir, tmp, sizeof tmp);
   if (fd < 0) {
     dvk_error_note(err, "cannot create a temporary file in '%s': %s", dir, strerror(errno));
     return DVK_ERR_IO;

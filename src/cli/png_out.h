@@ -6,7 +6,7 @@
 #include "dallevk.h"
 #include "error.h"
 
-/* Checks that `path` can be written before any work is done: its directory exists and is writable,
+/* Checks that `path` can be written before any work is done: its directory exists and a file can be created there,
  * and path is not a directory. Returns DVK_OK, or a failure status with a message in err. */
 dvk_status png_check_writable(const char *path, dvk_error *err);
 
