@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""How much the caption decides the image, teacher-forced (the numbers in assets/MODEL_CARD.md's "Status").
+"""How much the caption decides the image, teacher-forced (assets/MODEL_CARD.md, "Where samples go wrong").
 
 1. On 96 training images without a skin tone (fixed sample, seed 1): the mean image-token CE (nats/token)
    with each image's own first caption, with another image's first caption (the image 7 places on in the
