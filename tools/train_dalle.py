@@ -66,9 +66,9 @@ def parse_args(argv):
                          "own sampling errors (exposure bias); default 0 (on --resume: the saved value)")
     ap.add_argument("--focal-gamma", type=float, default=None,
                     help="weight each image token's CE by (1 - p)^gamma (focal loss; Dalle.loss): the training "
-                         "images' CE sits in a few tokens the model gets badly wrong (4.5%% of the tokens hold 62%% "
-                         "of it), and a sampler that misses one of them drifts to another image; default 0 (on "
-                         "--resume: the saved value)")
+                         "images' CE sits in a few tokens the model gets badly wrong (about 4%% of the tokens hold "
+                         "61%% of it, tools/caption_gap.py), and a sampler that misses one of them drifts to another "
+                         "image; default 0 (on --resume: the saved value)")
     return ap.parse_args(argv)
 
 

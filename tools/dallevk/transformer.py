@@ -448,13 +448,12 @@ def caption_token_ce(model, tok, captions, codes, device="cpu", batch=32):
     model.eval()
     codes = np.asarray(codes).reshape(len(captions), -1).astype(np.int64)
     ce, top = [np.zeros((0, codes.shape[1]))], [np.zeros((0, codes.shape[1]), dtype=bool)]
-    with torch.no_grad():
-        for s in range(0, len(captions), batch):
-            t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions[s:s + batch]])
-            c = torch.from_numpy(codes[s:s + batch]).to(device)
-            il = model.forward(t.to(device), c)[1].float()
-            ce.append(F.cross_entropy(il.transpose(1, 2), c, reduction="none").double().cpu().numpy())
-            top.append((il.argmax(-1) == c).cpu().numpy())
+    for s in range(0, len(captions), batch):
+        t = torch.stack([pad_text(tok.encode(c), cfg.text_len, cfg.text_vocab) for c in captions[s:s + batch]])
+        c = torch.from_numpy(codes[s:s + batch]).to(device)
+        il = model.forward(t.to(device), c)[1].float()
+        ce.append(F.cross_entropy(il.transpose(1, 2), c, reduction="none").double().cpu().numpy())
+        top.append((il.argmax(-1) == c).cpu().numpy())
     model.train(was_training)
     return np.concatenate(ce), np.concatenate(top)
 
