@@ -57,11 +57,11 @@ def main(argv=None):
     train = [i for i, it in enumerate(items) if it["split"] == "train" and not it["tone"]]
     idx = random.Random(1).sample(train, 96)
     first = [items[i]["captions"][0] for i in idx]
-    own, other, empty = (caption_image_ce(model, tok, caps, codes[idx]).mean()
-                         for caps in (first, first[7:] + first[:7], [""] * len(idx)))
+    ce, top = caption_token_ce(model, tok, first, codes[idx])  # own caption, token by token
+    other, empty = (caption_image_ce(model, tok, caps, codes[idx]).mean()
+                    for caps in (first[7:] + first[:7], [""] * len(idx)))
     print("96 training images, image CE (nats/token): own caption %.3f, another's %.3f, empty %.3f"
-          % (own, other, empty))
-    ce, top = caption_token_ce(model, tok, first, codes[idx])
+          % (ce.mean(), other, empty))
     hard = ce > 1.0
     print("own caption: %.1f%% of the tokens have CE > 1 nat and hold %.1f%% of the CE; largest token CE per image "
           "%.2f nats (mean); every code the argmax in %.1f%% of the images"
