@@ -13,7 +13,11 @@
    of their captions and the empty one: the row of an image shows which caption makes it likeliest; the
    "dog face" column shows which image the model finds likeliest for "dog face" (memorised yellow faces
    cost far fewer nats than a dog).
-Usage: /usr/bin/python3 tools/caption_gap.py [--dalle auto | --model assets/dalle-emoji.gguf]
+4. With --beam W: search errors against model errors. Beam search (transformer.beam_search, width W) under the
+   own caption of the first --beam-images of the 96 images: a search error when the own image is likelier than
+   every image the search found (a better sampler could reach it), a model error when the search found a likelier
+   image (no decoding rule that follows the likelihood draws the own image).
+Usage: /usr/bin/python3 tools/caption_gap.py [--dalle auto | --model assets/dalle-emoji.gguf] [--beam 32]
 """
 import argparse
 import os
@@ -25,7 +29,7 @@ import torch
 
 from dallevk import data as D
 from dallevk.checkpoints import load_dalle
-from dallevk.transformer import caption_image_ce, caption_token_ce
+from dallevk.transformer import beam_search, caption_image_ce, caption_token_ce, pad_text
 
 NAMES = "grinning face|dog face|cat face|neutral face|red heart"
 
@@ -36,6 +40,8 @@ def main(argv=None):
     ap.add_argument("--model", default="", help="a model file (with the dVAE encoder) instead of the runs")
     ap.add_argument("--names", default=NAMES, help="'|'-separated emoji names for the NLL matrix")
     ap.add_argument("--style", default="twemoji", choices=("twemoji", "noto"))
+    ap.add_argument("--beam", type=int, default=0, metavar="W", help="beam width for part 4 (0: skip it)")
+    ap.add_argument("--beam-images", type=int, default=24, metavar="N", help="training images part 4 searches")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -81,7 +87,27 @@ def main(argv=None):
     for n, i in zip(names, rows):
         vals = caption_image_ce(model, tok, caps + [""], codes[[i] * (len(caps) + 1)]) * codes.shape[1]
         print(n.ljust(w) + " ".join("%9.0f" % v for v in vals))
+    if a.beam > 0:
+        search_vs_model(model, tok, first[:a.beam_images], codes[idx[:a.beam_images]], -ce.sum(1), a.beam)
     return 0
+
+
+def search_vs_model(model, tok, captions, codes, own_lp, width):
+    """Part 4 of the module doc: own_lp [n] = log p(own image | own caption), summed over the codes."""
+    model.eval()
+    cfg, margins, found = model.cfg, [], 0
+    for cap, c, own in zip(captions, codes, own_lp):
+        with torch.no_grad():
+            beams, lp = beam_search(model, pad_text(tok.encode(cap), cfg.text_len, cfg.text_vocab), width)
+        margins.append(lp[0].item() - own)
+        found += any(b == c.tolist() for b in beams.tolist())
+    m = np.array(margins)
+    tol = 0.01  # nats: the two passes round differently
+    print("beam search, width %d, %d training images under their own caption: the best beam is the own image in %d, "
+          "search errors (own image likelier than every beam) %d, model errors (a beam likelier) %d; own image among "
+          "the beams %d; log p(best beam) - log p(own image) median %.1f nats; log p(own image) median %.1f nats"
+          % (width, len(m), (abs(m) <= tol).sum(), (m < -tol).sum(), (m > tol).sum(), found, np.median(m),
+             np.median(own_lp)))
 
 
 if __name__ == "__main__":

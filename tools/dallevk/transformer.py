@@ -422,6 +422,29 @@ class Dalle(nn.Module):
 
 
 @torch.no_grad()
+def beam_search(model, text_ids, width):
+    """Beam search over the image codes under one prompt, a diagnostic of search against model errors
+    (tools/caption_gap.py --beam): text_ids [T], width W -> (codes [k, G*G] int64, log_prob float64 [k]), k <= W,
+    best first. Each step extends every kept prefix by every code and keeps the W extensions of highest summed
+    log p(code) (temperature 1, no truncation, no guidance). Exact (the k most likely images) when W >= V^(G*G-1)."""
+    G2 = model.cfg.grid ** 2
+    logits, cache = model.prefill(text_ids.view(1, -1))
+    codes = torch.zeros(1, 0, dtype=torch.long)
+    total = torch.zeros(1, dtype=torch.float64)
+    for i in range(G2):
+        lp = torch.log_softmax(logits.double(), -1)
+        V = lp.shape[1]
+        best, idx = torch.topk((total[:, None] + lp).view(-1), min(width, lp.numel()))
+        src, code = idx // V, idx % V
+        codes, total = torch.cat([codes[src], code[:, None]], 1), best
+        if i + 1 < G2:
+            for li in range(model.cfg.n_layers):
+                cache["k"][li], cache["v"][li] = cache["k"][li][src], cache["v"][li][src]
+            logits = model.decode_step(cache, code)
+    return codes, total
+
+
+@torch.no_grad()
 def mean_logprob(model, text_ids, codes, cond_scale=1.0):
     """How likely the transformer finds each image (the reranker's pool, clip.rerank_pool; the engine's
     dvk_images.mean_logprob): text_ids [T] (one prompt), codes [N, G*G] -> float64 [N], each image's mean over its

@@ -6,7 +6,7 @@ import unittest
 import torch
 
 from dallevk import bpe, dvae
-from dallevk.transformer import (Dalle, DalleConfig, build_mask,
+from dallevk.transformer import (Dalle, DalleConfig, beam_search, build_mask,
                                  image_key_allowed, pad_text, paper_schedule)
 
 
@@ -98,6 +98,47 @@ class TestGenerate(unittest.TestCase):
         self.assertEqual(t.tolist(), [5, 6, 7])
         t = pad_text([5], 4, 100)
         self.assertEqual(t.tolist(), [5, 101, 102, 103])
+
+
+class TestBeamSearch(unittest.TestCase):
+    """beam_search against an exhaustive search: every image of a 2x2 grid over 5 codes (625), teacher-forced."""
+
+    SEED = 2  # a prompt where greedy decoding misses the likeliest image
+
+    def setUp(self):
+        torch.manual_seed(self.SEED)
+        cfg = DalleConfig(text_len=6, text_vocab=50, grid=2, image_vocab=5, d_model=32, n_heads=4, n_layers=2,
+                          d_ff=64, attn_types=["row", "col"])
+        self.m = Dalle(cfg).double()
+        with torch.no_grad():
+            for p in self.m.parameters():
+                p.add_(torch.randn_like(p) * 0.5)
+        self.text = pad_text([3, 7, 9], cfg.text_len, cfg.text_vocab)
+        grids = torch.cartesian_prod(*[torch.arange(5)] * 4)
+        with torch.no_grad():
+            _, il = self.m(self.text.view(1, -1).expand(len(grids), -1), grids)
+        self.all_lp = torch.log_softmax(il, -1).gather(-1, grids.unsqueeze(-1)).squeeze(-1).sum(1)
+        self.grids = grids
+
+    def test_exact_when_wide(self):
+        """Width 125 = 5^3 keeps every prefix: the 125 results are the 125 likeliest images, in order."""
+        codes, lp = beam_search(self.m, self.text, 125)
+        order = torch.argsort(self.all_lp, descending=True)[:125]
+        msg = "seed %d" % self.SEED
+        self.assertEqual(codes.tolist(), self.grids[order].tolist(), msg)
+        self.assertLess((lp - self.all_lp[order]).abs().max().item(), 1e-10, msg)
+
+    def test_width_one_is_greedy(self):
+        codes, lp = beam_search(self.m, self.text, 1)
+        greedy = []
+        with torch.no_grad():
+            for i in range(4):
+                _, il = self.m(self.text.view(1, -1), torch.tensor([greedy + [0] * (4 - i)]))
+                greedy.append(int(il[0, i].argmax()))
+        self.assertEqual(codes.tolist(), [greedy], "seed %d" % self.SEED)
+        k = [i for i, g in enumerate(self.grids.tolist()) if g == greedy][0]
+        self.assertLess(abs(lp.item() - self.all_lp[k].item()), 1e-10)
+        self.assertLess(lp.item(), self.all_lp.max().item() - 1e-3)  # greedy is not exact here
 
 
 class TestLossOptions(unittest.TestCase):
