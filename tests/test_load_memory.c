@@ -1,8 +1,8 @@
 /* Loading a large model and planning device memory, on a random-weight file of real size (written by
  * tools/bench_public_sizes.py; tests/test_load_memory.sh):
- * - host memory: loading adds at most the file's size + 64 MiB to the process's resident memory (VmRSS of
- *   /proc/self/status, sampled every millisecond by a thread while loading; the kernel's VmHWM is not updated
- *   reliably enough): the weights are streamed from the mapped file to the device, whose copy on lavapipe is
+ * - host memory: loading adds at most the file's size + 64 MiB (+ a quarter of the file under ASan) to the
+ *   process's resident memory (VmRSS of /proc/self/status, sampled every millisecond by a thread while loading;
+ *   the kernel's VmHWM is not updated reliably enough): the weights are streamed from the mapped file to the device, whose copy on lavapipe is
  *   host memory too, without a second full copy;
  * - weights larger than the usable device memory (DVK_DEVICE_MEMORY_MB): DVK_ERR_OUT_OF_DEVICE_MEMORY before
  *   anything is uploaded, the message giving the MiB needed (at least the file's tensors) and usable, and the
@@ -19,6 +19,20 @@
 
 #include "dallevk.h"
 #include "harness.h"
+
+/* Under AddressSanitizer the device copy (lavapipe's host allocation) also gets shadow memory (1/8 of it), and
+ * freed upload buffers wait in the quarantine instead of being reused: a quarter of the file more is allowed
+ * (measured +318 MiB for a 226 MiB file against +257 MiB without it). A second full copy still fails. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_EXTRA 0.25
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_EXTRA 0.25
+#endif
+#endif
+#ifndef ASAN_EXTRA
+#define ASAN_EXTRA 0.0
+#endif
 
 /* A /proc/self/status field in bytes (kB in the file); -1 when unreadable. */
 static long long status_bytes(const char *field) {
@@ -99,7 +113,8 @@ int main(int argc, char **argv) {
   const double grew = (double)(peak - before) / (1 << 20);
   printf("file %.0f MiB; resident before the load %.0f MiB, peak while loading %.0f MiB (+%.0f MiB)\n", file_mib,
          (double)before / (1 << 20), (double)peak / (1 << 20), grew);
-  TH_CHECK(grew <= file_mib + 64, "loading grew the peak resident memory by %.0f MiB for a %.0f MiB file", grew, file_mib);
+  TH_CHECK(grew <= file_mib + 64 + ASAN_EXTRA * file_mib,
+           "loading grew the peak resident memory by %.0f MiB for a %.0f MiB file", grew, file_mib);
 
   /* a batch that does not fit: refused before allocating, naming how many fit */
   if (m) {
