@@ -97,8 +97,7 @@ def search_vs_model(model, tok, captions, codes, own_lp, width):
     model.eval()
     cfg, margins, found = model.cfg, [], 0
     for cap, c, own in zip(captions, codes, own_lp):
-        with torch.no_grad():
-            beams, lp = beam_search(model, pad_text(tok.encode(cap), cfg.text_len, cfg.text_vocab), width)
+        beams, lp = beam_search(model, pad_text(tok.encode(cap), cfg.text_len, cfg.text_vocab), width)
         margins.append(lp[0].item() - own)
         found += any(b == c.tolist() for b in beams.tolist())
     m = np.array(margins)
