@@ -39,6 +39,13 @@ extern "C" {
 /* dvk_generate_params.top_k: sample among every image token, whatever the model recommends. */
 #define DVK_TOP_K_OFF UINT32_MAX
 
+/* dvk_generate_params.decoding: how the candidates' image codes are chosen (docs/design.md §4). */
+typedef enum dvk_decoding {
+  DVK_DECODING_DEFAULT = 0, /* sampling (the engine's default) */
+  DVK_DECODING_SAMPLE,      /* each candidate draws its codes from its own stream (temperature, top-k, top-p) */
+  DVK_DECODING_BEAM,        /* beam search: the candidates are the likeliest continuations found, by summed log p */
+} dvk_decoding;
+
 /* dvk_generate_params.reranker_pool when left 0 (docs/design.md §4). */
 #define DVK_DEFAULT_RERANKER_POOL 0.5f
 
@@ -93,12 +100,14 @@ void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
  * returns DVK_ERR_CANCELLED). done/total count image tokens of one candidate (total = G*G). */
 typedef int (*dvk_progress_fn)(void *user, uint32_t done, uint32_t total);
 
-/* Called once per image token: step = token index (0 .. G*G-1); logits f32 [candidates, image_vocab] as
- * sampled from (guided, before temperature/top-k/top-p); codes int32 [candidates]. Valid during the call. */
+/* Called once per image token: step = token index (0 .. G*G-1); logits f32 [candidates, image_vocab], row b the
+ * logits candidate b's code was chosen from (guided, before temperature/top-k/top-p); codes int32 [candidates].
+ * Valid during the call. */
 typedef void (*dvk_step_fn)(void *user, uint32_t step, const float *logits, const int32_t *codes);
 
-/* Called after each pruning, after on_step of the row's last token `step`: candidate b continues from
- * candidate src[b] (src [candidates]; src[b] == b: kept). Valid during the call (docs/design.md §4). */
+/* Called when candidates continue from others: after each pruning, after on_step of the row's last token `step`;
+ * in beam search, before on_step of token step + 1 whenever a beam moves. Candidate b continues from candidate
+ * src[b]'s codes 0..step (src [candidates]; src[b] == b: kept). Valid during the call (docs/design.md §4). */
 typedef void (*dvk_prune_fn)(void *user, uint32_t step, const uint32_t *src);
 
 typedef struct dvk_generate_params {
@@ -118,6 +127,11 @@ typedef struct dvk_generate_params {
                                (docs/design.md §4) */
   uint64_t prune_rows;      /* bit r: prune after image row r (rows 0..G-2); 0 (default): the model's;
                                DVK_PRUNE_OFF: none (docs/design.md §4) */
+  dvk_decoding decoding;    /* DVK_DECODING_BEAM: beam search of width `candidates` (<= image_vocab) on the guided
+                               logits at temperature 1, no pruning; 0 (default): sampling (docs/design.md §4) */
+  uint32_t beam_sampled_rows; /* beam search only: image rows 0..K-1 are sampled per candidate as with
+                               DVK_DECODING_SAMPLE (so the seed matters), the search goes on from them; 0..G-1,
+                               0 (default): none */
   const uint8_t *image_prompt; /* RGB8 [R, R, 3], R = dvk_model_info.image_width: its first image_prompt_rows
                                rows of image codes start every candidate (needs has_encoder); NULL: none */
   uint32_t image_prompt_rows;  /* 1..G-1; 0 (default): half the grid */
@@ -151,6 +165,7 @@ typedef enum dvk_prune_state {
   DVK_PRUNE_OFF_MODEL_NONE,    /* prune_rows 0 and the model names no rows */
   DVK_PRUNE_OFF_ONE_CANDIDATE, /* nothing to choose between */
   DVK_PRUNE_OFF_IN_PREFIX,     /* every row lies inside the image prompt */
+  DVK_PRUNE_OFF_BEAM,          /* beam search keeps the likeliest candidates itself */
 } dvk_prune_state;
 
 /* The settings a generation uses, every default resolved, and where each came from. */
@@ -164,6 +179,8 @@ typedef struct dvk_settings {
   uint64_t prune_rows;                  /* rows pruned after (0 = none) */
   dvk_prune_state prune_state;          /* why none, when prune_rows is 0 */
   uint32_t image_prefix_len;            /* given codes per candidate (image prompt rows * G) */
+  dvk_decoding decoding;                /* DVK_DECODING_SAMPLE or DVK_DECODING_BEAM */
+  uint32_t beam_sampled_rows;           /* beam search: rows sampled before the search (0 with sampling) */
   dvk_source candidates_from, temperature_from, top_k_from, top_p_from, cond_scale_from, prune_rows_from;
   const char *invalid_param; /* after a failed check: the dvk_generate_params field at fault ("top_p"), else NULL */
 } dvk_settings;

@@ -1,6 +1,7 @@
 /* Public API: generation (include/dallevk.h dvk_generate): prompt -> BPE ids -> transformer prefill and decode
  * with a KV cache (all candidates as one batch), sampling, pruning -> codes -> reranking -> dVAE decoder ->
- * RGB8 images. The settings come resolved from api_params.c; the selection rules from model/select.h. */
+ * RGB8 images. The settings come resolved from api_params.c; the selection rules from model/select.h and
+ * model/beam.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "api_internal.h"
+#include "model/beam.h"
 #include "model/sample.h"
 #include "model/select.h"
 
@@ -90,8 +92,61 @@ static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i
   return s;
 }
 
+/* Beam search step i (docs/design.md §4): the n best extensions of the n beams (dvk_beam_select on the guided
+ * logits rows 0..n-1 and the summed log-probabilities), placed by dvk_beam_slots. A beam that moves continues from
+ * its parent's codes, sum, logits row and transformer state (dvk_transformer_copy_sequences), and on_prune(i - 1)
+ * announces it. first: the search's first step, where a beam that repeats an earlier one (the same codes 0..i-1: at
+ * the start, after a given prefix, or two equal sampled rows) is not extended. step_codes [seqs] get code i. */
+static dvk_status beam_step(const run *r, dvk_tf_state *st, uint32_t i, int first, float *logits, int32_t *codes,
+                            int32_t *step_codes, double *logprob_sum, dvk_images *im) {
+  dvk_model *m = r->m;
+  dvk_device *vk = m->ctx->vk;
+  const uint32_t n = r->s->candidates, seqs = st->batch, vi = m->cfg.dalle.image_vocab;
+  const size_t steps = (size_t)m->cfg.dalle.grid * m->cfg.dalle.grid;
+  uint8_t *active = malloc(n);
+  uint32_t *parent = malloc(n * sizeof *parent), *slot = malloc(n * sizeof *slot), *src = malloc(seqs * sizeof *src);
+  int32_t *code = malloc(n * sizeof *code);
+  double *score = malloc(n * sizeof *score);
+  dvk_status s = active && parent && slot && src && code && score ? DVK_OK : DVK_ERR_OUT_OF_HOST_MEMORY;
+  for (uint32_t b = 0; s == DVK_OK && b < n; b++) {
+    active[b] = 1;
+    for (uint32_t a = 0; first && a < b && active[b]; a++)
+      active[b] = memcmp(codes + a * steps, codes + b * steps, i * sizeof *codes) != 0;
+  }
+  if (s == DVK_OK) s = dvk_beam_select(logits, logprob_sum, active, n, vi, n, parent, code, score);
+  if (s == DVK_OK) s = dvk_beam_slots(parent, n, slot, src);
+  if (s != DVK_OK) s = dvk_fail(vk, s, s == DVK_ERR_OUT_OF_HOST_MEMORY ? "out of host memory" : "beam search: bad width");
+  int moved = 0;
+  for (uint32_t b = 0; s == DVK_OK && b < n; b++) {
+    if (src[b] == b) continue; /* src[b] keeps its own slot, so its codes and logits are still its own */
+    moved = 1;
+    memcpy(codes + b * steps, codes + src[b] * steps, i * sizeof *codes);
+    memcpy(logits + (size_t)b * vi, logits + (size_t)src[b] * vi, vi * sizeof *logits);
+  }
+  for (uint32_t j = 0; s == DVK_OK && j < n; j++) {
+    const uint32_t b = slot[j];
+    codes[b * steps + i] = step_codes[b] = code[j];
+    logprob_sum[b] = score[j];
+    if (seqs > n) step_codes[n + b] = code[j], src[n + b] = n + src[b]; /* the beam's empty-caption sequence */
+  }
+  if (s == DVK_OK && moved) s = dvk_transformer_copy_sequences(vk, &m->tf, st, src);
+  if (s == DVK_OK && moved && i > 0 && r->p->on_prune) {
+    const double t0 = now_s();
+    r->p->on_prune(r->p->on_prune_user, i - 1, src);
+    im->seconds_callbacks += now_s() - t0;
+  }
+  free(active);
+  free(parent);
+  free(slot);
+  free(src);
+  free(code);
+  free(score);
+  return s;
+}
+
 /* Runs the transformer for all candidates, the first image_prefix_len codes of every candidate given
- * (teacher-forced), the rest sampled; codes [n, G*G]; mean_logprob [n]: each candidate's mean over its G*G codes
+ * (teacher-forced), the rest sampled or, with beam search, sampled up to row beam_sampled_rows and then searched
+ * (beam_step); codes [n, G*G]; mean_logprob [n]: each candidate's mean over its G*G codes
  * of the code's log-probability under the logits it was sampled from (after guidance, before temperature /
  * top-k / top-p; dvk_log_prob), its pruning history included; timings into im (the caller's callbacks counted
  * apart from the decode steps). */
@@ -120,15 +175,21 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
     s = seqs > n ? dvk_transformer_prefill_guided(vk, &m->tf, st, r->text, null_ids, logits)
                  : dvk_transformer_prefill(vk, &m->tf, st, r->text, logits);
   im->seconds_prefill = now_s() - t0;
+  const uint32_t sampled = set->beam_sampled_rows * d->grid;
+  const uint32_t beam_from = set->decoding != DVK_DECODING_BEAM ? steps
+                             : set->image_prefix_len > sampled  ? set->image_prefix_len
+                                                                : sampled;
   for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
     if (seqs > n) guide(logits, n, vi, set->cond_scale);
-    for (uint32_t b = 0; b < n; b++) {
+    if (i >= beam_from) s = beam_step(r, st, i, i == beam_from, logits, codes, step_codes, logprob_sum, im);
+    for (uint32_t b = 0; i < beam_from && b < n; b++) {
       step_codes[b] = i < set->image_prefix_len ? r->prefix[i] /* given, not sampled: no draw */
                                                 : (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
       codes[(size_t)b * steps + i] = step_codes[b];
       logprob_sum[b] += dvk_log_prob(logits + (size_t)b * vi, vi, (uint32_t)step_codes[b]);
       if (seqs > n) step_codes[n + b] = step_codes[b]; /* the candidate's empty-caption sequence */
     }
+    if (s != DVK_OK) break;
     double t_cb = now_s();
     if (p->on_step) p->on_step(p->on_step_user, i, logits, step_codes);
     im->seconds_callbacks += now_s() - t_cb;

@@ -37,6 +37,16 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
   if (p->prune_rows && p->prune_rows != DVK_PRUNE_OFF && !dvk_prune_rows_fit(p->prune_rows, G))
     return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT,
                "prune rows must be in 0..%u (the grid has %u rows; after the last comes the final reranking)", G - 2, G);
+  if (p->decoding != DVK_DECODING_DEFAULT && p->decoding != DVK_DECODING_SAMPLE && p->decoding != DVK_DECODING_BEAM)
+    return BAD("decoding", DVK_ERR_INVALID_ARGUMENT, "decoding must be sample or beam, got %d", (int)p->decoding);
+  if (p->beam_sampled_rows && p->decoding != DVK_DECODING_BEAM)
+    return BAD("beam_sampled_rows", DVK_ERR_INVALID_ARGUMENT, "beam_sampled_rows needs beam search (decoding beam)");
+  if (p->beam_sampled_rows >= G)
+    return BAD("beam_sampled_rows", DVK_ERR_INVALID_ARGUMENT, "beam_sampled_rows must be at most %u for this model "
+               "(a %ux%u grid), got %u", G - 1, G, G, p->beam_sampled_rows);
+  if (p->decoding == DVK_DECODING_BEAM && p->prune_rows && p->prune_rows != DVK_PRUNE_OFF)
+    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "pruning does not apply to beam search (the search keeps the "
+               "likeliest candidates itself)");
   if (p->image_prompt && p->image_prefix_len)
     return BAD("image_prompt", DVK_ERR_INVALID_ARGUMENT, "give image_prompt or image_prefix, not both");
   if (p->image_prompt_rows && !p->image_prompt)
@@ -78,6 +88,7 @@ static void resolve_pruning(const dvk_model *m, const dvk_generate_params *p, dv
   s->prune_rows_from = p->prune_rows ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
   s->prune_rows = p->prune_rows == DVK_PRUNE_OFF ? 0 : p->prune_rows ? p->prune_rows : m->cfg.reranker.prune_rows;
   s->prune_state = p->prune_rows == DVK_PRUNE_OFF ? DVK_PRUNE_OFF_ASKED
+                   : s->decoding == DVK_DECODING_BEAM ? DVK_PRUNE_OFF_BEAM
                    : !m->cfg.reranker.present     ? DVK_PRUNE_OFF_NO_RERANKER
                    : !s->prune_rows               ? DVK_PRUNE_OFF_MODEL_NONE
                    : s->candidates < 2            ? DVK_PRUNE_OFF_ONE_CANDIDATE
@@ -115,6 +126,11 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   s.reranker_pool_size = s.reranked ? dvk_reranker_pool_size(s.reranker_pool, s.candidates) : 0;
   s.image_prefix_len = p->image_prompt ? (p->image_prompt_rows ? p->image_prompt_rows : d->grid / 2) * d->grid
                                        : p->image_prefix_len;
+  s.decoding = p->decoding == DVK_DECODING_BEAM ? DVK_DECODING_BEAM : DVK_DECODING_SAMPLE;
+  s.beam_sampled_rows = p->beam_sampled_rows;
+  if (s.decoding == DVK_DECODING_BEAM && s.candidates > d->image_vocab) /* the model's candidates: fewer codes */
+    return BAD("candidates", DVK_ERR_INVALID_ARGUMENT, "beam search: candidates (the beam width, %u) must be at most %u"
+               ", the model's number of image codes", s.candidates, d->image_vocab);
   DVK_TRY(check_features(m, vk, p, &s, out));
   resolve_pruning(m, p, &s);
   *out = s;

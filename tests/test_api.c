@@ -328,6 +328,42 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
           "image prompt without an encoder: %d '%s'", (int)s, dvk_last_error(ctx));
   }
 
+  /* beam search's parameters: resolved (no pruning, the rows sampled first) and refused where they cannot apply */
+  {
+    static const struct {
+      dvk_decoding decoding;
+      uint32_t candidates, sampled_rows;
+      uint64_t prune_rows;
+      const char *param, *message; /* NULL: accepted */
+    } cases[] = {
+      {DVK_DECODING_BEAM, 4, 2, 0, NULL, NULL},
+      {(dvk_decoding)7, 4, 0, 0, "decoding", "decoding must be sample or beam"},
+      {DVK_DECODING_SAMPLE, 4, 1, 0, "beam_sampled_rows", "beam_sampled_rows needs beam search"},
+      {DVK_DECODING_BEAM, 4, 99, 0, "beam_sampled_rows", "beam_sampled_rows must be at most"},
+      {DVK_DECODING_BEAM, 4, 0, 1, "prune_rows", "pruning does not apply to beam search"},
+      {DVK_DECODING_BEAM, 0, 0, 0, "candidates", "must be at most"}, /* 0 here: image_vocab + 1 */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+      dvk_generate_params d = dvk_generate_defaults();
+      d.decoding = cases[c].decoding;
+      d.candidates = cases[c].candidates ? cases[c].candidates : info.image_vocab + 1;
+      d.beam_sampled_rows = cases[c].sampled_rows;
+      d.prune_rows = cases[c].prune_rows;
+      dvk_settings set;
+      s = dvk_generate_resolve(m, &d, &set);
+      if (!cases[c].param)
+        CHECK(s == DVK_OK && set.decoding == DVK_DECODING_BEAM && set.beam_sampled_rows == cases[c].sampled_rows &&
+                  set.prune_state == DVK_PRUNE_OFF_BEAM && set.prune_rows == 0,
+              "beam search of width 4 after 2 sampled rows: %d '%s', decoding %d, prune state %d", (int)s,
+              dvk_last_error(ctx), (int)set.decoding, (int)set.prune_state);
+      else
+        CHECK(s == DVK_ERR_INVALID_ARGUMENT && set.invalid_param && !strcmp(set.invalid_param, cases[c].param) &&
+                  strstr(dvk_last_error(ctx), cases[c].message),
+              "beam case %zu: status %d, param %s, message '%s' (want %s: '%s')", c, (int)s,
+              set.invalid_param ? set.invalid_param : "NULL", dvk_last_error(ctx), cases[c].param, cases[c].message);
+    }
+  }
+
   /* pruning: after rows 1 and 3 of the grid-6 model; the model recommends none, so 0 = off */
   dvk_images *pruned = NULL, *off = NULL, *one = NULL;
   CHECK(info.prune_rows == 0, "the parity model recommends pruning rows %#llx", (unsigned long long)info.prune_rows);

@@ -2,14 +2,16 @@
  * tools/check_e2e.py to compare with the PyTorch reference (tests/test_e2e.sh runs both).
  *
  * Usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] [--top-p P]
- *                              [--cond-scale S] [--prune-rows MASK]
+ *                              [--cond-scale S] [--prune-rows MASK] [--decoding sample|beam]
+ *                              [--beam-sampled-rows K]
  * Writes into OUTDIR (which must exist):
  *   run.txt     "key value" lines: model, device, prompt, seed, n_images, top_k, temperature, top_p,
  *               cond_scale (the values used: the model's when an option is absent),
- *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens, prune_rows (used)
+ *               grid, image_vocab, steps, width, height, prompt_tokens, dropped_tokens, prune_rows (used),
+ *               image_prefix_len, decoding (sample or beam), beam_sampled_rows
  *   logits.f32  [steps, n, image_vocab] float32 LE: the logits of every step as on_step saw them
  *   codes.i32   [steps, n] int32 LE: the codes sampled at every step
- *   prune.i32   [prunes, 1 + n] int32 LE: each on_prune's step and src (empty without pruning); candidate
+ *   prune.i32   [prunes, 1 + n] int32 LE: each on_prune's step and src (pruning's, or beam search's moves); candidate
  *               b's final codes are its history rewritten by these (check_e2e.py reconstructs them)
  *   pixels.u8   [n, height, width, 3] RGB8 from dvk_images
  *   logprob.f32 [n] float32 LE: dvk_images.mean_logprob
@@ -61,7 +63,7 @@ static void on_step(void *user, uint32_t step, const float *logits, const int32_
 
 static void on_prune(void *user, uint32_t step, const uint32_t *src) {
   recorder *r = user;
-  if (r->n_prunes >= r->steps || step + 1 != r->next_step) { /* right after on_step of the same token */
+  if (r->n_prunes >= r->steps || step + 1 != r->next_step) { /* after on_step of `step`, before that of step + 1 */
     r->bad_prune = 1;
     return;
   }
@@ -87,19 +89,20 @@ static int write_run(const char *dir, const char *model, const char *device, con
   int len = snprintf(text, sizeof text,
                      "model %s\ndevice %s\nprompt %s\nseed %llu\nn_images %u\ntop_k %u\ntemperature %.9g\ntop_p %.9g\n"
                      "cond_scale %.9g\ngrid %u\nimage_vocab %u\nsteps %u\nwidth %u\nheight %u\nprompt_tokens %u\n"
-                     "dropped_tokens %u\nprune_rows %llu\nimage_prefix_len %u\n",
+                     "dropped_tokens %u\nprune_rows %llu\nimage_prefix_len %u\ndecoding %s\nbeam_sampled_rows %u\n",
                      model, device, p->prompt, (unsigned long long)p->seed, p->n_images, p->top_k,
                      (double)im->settings.temperature, (double)im->settings.top_p, (double)im->settings.cond_scale, info->grid,
                      info->image_vocab, info->grid * info->grid, im->width, im->height, im->prompt_tokens,
                      im->dropped_tokens, (unsigned long long)im->settings.prune_rows,
-                     p->image_prefix_len);
+                     p->image_prefix_len, im->settings.decoding == DVK_DECODING_BEAM ? "beam" : "sample",
+                     im->settings.beam_sampled_rows);
   if (len < 0 || (size_t)len >= sizeof text) return 1;
   return write_file(dir, "run.txt", text, (size_t)len);
 }
 
 static int usage(void) {
   fprintf(stderr, "usage: test_e2e MODEL OUTDIR [--prompt P] [--seed S] [-n N] [--top-k K] [--temperature T] "
-                  "[--top-p P] [--cond-scale S] [--prune-rows MASK]\n");
+                  "[--top-p P] [--cond-scale S] [--prune-rows MASK] [--decoding sample|beam] [--beam-sampled-rows K]\n");
   return 2;
 }
 
@@ -116,6 +119,9 @@ static int parse(int argc, char **argv, dvk_generate_params *p) {
     else if (!strcmp(k, "--top-p")) p->top_p = strtof(v, NULL);
     else if (!strcmp(k, "--cond-scale")) p->cond_scale = strtof(v, NULL);
     else if (!strcmp(k, "--prune-rows")) p->prune_rows = strtoull(v, NULL, 0); /* bit mask, 0 = the model's */
+    else if (!strcmp(k, "--decoding") && (!strcmp(v, "sample") || !strcmp(v, "beam")))
+      p->decoding = strcmp(v, "beam") ? DVK_DECODING_SAMPLE : DVK_DECODING_BEAM;
+    else if (!strcmp(k, "--beam-sampled-rows")) p->beam_sampled_rows = (uint32_t)strtoul(v, NULL, 10);
     else return usage();
   }
   return strchr(p->prompt, '\n') ? usage() : 0; /* run.txt holds the prompt on one line */

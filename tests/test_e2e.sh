@@ -4,7 +4,8 @@
 # replay, dVAE pixels, CLI PNG == API pixels, codes == committed golden tests/data/e2e/<model>-codes.txt).
 #
 # Usage: tests/test_e2e.sh BUILD_DIR [--update] [--default | MODEL.gguf ...]
-#   no model:   the committed parity models (tests/data/parity, tiny random weights; ctest test_e2e)
+#   no model:   the committed parity models (tests/data/parity, tiny random weights; ctest test_e2e), and two of
+#               them again with beam search (MODEL.gguf#beam: golden <stem>-beam-codes.txt)
 #   --default:  assets/dalle-emoji.gguf; exit 77 (ctest: skipped) when it does not exist (test_e2e_emoji)
 #   MODEL...:   those files, with the default settings below
 #   --update:   rewrite the goldens of the models run (only from runs whose other checks pass)
@@ -24,20 +25,23 @@ for a in "$@"; do
   esac
 done
 
-# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale|prune_rows (top_p, cond_scale 0 and prune_rows
-# "-": the option is left out, so the model's recommended value is used; temperature always so). Chosen to
-# cover top-k, top-p, 2-3 candidates, classifier-free guidance, pruning with guidance (g6, the parity model with
-# a reranker), guidance on models without a start token (r2, r3), and the default model's own sampling settings
-# (its pruning rows included).
+# Settings per model stem: prompt|seed|n|top_k|top_p|cond_scale|prune_rows|beam (top_p, cond_scale 0 and prune_rows
+# "-": the option is left out, so the model's recommended value is used; temperature always so; beam "-": sampling,
+# else the rows sampled before the search). Chosen to cover top-k, top-p, 2-3 candidates, classifier-free guidance,
+# pruning with guidance (g6, the parity model with a reranker), guidance on models without a start token (r2, r3),
+# the default model's own sampling settings (its pruning rows included), and beam search: after a sampled row with
+# guidance and a reranker (g6#beam), from the first code with f16 weights, a VQGAN and an image prompt (g7 vqgan#beam).
 settings() {
   case $1 in
-    g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0|-" ;;
-    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|1.5|1,3" ;;
-    g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5|-" ;;
-    m1-mindalle-like-*)    echo "red heart|5|2|16|1|0|-" ;;
-    r2-rudalle-v2-like-*)  echo "a cat face|13|2|0|0.95|1.5|-" ;;
-    r3-rudalle-v3-like-*)  echo "grinning face|21|3|12|1|2|-" ;;
-    *)                     echo "red heart, twemoji style|42|2|64|0|0|-" ;;
+    g6-full-convclamp-*#beam)  echo "a dog face, noto style|11|3|0|0.9|1.5|-|1" ;;
+    g7-paper-schedule-vqgan-*#beam) echo "grinning face|3|4|0|0|2.5|-|0" ;;
+    g5-row-col-convwrap-*) echo "red heart|7|2|16|1|0|-|-" ;;
+    g6-full-convclamp-*)   echo "a dog face, noto style|11|3|0|0.9|1.5|1,3|-" ;;
+    g7-paper-schedule-*)   echo "grinning face|3|2|8|1|2.5|-|-" ;;
+    m1-mindalle-like-*)    echo "red heart|5|2|16|1|0|-|-" ;;
+    r2-rudalle-v2-like-*)  echo "a cat face|13|2|0|0.95|1.5|-|-" ;;
+    r3-rudalle-v3-like-*)  echo "grinning face|21|3|12|1|2|-|-" ;;
+    *)                     echo "red heart, twemoji style|42|2|64|0|0|-|-" ;;
   esac
 }
 
@@ -55,6 +59,7 @@ elif [ ${#MODELS[@]} = 0 ]; then
   # the architecture options (docs/model-format.md §2): minDALL-E-, ruDALL-E v2- and v3-like layouts
   MODELS+=(tests/data/parity/m1-mindalle-like-f32.gguf tests/data/parity/r2-rudalle-v2-like-f16.gguf
            tests/data/parity/r3-rudalle-v3-like-f32.gguf)
+  MODELS+=("tests/data/parity/g6-full-convclamp-f32.gguf#beam" "tests/data/parity/g7-paper-schedule-vqgan-f16.gguf#beam")
 fi
 if ! "$PY" -c "import torch, numpy, PIL" 2>/dev/null; then
   echo "SKIP: $PY lacks torch/numpy/PIL (scripts/setup.sh --dev installs them)"
@@ -64,15 +69,19 @@ fi
 fail=0 runs=()
 TMP=$(mktemp -d)
 trap 'if [ "$fail" = 0 ]; then rm -rf "$TMP"; else echo "run files kept in $TMP"; fi' EXIT
-for model in "${MODELS[@]}"; do
+for entry in "${MODELS[@]}"; do
+  model=${entry%#beam}
+  variant=${entry#"$model"}
   stem=$(basename "$model" .gguf)
-  IFS='|' read -r prompt seed n topk topp cond prune <<<"$(settings "$stem")"
-  dir="$TMP/$stem"
+  IFS='|' read -r prompt seed n topk topp cond prune beam <<<"$(settings "$stem$variant")"
+  dir="$TMP/$stem$variant"
   mkdir -p "$dir"
-  echo "--- $stem: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp, cond-scale $cond, prune rows $prune"
+  echo "--- $stem$variant: '$prompt' seed $seed, n $n, top-k $topk, top-p $topp, cond-scale $cond, prune rows $prune," \
+       "beam search $beam"
   opts=(--seed "$seed" -n "$n" --top-k "$topk")
   [ "$topp" != 0 ] && opts+=(--top-p "$topp")
   [ "$cond" != 0 ] && opts+=(--cond-scale "$cond")
+  [ "$beam" != - ] && opts+=(--decoding beam --beam-sampled-rows "$beam")
   api=() cli=()
   if [ "$prune" != - ]; then  # the CLI takes the row list, test_e2e the API's bit mask
     mask=0

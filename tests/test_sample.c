@@ -122,6 +122,19 @@ int main(void) {
   check(dvk_log_prob(one_inf, 3, 1) == 0 && dvk_log_prob(one_inf, 3, 0) == -INFINITY &&
             fabs(dvk_log_prob(inf_logits, 3, 2) + log(2.0)) < 1e-15 && dvk_log_prob(inf_logits, 3, 1) == -INFINITY,
         "log_prob: +inf logits share the probability, the others get none", seed);
+  /* dvk_log_probs: every token's dvk_log_prob in one pass, the same doubles on each of the rows above */
+  const struct { const float *l; unsigned n; } rows[] = {{logits, N}, {shifted, N}, {nan_logits, 6}, {all_nan, 3},
+                                                         {inf_logits, 3}, {one_inf, 3}};
+  double all[N];
+  ok = 1;
+  for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+    dvk_log_probs(rows[r].l, rows[r].n, all);
+    for (unsigned k = 0; k < rows[r].n; k++) {
+      const double one = dvk_log_prob(rows[r].l, rows[r].n, k);
+      ok &= all[k] == one || (isnan(all[k]) && isnan(one));
+    }
+  }
+  check(ok, "log_probs equals log_prob per token (finite, shifted, NaN, all-NaN and +inf rows)", seed);
 
   dvk_rng a, b;
   dvk_rng_seed(&a, 7);

@@ -20,6 +20,11 @@ of the same run as cli-0.png, cli-1.png, ... Checks, per run:
     (near-ties within the logits tolerance may order either way). Checks 2, 4, 5b and 6 use each
     candidate's history rewritten by the prunings (what its final image was sampled from), check 3 the
     records as sampled;
+ 3c. beam search (run.txt's decoding beam): check 3 covers the sampled rows only; from the search's first step
+    on, the reference follows the engine's beams (prune.i32's moves, then the step's codes) and at every step
+    the engine's picks are distinct extensions of distinct, extendable beams whose reference scores (summed log
+    p, float64, guided like the run) are the n best, near-ties within --tol-nats excepted; each moved beam's
+    parent keeps its own slot. No move happens before the search;
  4. pixels: the reference dVAE decodes the engine's codes; rounded to 8 bits (floor(v * 255 + 0.5))
     they are within --tol-pixels (default 2) of dvk_images' RGB8 in every channel;
  5. when cli-*.png exist: they equal the API's pixels exactly;
@@ -60,8 +65,10 @@ from dallevk.transformer import guide_logits, mean_logprob, pad_text
 
 GOLDEN_DIR = os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "e2e"))
 REGEN = "tests/test_e2e.sh BUILD_DIR --update MODEL.gguf (--default --update for the default model)"
-SETTINGS = ("prompt", "seed", "n_images", "top_k", "temperature", "top_p", "cond_scale", "prune_rows")
-SETTING_DEFAULTS = {"cond_scale": "1", "prune_rows": "0"}  # goldens written before a setting existed hold its default
+SETTINGS = ("prompt", "seed", "n_images", "top_k", "temperature", "top_p", "cond_scale", "prune_rows", "decoding",
+            "beam_sampled_rows")
+# goldens written before a setting existed hold its default
+SETTING_DEFAULTS = {"cond_scale": "1", "prune_rows": "0", "decoding": "sample", "beam_sampled_rows": "0"}
 
 
 def read_run(d):
@@ -87,6 +94,8 @@ def read_run(d):
     ev = np.fromfile(path, dtype="<i4").reshape(-1, 1 + n) if os.path.exists(path) else np.zeros((0, 1 + n), int)
     info["prune_rows"] = int(info.get("prune_rows", "0"))
     info["image_prefix_len"] = int(info.get("image_prefix_len", "0"))
+    info.setdefault("decoding", "sample")
+    info["beam_sampled_rows"] = int(info.get("beam_sampled_rows", "0"))
     return info, logits, codes, pixels, [(int(e[0]), [int(x) for x in e[1:]]) for e in ev]
 
 
@@ -155,8 +164,16 @@ def check_logits(m, text_ids, logits, codes, tol, cond_scale=1.0):
     return ok
 
 
+def beam_from(info):
+    """The first searched step of a beam-search run (after the given and the sampled rows); steps otherwise."""
+    if info["decoding"] != "beam":
+        return info["steps"]
+    return max(info["image_prefix_len"], info["beam_sampled_rows"] * info["grid"])
+
+
 def check_replay(info, logits, codes):
     steps, n, _ = logits.shape
+    steps = min(steps, beam_from(info))  # beam search: the sampled rows only
     bad = []
     for b in range(n):
         rng = sampler.Xoshiro256ss(sampler.candidate_seed(info["seed"], b))
@@ -280,6 +297,57 @@ def check_prunes(m, info, text_ids, prunes, prefixes, tol):
         worst = max(worst, gap if shape_ok else float("inf"))
     return report(worst <= tol, "pruning after rows %s: %d events, src = the rule on the reference prefix scores "
                   "(largest near-tie reorder %.3g, tol %.0e)" % (rows, len(prunes), worst, tol))
+
+
+@torch.no_grad()
+def check_beam(m, info, text_ids, codes, prunes, tol_nats):
+    """3c: codes [steps, n] as recorded (before any rewriting), prunes the moves (step, src)."""
+    steps, n = codes.shape
+    start, cond = beam_from(info), float(info["cond_scale"])
+    moves = dict(prunes)
+    early = [s for s in moves if s + 1 < start or s + 1 >= steps]
+    if early:
+        return report(False, "beam search: moves announced outside the search (steps %s; the search is steps %d..%d)"
+                      % (early, start, steps - 1))
+    ids = text_ids.view(1, -1).repeat(n, 1)
+    if cond != 1.0:
+        null = pad_text([], m.dalle.cfg.text_len, m.dalle.cfg.text_vocab)
+        ids = torch.cat([ids, null.view(1, -1).repeat(n, 1)])
+    ref, cache = m.dalle.prefill(ids)
+    hist, sums = np.zeros((n, 0), np.int64), np.zeros(n)
+    worst, problems = 0.0, []
+    for s in range(steps):
+        if s > 0:
+            c = torch.from_numpy(codes[s - 1].astype(np.int64))
+            ref = m.dalle.decode_step(cache, torch.cat([c, c]) if cond != 1.0 else c)
+        lp = torch.log_softmax(guide_logits(ref, cond) if cond != 1.0 else ref, -1).double().numpy()
+        # the moves announced before step s; at step 0 none can be (every beam is the empty prefix, beam 0's copy)
+        src = np.asarray(moves.get(s - 1, [0] * n if s == start == 0 else range(n)))
+        if s >= start:
+            scores = sums[:, None] + lp  # [n, V]: every extension of every beam
+            if s == start:  # beams that repeat an earlier one are not extended
+                for b in range(n):
+                    if any(np.array_equal(hist[a], hist[b]) for a in range(b)):
+                        scores[b] = -np.inf
+            picked = np.zeros_like(scores, dtype=bool)
+            picked[src, codes[s]] = True
+            if picked.sum() != n or any(src[src[b]] != src[b] for b in range(n)):
+                problems.append("step %d: the picks repeat, or a parent lost its slot (src %s)" % (s, src.tolist()))
+                break
+            low = scores[picked].min()
+            high = scores[~picked].max() if (~picked).any() else -np.inf
+            worst = max(worst, high - low if np.isfinite(low) else np.inf)  # a pick of a beam not extendable: inf
+            sums = scores[src, codes[s]]
+        else:
+            sums = sums + lp[np.arange(n), codes[s]]
+        hist = np.concatenate([hist[src], codes[s].astype(np.int64)[:, None]], 1)
+        full = np.concatenate([src, src + n]) if cond != 1.0 else src
+        for li in range(len(cache["k"])):
+            cache["k"][li], cache["v"][li] = cache["k"][li][full], cache["v"][li][full]
+    ok = not problems and worst <= tol_nats
+    return report(ok, "beam search from step %d: the engine's %d beams are the best extensions of the reference's "
+                  "scores at every step (largest near-tie overtaken by %.3g nats, tol %.0e)%s"
+                  % (start, n, max(worst, 0.0), tol_nats, "; " + "; ".join(problems) if problems else ""))
 
 
 @torch.no_grad()
@@ -409,7 +477,9 @@ def check_run(run_dir, a):
     ok, text_ids = check_tokens(m, info)
     ok &= check_logits(m, text_ids, logits, codes, tol, float(info["cond_scale"]))
     ok &= check_replay(info, raw_logits, raw_codes)  # every candidate's own stream, pruned or not
-    if info["prune_rows"] or prunes:
+    if info["decoding"] == "beam":
+        ok &= check_beam(m, info, text_ids, raw_codes, prunes, a.tol_nats if a.tol_nats is not None else 20 * tol)
+    elif info["prune_rows"] or prunes:
         ok &= check_prunes(m, info, text_ids, prunes, prefixes, tol)
     ok &= check_pixels(m, codes, pixels, a.tol_pixels)
     ok &= check_logprob(m, run_dir, text_ids, logits, codes, tol, float(info["cond_scale"]))
@@ -425,7 +495,8 @@ def check_run(run_dir, a):
         ok &= report(False, "the model has an image encoder but the run has no enc_* files")
     if info["image_prefix_len"]:
         return ok & check_image_prefix(run_dir, info, raw_codes, codes)  # no golden: see 7
-    golden = os.path.join(a.golden_dir, os.path.splitext(os.path.basename(model))[0] + "-codes.txt")
+    stem = os.path.splitext(os.path.basename(model))[0] + ("-beam" if info["decoding"] == "beam" else "")
+    golden = os.path.join(a.golden_dir, stem + "-codes.txt")
     if a.update:
         if ok:
             write_golden(golden, info, model, codes)
@@ -444,6 +515,8 @@ def main(argv=None):
     ap.add_argument("--update", action="store_true", help="write the goldens from these runs")
     ap.add_argument("--tol", type=float, help="logits tolerance (default 1e-4 f32, 3e-3 f16 weights)")
     ap.add_argument("--tol-pixels", type=int, default=2)
+    ap.add_argument("--tol-nats", type=float, help="beam search: how far an extension the engine dropped may score "
+                    "above one it kept, in summed nats (default 20 x the logits tolerance)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)  # batch-of-n decode steps are tiny ops: threads only add sync cost
     failed = [d for d in a.run_dirs if not check_run(d, a)]

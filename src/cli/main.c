@@ -38,6 +38,8 @@ typedef struct cli_options {
   float reranker_pool;                  /* 0: DVK_DEFAULT_RERANKER_POOL */
   uint32_t top_k;                       /* 0: the model's recommended value; DVK_TOP_K_OFF: all */
   uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
+  dvk_decoding decoding;     /* --decoding; 0: the default (sampling) */
+  uint32_t beam_sampled_rows; /* --beam-sampled-rows K */
 } cli_options;
 
 /* Set by the SIGINT/SIGTERM handler; sig_atomic_t is int on the platforms we build for, which is what the
@@ -85,6 +87,15 @@ static void usage(FILE *f) {
           "                         (0..14 for the default model; e.g. 2,5), or 'none';\n"
           "                         each time the lower-scoring half continue as copies of the better\n"
           "                         half (default: the model's recommended rows)\n"
+          "      --decoding MODE    how the candidates' codes are chosen: 'sample' (each candidate draws\n"
+          "                         its own, the default) or 'beam' (beam search of width M =\n"
+          "                         --candidates, M <= the model's image codes: the M likeliest images\n"
+          "                         found, by the summed log-probability of their codes under the\n"
+          "                         guided logits; no pruning, and the same images for every seed)\n"
+          "      --beam-sampled-rows K\n"
+          "                         with --decoding beam: sample the first K image rows per candidate\n"
+          "                         (temperature, top-k, top-p, seed as with 'sample'), then search on\n"
+          "                         from them: different seeds give different images; 0..G-1 (default 0)\n"
           "      --rerank-pool F    the reranker picks among the fraction F of the candidates that the\n"
           "                         transformer finds most likely (highest mean log-probability of their\n"
           "                         own codes), 0 < F <= 1, 1 = plain reranking (default %g)\n"
@@ -157,7 +168,8 @@ static int parse_rows(const char *s, uint64_t *mask) {
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, cli_options *o) {
   enum { OPT_SEED = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MODEL, OPT_DEVICE, OPT_LIST, OPT_VERSION, OPT_SEPARATE,
-         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL, OPT_IMAGE, OPT_ROWS, OPT_PREVIEW };
+         OPT_CANDIDATES, OPT_COND, OPT_PRUNE, OPT_POOL, OPT_IMAGE, OPT_ROWS, OPT_PREVIEW, OPT_DECODING,
+         OPT_BEAM_ROWS };
   static const struct option longs[] = {
     {"output", required_argument, 0, 'o'},       {"count", required_argument, 0, 'n'},
     {"separate", no_argument, 0, OPT_SEPARATE},   {"seed", required_argument, 0, OPT_SEED},
@@ -169,7 +181,8 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     {"version", no_argument, 0, OPT_VERSION},     {"help", no_argument, 0, 'h'},
     {"prune-rows", required_argument, 0, OPT_PRUNE}, {"rerank-pool", required_argument, 0, OPT_POOL},
     {"image-prompt", required_argument, 0, OPT_IMAGE}, {"prompt-rows", required_argument, 0, OPT_ROWS},
-    {"preview", required_argument, 0, OPT_PREVIEW},
+    {"preview", required_argument, 0, OPT_PREVIEW}, {"decoding", required_argument, 0, OPT_DECODING},
+    {"beam-sampled-rows", required_argument, 0, OPT_BEAM_ROWS},
     {0, 0, 0, 0}};
   *o = (cli_options){.output = "dalle-vk.png", .count = 1};
   opterr = 0;
@@ -216,6 +229,17 @@ static int parse_args(int argc, char **argv, cli_options *o) {
     case OPT_POOL:
       if (parse_float(optarg, &o->reranker_pool) || !(o->reranker_pool > 0 && o->reranker_pool <= 1))
         return usage_error("--rerank-pool must be a number in (0, 1], got '%s'", optarg);
+      break;
+    case OPT_DECODING:
+      if (strcmp(optarg, "sample") && strcmp(optarg, "beam"))
+        return usage_error("--decoding must be 'sample' or 'beam', got '%s'", optarg);
+      o->decoding = strcmp(optarg, "beam") ? DVK_DECODING_SAMPLE : DVK_DECODING_BEAM;
+      break;
+    case OPT_BEAM_ROWS:
+      if (parse_u64(optarg, 255, &v))
+        return usage_error("--beam-sampled-rows must be an integer from 0 to G-1 for a G x G grid (15 for the default "
+                           "model), got '%s'", optarg);
+      o->beam_sampled_rows = (uint32_t)v;
       break;
     case OPT_IMAGE: o->image_prompt = optarg; break;
     case OPT_PREVIEW: o->preview = optarg; break;
@@ -289,8 +313,13 @@ static void print_settings(const dvk_settings *s, const char *image_prompt, uint
   if (image_prompt)
     fprintf(stderr, "dalle-vk: image prompt %s: its first %u of %u rows of codes start every image\n", image_prompt,
             s->image_prefix_len / grid, grid);
-  fprintf(stderr, "dalle-vk: sampling: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n", (double)s->temperature,
-          s->top_k, (double)s->top_p, (double)s->cond_scale, dflt ? " (unset values: the model's defaults)" : "");
+  if (s->decoding == DVK_DECODING_BEAM)
+    fprintf(stderr, "dalle-vk: beam search of width %u, cond-scale %g%s\n", s->candidates, (double)s->cond_scale,
+            s->beam_sampled_rows ? ", after sampled rows (below)" : "");
+  if (s->decoding != DVK_DECODING_BEAM || s->beam_sampled_rows)
+    fprintf(stderr, "dalle-vk: sampling%s: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n",
+            s->beam_sampled_rows ? " (the first rows)" : "", (double)s->temperature, s->top_k, (double)s->top_p,
+            (double)s->cond_scale, dflt ? " (unset values: the model's defaults)" : "");
   if (s->prune_rows) {
     fprintf(stderr, "dalle-vk: pruned the candidates after image rows");
     for (uint32_t r = 0; r < 63; r++)
@@ -302,7 +331,8 @@ static void print_settings(const dvk_settings *s, const char *image_prompt, uint
                                     [DVK_PRUNE_OFF_NO_RERANKER] = " (the model has no reranker)",
                                     [DVK_PRUNE_OFF_MODEL_NONE] = " (the model names no rows)",
                                     [DVK_PRUNE_OFF_ONE_CANDIDATE] = " (one candidate)",
-                                    [DVK_PRUNE_OFF_IN_PREFIX] = " (every pruning row lies inside the image prompt)"};
+                                    [DVK_PRUNE_OFF_IN_PREFIX] = " (every pruning row lies inside the image prompt)",
+                                    [DVK_PRUNE_OFF_BEAM] = " (beam search)"};
   fprintf(stderr, "dalle-vk: pruning: off%s\n", why[s->prune_state]);
 }
 
@@ -322,7 +352,7 @@ static const char *flag_of_param(const char *param) {
     {"top_k", "--top-k"},        {"top_p", "--top-p"},                 {"cond_scale", "--cond-scale"},
     {"reranker_pool", "--rerank-pool"},
     {"prune_rows", "--prune-rows"}, {"image_prompt", "--image-prompt"}, {"image_prompt_rows", "--prompt-rows"},
-    {"prompt", "PROMPT"}};
+    {"decoding", "--decoding"}, {"beam_sampled_rows", "--beam-sampled-rows"}, {"prompt", "PROMPT"}};
   for (size_t i = 0; param && i < sizeof flags / sizeof flags[0]; i++)
     if (strcmp(param, flags[i][0]) == 0) return flags[i][1];
   return NULL;
@@ -378,6 +408,8 @@ static int run(const cli_options *o) {
   p.cond_scale = o->cond_scale;
   p.prune_rows = o->prune_rows;
   p.reranker_pool = o->reranker_pool;
+  p.decoding = o->decoding;
+  p.beam_sampled_rows = o->beam_sampled_rows;
   p.image_prompt = image_rgb;
   p.image_prompt_rows = o->prompt_rows;
   dvk_settings set;

@@ -95,18 +95,42 @@ uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng) {
   return s->order[keep - 1].token;
 }
 
-double dvk_log_prob(const float *logits, uint32_t n, uint32_t token) {
-  double top = -INFINITY;
-  uint32_t n_top_inf = 0;
+/* The softmax's normalizer of logits[n] with dvk_log_prob's rules: the largest logit (NaN read as -inf), how many
+ * are +inf, and the sum of exp(logit - largest) (meaningful when the largest is finite). */
+typedef struct log_norm {
+  double top, total;
+  uint32_t n_top_inf;
+} log_norm;
+
+static log_norm log_normalizer(const float *logits, uint32_t n) {
+  log_norm z = {-INFINITY, 0, 0};
   for (uint32_t i = 0; i < n; i++) {
     const double v = logit_key(logits[i]);
-    if (v > top) top = v;
-    n_top_inf += v == INFINITY;
+    if (v > z.top) z.top = v;
+    z.n_top_inf += v == INFINITY;
   }
-  const double x = logit_key(logits[token]);
+  if (z.top == INFINITY || z.top == -INFINITY) return z;
+  for (uint32_t i = 0; i < n; i++) z.total += exp((double)logit_key(logits[i]) - z.top); /* around the largest */
+  return z;
+}
+
+static double log_prob_of(const log_norm *z, float logit) {
+  const double x = logit_key(logit);
   if (x == -INFINITY) return -INFINITY;
-  if (top == INFINITY) return x == INFINITY ? -log((double)n_top_inf) : -INFINITY; /* the limit: +inf tokens share */
-  double total = 0; /* log-sum-exp around the largest logit */
-  for (uint32_t i = 0; i < n; i++) total += exp((double)logit_key(logits[i]) - top);
-  return x - top - log(total);
+  if (z->top == INFINITY) return x == INFINITY ? -log((double)z->n_top_inf) : -INFINITY; /* the limit: +inf tokens share */
+  return x - z->top - log(z->total);
+}
+
+double dvk_log_prob(const float *logits, uint32_t n, uint32_t token) {
+  const log_norm z = log_normalizer(logits, n);
+  return log_prob_of(&z, logits[token]);
+}
+
+void dvk_log_probs(const float *logits, uint32_t n, double *out) {
+  const log_norm z = log_normalizer(logits, n);
+  const double log_total = z.top == INFINITY || z.top == -INFINITY ? 0 : log(z.total);
+  for (uint32_t i = 0; i < n; i++) {
+    const double x = logit_key(logits[i]);
+    out[i] = x == -INFINITY ? -INFINITY : z.top == INFINITY ? log_prob_of(&z, logits[i]) : x - z.top - log_total;
+  }
 }

@@ -48,4 +48,7 @@ uint32_t dvk_sample(dvk_sampler *s, const float *logits, dvk_rng *rng);
  * logits growing without bound) each of those gives -log(m) and every other token -inf; all -inf: -inf. */
 double dvk_log_prob(const float *logits, uint32_t n, uint32_t token);
 
+/* Every token's log p at once: out f64 [n], out[i] = dvk_log_prob(logits, n, i) (the same rules, one pass). */
+void dvk_log_probs(const float *logits, uint32_t n, double *out);
+
 #endif
