@@ -19,7 +19,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     print("SKIP: python3-selenium is not installed")
     sys.exit(77)
@@ -88,7 +88,17 @@ def main():
         assert drv.find_elements(By.CSS_SELECTOR, "#history .item"), "the result is not in the history"
         link = drv.find_element(By.CSS_SELECTOR, "#results a[download]")
         assert link.get_attribute("download").endswith(".png") and "seed" + a.seed in link.get_attribute("download")
-        print(f"PASS page: previews after rows {sorted(r for r in rows_seen if r)}, {len(results)} result(s), history, download")
+        # beam search from the form: the job's settings come back and the history names them
+        Select(drv.find_element(By.ID, "decoding")).select_by_value("beam")
+        rows = drv.find_element(By.ID, "beam_sampled_rows")
+        rows.clear()
+        rows.send_keys("1")
+        drv.find_element(By.ID, "generate").click()
+        wait.until(lambda d: any("beam search after 1 rows" in m.text
+                                 for m in d.find_elements(By.CSS_SELECTOR, "#history .item .meta")))
+        assert "done" in drv.find_element(By.ID, "status").text
+        print(f"PASS page: previews after rows {sorted(r for r in rows_seen if r)}, {len(results)} result(s), history, "
+              "download, beam search")
         if a.screenshot:
             time.sleep(0.3)
             drv.save_screenshot(a.screenshot)

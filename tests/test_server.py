@@ -143,12 +143,12 @@ def png_size(data):
     return w, h
 
 
-def cli_pngs(model, prompt, n, candidates, seed):
+def cli_pngs(model, prompt, n, candidates, seed, extra=()):
     """The CLI's --separate PNG bytes for the same settings."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "x.png")
         subprocess.run([BIN, "--model", model, prompt, "-n", str(n), "--candidates", str(candidates), "--seed",
-                        str(seed), "--separate", "-q", "-o", out], check=True)
+                        str(seed), *extra, "--separate", "-q", "-o", out], check=True)
         out = []
         for i in range(n):
             with open(os.path.join(d, f"x-{i}.png"), "rb") as f:
@@ -183,6 +183,17 @@ class TinyServer(unittest.TestCase):
         pngs = [base64.b64decode(d["b64_json"]) for d in body["data"]]
         self.assertEqual([png_size(p) for p in pngs], [(24, 24)] * 2)
         self.assertEqual(pngs, cli_pngs(TINY_MODEL, "red heart", 2, 4, 3))
+
+    def test_beam_search_matches_cli(self):
+        req = {"prompt": "red heart", "n": 2, "candidates": 4, "seed": 3, "decoding": "beam", "beam_sampled_rows": 1}
+        st, _, body = self.gen(req)
+        self.assertEqual(st, 200, body)
+        pngs = [base64.b64decode(d["b64_json"]) for d in body["data"]]
+        self.assertEqual(pngs, cli_pngs(TINY_MODEL, "red heart", 2, 4, 3, ("--decoding", "beam", "--beam-sampled-rows", "1")))
+        self.assertNotEqual(pngs, cli_pngs(TINY_MODEL, "red heart", 2, 4, 3))  # not plain sampling
+        st, _, job = self.s.request("POST", "/v1/jobs", {**req, "seed": 4}, key=KEY)
+        self.assertEqual(st, 202, job)
+        self.assertEqual((job["decoding"], job["beam_sampled_rows"]), ("beam", 1))
 
     def test_models_and_health(self):
         st, _, body = self.s.request("GET", "/v1/models", key=KEY)
@@ -299,14 +310,18 @@ class TinyServer(unittest.TestCase):
 
     def test_wrong_types(self):
         for field, value in [("prompt", 5), ("n", "2"), ("n", 1.5), ("seed", -1), ("temperature", "hot"),
-                             ("top_p", True), ("top_k", [1]), ("cond_scale", None), ("size", 24), ("candidates", {})]:
+                             ("top_p", True), ("top_k", [1]), ("cond_scale", None), ("size", 24), ("candidates", {}),
+                             ("decoding", 1), ("beam_sampled_rows", "1")]:
             self.assert_error(self.gen({"prompt": "x", field: value}), 400, field)
 
     def test_limits_and_values(self):
         cases = [({"n": 5}, "n"), ({"n": 0}, "n"), ({"candidates": 65}, "candidates"), ({"n": 3, "candidates": 2}, "candidates"),
                  ({"size": "1024x1024"}, "size"), ({"response_format": "url"}, "response_format"),
                  ({"temperature": 0}, "temperature"), ({"top_p": 1.5}, "top_p"), ({"model": "dall-e-3"}, "model"),
-                 ({"seed": 2 ** 60}, "seed"), ({"top_k": 34}, "top_k")]  # 33 image codes
+                 ({"seed": 2 ** 60}, "seed"), ({"top_k": 34}, "top_k"),  # 33 image codes
+                 ({"decoding": "greedy"}, "decoding"), ({"beam_sampled_rows": 1}, "beam_sampled_rows"),
+                 ({"decoding": "beam", "beam_sampled_rows": 6}, "beam_sampled_rows"),  # a 6x6 grid
+                 ({"decoding": "beam", "candidates": 34}, "candidates")]
         for extra, field in cases:
             self.assert_error(self.gen({"prompt": "x", **extra}), 400, field)
         self.assert_error(self.gen({"n": 1}), 400, "prompt")

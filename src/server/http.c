@@ -144,6 +144,8 @@ static enum MHD_Result models(server *srv, struct MHD_Connection *c) {
   cJSON_AddNumberToObject(d, "top_p", num(mi->top_p));
   cJSON_AddNumberToObject(d, "cond_scale", num(mi->cond_scale));
   cJSON_AddNumberToObject(d, "preview_rows", ru->default_preview_rows);
+  cJSON_AddStringToObject(d, "decoding", "sample");
+  cJSON_AddNumberToObject(d, "beam_sampled_rows", 0);
   cJSON *l = cJSON_AddObjectToObject(m, "limits");
   cJSON_AddNumberToObject(l, "n", ru->max_n);
   cJSON_AddNumberToObject(l, "candidates", ru->max_candidates);

@@ -111,6 +111,8 @@ static void run_job(job_server *js, job *j) {
   p.top_k = r->top_k;
   p.top_p = r->top_p;
   p.cond_scale = r->cond_scale;
+  p.decoding = r->decoding;
+  p.beam_sampled_rows = r->beam_sampled_rows;
   run_state rs = {js, j};
   p.progress = on_progress;
   p.progress_user = &rs;

@@ -85,6 +85,14 @@ static int field(const cJSON *v, const request_rules *rules, int job, gen_reques
   } else if (strcmp(name, "top_k") == 0) {
     if (get_int(v, 0, rules->info.image_vocab, &x, e)) return -1;
     r->top_k = (uint32_t)x;
+  } else if (strcmp(name, "decoding") == 0) {
+    if (get_string(v, &s, e)) return -1;
+    if (strcmp(s, "sample") && strcmp(s, "beam"))
+      return fail(e, name, "decoding must be \"sample\" or \"beam\", got \"%.40s\"", s);
+    r->decoding = strcmp(s, "beam") ? DVK_DECODING_SAMPLE : DVK_DECODING_BEAM;
+  } else if (strcmp(name, "beam_sampled_rows") == 0) {
+    if (get_int(v, 0, rules->info.grid - 1, &x, e)) return -1;
+    r->beam_sampled_rows = (uint32_t)x;
   } else if (strcmp(name, "size") == 0) {
     char want[32];
     snprintf(want, sizeof want, "%ux%u", rules->info.image_width, rules->info.image_height);
@@ -138,6 +146,11 @@ int request_parse(const char *body, size_t len, const request_rules *rules, int 
   if (rc == 0 && have_candidates && out->candidates > out->n && !rules->info.has_reranker)
     rc = fail(&e, "candidates", "candidates > n needs a model with a reranker; %s has none", rules->model_id);
   if (rc == 0 && !have_candidates) out->candidates = request_default_candidates(rules, out->n);
+  if (rc == 0 && out->beam_sampled_rows && out->decoding != DVK_DECODING_BEAM)
+    rc = fail(&e, "beam_sampled_rows", "beam_sampled_rows needs \"decoding\": \"beam\"");
+  if (rc == 0 && out->decoding == DVK_DECODING_BEAM && out->candidates > rules->info.image_vocab)
+    rc = fail(&e, "candidates", "beam search: candidates (the beam width, %u) must be at most %u, the model's number "
+              "of image codes", out->candidates, rules->info.image_vocab);
   cJSON_Delete(root);
   if (rc != 0) request_free(out);
   return rc;

@@ -1,7 +1,7 @@
 /* Generation requests from JSON bodies (cJSON), checked strictly: every field known, of the right type and in
  * range, or an error naming the field. The body is OpenAI's images request (prompt, n, size, response_format,
- * model, user) plus this engine's sampling settings (seed, temperature, top_k, top_p, cond_scale, candidates) and,
- * for jobs, preview_rows. */
+ * model, user) plus this engine's settings (seed, temperature, top_k, top_p, cond_scale, candidates, decoding,
+ * beam_sampled_rows) and, for jobs, preview_rows. */
 #ifndef DVK_SERVER_REQUEST_H
 #define DVK_SERVER_REQUEST_H
 
@@ -26,6 +26,8 @@ typedef struct gen_request {
   int seed_given;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
   uint32_t top_k;
+  dvk_decoding decoding;      /* DVK_DECODING_DEFAULT unless given */
+  uint32_t beam_sampled_rows; /* with decoding "beam" */
   uint32_t preview_rows; /* jobs: previews every this many image rows; 0 = none */
 } gen_request;
 

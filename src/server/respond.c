@@ -87,6 +87,8 @@ static void add_settings(const server *srv, cJSON *o, const job *j) {
   cJSON_AddNumberToObject(o, "top_k", r->top_k ? r->top_k : mi->top_k);
   cJSON_AddNumberToObject(o, "top_p", num(r->top_p > 0 ? r->top_p : mi->top_p));
   cJSON_AddNumberToObject(o, "cond_scale", num(r->cond_scale > 0 ? r->cond_scale : mi->cond_scale));
+  cJSON_AddStringToObject(o, "decoding", r->decoding == DVK_DECODING_BEAM ? "beam" : "sample");
+  cJSON_AddNumberToObject(o, "beam_sampled_rows", r->beam_sampled_rows);
 }
 
 /* OpenAI's "data": [{"b64_json": ...}, ...]. */
