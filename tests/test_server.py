@@ -189,7 +189,8 @@ class TinyServer(unittest.TestCase):
         st, _, body = self.gen(req)
         self.assertEqual(st, 200, body)
         pngs = [base64.b64decode(d["b64_json"]) for d in body["data"]]
-        self.assertEqual(pngs, cli_pngs(TINY_MODEL, "red heart", 2, 4, 3, ("--decoding", "beam", "--beam-sampled-rows", "1")))
+        beam = ("--decoding", "beam", "--beam-sampled-rows", "1")
+        self.assertEqual(pngs, cli_pngs(TINY_MODEL, "red heart", 2, 4, 3, beam))
         self.assertNotEqual(pngs, cli_pngs(TINY_MODEL, "red heart", 2, 4, 3))  # not plain sampling
         st, _, job = self.s.request("POST", "/v1/jobs", {**req, "seed": 4}, key=KEY)
         self.assertEqual(st, 202, job)
