@@ -41,10 +41,13 @@ extern "C" {
 
 /* dvk_generate_params.decoding: how the candidates' image codes are chosen (docs/design.md §4). */
 typedef enum dvk_decoding {
-  DVK_DECODING_DEFAULT = 0, /* sampling (the engine's default) */
+  DVK_DECODING_DEFAULT = 0, /* the model's (dvk_model_info.decoding; sampling when the file names none) */
   DVK_DECODING_SAMPLE,      /* each candidate draws its codes from its own stream (temperature, top-k, top-p) */
   DVK_DECODING_BEAM,        /* beam search: the candidates are the likeliest continuations found, by summed log p */
 } dvk_decoding;
+
+/* dvk_generate_params.beam_sampled_rows: search from the first code, whatever the model recommends. */
+#define DVK_BEAM_SAMPLED_ROWS_NONE UINT32_MAX
 
 /* dvk_generate_params.reranker_pool when left 0 (docs/design.md §4). */
 #define DVK_DEFAULT_RERANKER_POOL 0.5f
@@ -92,6 +95,9 @@ typedef struct dvk_model_info {
   uint32_t top_k;                     /* recommended top-k (0 = off) */
   uint64_t prune_rows;                /* recommended pruning rows (bit r = after image row r; 0 = none) */
   uint32_t candidates;                /* recommended candidates per generation (0 without a reranker) */
+  dvk_decoding decoding;              /* recommended decoding: DVK_DECODING_SAMPLE or DVK_DECODING_BEAM */
+  uint32_t beam_width;                /* recommended candidates with beam search (0: as with sampling) */
+  uint32_t beam_sampled_rows;         /* recommended rows sampled before the search */
 } dvk_model_info;
 
 void dvk_model_get_info(const dvk_model *model, dvk_model_info *info);
@@ -127,11 +133,12 @@ typedef struct dvk_generate_params {
                                (docs/design.md §4) */
   uint64_t prune_rows;      /* bit r: prune after image row r (rows 0..G-2); 0 (default): the model's;
                                DVK_PRUNE_OFF: none (docs/design.md §4) */
-  dvk_decoding decoding;    /* DVK_DECODING_BEAM: beam search of width `candidates` (<= image_vocab) on the guided
-                               logits at temperature 1, no pruning; 0 (default): sampling (docs/design.md §4) */
+  dvk_decoding decoding;    /* DVK_DECODING_BEAM: beam search of width `candidates` (<= image_vocab; default:
+                               dvk_model_info.beam_width when set) on the guided logits at temperature 1, no
+                               pruning; 0 (default): the model's (docs/design.md §4) */
   uint32_t beam_sampled_rows; /* beam search only: image rows 0..K-1 are sampled per candidate as with
-                               DVK_DECODING_SAMPLE (so the seed matters), the search goes on from them; 0..G-1,
-                               0 (default): none */
+                               DVK_DECODING_SAMPLE (so the seed matters), the search goes on from them; 1..G-1;
+                               0 (default): the model's; DVK_BEAM_SAMPLED_ROWS_NONE: none */
   const uint8_t *image_prompt; /* RGB8 [R, R, 3], R = dvk_model_info.image_width: its first image_prompt_rows
                                rows of image codes start every candidate (needs has_encoder); NULL: none */
   uint32_t image_prompt_rows;  /* 1..G-1; 0 (default): half the grid */
@@ -182,6 +189,7 @@ typedef struct dvk_settings {
   dvk_decoding decoding;                /* DVK_DECODING_SAMPLE or DVK_DECODING_BEAM */
   uint32_t beam_sampled_rows;           /* beam search: rows sampled before the search (0 with sampling) */
   dvk_source candidates_from, temperature_from, top_k_from, top_p_from, cond_scale_from, prune_rows_from;
+  dvk_source decoding_from, beam_sampled_rows_from;
   const char *invalid_param; /* after a failed check: the dvk_generate_params field at fault ("top_p"), else NULL */
 } dvk_settings;
 

@@ -64,7 +64,9 @@ void dvk_model_get_info(const dvk_model *m, dvk_model_info *info) {
                            .image_width = m->codec.image_size, .image_height = m->codec.image_size,
                            .has_reranker = m->cfg.reranker.present, .has_encoder = m->codec.has_encoder, .cond_scale = d->cond_scale,
                            .temperature = d->temperature, .top_p = d->top_p, .top_k = d->top_k, .prune_rows = m->cfg.reranker.prune_rows,
-                           .candidates = dvk_model_candidates(m)};
+                           .candidates = dvk_model_candidates(m),
+                           .decoding = d->beam_search ? DVK_DECODING_BEAM : DVK_DECODING_SAMPLE,
+                           .beam_width = d->beam_width, .beam_sampled_rows = d->beam_sampled_rows};
 }
 
 uint32_t dvk_model_candidates(const dvk_model *m) {

@@ -39,14 +39,6 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
                "prune rows must be in 0..%u (the grid has %u rows; after the last comes the final reranking)", G - 2, G);
   if (p->decoding != DVK_DECODING_DEFAULT && p->decoding != DVK_DECODING_SAMPLE && p->decoding != DVK_DECODING_BEAM)
     return BAD("decoding", DVK_ERR_INVALID_ARGUMENT, "decoding must be sample or beam, got %d", (int)p->decoding);
-  if (p->beam_sampled_rows && p->decoding != DVK_DECODING_BEAM)
-    return BAD("beam_sampled_rows", DVK_ERR_INVALID_ARGUMENT, "beam_sampled_rows needs beam search (decoding beam)");
-  if (p->beam_sampled_rows >= G)
-    return BAD("beam_sampled_rows", DVK_ERR_INVALID_ARGUMENT, "beam_sampled_rows must be at most %u for this model "
-               "(a %ux%u grid), got %u", G - 1, G, G, p->beam_sampled_rows);
-  if (p->decoding == DVK_DECODING_BEAM && p->prune_rows && p->prune_rows != DVK_PRUNE_OFF)
-    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "pruning does not apply to beam search (the search keeps the "
-               "likeliest candidates itself)");
   if (p->image_prompt && p->image_prefix_len)
     return BAD("image_prompt", DVK_ERR_INVALID_ARGUMENT, "give image_prompt or image_prefix, not both");
   if (p->image_prompt_rows && !p->image_prompt)
@@ -82,6 +74,31 @@ static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_g
   return DVK_OK;
 }
 
+/* The decoding and the beam search's sampled rows (the model's unless p names them), and the checks that depend on
+ * the decoding. */
+static dvk_status resolve_decoding(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, dvk_settings *s,
+                                   dvk_settings *out) {
+  const dvk_dalle_config *d = &m->cfg.dalle;
+  const uint32_t G = d->grid;
+  s->decoding = p->decoding ? p->decoding : d->beam_search ? DVK_DECODING_BEAM : DVK_DECODING_SAMPLE;
+  s->decoding_from = p->decoding ? DVK_FROM_PARAMS : d->beam_search ? DVK_FROM_MODEL : DVK_FROM_DEFAULT;
+  const int beam = s->decoding == DVK_DECODING_BEAM;
+  const int rows_given = p->beam_sampled_rows && p->beam_sampled_rows != DVK_BEAM_SAMPLED_ROWS_NONE;
+  if (rows_given && !beam)
+    return BAD("beam_sampled_rows", DVK_ERR_INVALID_ARGUMENT, "beam_sampled_rows needs beam search (decoding beam)");
+  if (rows_given && p->beam_sampled_rows >= G)
+    return BAD("beam_sampled_rows", DVK_ERR_INVALID_ARGUMENT, "beam_sampled_rows must be at most %u for this model "
+               "(a %ux%u grid), got %u", G - 1, G, G, p->beam_sampled_rows);
+  if (beam && p->prune_rows && p->prune_rows != DVK_PRUNE_OFF)
+    return BAD("prune_rows", DVK_ERR_INVALID_ARGUMENT, "pruning does not apply to beam search (the search keeps the "
+               "likeliest candidates itself; decoding sample prunes)");
+  s->beam_sampled_rows = !beam || p->beam_sampled_rows == DVK_BEAM_SAMPLED_ROWS_NONE ? 0
+                         : rows_given                                              ? p->beam_sampled_rows
+                                                                                   : d->beam_sampled_rows;
+  s->beam_sampled_rows_from = p->beam_sampled_rows ? DVK_FROM_PARAMS : DVK_FROM_MODEL;
+  return DVK_OK;
+}
+
 /* The pruning rows used and, when none, why. */
 static void resolve_pruning(const dvk_model *m, const dvk_generate_params *p, dvk_settings *s) {
   const uint32_t G = m->cfg.dalle.grid;
@@ -108,11 +125,13 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   DVK_TRY(check_ranges(m, vk, p, out));
   const dvk_dalle_config *d = &m->cfg.dalle;
   dvk_settings s = {.n_images = p->n_images};
-  const uint32_t recommended = dvk_model_candidates(m);
+  DVK_TRY(resolve_decoding(m, vk, p, &s, out));
+  const int beam_width = s.decoding == DVK_DECODING_BEAM && d->beam_width; /* the file's width for its search */
+  const uint32_t recommended = beam_width ? d->beam_width : dvk_model_candidates(m);
   s.candidates = p->candidates ? p->candidates : p->n_images > recommended ? p->n_images : recommended;
   s.candidates_from = p->candidates ? DVK_FROM_PARAMS
-                      : m->cfg.reranker.present && m->cfg.reranker.candidates ? DVK_FROM_MODEL
-                                                                               : DVK_FROM_DEFAULT;
+                      : beam_width || (m->cfg.reranker.present && m->cfg.reranker.candidates) ? DVK_FROM_MODEL
+                                                                                             : DVK_FROM_DEFAULT;
   s.reranked = s.candidates > s.n_images || p->reranker_always;
   s.temperature = p->temperature > 0 ? p->temperature : d->temperature;
   s.top_k = p->top_k == DVK_TOP_K_OFF ? 0 : p->top_k ? p->top_k : d->top_k;
@@ -126,8 +145,6 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   s.reranker_pool_size = s.reranked ? dvk_reranker_pool_size(s.reranker_pool, s.candidates) : 0;
   s.image_prefix_len = p->image_prompt ? (p->image_prompt_rows ? p->image_prompt_rows : d->grid / 2) * d->grid
                                        : p->image_prefix_len;
-  s.decoding = p->decoding == DVK_DECODING_BEAM ? DVK_DECODING_BEAM : DVK_DECODING_SAMPLE;
-  s.beam_sampled_rows = p->beam_sampled_rows;
   if (s.decoding == DVK_DECODING_BEAM && s.candidates > d->image_vocab) /* the model's candidates: fewer codes */
     return BAD("candidates", DVK_ERR_INVALID_ARGUMENT, "beam search: candidates (the beam width, %u) must be at most %u"
                ", the model's number of image codes", s.candidates, d->image_vocab);

@@ -362,6 +362,32 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
               "beam case %zu: status %d, param %s, message '%s' (want %s: '%s')", c, (int)s,
               set.invalid_param ? set.invalid_param : "NULL", dvk_last_error(ctx), cases[c].param, cases[c].message);
     }
+    /* a model that recommends beam search (dalle.decoding, beam_width, beam_sampled_rows): its defaults apply */
+    m->cfg.dalle.beam_search = 1, m->cfg.dalle.beam_width = 4, m->cfg.dalle.beam_sampled_rows = 2;
+    dvk_generate_params d = dvk_generate_defaults();
+    dvk_settings set;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.decoding == DVK_DECODING_BEAM && set.decoding_from == DVK_FROM_MODEL &&
+              set.candidates == 4 && set.candidates_from == DVK_FROM_MODEL && set.beam_sampled_rows == 2 &&
+              set.beam_sampled_rows_from == DVK_FROM_MODEL && set.prune_state == DVK_PRUNE_OFF_BEAM,
+          "the model's beam search: %d '%s', decoding %d from %d, candidates %u from %d, rows %u from %d", (int)s,
+          dvk_last_error(ctx), (int)set.decoding, (int)set.decoding_from, set.candidates, (int)set.candidates_from,
+          set.beam_sampled_rows, (int)set.beam_sampled_rows_from);
+    d.beam_sampled_rows = DVK_BEAM_SAMPLED_ROWS_NONE;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.beam_sampled_rows == 0 && set.beam_sampled_rows_from == DVK_FROM_PARAMS,
+          "DVK_BEAM_SAMPLED_ROWS_NONE over the model's 2: %u", set.beam_sampled_rows);
+    d.decoding = DVK_DECODING_SAMPLE; /* sampling: the width and the rows do not apply */
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_OK && set.decoding == DVK_DECODING_SAMPLE && set.candidates == info.candidates &&
+              set.beam_sampled_rows == 0,
+          "sampling over the model's beam search: decoding %d, candidates %u (want %u), rows %u", (int)set.decoding,
+          set.candidates, info.candidates, set.beam_sampled_rows);
+    d.beam_sampled_rows = 1;
+    s = dvk_generate_resolve(m, &d, &set);
+    CHECK(s == DVK_ERR_INVALID_ARGUMENT && set.invalid_param && !strcmp(set.invalid_param, "beam_sampled_rows"),
+          "rows with sampling over the model's beam search: %d", (int)s);
+    m->cfg.dalle.beam_search = 0, m->cfg.dalle.beam_width = 0, m->cfg.dalle.beam_sampled_rows = 0;
   }
 
   /* pruning: after rows 1 and 3 of the grid-6 model; the model recommends none, so 0 = off */

@@ -148,6 +148,21 @@ if with_key clip.candidates 3 "$TMP/c3.gguf" 2>"$TMP/stderr" && with_key clip.ca
   expect "model's dalle.top_k zero" 1 "dalle.top_k must be in 1..dalle.image_vocab" -- --model "$TMP/k0.gguf" "x" -o "$O"
 else echo "NOT RUN clip.candidates and dalle.top_k (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
 
+# The model's recommended decoding (dalle.decoding, beam_width, beam_sampled_rows; export_gguf.py --from-gguf)
+if /usr/bin/python3 tools/export_gguf.py --from-gguf "$RMODEL" --type f32 --decoding beam --beam-width 3 \
+     --beam-sampled-rows 1 -o "$TMP/beam.gguf" >/dev/null 2>"$TMP/stderr" &&
+   with_key dalle.beam_width 0 "$TMP/w0.gguf" 2>>"$TMP/stderr"; then
+  for flags in "" "--decoding sample"; do
+    "$BIN" --model "$TMP/beam.gguf" "red heart" --seed 3 $flags -v -o "$TMP/beam.png" 2>"$TMP/stderr" >/dev/null
+    if [ -z "$flags" ]; then want="candidates: 3 searched (the model's), 1 kept.*beam search (the model's) of width 3, .*after 1 sampled rows (the model's)"
+    else want="candidates: 32 sampled (the default), 1 kept.*sampling: temperature"; fi
+    if tr '\n' ' ' <"$TMP/stderr" | grep -q "$want"; then
+      pass=$((pass + 1)); echo "PASS dalle.decoding beam with '$flags': $want"
+    else fail=$((fail + 1)); echo "FAIL dalle.decoding beam with '$flags': want '$want' in:"; sed 's/^/     /' "$TMP/stderr"; fi
+  done
+  expect "model's dalle.beam_width zero" 1 "dalle.beam_width must be 1..dalle.image_vocab" -- --model "$TMP/w0.gguf" "x" -o "$O"
+else echo "NOT RUN the model's decoding (no numpy for tools/dallevk/gguf.py)"; sed 's/^/     /' "$TMP/stderr"; fi
+
 # Architecture options (docs/model-format.md §2): copies of the ruDALL-E-v3-like parity model with one key set to a
 # bad value, or an optional tensor its options need left out, are refused naming the file and the key or tensor.
 # bad_option NAME MESSAGE KEY TYPE VALUE [TENSOR_TO_DROP]   (KEY "-": no key changed)

@@ -47,6 +47,10 @@ def main(argv=None):
                          "trained with empty captions, train_dalle.py --null-cond-prob)")
     ap.add_argument("--temperature", type=float, help="recommended sampling temperature (dalle.temperature)")
     ap.add_argument("--top-p", type=float, help="recommended nucleus sampling mass (dalle.top_p)")
+    ap.add_argument("--decoding", choices=("sample", "beam"), help="recommended decoding (dalle.decoding)")
+    ap.add_argument("--beam-width", type=int, help="recommended candidates with beam search (dalle.beam_width)")
+    ap.add_argument("--beam-sampled-rows", type=int,
+                    help="recommended image rows sampled before the beam search (dalle.beam_sampled_rows)")
     ap.add_argument("--prune-rows", type=lambda v: [int(x) for x in v.split(",")],
                     help="recommended rows (0-based, comma-separated) after which the reranker prunes candidates "
                          "during sampling (clip.prune_rows); the reranker should be trained with "
@@ -60,7 +64,8 @@ def main(argv=None):
         if a.dalle or a.dvae or a.bpe or a.clip or a.prune_rows or a.no_encoder:
             ap.error("--from-gguf takes no checkpoints, --prune-rows or --no-encoder")
         n = reencode(a.from_gguf, a.out, dtype, name=a.name, license=a.license, description=a.description,
-                     cond_scale=a.cond_scale, temperature=a.temperature, top_p=a.top_p)
+                     cond_scale=a.cond_scale, temperature=a.temperature, top_p=a.top_p, decoding=a.decoding,
+                     beam_width=a.beam_width, beam_sampled_rows=a.beam_sampled_rows)
         print("export_gguf: wrote %s (%d tensors, %s, %.1f MiB)" % (a.out, n, dtype, os.path.getsize(a.out) / 2**20))
         return 0
     dalle = dvae = merges = clip = None
@@ -77,7 +82,8 @@ def main(argv=None):
         clip = (dict(ck["config"]), model_state(ck))
     n = export(a.out, dalle, dvae, merges, dtype=dtype, encoder=not a.no_encoder, name=a.name,
                license=a.license, description=a.description, clip=clip, cond_scale=a.cond_scale,
-               temperature=a.temperature, top_p=a.top_p, prune_rows=a.prune_rows)
+               temperature=a.temperature, top_p=a.top_p, prune_rows=a.prune_rows, decoding=a.decoding,
+               beam_width=a.beam_width, beam_sampled_rows=a.beam_sampled_rows)
     print("export_gguf: wrote %s (%d tensors, %.1f MiB)" % (a.out, n, os.path.getsize(a.out) / 2**20))
     return 0
 

@@ -1,11 +1,13 @@
 #!/bin/bash
 # Export the trained default model into assets/ and recompute what its card reports:
 #   GGUF (f16, with the dVAE encoder and the reranker) -> metrics JSON -> sample sheet.
-# Usage: [COND_SCALE=S] [TEMPERATURE=T] [TOP_P=P] [PRUNE_ROWS=L] [DALLE_RUN=R] [CLIP_RUN=C] tools/release_model.sh "NAME" "DESCRIPTION" [OUT]
+# Usage: [COND_SCALE=S] [TEMPERATURE=T] [TOP_P=P] [PRUNE_ROWS=L] [DECODING=D] [BEAM_WIDTH=W] [BEAM_SAMPLED_ROWS=K] [DALLE_RUN=R] [CLIP_RUN=C] tools/release_model.sh "NAME" "DESCRIPTION" [OUT]
 #   OUT: default assets/dalle-emoji.gguf
 #   COND_SCALE, TEMPERATURE, TOP_P: the recommended sampling settings stored in the file (dalle.cond_scale,
 #   dalle.temperature, dalle.top_p); the engine, the CLI and the sample sheet use them unless told otherwise
 #   PRUNE_ROWS: the recommended pruning rows (clip.prune_rows, comma-separated; default 1,3,5,7; "" = none)
+#   DECODING, BEAM_WIDTH, BEAM_SAMPLED_ROWS: the recommended decoding (dalle.decoding "sample" | "beam",
+#   dalle.beam_width, dalle.beam_sampled_rows); unset: the keys are left out (sampling)
 #   DALLE_RUN: the transformer run to export (default dalle_wide3, the last transformer stage of tools/train_all.sh)
 #   CLIP_RUN: the reranker run (default clip_prefix2, the last reranker stage of tools/train_all.sh)
 #   DVAE_RUN: the dVAE run (default dvae_dec; shipped_dvae for runs rebuilt by tools/runs_from_gguf.py)
@@ -31,7 +33,8 @@ trap 'rm -f "$TMP"' EXIT
 $PY tools/export_gguf.py --dalle "$DALLE" --dvae "$RUNS/${DVAE_RUN:-dvae_dec}/final.pt" --bpe "$RUN/bpe.json" \
   --clip "$RUNS/${CLIP_RUN:-clip_prefix2}/final.pt" ${COND_SCALE:+--cond-scale "$COND_SCALE"} \
   ${PRUNE:+--prune-rows "$PRUNE"} \
-  ${TEMPERATURE:+--temperature "$TEMPERATURE"} ${TOP_P:+--top-p "$TOP_P"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
+  ${TEMPERATURE:+--temperature "$TEMPERATURE"} ${TOP_P:+--top-p "$TOP_P"} ${DECODING:+--decoding "$DECODING"} \
+  ${BEAM_WIDTH:+--beam-width "$BEAM_WIDTH"} ${BEAM_SAMPLED_ROWS:+--beam-sampled-rows "$BEAM_SAMPLED_ROWS"} -o "$TMP" --f16 --name "$NAME" --license "$LICENSE" --description "$DESC"
 mv "$TMP" "$OUT"
 ls -l "$OUT"
 $PY tools/eval_metrics.py --model "$OUT" --threads 2 --json build/release-metrics.json

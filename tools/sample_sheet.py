@@ -9,6 +9,8 @@ then --n samples (KV-cache sampling), and, when the model has a reranker, the --
 candidates first, as the engine does; the first --n candidates are the raw samples shown, so raw and reranked
 columns come from the same draws). With pruning (--prune-rows, by
 default the model file's clip.prune_rows) the candidates, the first --n included, are pruned while sampled.
+With beam search (--decoding beam, by default the model file's dalle.decoding) the candidates are the beams of
+Dalle.generate(beam_from=...), the first --n of them the likeliest, and nothing is pruned.
 Usage: /usr/bin/python3 tools/sample_sheet.py [--out sheet.png] [--n 4] [--temperature T]
        [--top-k 0] [--top-p P] [--prompts "a|b|..."]   (T, P: the model file's recommended values)
 """
@@ -74,8 +76,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cond-scale", type=float, default=0.0,
                     help="classifier-free guidance scale (0: the model file's dalle.cond_scale, else 1)")
-    ap.add_argument("--candidates", type=int, default=32,
-                    help="samples per prompt for reranking (0: no reranked columns)")
+    ap.add_argument("--candidates", type=int, default=-1,
+                    help="samples per prompt for reranking (0: no reranked columns; default 32, with the model "
+                         "file's beam search its dalle.beam_width)")
+    ap.add_argument("--decoding", choices=("sample", "beam"), help="default: the model file's dalle.decoding")
+    ap.add_argument("--beam-sampled-rows", type=int, default=-1,
+                    help="beam search: rows sampled first (default: the model file's dalle.beam_sampled_rows)")
     ap.add_argument("--keep", type=int, default=4, help="reranked samples shown per prompt")
     ap.add_argument("--rerank-pool", type=float, default=0.5,
                     help="the reranker picks first among this fraction of the candidates, the most likely by the "
@@ -96,6 +102,7 @@ def main(argv=None):
         clip = gm.clip
         model_scale, model_temp, model_top_p = gm.cond_scale, gm.temperature, gm.top_p
         model_prune = gm.prune_rows
+        model_decoding, model_width, model_rows = gm.decoding, gm.beam_width, gm.beam_sampled_rows
     else:
         enc, dec, _, _ = load_dvae(a.dvae)
         model, tok, info = load_dalle(a.dalle)
@@ -106,6 +113,11 @@ def main(argv=None):
             clip = None
         model_scale, model_temp, model_top_p = 1.0, 1.0, 1.0
         model_prune = ()
+        model_decoding, model_width, model_rows = "sample", 0, 0
+    beam = (a.decoding or model_decoding) == "beam"
+    beam_rows = a.beam_sampled_rows if a.beam_sampled_rows >= 0 else model_rows if beam else 0
+    if a.candidates < 0:
+        a.candidates = model_width if beam and model_width else 32
     scale = a.cond_scale if a.cond_scale > 0 else model_scale
     temp = a.temperature if a.temperature > 0 else model_temp
     top_p = a.top_p if a.top_p > 0 else model_top_p
@@ -116,12 +128,16 @@ def main(argv=None):
     prompts = a.prompts.split("|") if a.prompts else SEEN + heldout_prompts(items)
     cfg = model.cfg
     text = torch.stack([pad_text(tok.encode(p), cfg.text_len, cfg.text_vocab) for p in prompts])
-    prune = prune if K and M >= 2 else ()
+    prune = prune if K and M >= 2 and not beam else ()
+    G = cfg.grid
     with torch.no_grad():
-        codes = model.generate(text, n=M, seed=a.seed, temperature=temp, top_k=a.top_k, top_p=top_p,
-                               cond_scale=scale, on_row=Pruner(clip, text, prune) if prune else None
-                               ).view(len(prompts), M, -1)
-        G = cfg.grid
+        if beam:  # one search per prompt
+            codes = torch.stack([model.generate(t, n=M, seed=a.seed, temperature=temp, top_k=a.top_k, top_p=top_p,
+                                                cond_scale=scale, beam_from=beam_rows * G) for t in text])
+        else:
+            codes = model.generate(text, n=M, seed=a.seed, temperature=temp, top_k=a.top_k, top_p=top_p,
+                                   cond_scale=scale, on_row=Pruner(clip, text, prune) if prune else None
+                                   ).view(len(prompts), M, -1)
         shown = [codes[:, :a.n]]
         if K:
             best = []
@@ -138,11 +154,13 @@ def main(argv=None):
     W = label_w + cell * (2 + cols) + gap
     sheet = Image.new("RGB", (W, cell * len(prompts) + 28), "white")
     draw = ImageDraw.Draw(sheet)
-    title = "%s: one batch of %d per prompt%s; T %g, top-k %d, top-p %g, cfg %g" % (
-        os.path.basename(info["path"]), M, ", pruned after rows %s (0-based)" % ",".join(map(str, prune)) if prune
+    how = "beam search of width %d after %d sampled rows" % (M, beam_rows) if beam else "one batch of %d" % M
+    title = "%s: %s per prompt%s; T %g, top-k %d, top-p %g, cfg %g" % (
+        os.path.basename(info["path"]), how, ", pruned after rows %s (0-based)" % ",".join(map(str, prune)) if prune
         else "", temp, a.top_k, top_p, scale)
-    title += "\nprompt | ground truth | dVAE recon | %d of the batch%s" % (
-        a.n, " | best %d of the %d by the reranker (among the %d most likely)"
+    title += "\nprompt | ground truth | dVAE recon | %d %s%s" % (
+        a.n, "likeliest beams" if beam else "of the batch",
+        " | best %d of the %d by the reranker (among the %d most likely)"
         % (K, M, rerank_pool_size(a.rerank_pool, M))
         if K else "")
     draw.text((4, 2), title, fill="black")

@@ -38,8 +38,8 @@ typedef struct cli_options {
   float reranker_pool;                  /* 0: DVK_DEFAULT_RERANKER_POOL */
   uint32_t top_k;                       /* 0: the model's recommended value; DVK_TOP_K_OFF: all */
   uint64_t prune_rows; /* 0: the model's recommended rows; DVK_PRUNE_OFF: none */
-  dvk_decoding decoding;     /* --decoding; 0: the default (sampling) */
-  uint32_t beam_sampled_rows; /* --beam-sampled-rows K */
+  dvk_decoding decoding;     /* --decoding; 0: the model's */
+  uint32_t beam_sampled_rows; /* --beam-sampled-rows K; 0: the model's; DVK_BEAM_SAMPLED_ROWS_NONE: none */
 } cli_options;
 
 /* Set by the SIGINT/SIGTERM handler; sig_atomic_t is int on the platforms we build for, which is what the
@@ -88,14 +88,16 @@ static void usage(FILE *f) {
           "                         each time the lower-scoring half continue as copies of the better\n"
           "                         half (default: the model's recommended rows)\n"
           "      --decoding MODE    how the candidates' codes are chosen: 'sample' (each candidate draws\n"
-          "                         its own, the default) or 'beam' (beam search of width M =\n"
-          "                         --candidates, M <= the model's image codes: the M likeliest images\n"
-          "                         found, by the summed log-probability of their codes under the\n"
-          "                         guided logits; no pruning, and the same images for every seed)\n"
+          "                         its own) or 'beam' (beam search of width M = --candidates, M <= the\n"
+          "                         model's image codes, default: the model's width: the M likeliest\n"
+          "                         images found, by the summed log-probability of their codes under\n"
+          "                         the guided logits; no pruning) (default: the model's recommended\n"
+          "                         mode, 'sample' when it names none)\n"
           "      --beam-sampled-rows K\n"
-          "                         with --decoding beam: sample the first K image rows per candidate\n"
+          "                         with beam search: sample the first K image rows per candidate\n"
           "                         (temperature, top-k, top-p, seed as with 'sample'), then search on\n"
-          "                         from them: different seeds give different images; 0..G-1 (default 0)\n"
+          "                         from them; with K = 0 every seed gives the same images; 0..G-1\n"
+          "                         (default: the model's recommended rows, 0 when it names none)\n"
           "      --rerank-pool F    the reranker picks among the fraction F of the candidates that the\n"
           "                         transformer finds most likely (highest mean log-probability of their\n"
           "                         own codes), 0 < F <= 1, 1 = plain reranking (default %g)\n"
@@ -239,7 +241,7 @@ static int parse_args(int argc, char **argv, cli_options *o) {
       if (parse_u64(optarg, 255, &v))
         return usage_error("--beam-sampled-rows must be an integer from 0 to G-1 for a G x G grid (15 for the default "
                            "model), got '%s'", optarg);
-      o->beam_sampled_rows = (uint32_t)v;
+      o->beam_sampled_rows = v ? (uint32_t)v : DVK_BEAM_SAMPLED_ROWS_NONE;
       break;
     case OPT_IMAGE: o->image_prompt = optarg; break;
     case OPT_PREVIEW: o->preview = optarg; break;
@@ -308,14 +310,16 @@ static void print_settings(const dvk_settings *s, const char *image_prompt, uint
                                      [DVK_FROM_DEFAULT] = " (the default)"};
   const int dflt = s->temperature_from != DVK_FROM_PARAMS || s->top_k_from != DVK_FROM_PARAMS ||
                    s->top_p_from != DVK_FROM_PARAMS || s->cond_scale_from != DVK_FROM_PARAMS;
-  fprintf(stderr, "dalle-vk: candidates: %u sampled%s, %u kept%s\n", s->candidates, from[s->candidates_from],
+  fprintf(stderr, "dalle-vk: candidates: %u %s%s, %u kept%s\n", s->candidates,
+          s->decoding == DVK_DECODING_BEAM ? "searched" : "sampled", from[s->candidates_from],
           s->n_images, s->reranked ? " by the reranker" : "");
   if (image_prompt)
     fprintf(stderr, "dalle-vk: image prompt %s: its first %u of %u rows of codes start every image\n", image_prompt,
             s->image_prefix_len / grid, grid);
   if (s->decoding == DVK_DECODING_BEAM)
-    fprintf(stderr, "dalle-vk: beam search of width %u, cond-scale %g%s\n", s->candidates, (double)s->cond_scale,
-            s->beam_sampled_rows ? ", after sampled rows (below)" : "");
+    fprintf(stderr, "dalle-vk: beam search%s of width %u, cond-scale %g, after %u sampled rows%s\n",
+            from[s->decoding_from], s->candidates, (double)s->cond_scale, s->beam_sampled_rows,
+            from[s->beam_sampled_rows_from]);
   if (s->decoding != DVK_DECODING_BEAM || s->beam_sampled_rows)
     fprintf(stderr, "dalle-vk: sampling%s: temperature %g, top-k %u, top-p %g, cond-scale %g%s\n",
             s->beam_sampled_rows ? " (the first rows)" : "", (double)s->temperature, s->top_k, (double)s->top_p,

@@ -66,6 +66,26 @@ static dvk_status read_layout(const gguf_file *f, dvk_dalle_config *d, dvk_error
   return DVK_OK;
 }
 
+/* The recommended decoding (optional): dalle.decoding "sample" | "beam", dalle.beam_width, dalle.beam_sampled_rows. */
+static dvk_status read_decoding(const gguf_file *f, dvk_dalle_config *d, dvk_error *err) {
+  if (gguf_find_key(f, "dalle.decoding")) {
+    const gguf_string *s;
+    DVK_TRY(gguf_get_string(f, "dalle.decoding", &s, err));
+    if (strcmp(s->s, "sample") && strcmp(s->s, "beam")) return bad(f, err, "dalle.decoding must be \"sample\" or \"beam\"");
+    d->beam_search = strcmp(s->s, "beam") == 0;
+  }
+  if (gguf_find_key(f, "dalle.beam_width")) {
+    GET_U32("dalle.beam_width", &d->beam_width);
+    if (d->beam_width < 1 || d->beam_width > d->image_vocab || d->beam_width > DVK_MAX_CANDIDATES)
+      return bad(f, err, "dalle.beam_width must be 1..dalle.image_vocab (and at most 4096)");
+  }
+  if (gguf_find_key(f, "dalle.beam_sampled_rows")) {
+    GET_U32("dalle.beam_sampled_rows", &d->beam_sampled_rows);
+    if (d->beam_sampled_rows >= d->grid) return bad(f, err, "dalle.beam_sampled_rows must be below dalle.grid");
+  }
+  return DVK_OK;
+}
+
 static void copy_string(const gguf_file *f, const char *key, char *dst, size_t len, const char *fallback) {
   const gguf_kv *kv = gguf_find_key(f, key);
   snprintf(dst, len, "%s", kv && kv->type == GGUF_TYPE_STRING ? kv->v.str.s : fallback);
@@ -157,6 +177,8 @@ dvk_status dvk_config_read(const gguf_file *f, dvk_model_config *cfg, dvk_error 
       return DVK_ERR_MODEL_FORMAT;
     }
   }
+
+  DVK_TRY(read_decoding(f, d, err));
 
   cfg->has_vqgan = dvk_vqgan_present(f);
   if (cfg->has_vqgan) { /* the image decoder is the VQGAN: the dvae.* keys are not read */

@@ -50,6 +50,9 @@ typedef struct dvk_dalle_config {
   float temperature;    /* recommended sampling temperature (dalle.temperature; absent: 1) */
   float top_p;          /* recommended nucleus sampling mass (dalle.top_p; absent: 1 = off) */
   uint32_t top_k;       /* recommended top-k, 1..image_vocab (dalle.top_k; absent: 0 = off) */
+  int beam_search;            /* recommended decoding: 1 = beam search (dalle.decoding "beam"; absent or "sample": 0) */
+  uint32_t beam_width;        /* recommended beam width, 1..image_vocab (dalle.beam_width; absent: 0 = the candidates) */
+  uint32_t beam_sampled_rows; /* recommended rows sampled before the search, 0..grid-1 (dalle.beam_sampled_rows) */
 } dvk_dalle_config;
 
 /* The dVAE (OpenAI architecture, sizes as parameters): the decoder always, the encoder when has_encoder. */

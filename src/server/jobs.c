@@ -112,7 +112,7 @@ static void run_job(job_server *js, job *j) {
   p.top_p = r->top_p;
   p.cond_scale = r->cond_scale;
   p.decoding = r->decoding;
-  p.beam_sampled_rows = r->beam_sampled_rows;
+  p.beam_sampled_rows = r->beam_sampled_rows ? r->beam_sampled_rows : DVK_BEAM_SAMPLED_ROWS_NONE; /* resolved */
   run_state rs = {js, j};
   p.progress = on_progress;
   p.progress_user = &rs;

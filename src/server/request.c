@@ -50,9 +50,11 @@ static int get_string(const cJSON *v, const char **out, parse_error *e) {
   return 0;
 }
 
-uint32_t request_default_candidates(const request_rules *rules, uint32_t n) {
+uint32_t request_default_candidates(const request_rules *rules, uint32_t n, dvk_decoding decoding) {
   if (!rules->info.has_reranker) return n;
-  uint32_t c = rules->default_candidates > n ? rules->default_candidates : n;
+  const uint32_t dflt = decoding == DVK_DECODING_BEAM && rules->info.beam_width ? rules->info.beam_width
+                                                                                : rules->default_candidates;
+  uint32_t c = dflt > n ? dflt : n;
   return c < rules->max_candidates ? c : (n > rules->max_candidates ? n : rules->max_candidates);
 }
 
@@ -92,7 +94,7 @@ static int field(const cJSON *v, const request_rules *rules, int job, gen_reques
     r->decoding = strcmp(s, "beam") ? DVK_DECODING_SAMPLE : DVK_DECODING_BEAM;
   } else if (strcmp(name, "beam_sampled_rows") == 0) {
     if (get_int(v, 0, rules->info.grid - 1, &x, e)) return -1;
-    r->beam_sampled_rows = (uint32_t)x;
+    r->beam_sampled_rows = x ? (uint32_t)x : DVK_BEAM_SAMPLED_ROWS_NONE; /* 0: none, as asked */
   } else if (strcmp(name, "size") == 0) {
     char want[32];
     snprintf(want, sizeof want, "%ux%u", rules->info.image_width, rules->info.image_height);
@@ -145,9 +147,13 @@ int request_parse(const char *body, size_t len, const request_rules *rules, int 
     rc = fail(&e, "candidates", "candidates (%u) must be at least n (%u)", out->candidates, out->n);
   if (rc == 0 && have_candidates && out->candidates > out->n && !rules->info.has_reranker)
     rc = fail(&e, "candidates", "candidates > n needs a model with a reranker; %s has none", rules->model_id);
-  if (rc == 0 && !have_candidates) out->candidates = request_default_candidates(rules, out->n);
+  if (!out->decoding) out->decoding = rules->info.decoding; /* the model's */
+  if (rc == 0 && !have_candidates) out->candidates = request_default_candidates(rules, out->n, out->decoding);
   if (rc == 0 && out->beam_sampled_rows && out->decoding != DVK_DECODING_BEAM)
     rc = fail(&e, "beam_sampled_rows", "beam_sampled_rows needs \"decoding\": \"beam\"");
+  if (out->decoding != DVK_DECODING_BEAM) out->beam_sampled_rows = 0;
+  else if (!out->beam_sampled_rows) out->beam_sampled_rows = rules->info.beam_sampled_rows;
+  else if (out->beam_sampled_rows == DVK_BEAM_SAMPLED_ROWS_NONE) out->beam_sampled_rows = 0;
   if (rc == 0 && out->decoding == DVK_DECODING_BEAM && out->candidates > rules->info.image_vocab)
     rc = fail(&e, "candidates", "beam search: candidates (the beam width, %u) must be at most %u, the model's number "
               "of image codes", out->candidates, rules->info.image_vocab);

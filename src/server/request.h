@@ -26,8 +26,8 @@ typedef struct gen_request {
   int seed_given;
   float temperature, top_p, cond_scale; /* 0: the model's recommended value */
   uint32_t top_k;
-  dvk_decoding decoding;      /* DVK_DECODING_DEFAULT unless given */
-  uint32_t beam_sampled_rows; /* with decoding "beam" */
+  dvk_decoding decoding;      /* as resolved: the request's, else the model's */
+  uint32_t beam_sampled_rows; /* as resolved (beam search: the request's, else the model's; sampling: 0) */
   uint32_t preview_rows; /* jobs: previews every this many image rows; 0 = none */
 } gen_request;
 
@@ -41,8 +41,8 @@ int request_parse(const char *body, size_t len, const request_rules *rules, int 
                   size_t param_len, char *msg, size_t msg_len);
 void request_free(gen_request *r);
 
-/* The candidates a request without "candidates" samples: the server's default (the CLI's), at least n, n when the
- * model has no reranker. */
-uint32_t request_default_candidates(const request_rules *rules, uint32_t n);
+/* The candidates a request without "candidates" samples: as the CLI (the model's beam width for its beam search,
+ * else the server's default), at least n, n when the model has no reranker. */
+uint32_t request_default_candidates(const request_rules *rules, uint32_t n, dvk_decoding decoding);
 
 #endif

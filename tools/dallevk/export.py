@@ -372,27 +372,42 @@ def check_consistency(dalle_cfg, dvae_cfg, bpe_vocab):
 
 # recommended sampling settings stored in a model file: key -> upper bound of (0, bound]
 SAMPLING_KEYS = {"cond_scale": 100, "temperature": 100, "top_p": 1}
+# the recommended decoding (docs/model-format.md §2): "sample" | "beam", the beam width and the rows sampled first
+DECODING_KEYS = ("decoding", "beam_width", "beam_sampled_rows")
 
 
-def add_sampling(w, **settings):
-    """Adds the recommended sampling settings that are not None (cond_scale, temperature, top_p; SAMPLING_KEYS)
-    to writer w as dalle.<key> f32; a value outside (0, bound] is an error."""
+def add_sampling(w, grid=None, image_vocab=None, **settings):
+    """Adds the recommended settings that are not None to writer w: cond_scale, temperature, top_p (SAMPLING_KEYS)
+    as dalle.<key> f32, a value outside (0, bound] an error; decoding ("sample" | "beam") as a string, beam_width
+    (1..image_vocab) and beam_sampled_rows (0..grid-1) as u32."""
     for key, v in settings.items():
         if v is None:
             continue
-        hi = SAMPLING_KEYS[key]
-        if not 0 < v <= hi:
-            raise SystemExit("export_gguf: --%s must be in (0, %g], got %g" % (key.replace("_", "-"), hi, v))
-        w.add_float32("dalle." + key, v)
+        flag = "--" + key.replace("_", "-")
+        if key == "decoding":
+            if v not in ("sample", "beam"):
+                raise SystemExit("export_gguf: %s must be sample or beam, got %r" % (flag, v))
+            w.add_string("dalle.decoding", v)
+        elif key in DECODING_KEYS:
+            lo, hi = (1, min(image_vocab, 4096)) if key == "beam_width" else (0, grid - 1)
+            if not lo <= v <= hi:
+                raise SystemExit("export_gguf: %s must be in %d..%d, got %d" % (flag, lo, hi, v))
+            w.add_uint32("dalle." + key, v)
+        else:
+            hi = SAMPLING_KEYS[key]
+            if not 0 < v <= hi:
+                raise SystemExit("export_gguf: %s must be in (0, %g], got %g" % (flag, hi, v))
+            w.add_float32("dalle." + key, v)
 
 
 def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, name=None, license=None,
            description=None, clip=None, cond_scale=None, temperature=None, top_p=None, prune_rows=None,
-           dtype=None):
+           dtype=None, **decoding):
     """Writes the model file. dalle: (config dict, state_dict); dvae: (config dict, decoder state_dict,
     encoder state_dict or None); merges: list of (a, b); clip: (ClipConfig dict, Clip state_dict), needs
     dalle; cond_scale, temperature, top_p: the recommended sampling settings (dalle.cond_scale,
-    dalle.temperature, dalle.top_p), need dalle; prune_rows: list of image rows after which to prune candidates
+    dalle.temperature, dalle.top_p) and decoding (DECODING_KEYS: decoding, beam_width, beam_sampled_rows), need
+    dalle; prune_rows: list of image rows after which to prune candidates
     by default (clip.prune_rows, a bit mask), needs clip. dtype: "f32", "f16" or "q8_0", the tensor types by
     gguf.tensor_type (None: "f16" when f16, else "f32"). Returns the number of tensors written."""
     dtype = dtype or ("f16" if f16 else "f32")
@@ -405,9 +420,11 @@ def export(out, dalle=None, dvae=None, merges=None, f16=False, encoder=True, nam
     tensors = []
     if dalle is not None:
         tensors += add_transformer(w, dalle[0], dalle[1])
-        add_sampling(w, cond_scale=cond_scale, temperature=temperature, top_p=top_p)
-    elif (cond_scale, temperature, top_p) != (None, None, None):
-        raise SystemExit("export_gguf: --cond-scale / --temperature / --top-p need the transformer (--dalle)")
+        add_sampling(w, dalle[0]["grid"], dalle[0]["image_vocab"], cond_scale=cond_scale, temperature=temperature,
+                     top_p=top_p, **decoding)
+    elif (cond_scale, temperature, top_p) != (None, None, None) or any(v is not None for v in decoding.values()):
+        raise SystemExit("export_gguf: --cond-scale / --temperature / --top-p / --decoding ... need the transformer "
+                         "(--dalle)")
     if dvae is not None:
         tensors += add_dvae(w, dvae[0], dvae[1], dvae[2] if encoder else None)
     if clip is not None:
@@ -436,7 +453,9 @@ def reencode(src, out, dtype, name=None, license=None, description=None, **sampl
     text = {"general." + k: v for k, v in (("name", name), ("license", license), ("description", description)) if v}
     settings = {k: v for k, v in sampling.items() if v is not None}
     if settings and "dalle.n_layers" not in r.fields:
-        raise SystemExit("export_gguf: %s has no transformer; --cond-scale / --temperature / --top-p need one" % src)
+        raise SystemExit("export_gguf: %s has no transformer; --cond-scale / --temperature / --top-p / --decoding ... "
+                         "need one" % src)
+    limits = (r.get("dalle.grid", None), r.get("dalle.image_vocab", None))
     w = GGUFWriter(r.alignment)  # writes general.alignment itself
     for key in r.fields:
         if key == "general.file_type":
@@ -444,12 +463,12 @@ def reencode(src, out, dtype, name=None, license=None, description=None, **sampl
         elif key in text:
             w.add_string(key, text.pop(key))
         elif key.startswith("dalle.") and key[6:] in settings:
-            add_sampling(w, **{key[6:]: settings.pop(key[6:])})
+            add_sampling(w, *limits, **{key[6:]: settings.pop(key[6:])})
         elif key != "general.alignment":
             copy_field(w, r, key)
     for key, v in text.items():  # the ones src does not have
         w.add_string(key, v)
-    add_sampling(w, **settings)
+    add_sampling(w, *limits, **settings)
     for name, t in r.tensors.items():
         w.add_tensor(name, np.asarray(t.data, np.float32), tensor_type(dtype, t.shape))
     w.write(out)

@@ -52,6 +52,9 @@ class GGUFModel:
     top_p: float = 1.0  # dalle.top_p: recommended nucleus sampling mass (1 = off)
     prune_rows: tuple = ()  # clip.prune_rows as row numbers: recommended pruning rows (none when absent)
     vqgan: Optional[V.Vqgan] = None  # the VQGAN image decoder (vqgan.* keys), instead of the dVAE
+    decoding: str = "sample"  # dalle.decoding: recommended decoding, "sample" or "beam"
+    beam_width: int = 0  # dalle.beam_width: recommended candidates with beam search (0: as with sampling)
+    beam_sampled_rows: int = 0  # dalle.beam_sampled_rows: recommended rows sampled before the beam search
 
 
 def read_dalle_config(r):
@@ -175,4 +178,6 @@ def load_model(path=None, dtype=torch.float32, data=None):
     cond_scale = float(r.get("dalle.cond_scale", 1.0))
     return GGUFModel(path, r, dalle, vcfg, decoder, encoder, bpe, f16, clip, cond_scale,
                      float(r.get("dalle.temperature", 1.0)), float(r.get("dalle.top_p", 1.0)),
-                     tuple(b for b in range(64) if int(r.get("clip.prune_rows", 0)) >> b & 1), vqgan)
+                     tuple(b for b in range(64) if int(r.get("clip.prune_rows", 0)) >> b & 1), vqgan,
+                     str(r.get("dalle.decoding", "sample")), int(r.get("dalle.beam_width", 0)),
+                     int(r.get("dalle.beam_sampled_rows", 0)))

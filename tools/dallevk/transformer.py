@@ -385,14 +385,20 @@ class Dalle(nn.Module):
         return self.image_logits(h[:, -1])
 
     @torch.no_grad()
-    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0, cond_scale=1.0, on_row=None):
+    def generate(self, text_ids, n=1, seed=0, temperature=1.0, top_k=0, top_p=1.0, cond_scale=1.0, on_row=None,
+                 beam_from=None):
         """text_ids [T] or [B, T] -> codes [B*n, G*G] sampled with the KV cache. cond_scale != 1:
         classifier-free guidance (guide_logits) against the empty caption, run as extra sequences.
         on_row(row, codes [B*n, (row+1)*G]) is called when image row `row` < G-1 is complete; it may return
         src (int list [B*n]): sequence b then continues from sequence src[b]'s codes and cache (pruning,
-        clip.Pruner)."""
+        clip.Pruner). beam_from (one prompt only, no on_row): codes from this index on come from beam search of
+        width n over the summed log p of the guided logits at temperature 1 (the engine's DVK_DECODING_BEAM with
+        beam_sampled_rows = beam_from / G); at its first step only the first of equal beams extends (beam_pick).
+        The rows come best first."""
         if text_ids.dim() == 1:
             text_ids = text_ids.view(1, -1)
+        if beam_from is not None and (text_ids.shape[0] != 1 or on_row is not None):
+            raise ValueError("beam search takes one prompt and no on_row (pruning)")
         text_ids = text_ids.repeat_interleave(n, dim=0)
         B, guided = text_ids.shape[0], cond_scale != 1.0
         if guided:
@@ -400,10 +406,24 @@ class Dalle(nn.Module):
             text_ids = torch.cat([text_ids, null.view(1, -1).expand(B, -1)])
         gen = torch.Generator(device="cpu").manual_seed(seed)
         logits, cache = self.prefill(text_ids)
-        out = []
+        out, sums = [], torch.zeros(B, dtype=torch.float64)
         for i in range(self.cfg.grid ** 2):
             lg = guide_logits(logits, cond_scale) if guided else logits
-            code = sample_logits(lg, gen, temperature, top_k, top_p)
+            if beam_from is not None and i >= beam_from:
+                scores = sums[:, None] + torch.log_softmax(lg.double(), -1)
+                if i == beam_from:  # beams that repeat an earlier one do not extend
+                    prev = torch.stack(out, 1) if out else torch.zeros(B, 0, dtype=torch.long)
+                    for b in range(1, B):
+                        if (prev[:b] == prev[b]).all(1).any():
+                            scores[b] = -float("inf")
+                src, code, sums = beam_pick(scores, B)
+                out = list(torch.stack(out, 1)[src].unbind(1)) if out else []
+                full = torch.cat([src, src + B]) if guided else src
+                for li in range(self.cfg.n_layers):
+                    cache["k"][li], cache["v"][li] = cache["k"][li][full], cache["v"][li][full]
+            else:
+                code = sample_logits(lg, gen, temperature, top_k, top_p)
+                sums += torch.log_softmax(lg.double(), -1).gather(1, code[:, None])[:, 0]
             out.append(code)
             G = self.cfg.grid
             if on_row is not None and (i + 1) % G == 0 and i + 1 < G * G:
@@ -421,6 +441,15 @@ class Dalle(nn.Module):
         return torch.stack(out, dim=1)
 
 
+def beam_pick(scores, width):
+    """The beam search rule (the engine's dvk_beam_select): scores [B, V] float64, each beam's summed log p plus
+    log p(code) (-inf: not extended) -> (src [width], code [width], score [width]), the width best, best first;
+    ties: the lower beam, then the lower code (a stable sort of the flattened scores)."""
+    flat = scores.reshape(-1)
+    order = torch.sort(flat, descending=True, stable=True).indices[:width]
+    return order // scores.shape[1], order % scores.shape[1], flat[order]
+
+
 @torch.no_grad()
 def beam_search(model, text_ids, width):
     """Beam search over the image codes under one prompt, a diagnostic of search against model errors
@@ -433,10 +462,8 @@ def beam_search(model, text_ids, width):
     total = torch.zeros(1, dtype=torch.float64)
     for i in range(G2):
         lp = torch.log_softmax(logits.double(), -1)
-        V = lp.shape[1]
-        best, idx = torch.topk((total[:, None] + lp).view(-1), min(width, lp.numel()))
-        src, code = idx // V, idx % V
-        codes, total = torch.cat([codes[src], code[:, None]], 1), best
+        src, code, total = beam_pick(total[:, None] + lp, min(width, lp.numel()))
+        codes = torch.cat([codes[src], code[:, None]], 1)
         if i + 1 < G2:
             for li in range(model.cfg.n_layers):
                 cache["k"][li], cache["v"][li] = cache["k"][li][src], cache["v"][li][src]

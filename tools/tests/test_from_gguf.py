@@ -215,6 +215,26 @@ class TestGuidance(unittest.TestCase):
         with self.assertRaisesRegex(SystemExit, "need the transformer"):
             export.export(path, merges=merges, top_p=0.5)
 
+    def test_decoding_round_trip(self):
+        """dalle.decoding / beam_width / beam_sampled_rows: written when given, sampling when absent, out-of-range
+        values refused (width 1..image_vocab, rows 0..grid-1)."""
+        dalle, dec, enc, merges = _models()
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "m.gguf")
+        self.addCleanup(lambda: (os.path.exists(path) and os.unlink(path), os.rmdir(d)))
+        cfg = dalle.cfg.to_dict()
+        export.export(path, dalle=(cfg, dalle.state_dict()), merges=merges, decoding="beam", beam_width=3,
+                      beam_sampled_rows=1)
+        m = load_model(path)
+        self.assertEqual((m.decoding, m.beam_width, m.beam_sampled_rows), ("beam", 3, 1))
+        export.export(path, dalle=(cfg, dalle.state_dict()), merges=merges)
+        m = load_model(path)
+        self.assertEqual((m.decoding, m.beam_width, m.beam_sampled_rows), ("sample", 0, 0))
+        for kw in ({"decoding": "greedy"}, {"beam_width": 0}, {"beam_width": cfg["image_vocab"] + 1},
+                   {"beam_sampled_rows": cfg["grid"]}):
+            with self.assertRaises(SystemExit, msg=str(kw)):
+                export.export(path, dalle=(cfg, dalle.state_dict()), **kw)
+
     @torch.no_grad()
     def test_guided_first_step(self):
         """The first guided draw comes from null + s * (cond - null) of the two prefills; s = 1 is plain."""

@@ -140,6 +140,21 @@ class TestBeamSearch(unittest.TestCase):
         self.assertLess(abs(lp.item() - self.all_lp[k].item()), 1e-10)
         self.assertLess(lp.item(), self.all_lp.max().item() - 1e-3)  # greedy is not exact here
 
+    def test_generate_beam_from(self):
+        """Dalle.generate(beam_from=0) is beam_search (width 5 from the empty prefix); beam_from=2 (one sampled row)
+        continues the sampled rows: each result's first row is one of them and the 5 results are the 5 best
+        extensions found, best first, by summed log p."""
+        msg = "seed %d" % self.SEED
+        codes, lp = beam_search(self.m, self.text, 5)
+        self.assertEqual(self.m.generate(self.text, n=5, beam_from=0).tolist(), codes.tolist(), msg)
+        sampled = self.m.generate(self.text, n=5, seed=3)
+        hybrid = self.m.generate(self.text, n=5, seed=3, beam_from=2)
+        rows = {tuple(r) for r in sampled[:, :2].tolist()}
+        self.assertTrue(all(tuple(r) in rows for r in hybrid[:, :2].tolist()), msg)
+        k = [self.grids.tolist().index(g) for g in hybrid.tolist()]
+        self.assertEqual(len(set(k)), 5, msg)  # distinct images
+        self.assertTrue(all(self.all_lp[a] >= self.all_lp[b] - 1e-12 for a, b in zip(k, k[1:])), msg)
+
 
 class TestLossOptions(unittest.TestCase):
     """Dalle.loss options: input_codes (corrupted inputs, clean targets: train_dalle.py --input-noise) and
