@@ -5,11 +5,13 @@ Decoders (the transformer, reranker and dVAE of --model; the case list, judge an
   sample  a replica of the CLI's default rule: --candidates images sampled with the file's top-p and temperature
           (Dalle.generate), pruned after the file's rows (clip.Pruner), then the best 4 by the reranker among the
           likelier half (clip.rerank_pool by the mean log-probability; the CLI's duplicate rule is left out)
-  beam    beam search of width --candidates (transformer.beam_search), then the same final pick
+  beam    beam search of width --candidates after --beam-sampled-rows sampled rows (Dalle.generate(beam_from),
+          the engine's --decoding beam), then the same final pick
 It compares decoders before one goes into the engine (docs/training-log.md, "Decoding by the likelihood"); the
 engine's own scores come from eval_fidelity.py. fidelity@4 and any@4 as there; fidelity@all: the fraction of all
 candidates that show the emoji.
-Usage: /usr/bin/python3 tools/eval_decoding.py --decoder beam [--candidates 16] [--case-seed 19] [--json out.json]
+Usage: /usr/bin/python3 tools/eval_decoding.py --decoder beam [--candidates 16] [--beam-sampled-rows 0]
+       [--case-seed 19] [--json out.json]
 """
 import argparse
 import os
@@ -24,16 +26,17 @@ from dallevk import data as D
 from dallevk.dvae import decode_pixels
 from dallevk.from_gguf import load_model
 from dallevk.judge import Judge
-from dallevk.transformer import beam_search, mean_logprob, pad_text
+from dallevk.transformer import mean_logprob, pad_text
 import eval_fidelity as EF
 
 
 @torch.no_grad()
-def decode(gm, decoder, text, n, seed):
+def decode(gm, decoder, text, n, seed, beam_rows=0):
     """-> (codes [n, G*G], mean log-probability of each image's codes [n])."""
     if decoder == "beam":
-        codes, total = beam_search(gm.dalle, text, n)
-        return codes, total / codes.shape[1]
+        codes = gm.dalle.generate(text, n=n, seed=seed, temperature=gm.temperature, top_p=gm.top_p,
+                                  beam_from=beam_rows * gm.dalle.cfg.grid)
+        return codes, mean_logprob(gm.dalle, text, codes)
     pruner = C.Pruner(gm.clip, text, gm.prune_rows) if gm.prune_rows else None
     codes = gm.dalle.generate(text, n=n, seed=seed, temperature=gm.temperature, top_p=gm.top_p, on_row=pruner)
     return codes, mean_logprob(gm.dalle, text, codes)
@@ -57,6 +60,7 @@ def main(argv=None):
     ap.add_argument("--model", default=os.path.join(EF.ROOT, "assets", "dalle-emoji.gguf"))
     ap.add_argument("--decoder", choices=("sample", "beam"), default="sample")
     ap.add_argument("--candidates", type=int, default=32)
+    ap.add_argument("--beam-sampled-rows", type=int, default=0, help="beam: rows sampled per candidate first")
     ap.add_argument("--cases-per-group", type=int, default=24)
     ap.add_argument("--case-seed", type=int, default=19)
     ap.add_argument("--max-cases", type=int, default=0, metavar="N", help="the first N cases only (0: all)")
@@ -74,7 +78,7 @@ def main(argv=None):
     results, t0 = [], time.time()
     for k, c in enumerate(todo):
         text = pad_text(gm.bpe.encode(c["prompt"]), cfg.text_len, cfg.text_vocab)
-        codes, mean_lp = decode(gm, a.decoder, text, a.candidates, c["seed"])
+        codes, mean_lp = decode(gm, a.decoder, text, a.candidates, c["seed"], a.beam_sampled_rows)
         ok, nearest, _ = judge.verdicts(pixels(gm, best4(gm, text, codes, mean_lp)), [c["base"]] * EF.N_IMAGES)
         ok_all = judge.verdicts(pixels(gm, codes), [c["base"]] * len(codes))[0]
         results.append(dict(c, shown=int(ok.sum()), shown_all=int(ok_all.sum()), candidates=len(codes),
@@ -88,8 +92,8 @@ def main(argv=None):
         print("%-8s cases %2d  fidelity@4 %.3f  any@4 %.3f  fidelity@all %.3f" % (
             g, s["cases"], s["fidelity@4"], s["any@4"], np.mean([r["shown_all"] / r["candidates"] for r in rs])))
     if a.json:
-        EF.write_json(a.json, dict(model=a.model, decoder=a.decoder, candidates=a.candidates, cases=results,
-                                   scores=scores))
+        EF.write_json(a.json, dict(model=a.model, decoder=a.decoder, candidates=a.candidates,
+                                   beam_sampled_rows=a.beam_sampled_rows, cases=results, scores=scores))
     return 0
 
 

@@ -5,9 +5,10 @@
                         [--prompts "cat face, twemoji style|..."] [--bin build/dalle-vk]
 
 Per row: the emoji's dataset image (first caption = the prompt; [val] / [zero-shot] marks the held-out
-splits), the part the image prompt keeps (its top --rows of the 16 code rows, the rest grey), the CLI's best 4 of
-32 for the text alone (`dalle-vk PROMPT -n 4 --seed S`), then with the image prompt (`... --image-prompt IMG
---prompt-rows R`). Needs build/dalle-vk and the emoji cache (tools/fetch_emoji.py); ~15 s per row on 2 cores.
+splits), the part the image prompt keeps (its top --rows of the 16 code rows, the rest grey), the CLI's best 4
+with the file's settings for the text alone (`dalle-vk PROMPT -n 4 --seed S`), then with the image prompt
+(`... --image-prompt IMG --prompt-rows R`). Needs build/dalle-vk and the emoji cache (tools/fetch_emoji.py);
+~15 s per row on 2 cores.
 """
 import argparse
 import os
