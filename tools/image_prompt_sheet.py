@@ -26,7 +26,7 @@ PROMPTS = ("cat face, twemoji style|star, twemoji style|fire, twemoji style|dog 
 
 
 def run_cli(a, prompt, out, extra=()):
-    """The CLI's best 4 of 32 as 4 PIL images (--separate writes OUT-0.png .. OUT-3.png)."""
+    """The CLI's best 4 (the file's settings) as 4 PIL images (--separate writes OUT-0.png .. OUT-3.png)."""
     cmd = [a.bin, "--model", a.model, prompt, "-n", "4", "--seed", str(a.seed), "-q", "--separate", "-o", out, *extra]
     subprocess.run(cmd, check=True)
     stem = os.path.splitext(out)[0]
@@ -65,8 +65,9 @@ def main(argv=None):
     W = label_w + 10 * cell + 2 * gap
     sheet = Image.new("RGB", (W, 28 + cell * len(rows)), "white")
     d = ImageDraw.Draw(sheet)
-    d.text((4, 2), "%s, seed %d: prompt | image | kept (top %d of 16 code rows) | text only: best 4 of 32 | "
-           "with --image-prompt: best 4 of 32" % (os.path.basename(a.model), a.seed, a.rows), fill="black")
+    d.text((4, 2), "%s, seed %d: prompt | image | kept (top %d of 16 code rows) | text only: best 4 | "
+           "with --image-prompt: best 4 (the file's decoding)" % (os.path.basename(a.model), a.seed, a.rows),
+           fill="black")
     for r, (label, tiles) in enumerate(rows):
         y = 28 + r * cell
         d.text((4, y + cell // 2 - 6), label, fill="black")
