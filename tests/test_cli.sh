@@ -154,7 +154,7 @@ if /usr/bin/python3 tools/export_gguf.py --from-gguf "$RMODEL" --type f32 --deco
    with_key dalle.beam_width 0 "$TMP/w0.gguf" 2>>"$TMP/stderr"; then
   for flags in "" "--decoding sample"; do
     "$BIN" --model "$TMP/beam.gguf" "red heart" --seed 3 $flags -v -o "$TMP/beam.png" 2>"$TMP/stderr" >/dev/null
-    if [ -z "$flags" ]; then want="candidates: 3 searched (the model's), 1 kept.*beam search (the model's) of width 3, .*after 1 sampled rows (the model's)"
+    if [ -z "$flags" ]; then want="candidates: 3 searched (the model's), 1 kept.*beam search (the model's) of width 3, .*sampled rows first: 1 (the model's)"
     else want="candidates: 32 sampled (the default), 1 kept.*sampling: temperature"; fi
     if tr '\n' ' ' <"$TMP/stderr" | grep -q "$want"; then
       pass=$((pass + 1)); echo "PASS dalle.decoding beam with '$flags': $want"

@@ -83,17 +83,18 @@ static void usage(FILE *f) {
           "                         prompt more closely (default: the model's recommended value);\n"
           "                         for DALL-E Mini / Mega the super-conditioning factor (16), the same\n"
           "                         formula with min-dalle's <s> </s> row as the empty caption\n"
-          "      --prune-rows LIST  rows after which the reranker prunes the candidates while they are\n"
-          "                         sampled: comma-separated image rows, 0-based, 0..G-2 for a G x G grid\n"
-          "                         (0..14 for the default model; e.g. 2,5), or 'none';\n"
+          "      --prune-rows LIST  with --decoding sample: rows after which the reranker prunes the\n"
+          "                         candidates while they are sampled: comma-separated image rows,\n"
+          "                         0-based, 0..G-2 for a G x G grid (0..14 for the default model;\n"
+          "                         e.g. 2,5), or 'none';\n"
           "                         each time the lower-scoring half continue as copies of the better\n"
           "                         half (default: the model's recommended rows)\n"
-          "      --decoding MODE    how the candidates' codes are chosen: 'sample' (each candidate draws\n"
-          "                         its own) or 'beam' (beam search of width M = --candidates, M <= the\n"
-          "                         model's image codes, default: the model's width: the M likeliest\n"
-          "                         images found, by the summed log-probability of their codes under\n"
-          "                         the guided logits; no pruning) (default: the model's recommended\n"
-          "                         mode, 'sample' when it names none)\n"
+          "      --decoding MODE    how the candidates' codes are chosen; default: the model's recommended\n"
+          "                         mode, 'sample' when it names none.\n"
+          "                         'sample': each candidate draws its own codes (pruning applies).\n"
+          "                         'beam': beam search; the M = --candidates likeliest images found,\n"
+          "                         by the summed log-probability of their codes (M <= the model's\n"
+          "                         image codes; default M: the model's beam width); no pruning.\n"
           "      --beam-sampled-rows K\n"
           "                         with beam search: sample the first K image rows per candidate\n"
           "                         (temperature, top-k, top-p, seed as with 'sample'), then search on\n"
@@ -318,7 +319,7 @@ static void print_settings(const dvk_settings *s, const char *image_prompt, uint
     fprintf(stderr, "dalle-vk: image prompt %s: its first %u of %u rows of codes start every image\n", image_prompt,
             s->image_prefix_len / grid, grid);
   if (s->decoding == DVK_DECODING_BEAM)
-    fprintf(stderr, "dalle-vk: beam search%s of width %u, cond-scale %g, after %u sampled rows%s\n",
+    fprintf(stderr, "dalle-vk: beam search%s of width %u, cond-scale %g, sampled rows first: %u%s\n",
             from[s->decoding_from], s->candidates, (double)s->cond_scale, s->beam_sampled_rows,
             from[s->beam_sampled_rows_from]);
   if (s->decoding != DVK_DECODING_BEAM || s->beam_sampled_rows)

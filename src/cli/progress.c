@@ -46,7 +46,7 @@ int progress_update(void *user, uint32_t done, uint32_t total) {
     }
     if (done == total && !p->decoding) {
       p->decoding = 1;
-      fprintf(stderr, "%sprogress: all tokens sampled; decoding the images\n", p->tty ? "\n" : "");
+      fprintf(stderr, "%sprogress: all image tokens chosen; decoding the images\n", p->tty ? "\n" : "");
     }
     fflush(stderr);
   }
