@@ -197,6 +197,12 @@ typedef struct dvk_settings {
  * Errors: those of dvk_generate's parameter checks. */
 dvk_status dvk_generate_resolve(dvk_model *model, const dvk_generate_params *p, dvk_settings *out);
 
+/* dvk_generate_resolve that writes its message to msg (msg_len bytes, "" on success) instead of the context's last
+ * error. It reads only the model's configuration, so other threads may check parameters (a server's requests)
+ * while dvk_generate runs. */
+dvk_status dvk_generate_check(const dvk_model *model, const dvk_generate_params *p, dvk_settings *out, char *msg,
+                              size_t msg_len);
+
 typedef struct dvk_images {
   uint32_t count;          /* images (n_images) */
   uint32_t width, height;  /* pixels */

@@ -13,9 +13,9 @@ dvk_generate_params dvk_generate_defaults(void) {
 
 /* A failed check: the message (which starts with the parameter's name) and the parameter, for callers that name
  * their own spelling of it (a CLI flag, a JSON field). */
-#define BAD(param, status, ...) (out->invalid_param = (param), dvk_fail(vk, (status), __VA_ARGS__))
+#define BAD(param, status, ...) (out->invalid_param = (param), dvk_error_set(e, (status), __VA_ARGS__))
 
-static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, dvk_settings *out) {
+static dvk_status check_ranges(const dvk_model *m, dvk_error *e, const dvk_generate_params *p, dvk_settings *out) {
   if (!p->prompt) return BAD("prompt", DVK_ERR_INVALID_ARGUMENT, "prompt is NULL");
   if (p->n_images == 0) return BAD("n_images", DVK_ERR_INVALID_ARGUMENT, "n_images must be at least 1");
   if (p->candidates && p->candidates < p->n_images)
@@ -61,7 +61,7 @@ static dvk_status check_ranges(const dvk_model *m, dvk_device *vk, const dvk_gen
 }
 
 /* What the model must hold for p: a reranker to rerank or prune, a dVAE encoder for an image prompt. */
-static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, const dvk_settings *s,
+static dvk_status check_features(const dvk_model *m, dvk_error *e, const dvk_generate_params *p, const dvk_settings *s,
                                  dvk_settings *out) {
   const char *name = m->cfg.name;
   if (s->reranked && !m->cfg.reranker.present)
@@ -76,7 +76,7 @@ static dvk_status check_features(const dvk_model *m, dvk_device *vk, const dvk_g
 
 /* The decoding and the beam search's sampled rows (the model's unless p names them), and the checks that depend on
  * the decoding. */
-static dvk_status resolve_decoding(const dvk_model *m, dvk_device *vk, const dvk_generate_params *p, dvk_settings *s,
+static dvk_status resolve_decoding(const dvk_model *m, dvk_error *e, const dvk_generate_params *p, dvk_settings *s,
                                    dvk_settings *out) {
   const dvk_dalle_config *d = &m->cfg.dalle;
   const uint32_t G = d->grid;
@@ -119,13 +119,13 @@ static void resolve_pruning(const dvk_model *m, const dvk_generate_params *p, dv
   if (!s->prune_rows) s->prune_state = DVK_PRUNE_OFF_IN_PREFIX;
 }
 
-dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_settings *out) {
-  dvk_device *vk = m->ctx->vk;
+/* Every check and default; failures go to e only, so that nothing outside m's configuration is touched. */
+static dvk_status resolve(const dvk_model *m, const dvk_generate_params *p, dvk_settings *out, dvk_error *e) {
   *out = (dvk_settings){0};
-  DVK_TRY(check_ranges(m, vk, p, out));
+  DVK_TRY(check_ranges(m, e, p, out));
   const dvk_dalle_config *d = &m->cfg.dalle;
   dvk_settings s = {.n_images = p->n_images};
-  DVK_TRY(resolve_decoding(m, vk, p, &s, out));
+  DVK_TRY(resolve_decoding(m, e, p, &s, out));
   const int beam_width = s.decoding == DVK_DECODING_BEAM && d->beam_width; /* the file's width for its search */
   const uint32_t recommended = beam_width ? d->beam_width : dvk_model_candidates(m);
   s.candidates = p->candidates ? p->candidates : p->n_images > recommended ? p->n_images : recommended;
@@ -148,8 +148,22 @@ dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_
   if (s.decoding == DVK_DECODING_BEAM && s.candidates > d->image_vocab) /* the model's candidates: fewer codes */
     return BAD("candidates", DVK_ERR_INVALID_ARGUMENT, "beam search: candidates (the beam width, %u) must be at most %u"
                ", the model's number of image codes", s.candidates, d->image_vocab);
-  DVK_TRY(check_features(m, vk, p, &s, out));
+  DVK_TRY(check_features(m, e, p, &s, out));
   resolve_pruning(m, p, &s);
   *out = s;
   return DVK_OK;
+}
+
+dvk_status dvk_generate_check(const dvk_model *m, const dvk_generate_params *p, dvk_settings *out, char *msg,
+                              size_t msg_len) {
+  dvk_error e = {""};
+  const dvk_status s = resolve(m, p, out, &e);
+  if (msg && msg_len) snprintf(msg, msg_len, "%s", s == DVK_OK ? "" : e.msg);
+  return s;
+}
+
+dvk_status dvk_generate_resolve(dvk_model *m, const dvk_generate_params *p, dvk_settings *out) {
+  dvk_error e = {""};
+  const dvk_status s = resolve(m, p, out, &e);
+  return s == DVK_OK ? s : dvk_fail(m->ctx->vk, s, "%s", e.msg);
 }

@@ -415,6 +415,53 @@ static void check_rerank(dvk_context *ctx, dvk_model *plain, const char *path) {
   dvk_model_free(m);
 }
 
+/* dvk_generate_check: the settings and message dvk_generate_resolve gives, without touching the context's last
+ * error (a server checks requests on its own threads while a generation runs). */
+static void check_generate_check(dvk_context *ctx, dvk_model *m) {
+  dvk_generate_params base = dvk_generate_defaults();
+  base.prompt = "red heart";
+  dvk_generate_params cases[6];
+  for (int i = 0; i < 6; i++) cases[i] = base;
+  cases[1].n_images = 3, cases[1].candidates = 3, cases[1].top_k = 4, cases[1].temperature = 0.5f;
+  cases[2].decoding = DVK_DECODING_BEAM, cases[2].beam_sampled_rows = 2, cases[2].n_images = 3;
+  cases[3].temperature = -1.0f;                                         /* bad */
+  cases[4].n_images = 4, cases[4].candidates = 2;                       /* bad */
+  cases[5].decoding = DVK_DECODING_BEAM, cases[5].beam_sampled_rows = 99; /* bad: a 5x5 grid */
+  const char *want_param[6] = {NULL, NULL, NULL, "temperature", "candidates", "beam_sampled_rows"};
+  for (int i = 0; i < 6; i++) {
+    dvk_settings a, b;
+    char msg[1024] = "unset";
+    const dvk_status sa = dvk_generate_resolve(m, &cases[i], &a);
+    char last[1024];
+    snprintf(last, sizeof last, "%s", sa == DVK_OK ? "" : dvk_last_error(ctx));
+    dvk_generate_params marker = base;
+    marker.top_p = 1.5f;
+    dvk_settings unused;
+    dvk_generate_resolve(m, &marker, &unused); /* a last error that the check must leave alone */
+    const dvk_status sb = dvk_generate_check(m, &cases[i], &b, msg, sizeof msg);
+    CHECK(sa == sb, "case %d: resolve %d, check %d", i, (int)sa, (int)sb);
+    CHECK(strstr(dvk_last_error(ctx), "top_p") != NULL, "case %d: the check changed the last error to '%s'", i,
+          dvk_last_error(ctx));
+    CHECK(strcmp(msg, last) == 0, "case %d: check's message '%s', resolve's '%s'", i, msg, last);
+    const int bad = want_param[i] != NULL;
+    CHECK((sb != DVK_OK) == bad && (!bad || (b.invalid_param && !strcmp(b.invalid_param, want_param[i]))),
+          "case %d: status %d, param %s (want %s)", i, (int)sb, b.invalid_param ? b.invalid_param : "NULL",
+          bad ? want_param[i] : "none");
+    if (sa == DVK_OK && sb == DVK_OK)
+      CHECK(a.candidates == b.candidates && a.n_images == b.n_images && a.top_k == b.top_k &&
+                a.temperature == b.temperature && a.decoding == b.decoding &&
+                a.beam_sampled_rows == b.beam_sampled_rows && a.reranked == b.reranked &&
+                a.prune_rows == b.prune_rows && a.candidates_from == b.candidates_from,
+            "case %d: check resolved other settings than resolve (candidates %u / %u)", i, b.candidates, a.candidates);
+  }
+  char shortmsg[8] = "unset";
+  dvk_settings t;
+  CHECK(dvk_generate_check(m, &cases[3], &t, shortmsg, sizeof shortmsg) == DVK_ERR_INVALID_ARGUMENT &&
+            strlen(shortmsg) == sizeof shortmsg - 1 && !strncmp(shortmsg, "tempera", 7),
+        "a short message buffer: '%s'", shortmsg);
+  CHECK(dvk_generate_check(m, &cases[3], &t, NULL, 0) == DVK_ERR_INVALID_ARGUMENT, "no message buffer");
+}
+
 int main(void) {
   const char *data = getenv("DVK_TEST_DATA");
   char path[1024];
@@ -498,6 +545,7 @@ int main(void) {
 
   check_image_prefix(ctx, m, 20261201);
   check_top_k(ctx, m, ref);
+  check_generate_check(ctx, m);
   check_callback_time(ctx, m);
 
   snprintf(path, sizeof path, "%s/parity/g6-full-convclamp-f16.gguf", data ? data : "tests/data");

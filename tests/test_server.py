@@ -196,6 +196,23 @@ class TinyServer(unittest.TestCase):
         self.assertEqual(st, 202, job)
         self.assertEqual((job["decoding"], job["beam_sampled_rows"]), ("beam", 1))
 
+    def test_defaults_are_what_a_bare_request_uses(self):
+        """/v1/models "defaults" and a job's echoed settings both come from the engine's own resolution."""
+        st, _, body = self.s.request("GET", "/v1/models", key=KEY)
+        self.assertEqual(st, 200, body)
+        defaults = body["data"][0]["defaults"]
+        keys = ("candidates", "temperature", "top_k", "top_p", "cond_scale", "decoding", "beam_sampled_rows")
+        st, _, job = self.s.request("POST", "/v1/jobs", {"prompt": "x", "preview_rows": 0}, key=KEY)
+        self.assertEqual(st, 202, job)
+        self.assertEqual({k: job[k] for k in keys}, {k: defaults[k] for k in keys})
+        st, _, job = self.s.request("POST", "/v1/jobs", {"prompt": "x", "decoding": "beam", "beam_sampled_rows": 0,
+                                                         "candidates": 3, "preview_rows": 0}, key=KEY)
+        self.assertEqual(st, 202, job)
+        self.assertEqual((job["decoding"], job["beam_sampled_rows"], job["candidates"]), ("beam", 0, 3))
+        st, _, body = self.gen({"prompt": "x", "decoding": "beam", "beam_sampled_rows": 99})
+        self.assertEqual((st, body["error"]["param"]), (400, "beam_sampled_rows"), body)
+        self.assertIn("at most 5", body["error"]["message"])  # the engine's check: a 6x6 grid
+
     def test_models_and_health(self):
         st, _, body = self.s.request("GET", "/v1/models", key=KEY)
         self.assertEqual(st, 200)
@@ -322,7 +339,7 @@ class TinyServer(unittest.TestCase):
                  ({"seed": 2 ** 60}, "seed"), ({"top_k": 34}, "top_k"),  # 33 image codes
                  ({"decoding": "greedy"}, "decoding"), ({"beam_sampled_rows": 1}, "beam_sampled_rows"),
                  ({"decoding": "beam", "beam_sampled_rows": 6}, "beam_sampled_rows"),  # a 6x6 grid
-                 ({"decoding": "beam", "candidates": 34}, "candidates")]
+                 ({"decoding": "beam", "candidates": 34}, "candidates"), ({"top_k": 2 ** 40}, "top_k")]
         for extra, field in cases:
             self.assert_error(self.gen({"prompt": "x", **extra}), 400, field)
         self.assert_error(self.gen({"n": 1}), 400, "prompt")

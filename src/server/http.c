@@ -138,14 +138,8 @@ static enum MHD_Result models(server *srv, struct MHD_Connection *c) {
   cJSON_AddBoolToObject(m, "reranker", mi->has_reranker);
   cJSON *d = cJSON_AddObjectToObject(m, "defaults");
   cJSON_AddNumberToObject(d, "n", 1);
-  cJSON_AddNumberToObject(d, "candidates", request_default_candidates(ru, 1, mi->decoding));
-  cJSON_AddNumberToObject(d, "temperature", num(mi->temperature));
-  cJSON_AddNumberToObject(d, "top_k", mi->top_k);
-  cJSON_AddNumberToObject(d, "top_p", num(mi->top_p));
-  cJSON_AddNumberToObject(d, "cond_scale", num(mi->cond_scale));
+  add_sampling(d, &ru->defaults);
   cJSON_AddNumberToObject(d, "preview_rows", ru->default_preview_rows);
-  cJSON_AddStringToObject(d, "decoding", mi->decoding == DVK_DECODING_BEAM ? "beam" : "sample");
-  cJSON_AddNumberToObject(d, "beam_sampled_rows", mi->beam_sampled_rows);
   cJSON *l = cJSON_AddObjectToObject(m, "limits");
   cJSON_AddNumberToObject(l, "n", ru->max_n);
   cJSON_AddNumberToObject(l, "candidates", ru->max_candidates);

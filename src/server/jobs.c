@@ -102,17 +102,9 @@ static void on_preview(void *user, const dvk_images *im, uint32_t rows_done) {
 /* Runs one job on the device (without js->mu) and records its outcome (with it). */
 static void run_job(job_server *js, job *j) {
   const gen_request *r = &j->req;
-  dvk_generate_params p = dvk_generate_defaults();
-  p.prompt = r->prompt;
-  p.n_images = r->n;
-  p.candidates = r->candidates;
+  dvk_generate_params p;
+  request_params(r, &p);
   p.seed = j->seed;
-  p.temperature = r->temperature;
-  p.top_k = r->top_k;
-  p.top_p = r->top_p;
-  p.cond_scale = r->cond_scale;
-  p.decoding = r->decoding;
-  p.beam_sampled_rows = r->beam_sampled_rows ? r->beam_sampled_rows : DVK_BEAM_SAMPLED_ROWS_NONE; /* resolved */
   run_state rs = {js, j};
   p.progress = on_progress;
   p.progress_user = &rs;

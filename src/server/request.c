@@ -50,17 +50,51 @@ static int get_string(const cJSON *v, const char **out, parse_error *e) {
   return 0;
 }
 
-uint32_t request_default_candidates(const request_rules *rules, uint32_t n, dvk_decoding decoding) {
-  if (!rules->info.has_reranker) return n;
-  const uint32_t dflt = decoding == DVK_DECODING_BEAM && rules->info.beam_width ? rules->info.beam_width
-                                                                                : rules->default_candidates;
-  uint32_t c = dflt > n ? dflt : n;
-  return c < rules->max_candidates ? c : (n > rules->max_candidates ? n : rules->max_candidates);
+void request_params(const gen_request *r, dvk_generate_params *p) {
+  *p = dvk_generate_defaults();
+  p->prompt = r->prompt ? r->prompt : "";
+  p->n_images = r->n;
+  p->candidates = r->candidates;
+  p->temperature = r->temperature;
+  p->top_k = r->top_k;
+  p->top_p = r->top_p;
+  p->cond_scale = r->cond_scale;
+  p->decoding = r->decoding;
+  p->beam_sampled_rows = r->beam_sampled_rows;
+}
+
+/* The request's field for a dvk_generate_params field the engine rejected. */
+static const char *field_of_param(const char *param) {
+  return !param ? "" : strcmp(param, "n_images") == 0 ? "n" : param;
+}
+
+/* The engine's checks and defaults; a request that names no candidates gets the model's, capped at the server's
+ * limit. */
+static int resolve(const request_rules *rules, gen_request *r, parse_error *e) {
+  dvk_generate_params p;
+  request_params(r, &p);
+  char msg[512];
+  if (dvk_generate_check(rules->model, &p, &r->settings, msg, sizeof msg) != DVK_OK)
+    return fail(e, field_of_param(r->settings.invalid_param), "%s", msg);
+  if (!r->candidates && r->settings.candidates > rules->max_candidates) {
+    r->candidates = rules->max_candidates; /* >= max_n >= n */
+    return resolve(rules, r, e);
+  }
+  r->candidates = r->settings.candidates;
+  return 0;
+}
+
+int request_defaults(const request_rules *rules, dvk_settings *out, char *msg, size_t msg_len) {
+  gen_request r = {.n = 1}; /* prompt NULL: "" */
+  char param[64];
+  parse_error e = {param, msg, sizeof param, msg_len};
+  if (resolve(rules, &r, &e)) return -1;
+  *out = r.settings;
+  return 0;
 }
 
 /* One field of the body into r; unknown names fail. */
-static int field(const cJSON *v, const request_rules *rules, int job, gen_request *r, int *have_candidates,
-                 parse_error *e) {
+static int field(const cJSON *v, const request_rules *rules, int job, gen_request *r, parse_error *e) {
   const char *name = v->string, *s = NULL;
   double x;
   if (strcmp(name, "prompt") == 0) {
@@ -73,7 +107,6 @@ static int field(const cJSON *v, const request_rules *rules, int job, gen_reques
   } else if (strcmp(name, "candidates") == 0) {
     if (get_int(v, 1, rules->max_candidates, &x, e)) return -1;
     r->candidates = (uint32_t)x;
-    *have_candidates = 1;
   } else if (strcmp(name, "seed") == 0) {
     if (get_int(v, 0, REQUEST_MAX_SEED, &x, e)) return -1;
     r->seed = (uint64_t)x;
@@ -85,7 +118,7 @@ static int field(const cJSON *v, const request_rules *rules, int job, gen_reques
   } else if (strcmp(name, "cond_scale") == 0) {
     if (get_number(v, 0, 100, &r->cond_scale, e)) return -1;
   } else if (strcmp(name, "top_k") == 0) {
-    if (get_int(v, 0, rules->info.image_vocab, &x, e)) return -1;
+    if (get_int(v, 0, UINT32_MAX - 1, &x, e)) return -1; /* 0: the model's; the engine checks the rest */
     r->top_k = (uint32_t)x;
   } else if (strcmp(name, "decoding") == 0) {
     if (get_string(v, &s, e)) return -1;
@@ -93,7 +126,7 @@ static int field(const cJSON *v, const request_rules *rules, int job, gen_reques
       return fail(e, name, "decoding must be \"sample\" or \"beam\", got \"%.40s\"", s);
     r->decoding = strcmp(s, "beam") ? DVK_DECODING_SAMPLE : DVK_DECODING_BEAM;
   } else if (strcmp(name, "beam_sampled_rows") == 0) {
-    if (get_int(v, 0, rules->info.grid - 1, &x, e)) return -1;
+    if (get_int(v, 0, UINT32_MAX - 1, &x, e)) return -1; /* the engine checks the range */
     r->beam_sampled_rows = x ? (uint32_t)x : DVK_BEAM_SAMPLED_ROWS_NONE; /* 0: none, as asked */
   } else if (strcmp(name, "size") == 0) {
     char want[32];
@@ -135,28 +168,15 @@ int request_parse(const char *body, size_t len, const request_rules *rules, int 
       cJSON_Delete(root);
       return fail(&e, "", "malformed JSON: text after the object at byte %zu", (size_t)(p - body));
     }
-  int rc = 0, have_candidates = 0;
+  int rc = 0;
   if (!cJSON_IsObject(root)) rc = fail(&e, "", "the body must be a JSON object");
   for (const cJSON *v = root->child; rc == 0 && v; v = v->next) {
     for (const cJSON *w = root->child; w != v; w = w->next)
       if (strcmp(w->string, v->string) == 0) rc = fail(&e, v->string, "field \"%.80s\" is given twice", v->string);
-    if (rc == 0) rc = field(v, rules, job, out, &have_candidates, &e);
+    if (rc == 0) rc = field(v, rules, job, out, &e);
   }
   if (rc == 0 && !out->prompt) rc = fail(&e, "prompt", "prompt is required (\"\" generates unconditionally)");
-  if (rc == 0 && have_candidates && out->candidates < out->n)
-    rc = fail(&e, "candidates", "candidates (%u) must be at least n (%u)", out->candidates, out->n);
-  if (rc == 0 && have_candidates && out->candidates > out->n && !rules->info.has_reranker)
-    rc = fail(&e, "candidates", "candidates > n needs a model with a reranker; %s has none", rules->model_id);
-  if (!out->decoding) out->decoding = rules->info.decoding; /* the model's */
-  if (rc == 0 && !have_candidates) out->candidates = request_default_candidates(rules, out->n, out->decoding);
-  if (rc == 0 && out->beam_sampled_rows && out->decoding != DVK_DECODING_BEAM)
-    rc = fail(&e, "beam_sampled_rows", "beam_sampled_rows needs \"decoding\": \"beam\"");
-  if (out->decoding != DVK_DECODING_BEAM) out->beam_sampled_rows = 0;
-  else if (!out->beam_sampled_rows) out->beam_sampled_rows = rules->info.beam_sampled_rows;
-  else if (out->beam_sampled_rows == DVK_BEAM_SAMPLED_ROWS_NONE) out->beam_sampled_rows = 0;
-  if (rc == 0 && out->decoding == DVK_DECODING_BEAM && out->candidates > rules->info.image_vocab)
-    rc = fail(&e, "candidates", "beam search: candidates (the beam width, %u) must be at most %u, the model's number "
-              "of image codes", out->candidates, rules->info.image_vocab);
+  if (rc == 0) rc = resolve(rules, out, &e);
   cJSON_Delete(root);
   if (rc != 0) request_free(out);
   return rc;

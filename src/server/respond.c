@@ -75,20 +75,25 @@ double num(float f) {
   return strtod(b, NULL);
 }
 
-/* The sampling settings a job uses (the model's recommended values where the request left them unset). */
-static void add_settings(const server *srv, cJSON *o, const job *j) {
-  const dvk_model_info *mi = &srv->jobs.rules.info;
+void add_sampling(cJSON *o, const dvk_settings *s) {
+  cJSON_AddNumberToObject(o, "candidates", s->candidates);
+  cJSON_AddNumberToObject(o, "temperature", num(s->temperature));
+  cJSON_AddNumberToObject(o, "top_k", s->top_k);
+  cJSON_AddNumberToObject(o, "top_p", num(s->top_p));
+  cJSON_AddNumberToObject(o, "cond_scale", num(s->cond_scale));
+  cJSON_AddStringToObject(o, "decoding", s->decoding == DVK_DECODING_BEAM ? "beam" : "sample");
+  cJSON_AddNumberToObject(o, "beam_sampled_rows", s->beam_sampled_rows);
+}
+
+/* The settings a job uses, as the engine resolved them (the model's recommended values where the request left
+ * them unset). */
+static void add_settings(cJSON *o, const job *j) {
   const gen_request *r = &j->req;
+  const dvk_settings *s = &r->settings;
   cJSON_AddStringToObject(o, "prompt", r->prompt);
   cJSON_AddNumberToObject(o, "seed", (double)j->seed);
-  cJSON_AddNumberToObject(o, "n", r->n);
-  cJSON_AddNumberToObject(o, "candidates", r->candidates);
-  cJSON_AddNumberToObject(o, "temperature", num(r->temperature > 0 ? r->temperature : mi->temperature));
-  cJSON_AddNumberToObject(o, "top_k", r->top_k ? r->top_k : mi->top_k);
-  cJSON_AddNumberToObject(o, "top_p", num(r->top_p > 0 ? r->top_p : mi->top_p));
-  cJSON_AddNumberToObject(o, "cond_scale", num(r->cond_scale > 0 ? r->cond_scale : mi->cond_scale));
-  cJSON_AddStringToObject(o, "decoding", r->decoding == DVK_DECODING_BEAM ? "beam" : "sample");
-  cJSON_AddNumberToObject(o, "beam_sampled_rows", r->beam_sampled_rows);
+  cJSON_AddNumberToObject(o, "n", s->n_images);
+  add_sampling(o, s);
 }
 
 /* OpenAI's "data": [{"b64_json": ...}, ...]. */
@@ -111,7 +116,7 @@ cJSON *job_json(const server *srv, const job *j) {
   cJSON_AddNumberToObject(o, "position", jobs_position(&srv->jobs, j));
   cJSON_AddNumberToObject(o, "done", j->done);
   cJSON_AddNumberToObject(o, "total", j->total);
-  add_settings(srv, o, j);
+  add_settings(o, j);
   if (j->finished > 0) cJSON_AddNumberToObject(o, "seconds", j->finished - (j->started > 0 ? j->started : j->created));
   if (j->state == JOB_DONE) {
     add_images(o, "data", j->result, j->result_count);

@@ -25,6 +25,9 @@ enum MHD_Result send_error(const server *srv, struct MHD_Connection *c, unsigned
 
 /* A float setting as the shortest decimal that reads back as it (0.7f gives 0.7, not 0.699999988). */
 double num(float f);
+/* The resolved sampling settings as fields of o: candidates, temperature, top_k, top_p, cond_scale, decoding,
+ * beam_sampled_rows. */
+void add_sampling(cJSON *o, const dvk_settings *s);
 /* OpenAI's "data": [{"b64_json": ...}, ...] under `name`. */
 void add_images(cJSON *o, const char *name, char **png, uint32_t count);
 /* A job's state, settings (the model's values where the request left them unset) and, when done, images and

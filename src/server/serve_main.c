@@ -185,8 +185,13 @@ int serve_main(int argc, char **argv, const char *default_model) {
   js->rules.model_id = js->rules.info.name && *js->rules.info.name ? js->rules.info.name : "dalle-vk";
   js->rules.max_n = o.max_n;
   js->rules.max_candidates = o.max_candidates;
-  js->rules.default_candidates = js->rules.info.candidates; /* the model's count (dvk_model_info.candidates) */
   js->rules.default_preview_rows = o.preview_rows;
+  js->rules.model = model;
+  if (request_defaults(&js->rules, &js->rules.defaults, why, sizeof why)) {
+    fprintf(stderr, "dalle-vk serve: %s: the model's default settings fail its checks: %s\n", model_path, why);
+    rc = EXIT_RUNTIME;
+    goto done_model;
+  }
   srv.api_key = o.api_key;
   srv.cors_origin = o.cors;
   srv.loopback = loopback;
