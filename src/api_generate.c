@@ -92,28 +92,55 @@ static dvk_status prune(const run *r, dvk_tf_state *st, uint32_t row, uint32_t i
   return s;
 }
 
+/* Beam search's per-step arrays, allocated once per run: n beams, seqs transformer sequences. */
+typedef struct beam_scratch {
+  uint8_t *active;                /* [n] */
+  uint32_t *parent, *slot, *src;  /* [n], [n], [seqs] */
+  int32_t *code;                  /* [n] */
+  double *score;                  /* [n] */
+} beam_scratch;
+
+static void beam_scratch_free(beam_scratch *bs) {
+  free(bs->active);
+  free(bs->parent);
+  free(bs->slot);
+  free(bs->src);
+  free(bs->code);
+  free(bs->score);
+  *bs = (beam_scratch){0};
+}
+
+/* Returns 0, or -1 (out of host memory; bs freed). */
+static int beam_scratch_alloc(beam_scratch *bs, uint32_t n, uint32_t seqs) {
+  *bs = (beam_scratch){.active = malloc(n), .parent = malloc(n * sizeof *bs->parent),
+                       .slot = malloc(n * sizeof *bs->slot), .src = malloc(seqs * sizeof *bs->src),
+                       .code = malloc(n * sizeof *bs->code), .score = malloc(n * sizeof *bs->score)};
+  if (bs->active && bs->parent && bs->slot && bs->src && bs->code && bs->score) return 0;
+  beam_scratch_free(bs);
+  return -1;
+}
+
 /* Beam search step i (docs/design.md §4): the n best extensions of the n beams (dvk_beam_select on the guided
  * logits rows 0..n-1 and the summed log-probabilities), placed by dvk_beam_slots. A beam that moves continues from
  * its parent's codes, sum, logits row and transformer state (dvk_transformer_copy_sequences), and on_prune(i - 1)
  * announces it. first: the search's first step, where a beam that repeats an earlier one (the same codes 0..i-1: at
  * the start, after a given prefix, or two equal sampled rows) is not extended. step_codes [seqs] get code i. */
-static dvk_status beam_step(const run *r, dvk_tf_state *st, uint32_t i, int first, float *logits, int32_t *codes,
-                            int32_t *step_codes, double *logprob_sum, dvk_images *im) {
+static dvk_status beam_step(const run *r, dvk_tf_state *st, const beam_scratch *bs, uint32_t i, int first,
+                            float *logits, int32_t *codes, int32_t *step_codes, double *logprob_sum, dvk_images *im) {
   dvk_model *m = r->m;
   dvk_device *vk = m->ctx->vk;
   const uint32_t n = r->s->candidates, seqs = st->batch, vi = m->cfg.dalle.image_vocab;
   const size_t steps = (size_t)m->cfg.dalle.grid * m->cfg.dalle.grid;
-  uint8_t *active = malloc(n);
-  uint32_t *parent = malloc(n * sizeof *parent), *slot = malloc(n * sizeof *slot), *src = malloc(seqs * sizeof *src);
-  int32_t *code = malloc(n * sizeof *code);
-  double *score = malloc(n * sizeof *score);
-  dvk_status s = active && parent && slot && src && code && score ? DVK_OK : DVK_ERR_OUT_OF_HOST_MEMORY;
-  for (uint32_t b = 0; s == DVK_OK && b < n; b++) {
+  uint8_t *active = bs->active;
+  uint32_t *parent = bs->parent, *slot = bs->slot, *src = bs->src;
+  int32_t *code = bs->code;
+  double *score = bs->score;
+  for (uint32_t b = 0; b < n; b++) {
     active[b] = 1;
     for (uint32_t a = 0; first && a < b && active[b]; a++)
       active[b] = memcmp(codes + a * steps, codes + b * steps, i * sizeof *codes) != 0;
   }
-  if (s == DVK_OK) s = dvk_beam_select(logits, logprob_sum, active, n, vi, n, parent, code, score);
+  dvk_status s = dvk_beam_select(logits, logprob_sum, active, n, vi, n, parent, code, score);
   if (s == DVK_OK) s = dvk_beam_slots(parent, n, slot, src);
   if (s != DVK_OK) s = dvk_fail(vk, s, s == DVK_ERR_OUT_OF_HOST_MEMORY ? "out of host memory" : "beam search: bad width");
   int moved = 0;
@@ -135,12 +162,6 @@ static dvk_status beam_step(const run *r, dvk_tf_state *st, uint32_t i, int firs
     r->p->on_prune(r->p->on_prune_user, i - 1, src);
     im->seconds_callbacks += now_s() - t0;
   }
-  free(active);
-  free(parent);
-  free(slot);
-  free(src);
-  free(code);
-  free(score);
   return s;
 }
 
@@ -163,8 +184,10 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
   int32_t *null_ids = malloc(d->text_len * sizeof *null_ids);
   double *logprob_sum = calloc(n, sizeof *logprob_sum);
   dvk_sampler sampler = {0};
+  beam_scratch bs = {0};
   dvk_status s = DVK_OK;
   if (!logits || !rng || !step_codes || !null_ids || !logprob_sum ||
+      (set->decoding == DVK_DECODING_BEAM && beam_scratch_alloc(&bs, n, seqs)) ||
       dvk_sampler_init(&sampler, vi, set->temperature, set->top_k, set->top_p) != DVK_OK)
     s = dvk_fail(vk, DVK_ERR_OUT_OF_HOST_MEMORY, "out of host memory");
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) /* one stream per candidate: image b depends on (seed, b) only */
@@ -181,7 +204,7 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
                                                                 : sampled;
   for (uint32_t i = 0; s == DVK_OK && i < steps; i++) {
     if (seqs > n) guide(logits, n, vi, set->cond_scale);
-    if (i >= beam_from) s = beam_step(r, st, i, i == beam_from, logits, codes, step_codes, logprob_sum, im);
+    if (i >= beam_from) s = beam_step(r, st, &bs, i, i == beam_from, logits, codes, step_codes, logprob_sum, im);
     for (uint32_t b = 0; i < beam_from && b < n; b++) {
       step_codes[b] = i < set->image_prefix_len ? r->prefix[i] /* given, not sampled: no draw */
                                                 : (int32_t)dvk_sample(&sampler, logits + (size_t)b * vi, &rng[b]);
@@ -207,6 +230,7 @@ static dvk_status sample_codes(const run *r, dvk_tf_state *st, int32_t *codes, f
   im->seconds_decode = now_s() - t0 - im->seconds_prefill - im->seconds_callbacks;
   for (uint32_t b = 0; s == DVK_OK && b < n; b++) mean_logprob[b] = (float)(logprob_sum[b] / steps);
   dvk_sampler_free(&sampler);
+  beam_scratch_free(&bs);
   free(logprob_sum);
   free(logits);
   free(rng);

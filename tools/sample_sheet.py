@@ -154,7 +154,8 @@ def main(argv=None):
     W = label_w + cell * (2 + cols) + gap
     sheet = Image.new("RGB", (W, cell * len(prompts) + 28), "white")
     draw = ImageDraw.Draw(sheet)
-    how = "beam search of width %d after %d sampled rows" % (M, beam_rows) if beam else "one batch of %d" % M
+    rows = "%d sampled row%s" % (beam_rows, "" if beam_rows == 1 else "s")
+    how = "beam search of width %d after %s" % (M, rows) if beam else "one batch of %d" % M
     title = "%s: %s per prompt%s; T %g, top-k %d, top-p %g, cfg %g" % (
         os.path.basename(info["path"]), how, ", pruned after rows %s (0-based)" % ",".join(map(str, prune)) if prune
         else "", temp, a.top_k, top_p, scale)
