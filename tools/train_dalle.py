@@ -4,7 +4,7 @@
 Pipeline: the finished dVAE (<run root>/<--dvae>/final.pt) encodes every image to argmax
 codes [N, G, G] (cached as codes.npy in this run dir); a BPE tokenizer is trained on the
 training-split captions (bpe.json); each step samples training images with one of their
-captions at random; loss = text CE / 8 + image CE * 7/8 (paper). LR: linear warmup, then
+captions at random; loss = text CE / 8 + image CE * 7/8 (paper; --text-weight). LR: linear warmup, then
 cosine to 10% by --steps. Held-out image CE (val + zero-shot items, first caption) is
 logged every --eval-every steps.
 
@@ -69,6 +69,11 @@ def parse_args(argv):
                          "images' CE sits in a few tokens the model gets badly wrong (about 4%% of the tokens hold "
                          "61%% of it, tools/caption_gap.py), and a sampler that misses one of them drifts to another "
                          "image; default 0 (on --resume: the saved value)")
+    ap.add_argument("--text-weight", type=float, default=None,
+                    help="weight of the caption tokens' CE in the loss (the image CE gets 1 - W); default 1/8 as "
+                         "the paper. 0 for a run continued from a model file (tools/runs_from_gguf.py): the file "
+                         "has no text head, so a fresh one would send the caption loss of an untrained head "
+                         "through the whole model (on --resume: the saved value)")
     return ap.parse_args(argv)
 
 
@@ -86,6 +91,7 @@ def main(argv=None):
     TR.saved_or(a, state, "sample_by", "image", "image")
     TR.saved_or(a, state, "input_noise", 0.0, 0.0)
     TR.saved_or(a, state, "focal_gamma", 0.0, 0.0)
+    TR.saved_or(a, state, "text_weight", 1.0 / 8, 1.0 / 8)
     TR.saved_or(a, state, "null_cond_prob", 0.1, 0.0)  # runs from before the option trained without
 
     if state is None and a.grow_from:
@@ -189,7 +195,8 @@ def main(argv=None):
             flip = torch.rand(c.shape, generator=g) < a.input_noise
             rnd = torch.randint(0, cfg.image_vocab, c.shape, generator=g)
             inp = torch.where(flip.to(c.device), rnd.to(c.device), c)
-        loss, tce, ice_each = model.loss(t, c, input_codes=inp, per_sample=True, focal_gamma=a.focal_gamma)
+        loss, tce, ice_each = model.loss(t, c, text_weight=a.text_weight, input_codes=inp, per_sample=True,
+                                         focal_gamma=a.focal_gamma)
         ice = ice_each.mean()
         if a.sample_by == "loss":  # running estimate: each draw moves its base 30% toward what it measured
             for k, v in zip(ks, ice_each.tolist()):
